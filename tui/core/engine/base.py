@@ -1,0 +1,168 @@
+"""The one interface for "something that can stream a chat answer".
+
+A backend is loaded once, then streams answers; `stop()` may be called from any thread and ends the
+answer in flight at once (a local backend ends its worker's work, a remote one closes the stream).
+Streams yield `TokenEvent`s and end with exactly one `DoneEvent` carrying the answer's stats; a failure
+raises `EngineError` (with the partial answer, if any, already yielded).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "cancelled", "error", "context"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a local model is loaded (ignored by remote backends)."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None  # None: llama.cpp's default
+    n_gpu_layers: int = 0  # -1: all layers
+    seed: int = 0xFFFFFFFF  # llama.cpp's "random"
+    use_mmap: bool = True
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int | None = None  # None: random
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is, and which prompt format it is answered in."""
+
+    name: str
+    location: str  # a file path, or URL#MODEL for a remote model
+    context_size: int
+    trained_context: int | None = None
+    architecture: str | None = None
+    template_name: str | None = None
+    # Where the chat template came from: "gguf" (embedded), "family" (a known format guessed from the
+    # model's family), "user", or "server" (a remote server applies its own).
+    template_source: str = "gguf"
+    load_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def template_is_guess(self) -> bool:
+        return self.template_source == "family"
+
+
+@dataclass
+class AnswerStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    time_to_first_token: float | None = None  # seconds from the request to the first token
+    generation_seconds: float = 0.0  # first token to last
+    total_seconds: float = 0.0
+    context_used: int = 0
+    context_size: int = 0
+    finish_reason: FinishReason = "stop"
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.completion_tokens < 2 or self.generation_seconds <= 0:
+            return None
+        # The first token's time belongs to prompt processing.
+        return (self.completion_tokens - 1) / self.generation_seconds
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["tokens_per_second"] = self.tokens_per_second
+        return data
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    text: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    stats: AnswerStats
+
+
+StreamEvent = TokenEvent | DoneEvent
+
+ErrorKind = Literal[
+    "not_found",  # no such file / model
+    "bad_file",  # not a GGUF, truncated, corrupted
+    "unsupported",  # architecture llama.cpp does not know
+    "too_large",  # will not fit in memory
+    "context",  # prompt longer than the context
+    "crashed",  # the worker died
+    "network",  # remote: connection, DNS, TLS, timeout
+    "auth",  # remote: 401/403
+    "server",  # remote: 4xx/5xx, stream cut
+    "other",
+]
+
+
+class EngineError(Exception):
+    """A failure a user can act on; `message` is plain text (untrusted parts already included)."""
+
+    def __init__(self, message: str, kind: ErrorKind = "other", partial: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.partial = partial  # the part of an answer that arrived before the failure
+
+
+class Backend(ABC):
+    """Something that can stream a chat answer."""
+
+    #: short name for columns and lists, e.g. "SmolLM2-135M-Instruct.Q4_1" or "smollm2 @ gpu-box"
+    label: str
+
+    @abstractmethod
+    def load(self) -> ModelInfo:
+        """Load (or connect); blocking. Raises EngineError."""
+
+    @abstractmethod
+    def stream(
+        self,
+        messages: Sequence[Message],
+        sampling: SamplingOptions,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Stream one answer: TokenEvents, then one DoneEvent. Raises EngineError."""
+
+    @abstractmethod
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the prompt for these messages takes (the model's own tokenizer where there is one)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """End the answer in flight now; safe from any thread, a no-op when idle."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Unload and free everything; the backend cannot be used afterwards."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,135 @@
+"""The user's settings: one YAML file in the config folder, validated on load.
+
+Sections belong to the jobs: `downloads`, `chat`, `model_dirs`, `endpoints`, `keymap`. A setting the
+file does not name keeps its default; an unknown or mistyped one is a `SettingsError` naming the field.
+API keys are never stored here: an endpoint names the environment variable (or keyring entry) to read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+class SettingsError(Exception):
+    def __init__(self, path: Path, field_name: str, message: str) -> None:
+        super().__init__(f"{path}: {field_name}: {message}")
+        self.path = path
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    concurrency: int = 2  # files downloading at once; the rest wait in the queue
+    stall_seconds: float = 30.0  # no bytes for this long: the connection is dropped and retried
+    retries: int = 6
+    context_length: int = 4096  # the context the fit label sizes the KV cache for
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    system_prompt: str = ""
+    context_length: int = 4096
+    gpu_layers: int = 0
+    threads: int = 0  # 0: llama.cpp's default
+    context_policy: str = "drop_oldest"  # or "stop"
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = -1  # -1: random
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    api_key_env: str = ""  # environment variable holding the key
+    use_keyring: bool = False  # read the key from the OS keyring (service "llmtui", user = name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dirs: tuple[str, ...] = ()
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
+    endpoints: tuple[Endpoint, ...] = ()
+    keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+    def to_dict(self) -> dict:
+        return _plain(asdict(self))
+
+
+def load_settings(path: Path) -> Settings:
+    if not path.exists():
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(path, "(file)", f"cannot read: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise SettingsError(path, where, f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    return _build(Settings, data, path, "")
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True), "utf-8")
+    tmp.replace(path)
+
+
+def update(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+    where = prefix or "(top level)"
+    if not isinstance(data, dict):
+        raise SettingsError(path, where, f"expected a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+    values = {key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, path: Path, name: str) -> Any:
+    origin = get_origin(hint)
+    if is_dataclass(hint):
+        return _build(hint, value, path, f"{name}.")
+    if origin is tuple:
+        (item,) = get_args(hint)[:1]
+        if not isinstance(value, list):
+            raise SettingsError(path, name, f"expected a list, got {type(value).__name__}")
+        return tuple(_convert(item, v, path, f"{name}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise SettingsError(path, name, "expected a mapping of strings")
+        return dict(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise SettingsError(path, name, f"expected {hint.__name__}, got {value!r}")
+    return value
