@@ -1,0 +1,174 @@
+"""`llmtui serve` (a real llama-cpp-python server on a GGUF) and `llmtui endpoints`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.faultserver import FaultServer, free_port, wait_until_serving
+from tests.test_endpoints import FakeKeyring
+from tui.cli import main
+from tui.cli.serve import is_loopback
+from tui.core.engine.base import EngineError, Message, SamplingOptions, TokenEvent
+from tui.core.engine.remote import RemoteBackend
+from tui.core.paths import app_paths
+
+PIECES = ["Served", " from", " one", " machine", " to", " another", "."]
+KEY = "sk-serve-test-81c0aa"
+
+
+def llmtui(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+@pytest.mark.inference
+def test_serve_a_gguf_and_chat_with_it_remotely(tiny_gguf):
+    path = tiny_gguf(PIECES, name="story.gguf")
+    port = free_port()
+    server = llmtui("serve", str(path), "--port", str(port), "--api-key-env", "SERVE_KEY",
+                    env={"SERVE_KEY": KEY})  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        with pytest.raises(EngineError) as refused:  # the key is required
+            wait_until_serving(url, server)
+        assert refused.value.kind == "auth"
+        with RemoteBackend(url, "story", KEY) as backend:
+            assert backend.list_models() == ["story"]  # the alias defaults to the file's name
+            backend.load()
+            events = list(
+                backend.stream([Message("user", "Tell me")], SamplingOptions(max_tokens=20))
+            )
+        assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "".join(PIECES)
+    finally:
+        server.send_signal(signal.SIGINT)  # ctrl+c: uvicorn shuts down cleanly
+        output, _ = server.communicate(timeout=30)
+    assert f"use it as: {url}#story" in output
+    assert "warning" not in output and KEY not in output
+    assert server.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "missing.gguf", "no such file"),
+        (
+            lambda tmp: (tmp / "notes.gguf").write_text("not a model") and tmp / "notes.gguf",
+            "not a GGUF",
+        ),
+    ],
+)
+def test_bad_model_is_one_line_and_exit_2(tmp_path, capsys, make, message):
+    assert main(["serve", str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("llmtui: error: cannot serve")
+
+
+def test_port_in_use_is_refused_before_loading(tiny_gguf, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tiny_gguf(PIECES)), "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_non_loopback_host_warns(tiny_gguf, capsys, monkeypatch):
+    monkeypatch.delenv("UNSET_KEY_VAR", raising=False)
+    # The missing key stops it before anything listens; the warning is already out.
+    code = main(
+        ["serve", str(tiny_gguf(PIECES)), "--host", "0.0.0.0", "--api-key-env", "UNSET_KEY_VAR"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "warning: listening on 0.0.0.0, not just this machine" in err
+    assert "UNSET_KEY_VAR: that environment variable is not set" in err
+
+
+def test_loopback_addresses():
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.10", "gpu-box"]))
+
+
+# -- endpoints -------------------------------------------------------------------------------------
+
+
+def test_endpoints_add_list_test_remove(capsys, monkeypatch):
+    monkeypatch.setenv("FAULT_KEY", KEY)
+    with FaultServer(api_key=KEY) as fault:
+        assert (
+            main(
+                [
+                    "endpoints",
+                    "add",
+                    "fault",
+                    f"http://127.0.0.1:{fault.port}",
+                    "--key-env",
+                    "FAULT_KEY",
+                ]
+            )
+            == 0
+        )
+        added = capsys.readouterr().out
+        assert f"saved endpoint fault ({fault.url})" in added and "fault#ok" in added
+        assert main(["endpoints", "list"]) == 0
+        listed = capsys.readouterr().out
+        assert (
+            listed
+            == f"fault\t{fault.url}\tthe key comes from environment variable FAULT_KEY (set)\n"
+        )
+        assert main(["endpoints", "test", "fault"]) == 0
+        tested = capsys.readouterr().out
+        assert tested.splitlines()[:3] == ["fault: 8 model(s)", "fault#ok", "fault#flaky"]
+        monkeypatch.setenv("FAULT_KEY", "sk-wrong")
+        assert main(["endpoints", "test", "fault"]) == 1
+        err = capsys.readouterr().err
+        assert "401" in err and "FAULT_KEY (set)" in err and "sk-wrong" not in err
+    assert KEY not in added + listed + tested + app_paths().settings_file.read_text()
+    assert main(["endpoints", "remove", "fault"]) == 0
+    assert main(["endpoints", "list"]) == 0
+    assert "no endpoints saved" in capsys.readouterr().out
+
+
+def test_endpoints_bad_input_exits_2(capsys):
+    assert main(["endpoints", "add", "box", "http://box:8080/v1", "--no-test"]) == 0
+    assert main(["endpoints", "add", "box", "http://other/v1", "--no-test"]) == 2
+    assert main(["endpoints", "add", "new", "not a url", "--no-test"]) == 2
+    assert main(["endpoints", "test", "nope"]) == 2
+    assert main(["endpoints", "remove", "nope"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        "llmtui: error: an endpoint named 'box' already exists",
+        "llmtui: error: not a server URL: 'not a url' (expected e.g. http://127.0.0.1:8080/v1)",
+        "llmtui: error: no endpoint named 'nope' (endpoints: box)",
+        "llmtui: error: no endpoint named 'nope' (endpoints: box)",
+    ]
+
+
+def test_endpoints_unreachable_server_exits_1(capsys):
+    port = free_port()
+    assert main(["endpoints", "add", "down", f"http://127.0.0.1:{port}/v1"]) == 1
+    captured = capsys.readouterr()
+    assert "saved endpoint down" in captured.out and "connection refused" in captured.err
+
+
+def test_endpoints_add_with_keyring_asks_for_the_key_without_echo(capsys, monkeypatch):
+    keyring = FakeKeyring()
+    monkeypatch.setitem(sys.modules, "keyring", keyring)
+    monkeypatch.setitem(sys.modules, "keyring.errors", keyring.errors)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: KEY)
+    with FaultServer(api_key=KEY) as fault:
+        assert main(["endpoints", "add", "vault", fault.url, "--keyring"]) == 0
+    assert keyring.store == {("llmtui", "vault"): KEY}
+    out = capsys.readouterr().out
+    assert "vault#ok" in out and KEY not in out + app_paths().settings_file.read_text()

@@ -1,0 +1,243 @@
+"""`llmtui serve MODEL` and `llmtui endpoints ...`: sharing models between machines.
+
+`serve` runs llama-cpp-python's OpenAI-compatible server on a local GGUF so another llmtui (or any
+OpenAI client) can use it as `http://HOST:PORT/v1#ALIAS`. It listens on loopback unless `--host`
+says otherwise; another address is an explicit choice and gets a warning (and `--api-key-env` to
+require a key).
+
+`endpoints` manages the servers this llmtui uses: list, add, remove, test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+
+from tui.cli import CliError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080  # llama.cpp's llama-server uses it too
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve a local GGUF model over the OpenAI API (for another llmtui or any client)",
+        description="Run llama-cpp-python's OpenAI-compatible server on a GGUF file.",
+    )
+    serve.add_argument("model", metavar="MODEL", help="path of a .gguf file")
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: this machine only; "
+        "0.0.0.0 makes the model reachable from the network)",
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument(
+        "--alias", metavar="NAME", help="model name clients use (default: file name)"
+    )
+    serve.add_argument(
+        "--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)"
+    )
+    serve.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="require the API key held in this environment variable",
+    )
+    serve.set_defaults(func=run_serve)
+
+    endpoints = subparsers.add_parser(
+        "endpoints",
+        help="list, add, remove or test OpenAI-compatible servers (endpoints)",
+        description="Servers whose models chat and compare can use as ENDPOINT#MODEL.",
+    )
+    actions = endpoints.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the saved endpoints").set_defaults(func=run_list)
+    add = actions.add_parser("add", help="save an endpoint, then test it")
+    add.add_argument("name", help="a short name, e.g. gpu-box")
+    add.add_argument("url", help="base URL, e.g. http://gpu-box:8080/v1")
+    key = add.add_mutually_exclusive_group()
+    key.add_argument(
+        "--key-env", metavar="VAR", default="", help="environment variable with the API key"
+    )
+    key.add_argument(
+        "--keyring",
+        action="store_true",
+        help="ask for the API key now and keep it in the OS keyring",
+    )
+    add.add_argument("--no-test", action="store_true", help="do not contact the server")
+    add.set_defaults(func=run_add)
+    remove = actions.add_parser("remove", help="forget an endpoint")
+    remove.add_argument("name")
+    remove.set_defaults(func=run_remove)
+    test = actions.add_parser("test", help="connect and list the endpoint's models")
+    test.add_argument("name")
+    test.set_defaults(func=run_test)
+
+
+# -- serve -----------------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from tui.core.engine.gguf_file import GgufError, read_header
+
+    path = Path(args.model).expanduser()
+    try:
+        read_header(path)
+    except GgufError as error:
+        raise CliError(f"cannot serve {args.model}: {error}") from None
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1-65535")
+    if not is_loopback(args.host):  # said first: it matters even when something else fails
+        guard = (
+            "clients need the API key" if args.api_key_env else "anyone who can reach it can use it"
+        )
+        print(
+            f"llmtui: warning: listening on {args.host}, not just this machine: {guard}"
+            + ("" if args.api_key_env else " (--api-key-env VAR requires a key)"),
+            file=sys.stderr,
+        )
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise CliError(
+                f"--api-key-env {args.api_key_env}: that environment variable is not set"
+            )
+    _check_port_free(args.host, args.port)
+    alias = args.alias or path.name.removesuffix(".gguf")
+
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    server = ServerSettings(host=args.host, port=args.port, api_key=api_key)
+    model = ModelSettings(model=str(path), model_alias=alias, n_ctx=args.ctx, verbose=False)
+    try:
+        app = create_app(server_settings=server, model_settings=[model])  # loads the model
+    except ValueError as error:  # llama.cpp's "Failed to load model from file"
+        raise CliError(f"cannot serve {path.name}: {error}") from None
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {alias} at http://{shown}:{args.port}/v1 (ctrl+c stops)", flush=True)
+    print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before the model loads, with a clear line, rather than after with uvicorn's log."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise CliError(f"--host {host}: not an address of this machine") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CliError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
+# -- endpoints -------------------------------------------------------------------------------------
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from tui.core.engine.remote import key_source
+    from tui.core.text import one_line
+
+    settings = _settings()
+    if not settings.endpoints:
+        print("no endpoints saved (add one: llmtui endpoints add NAME URL)")
+        return 0
+    for endpoint in settings.endpoints:
+        print(f"{endpoint.name}\t{one_line(endpoint.url)}\t{key_source(endpoint)}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from tui.core import endpoints
+    from tui.core.settings import Endpoint, SettingsError
+
+    endpoint = Endpoint(
+        name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring
+    )
+    try:
+        endpoint = endpoints.validated(endpoint)
+        if _settings().endpoint(endpoint.name) is not None:  # before a keyring entry is overwritten
+            raise CliError(f"an endpoint named {endpoint.name!r} already exists")
+        if args.keyring:
+            import getpass
+
+            key = getpass.getpass(f"API key for {endpoint.name} (not shown): ")
+            if not key:
+                raise CliError("no key given")
+            endpoints.store_key(endpoint.name, key)
+        endpoints.add_endpoint(endpoint)
+    except (endpoints.EndpointError, SettingsError) as error:
+        raise CliError(str(error)) from None
+    print(f"saved endpoint {endpoint.name} ({endpoint.url})")
+    if args.no_test:
+        return 0
+    return _print_models(endpoint)
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from tui.core import endpoints
+    from tui.core.settings import SettingsError
+
+    try:
+        endpoints.remove_endpoint(args.name)
+    except (endpoints.EndpointError, SettingsError) as error:
+        raise CliError(str(error)) from None
+    print(f"removed endpoint {args.name}")
+    return 0
+
+
+def run_test(args: argparse.Namespace) -> int:
+    settings = _settings()
+    endpoint = settings.endpoint(args.name)
+    if endpoint is None:
+        known = ", ".join(e.name for e in settings.endpoints) or "none saved"
+        raise CliError(f"no endpoint named {args.name!r} (endpoints: {known})")
+    return _print_models(endpoint)
+
+
+def _print_models(endpoint) -> int:
+    """Connect and print the models, one a line as ENDPOINT#MODEL; exit 1 when the server fails."""
+    from tui.core import endpoints
+    from tui.core.engine.base import EngineError
+    from tui.core.text import clean, one_line
+
+    try:
+        models = endpoints.test_endpoint(endpoint)
+    except EngineError as error:
+        print(f"llmtui: {endpoint.name}: {clean(error.message)}", file=sys.stderr)
+        return 1
+    print(f"{endpoint.name}: {len(models)} model(s)")
+    for model in models:
+        print(one_line(endpoints.remote_spec(endpoint, model), 300))
+    return 0
+
+
+def _settings():
+    from tui.core.paths import app_paths
+    from tui.core.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(app_paths().settings_file)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
