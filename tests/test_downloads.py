@@ -1,0 +1,328 @@
+"""The download manager against the loopback Hub, with the real huggingface-hub client."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.fakehub
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.fakehub import fake_hub, sha256_of  # noqa: F401
+from tui.core import hub as hubmod
+from tui.core.downloads import DownloadError, DownloadManager, FileRequest, State, clean_orphans
+
+REPO = "TheBloke/Tiny-GGUF"
+
+
+@pytest.fixture
+def tiny(tiny_gguf):
+    return tiny_gguf(["Hello", " world"], name="tiny.Q8_0.gguf", layers=2)
+
+
+def request_for(hub, repo: str, name: str) -> FileRequest:
+    f = hub.repos[repo].files[name]
+    return FileRequest(repo, name, f.size, f.sha256)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events = []
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+
+    def __call__(self, status) -> None:
+        with self.cond:
+            self.events.append(status)
+            self.cond.notify_all()
+
+    def states(self):
+        return [e.state for e in self.events]
+
+    def wait_for(self, predicate, timeout: float = 30) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(predicate(e) for e in self.events), timeout)
+
+
+def until(condition, timeout: float = 30) -> None:
+    """Wait for a condition of the manager's state (polled: progress events are coalesced)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def manager(tmp_path, rec=None, **kw) -> DownloadManager:
+    kw.setdefault("backoff", 0.05)
+    return DownloadManager(work_dir=tmp_path / "work", on_event=rec, **kw)
+
+
+def test_download_lands_in_the_hf_cache_verified(fake_hub, smollm2, tmp_path):
+    from huggingface_hub import hf_hub_download, scan_cache_dir
+
+    fake_hub.add_repo(REPO, {"smol.Q4_1.gguf": smollm2})
+    m = manager(tmp_path)
+    job = m.submit(request_for(fake_hub, REPO, "smol.Q4_1.gguf"))
+    status = m.wait(job, 60)
+    assert status.state == State.DONE, status.message
+    assert sha256_of(status.path) == sha256_of(smollm2)
+    # The cache's own layout: blobs/<sha256>, a snapshot link, refs/main; other tools see the file.
+    assert status.path.is_symlink()
+    assert status.path.resolve().name == sha256_of(smollm2)
+    cache = hubmod.cache_dir()
+    assert (status.path.parents[2] / "refs" / "main").read_text() == fake_hub.repos[REPO].commit
+    repos = scan_cache_dir(cache).repos
+    assert [(r.repo_id, r.size_on_disk) for r in repos] == [(REPO, smollm2.stat().st_size)]
+    found = hf_hub_download(REPO, "smol.Q4_1.gguf", cache_dir=cache, local_files_only=True)
+    assert Path(found) == status.path
+    assert not list((tmp_path / "work").glob("*.part"))
+
+
+def test_a_cached_file_is_not_fetched_again(fake_hub, tiny, tmp_path):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny})
+    m = manager(tmp_path)
+    first = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    second_manager = manager(tmp_path)
+    again = second_manager.wait(
+        second_manager.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf"))
+    )
+    assert again.state == State.DONE and again.path == first.path
+    assert len(fake_hub.gets("tiny.Q8_0.gguf")) == 1
+
+
+def test_dropped_connection_resumes_and_refetches_only_missing_bytes(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    fake_hub.fault("smol.gguf", drop_after=40_000_000)
+    rec = Recorder()
+    m = manager(tmp_path, rec)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "smol.gguf")), 60)
+    assert status.state == State.DONE, status.message
+    assert State.RETRYING in rec.states()  # the user saw it
+    ranges = fake_hub.gets("smol.gguf")
+    assert ranges[0] is None and ranges[1].startswith("bytes=")
+    size = smollm2.stat().st_size
+    assert fake_hub.served["smol.gguf"] <= size + (1 << 20)
+
+
+def test_stall_is_detected_and_retried(fake_hub, tiny, tmp_path):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny})
+    fake_hub.fault("tiny.Q8_0.gguf", stall_after=0, stall_seconds=30)
+    rec = Recorder()
+    m = manager(tmp_path, rec, stall_seconds=0.5)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert status.state == State.DONE, status.message
+    retry = next(e for e in rec.events if e.state == State.RETRYING)
+    assert "stopped answering" in retry.message and retry.retry_in is not None
+
+
+def test_server_errors_and_rate_limits_are_retried(fake_hub, tiny, tmp_path):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny})
+    fake_hub.fault("tiny.Q8_0.gguf", status=500, times=2)
+    fake_hub.fault("tiny.Q8_0.gguf", status=429, retry_after="0", times=1, methods=("HEAD",))
+    rec = Recorder()
+    m = manager(tmp_path, rec)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert status.state == State.DONE, status.message
+    messages = [e.message for e in rec.events if e.state == State.RETRYING]
+    assert any("429" in msg for msg in messages) and any("500" in msg for msg in messages)
+
+
+def test_gives_up_after_the_retries_with_a_clear_message(fake_hub, tiny, tmp_path):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny})
+    fake_hub.fault("tiny.Q8_0.gguf", status=503, times=100, methods=("HEAD",))
+    m = manager(tmp_path, retries=2)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert status.state == State.FAILED
+    assert "gave up after 2 retries" in status.message and "503" in status.message
+
+
+def test_connection_refused(monkeypatch, tiny, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    m = manager(tmp_path, retries=1)
+    status = m.wait(m.submit(FileRequest(REPO, "tiny.gguf", 10, "0" * 64)), 30)
+    assert status.state == State.FAILED and "Cannot connect" in status.message
+
+
+def test_sha_mismatch_deletes_the_file(fake_hub, tiny, tmp_path):
+    from tui.core import library
+
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny}, sha256={"tiny.Q8_0.gguf": "ab" * 32})
+    m = manager(tmp_path)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert status.state == State.FAILED
+    assert "failed verification" in status.message and "deleted" in status.message
+    assert not list((tmp_path / "work").iterdir()) or not list((tmp_path / "work").glob("*.part"))
+    assert library.scan().models == ()  # never offered for chat
+
+
+def test_not_enough_disk_space_refuses_before_fetching(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    m = manager(tmp_path, free_space=lambda path: 10 << 20, spare=0)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "smol.gguf")), 30)
+    assert status.state == State.FAILED
+    assert "Not enough disk space" in status.message and "98.4 MB" in status.message
+    assert fake_hub.gets("smol.gguf") == []
+
+
+def test_disk_check_counts_downloads_in_flight(fake_hub, tiny_gguf, tmp_path):
+    a = tiny_gguf(["a"], name="a.gguf")
+    b = tiny_gguf(["b"], name="b.gguf")
+    fake_hub.add_repo(REPO, {"a.gguf": a, "b.gguf": b})
+    fake_hub.fault("a.gguf", stall_after=1000)
+    free = a.stat().st_size + b.stat().st_size // 2
+    rec = Recorder()
+    m = manager(tmp_path, rec, free_space=lambda path: free, spare=0)
+    first = m.submit(request_for(fake_hub, REPO, "a.gguf"))
+    rec.wait_for(lambda e: e.id == first and e.state == State.DOWNLOADING and e.message is None)
+    second = m.wait(m.submit(request_for(fake_hub, REPO, "b.gguf")), 30)
+    assert second.state == State.FAILED and "Not enough disk space" in second.message
+    fake_hub.release()
+    m.close()
+
+
+@pytest.mark.parametrize(
+    "name", ["../../evil.gguf", "/etc/evil.gguf", "a/../../b.gguf", "a\\..\\b.gguf"]
+)
+def test_path_traversal_is_refused(tmp_path, name):
+    m = manager(tmp_path)
+    with pytest.raises(DownloadError, match="unsafe"):
+        m.submit(FileRequest(REPO, name, 1, "0" * 64))
+
+
+def test_pause_resume_and_restart_resume_only_missing_bytes(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    fake_hub.fault("smol.gguf", stall_after=30_000_000)
+    rec = Recorder()
+    m = manager(tmp_path, rec)
+    job = m.submit(request_for(fake_hub, REPO, "smol.gguf"))
+    until(lambda: m.status(job).done >= 28 << 20)
+    m.pause(job)
+    paused = m.wait(job, 30)
+    assert paused.state == State.PAUSED
+    part = tmp_path / "work" / f"{job}.part"
+    have = part.stat().st_size
+    assert have >= 28 << 20
+    fake_hub.release()
+    m.close()  # the first "process" is gone
+    fake_hub.served.clear()
+
+    # A new process: the paused download is listed, and resumes with a Range request.
+    m2 = manager(tmp_path)
+    assert m2.restore() == [job]
+    assert m2.status(job).state == State.PAUSED and m2.status(job).done == have
+    m2.resume(job)
+    done = m2.wait(job, 60)
+    assert done.state == State.DONE, done.message
+    assert fake_hub.gets("smol.gguf")[-1] == f"bytes={have}-"
+    assert fake_hub.served["smol.gguf"] == smollm2.stat().st_size - have
+    assert sha256_of(done.path) == sha256_of(smollm2)
+
+
+def test_cancel_deletes_the_partial_file(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    fake_hub.fault("smol.gguf", stall_after=5_000_000)
+    rec = Recorder()
+    m = manager(tmp_path, rec)
+    job = m.submit(request_for(fake_hub, REPO, "smol.gguf"))
+    until(lambda: m.status(job).done > 0)
+    m.cancel(job)
+    assert m.wait(job, 30).state == State.CANCELLED
+    assert not list((tmp_path / "work").glob(f"{job}.*[!k]"))  # .part and .json gone
+    fake_hub.release()
+
+
+def test_concurrency_limit_queues_the_rest(fake_hub, tiny_gguf, tmp_path):
+    names = [f"m{i}.gguf" for i in range(3)]
+    fake_hub.add_repo(REPO, {n: tiny_gguf([n], name=n) for n in names})
+    for n in names:
+        fake_hub.fault(n, stall_after=100)
+    rec = Recorder()
+    m = manager(tmp_path, rec, concurrency=2)
+    ids = [m.submit(request_for(fake_hub, REPO, n)) for n in names]
+    rec.wait_for(lambda e: e.id == ids[1] and e.state == State.DOWNLOADING and e.message is None)
+    assert [m.status(i).state for i in ids] == [State.DOWNLOADING, State.DOWNLOADING, State.QUEUED]
+    fake_hub.release()
+    assert all(m.wait(i, 30).state == State.DONE for i in ids)
+
+
+def test_gated_repo_explains_how_to_get_access(fake_hub, tiny, tmp_path, monkeypatch):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny}, gated=True)
+    m = manager(tmp_path)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert status.state == State.FAILED
+    assert "gated" in status.message and "hf auth login" in status.message
+    assert f"{fake_hub.url}/{REPO}" in status.message
+
+    fake_hub.grant("hf_granted", REPO)
+    monkeypatch.setenv("HF_TOKEN", "hf_granted")
+    m.resume(status.id)
+    assert m.wait(status.id, 30).state == State.DONE
+
+
+def test_saved_login_token_is_used(fake_hub, tiny, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    token_file = tmp_path / "token"
+    token_file.write_text("hf_saved")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_file))
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny}, gated=True)
+    fake_hub.grant("hf_saved", REPO)
+    m = manager(tmp_path)
+    assert m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30).state == State.DONE
+
+
+def test_offline_mode_answers_from_the_cache_only(fake_hub, tiny, tmp_path, monkeypatch):
+    fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny, "other.gguf": tiny})
+    m = manager(tmp_path)
+    done = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(fake_hub.requests)
+    cached = m.wait(m.submit(request_for(fake_hub, REPO, "tiny.Q8_0.gguf")), 30)
+    assert cached.state == State.DONE and cached.path == done.path
+    missing = m.wait(m.submit(request_for(fake_hub, REPO, "other.gguf")), 30)
+    assert missing.state == State.FAILED and "HF_HUB_OFFLINE" in missing.message
+    assert len(fake_hub.requests) == before
+
+
+def test_orphaned_partial_files_are_cleaned(tmp_path):
+    from filelock import FileLock
+
+    cache = tmp_path / "hub"
+    blobs = cache / "models--a--b" / "blobs"
+    blobs.mkdir(parents=True)
+    orphan = blobs / f"{'1' * 64}.deadbeef.incomplete"
+    orphan.write_bytes(b"x" * 100)
+    live = blobs / f"{'2' * 64}.cafecafe.incomplete"
+    live.write_bytes(b"y" * 10)
+    lock_dir = cache / ".locks" / "models--a--b"
+    lock_dir.mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "stray.part").write_bytes(b"z" * 5)
+    (work / "kept.part").write_bytes(b"k" * 7)
+    (work / "kept.json").write_text("{}")
+    with FileLock(lock_dir / f"{'2' * 64}.lock"):
+        assert clean_orphans(cache, work) == 105
+    assert not orphan.exists() and live.exists()
+    assert (work / "kept.part").exists() and not (work / "stray.part").exists()
+
+
+def test_progress_events_are_coalesced(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    rec = Recorder()
+    m = manager(tmp_path, rec, rate=2.0)
+    status = m.wait(m.submit(request_for(fake_hub, REPO, "smol.gguf")), 60)
+    assert status.state == State.DONE
+    progress = [e for e in rec.events if e.state == State.DOWNLOADING and e.message is None]
+    chunks = smollm2.stat().st_size >> 20
+    assert 0 < len(progress) < chunks  # far fewer events than the ~94 chunks written
+    assert rec.events[-1].done == smollm2.stat().st_size
+    assert hashlib.sha256(status.path.read_bytes()).hexdigest() == sha256_of(smollm2)

@@ -1,0 +1,256 @@
+"""`llmtui download MODEL_OR_REPO` and `llmtui models`.
+
+`download` finds the GGUF repository (catalogue first, then the Hub), picks a file (`--quant`,
+`--file`, or the recommended one for this machine), downloads it with a progress bar on stderr, and
+prints the verified file's path on stdout. Exit status: 0 only for a verified file; 1 when the Hub,
+the network or the disk failed (a partial download is kept: run the same command again to resume); 2
+for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from tui.cli import CliError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "download",
+        help="download a GGUF file from the Hub into the Hugging Face cache",
+        description="Download a GGUF quantization of a model (catalogue id, Hub model id or GGUF "
+        "repository id). Prints the verified file's path.",
+    )
+    p.add_argument("model", metavar="MODEL_OR_REPO")
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument("--quant", metavar="QUANT", help="quantization to fetch, e.g. Q4_K_M")
+    pick.add_argument("--file", metavar="NAME", help="exact file name in the repository")
+    p.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
+    p.add_argument(
+        "--yes", "-y", action="store_true", help="take the recommended file without asking"
+    )
+    p.set_defaults(func=run_download)
+
+    m = subparsers.add_parser("models", help="list the GGUF files on this machine")
+    m.add_argument("--json", action="store_true", help="machine-readable output")
+    m.set_defaults(func=run_models)
+
+
+def _settings():
+    from tui.core.paths import app_paths
+    from tui.core.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(app_paths().settings_file)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+
+
+def _catalogue(args):
+    from tui.cli import load_catalogue
+
+    try:
+        return load_catalogue(args)
+    except CliError:
+        raise
+    except Exception:  # noqa: BLE001 - a missing catalogue only means no mapping
+        return None
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from tui.core import hub
+    from tui.core.text import one_line
+
+    if hub.offline():
+        return _offline_download(args)
+    catalogue = _catalogue(args)
+    try:
+        search = hub.find_gguf_repos(args.model, catalogue)
+        if search.thebloke is None and not search.others:
+            raise CliError(f"{search.note} No other GGUF repository was found either.")
+        choice = search.thebloke or search.others[0]
+        if search.thebloke is None and choice.source != "typed":
+            others = ", ".join(c.repo_id for c in search.others[:5])
+            raise CliError(f"{search.note} GGUF repositories by others: {others}. "
+                           "Run `llmtui download REPO` with one of them.")  # fmt: skip
+        files = hub.list_files(choice.repo_id, revision=args.revision)
+        if not files.files:
+            raise CliError(f"{choice.repo_id} has no .gguf files.")
+        if args.quant or args.file:
+            chosen = files.find(quant=args.quant, filename=args.file)
+        else:
+            chosen = _choose(files, args.yes)
+    except hub.HubError as error:
+        if error.kind in ("bad_input", "not_found"):
+            raise CliError(str(error)) from None
+        print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
+        return 1
+    if not chosen.complete:
+        raise CliError(
+            f"{chosen.name}: some parts of this split file are missing from the repository."
+        )
+    return _fetch(chosen, args.revision)
+
+
+def _choose(files, yes: bool):
+    from tui.core import fit, gguf_header, hub
+    from tui.core.text import one_line
+
+    here = fit.machine()
+    context = _settings().downloads.context_length
+    try:
+        smallest = min(files.files, key=lambda f: f.size)
+        header = gguf_header.read_remote(files.repo_id, smallest.first)
+    except (hub.HubError, gguf_header.GgufHeaderError):
+        header = None
+    fits = [fit.estimate(f.size, context, here, header) for f in files.files]
+    best = fit.recommend(files.files, fits)
+    print(f"{files.repo_id} (context {context}):", file=sys.stderr)
+    for f, estimate in zip(files.files, fits, strict=True):
+        mark = "*" if f is best else " "
+        print(f" {mark} {f.quant or '?':8} {fit.human_bytes(f.size):>9}  {estimate.label:9}  "
+              f"{one_line(f.name)}", file=sys.stderr)  # fmt: skip
+    if best is None:
+        raise CliError("no file fits this machine with headroom: pick one with --quant or --file")
+    if yes:
+        return best
+    if not sys.stdin.isatty():
+        raise CliError(f"pick a file with --quant or --file, or pass --yes to take {best.name}")
+    answer = input(f"Download {one_line(best.name)} ({fit.human_bytes(best.size)})? [Y/n] ")
+    answer = answer.strip().lower()
+    if answer not in ("", "y", "yes"):
+        raise CliError("nothing downloaded")
+    return best
+
+
+def _fetch(chosen, revision: str) -> int:
+    from tui.core.downloads import DownloadManager, FileRequest, State
+    from tui.core.text import one_line
+
+    bar = _Bar()
+    manager = DownloadManager.from_settings(_settings(), on_event=bar.update)
+    ids = [
+        manager.submit(FileRequest(chosen.repo_id, p.filename, p.size, p.sha256, revision))
+        for p in chosen.parts
+    ]
+    try:
+        results = [manager.wait(i) for i in ids]
+    except KeyboardInterrupt:
+        manager.close()
+        bar.finish()
+        print("llmtui: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    manager.close()
+    bar.finish()
+    failed = [r for r in results if r.state != State.DONE]
+    for r in failed:
+        print(f"llmtui: error: {one_line(r.message or r.state.value, 400)}", file=sys.stderr)
+    if failed:
+        return 1
+    print(results[0].path)
+    return 0
+
+
+class _Bar:
+    """One progress line on stderr, redrawn at most ten times a second (the manager's rate)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last_line = ""
+        self.last_state: dict[str, str] = {}
+
+    def update(self, status) -> None:
+        from tui.core.fit import human_bytes
+        from tui.core.text import one_line
+
+        name = one_line(status.request.filename, 40)
+        pct = f"{status.fraction * 100:5.1f}%" if status.fraction is not None else "  ?  "
+        line = f"{name} {pct} {human_bytes(status.done)}"
+        if status.total:
+            line += f"/{human_bytes(status.total)}"
+        if status.speed > 0:
+            line += f" {human_bytes(status.speed)}/s"
+        if status.eta is not None and status.state.value == "downloading":
+            line += f" ETA {_duration(status.eta)}"
+        if status.state.value != "downloading":
+            line += f" [{status.state.value}"
+            if status.message:
+                line += f": {one_line(status.message, 120)}"
+            if status.retry_in:
+                line += f", again in {status.retry_in:.0f}s"
+            line += "]"
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line)
+            sys.stderr.flush()
+        elif self.last_state.get(status.id) != status.state.value:
+            print(line, file=sys.stderr)  # not a terminal: one line per state change
+        self.last_state[status.id] = status.state.value
+        self.last_line = line
+
+    def finish(self) -> None:
+        if self.tty and self.last_line:
+            sys.stderr.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _offline_download(args) -> int:
+    """HF_HUB_OFFLINE: answer from the cache only."""
+    from tui.core import hub, library
+
+    cached = [
+        m
+        for m in library.scan().models
+        if m.repo_id and (m.repo_id == args.model or m.repo_id.split("/")[-1].startswith(
+            args.model.split("/")[-1]))
+        and (args.file is None or args.file in (m.name, *(p.name for p in m.parts)))
+        and (args.quant is None or (m.quant or "") == args.quant.upper())
+    ]  # fmt: skip
+    if not cached:
+        print(f"llmtui: error: {hub.OFFLINE_MESSAGE} Nothing cached matches {args.model}.",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print(cached[0].path)
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from tui.core import library
+    from tui.core.fit import human_bytes
+    from tui.core.text import one_line
+
+    lib = library.scan(_settings().model_dirs)
+    if args.json:
+        print(json.dumps([
+            {
+                "path": str(m.path),
+                "parts": [str(p) for p in m.parts],
+                "name": m.name,
+                "repo_id": m.repo_id,
+                "size": m.size,
+                "quant": m.quant,
+                "source": m.source,
+                "last_used": m.last_used,
+            }
+            for m in lib.models
+        ], indent=2))  # fmt: skip
+        return 0
+    if not lib.models:
+        print("No GGUF files yet: `llmtui download MODEL` fetches one.")
+        return 0
+    for m in lib.models:
+        used = (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used)) if m.last_used else "never"
+        )
+        print(f"{human_bytes(m.size):>9}  {m.quant or '?':8} {used:16}  {one_line(m.label, 300)}")
+    print(f"{human_bytes(lib.total_size):>9}  total, {len(lib.models)} files")
+    return 0

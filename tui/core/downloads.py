@@ -1,0 +1,819 @@
+"""The download manager: GGUF files from the Hub into the Hugging Face cache, reliably.
+
+huggingface-hub's `hf_hub_download` never reuses a partial file across processes (its `.incomplete`
+name is process-unique), checks only sizes and merely warns on low disk space. So llmtui downloads
+with the library's own building blocks — `hf_hub_url`, `get_hf_file_metadata`,
+`http_get(resume_size=...)` with a `tqdm_class` hook — into partial files of its own under
+`AppPaths.downloads_dir`:
+
+- `<id>.part` holds the bytes received so far and `<id>.json` what they are (repo, file, revision,
+  size, sha256, queued or paused), so a download resumes where it stopped, also after a kill or a
+  reboot; `<id>.lock` keeps two processes off the same file;
+- every attempt asks the Hub for fresh metadata, then resumes with a Range request; dropped
+  connections, stalls (no byte for `stall_seconds`: the read timeout), 429s and 5xx are retried with
+  exponential backoff, in the open (state `retrying`, with the reason and the wait);
+- free space is checked before starting (counting the other downloads in flight);
+- the sha256 is computed while the bytes arrive and compared with the Hub's LFS sha256; a mismatch
+  deletes the file. Only then is the file moved into the cache's own layout (`blobs/<sha256>`, the
+  `snapshots/<commit>/<name>` link, `refs/<revision>`), where `hf`, `scan_cache_dir` and
+  `hf_hub_download` find it;
+- names from the Hub are untrusted: repo ids, file names, commits and etags are validated, and every
+  path is checked to stay inside the cache.
+
+Workers are plain threads; `on_event` receives `Status` snapshots from them (state changes at once,
+progress at most `rate` times a second per file); it must not block. Nothing here knows about
+Textual.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tui.core import hub
+
+MiB = 1 << 20
+CHUNK = 1 * MiB
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+class State(str, Enum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    RETRYING = "retrying"
+    PAUSED = "paused"
+    VERIFYING = "verifying"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self in (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.DONE, State.FAILED, State.CANCELLED)
+
+
+@dataclass(frozen=True)
+class FileRequest:
+    repo_id: str
+    filename: str
+    size: int | None = None
+    sha256: str | None = None  # the Hub's LFS sha256, from the file listing
+    revision: str = "main"
+
+    @property
+    def id(self) -> str:
+        key = f"{self.repo_id}\0{self.revision}\0{self.filename}".encode()
+        return hashlib.sha256(key).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Status:
+    id: str
+    request: FileRequest
+    state: State
+    done: int = 0
+    total: int | None = None
+    speed: float = 0.0  # bytes per second, over the last few seconds
+    attempt: int = 0  # retries since the last byte arrived
+    retry_in: float | None = None
+    message: str | None = None  # why it failed / is retrying / was refused
+    path: Path | None = None  # the verified file in the cache, once done
+
+    @property
+    def fraction(self) -> float | None:
+        return self.done / self.total if self.total else None
+
+    @property
+    def eta(self) -> float | None:
+        if not self.total or self.speed <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.speed)
+
+
+_WORKING = (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
+
+
+class DownloadError(Exception):
+    def __init__(self, message: str, kind: str = "failed") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Stopped(Exception):
+    """Raised inside a worker when the user paused or cancelled, or the manager closes."""
+
+
+def disk_free(path: Path) -> int:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return 0
+
+
+def _tune_hub_http(stall_seconds: float) -> None:
+    """huggingface-hub reads these at call time. No re-chunking: http_get then hands over the pieces
+    as the network delivers them (<= 64 KiB) instead of copying them into 10 MiB chunks, so pause,
+    progress and a dropped connection act per piece and nothing received is lost (and it is faster).
+    Its download read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins)."""
+    from huggingface_hub import constants
+
+    constants.DOWNLOAD_CHUNK_SIZE = None
+    _install_retry_log()
+    if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = stall_seconds
+
+
+class _RetryLog(logging.Handler):
+    """http_get resumes a dropped transfer by itself (after a second's pause) once some bytes came
+    through, announcing it only in a log warning: turn that warning into a visible `retrying` state
+    of the job this thread works on, and keep it off the terminal."""
+
+    current = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = getattr(self.current, "target", None)
+        if target is not None and "resume" in record.getMessage():
+            manager, job = target
+            reason = (
+                record.args[1] if isinstance(record.args, tuple) and len(record.args) > 1 else ""
+            )
+            manager._set(job, state=State.RETRYING, attempt=job.status.attempt + 1, retry_in=1.0,
+                         message=f"connection lost ({reason}); resuming", speed=0.0)  # fmt: skip
+
+
+_RETRY_LOG = _RetryLog()
+
+
+def _install_retry_log() -> None:
+    log = logging.getLogger("huggingface_hub.file_download")
+    if _RETRY_LOG not in log.handlers:
+        log.addHandler(_RETRY_LOG)
+        log.propagate = False
+
+
+class _Job:
+    def __init__(self, request: FileRequest, state: State) -> None:
+        self.request = request
+        self.status = Status(request.id, request, state, total=request.size)
+        self.stop = threading.Event()
+        self.stop_reason: State | None = None  # PAUSED, CANCELLED, or QUEUED on shutdown
+        self.thread: threading.Thread | None = None
+        self.samples: deque[tuple[float, int]] = deque(maxlen=64)
+        self.last_emit = 0.0
+        self.reserved = 0
+
+
+class DownloadManager:
+    def __init__(
+        self,
+        *,
+        work_dir: Path | None = None,
+        cache: Path | None = None,
+        concurrency: int = 2,
+        stall_seconds: float = 30.0,
+        retries: int = 6,
+        backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        free_space: Callable[[Path], int] = disk_free,
+        spare: int = 64 * MiB,
+        rate: float = 10.0,
+        on_event: Callable[[Status], None] | None = None,
+    ) -> None:
+        from tui.core.paths import app_paths
+
+        self.work_dir = Path(work_dir or app_paths().downloads_dir)
+        self._cache = cache
+        self.concurrency = max(1, concurrency)
+        self.stall_seconds = stall_seconds
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.free_space = free_space
+        self.spare = spare
+        self.interval = 1.0 / rate
+        self.on_event = on_event
+        self._jobs: dict[str, _Job] = {}
+        self._order: list[str] = []
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._closed = False
+        _tune_hub_http(stall_seconds)
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs) -> DownloadManager:
+        d = settings.downloads
+        return cls(
+            concurrency=d.concurrency, stall_seconds=d.stall_seconds, retries=d.retries, **kwargs
+        )
+
+    @property
+    def cache(self) -> Path:
+        return Path(self._cache) if self._cache is not None else hub.cache_dir()
+
+    # -- public API (any thread) -------------------------------------------------------------------
+
+    def submit(self, request: FileRequest) -> str:
+        """Queue a file (a no-op if it is already queued or running); returns its id."""
+        if not hub.valid_repo_id(request.repo_id):
+            raise DownloadError(f"{request.repo_id!r} is not a repository id", "bad_input")
+        if not hub.safe_filename(request.filename):
+            raise DownloadError(f"refusing the unsafe file name {request.filename!r}", "bad_input")
+        with self._lock:
+            job = self._jobs.get(request.id)
+            if (
+                job is not None
+                and not job.status.state.finished
+                and job.status.state != State.PAUSED
+            ):
+                return request.id
+            if job is None or job.status.state.finished:
+                job = _Job(request, State.QUEUED)
+                self._jobs[request.id] = job
+                if request.id in self._order:
+                    self._order.remove(request.id)
+                self._order.append(request.id)
+            self._set(job, state=State.QUEUED, message=None, done=self._part_size(request.id))
+            self._journal(job.request, "queued")
+            self._pump()
+        return request.id
+
+    def pause(self, job_id: str) -> None:
+        self._interrupt(job_id, State.PAUSED)
+
+    def cancel(self, job_id: str) -> None:
+        self._interrupt(job_id, State.CANCELLED)
+
+    def resume(self, job_id: str) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
+            if job.thread is not None and job.stop_reason == State.PAUSED:
+                job.stop_reason = State.QUEUED  # paused and resumed before the worker stopped
+                self._journal(job.request, "queued")
+                self._set(job, state=State.QUEUED, message=None)
+            elif job.status.state in (State.PAUSED, State.FAILED):
+                self.submit(job.request)
+
+    def statuses(self) -> list[Status]:
+        with self._lock:
+            return [self._jobs[i].status for i in self._order]
+
+    def status(self, job_id: str) -> Status | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.status if job else None
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Status:
+        """Block until a job is done, failed, cancelled or paused."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                status = self._jobs[job_id].status
+                running = status.state in (State.QUEUED, *(s for s in State if s.active))
+                if not running:
+                    return status
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return status
+                self._changed.wait(left)
+
+    def restore(self) -> list[str]:
+        """Pick up what an earlier run left: queued downloads restart, paused ones wait.
+
+        Also removes orphaned partial files (ours without a journal, and huggingface-hub's
+        `.incomplete` files whose download is not running any more)."""
+        ids = []
+        for path in sorted(self.work_dir.glob("*.json")) if self.work_dir.exists() else []:
+            try:
+                data = json.loads(path.read_text("utf-8"))
+                request = FileRequest(**data["request"])
+                state = data["state"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if request.id != path.stem:
+                continue
+            if state == "paused":
+                with self._lock:
+                    job = _Job(request, State.PAUSED)
+                    self._jobs[request.id] = job
+                    self._order.append(request.id)
+                    self._set(job, done=self._part_size(request.id), message=data.get("message"))
+            else:
+                self.submit(request)
+            ids.append(request.id)
+        clean_orphans(self.cache, self.work_dir)
+        return ids
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every worker; unfinished downloads stay queued in the journal for the next start."""
+        with self._lock:
+            self._closed = True
+            jobs = list(self._jobs.values())
+            for job in jobs:
+                if job.thread is not None and job.stop_reason is None:
+                    job.stop_reason = State.QUEUED
+                    job.stop.set()
+        for job in jobs:
+            if job.thread is not None:
+                job.thread.join(timeout)
+
+    # -- scheduling --------------------------------------------------------------------------------
+
+    def _interrupt(self, job_id: str, reason: State) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status.state.finished:
+                return
+            if job.thread is not None:
+                # The worker stops at its next chunk, or when a stalled read times out; the user
+                # sees the new state now.
+                job.stop_reason = reason
+                job.stop.set()
+                if reason == State.PAUSED:
+                    self._journal(job.request, "paused")
+                else:
+                    self._discard(job_id)  # again when the worker lets go (where unlink failed)
+                self._set(job, state=reason, speed=0.0, retry_in=None)
+                return
+            if reason == State.CANCELLED:
+                self._discard(job_id)
+                self._set(job, state=State.CANCELLED, message=None, retry_in=None)
+            elif job.status.state != State.PAUSED:
+                self._journal(job.request, "paused")
+                self._set(job, state=State.PAUSED, retry_in=None)
+
+    def _pump(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            running = sum(1 for j in self._jobs.values() if j.thread is not None)
+            for job_id in self._order:
+                if running >= self.concurrency:
+                    break
+                job = self._jobs[job_id]
+                if job.status.state == State.QUEUED and job.thread is None:
+                    job.stop = threading.Event()
+                    job.stop_reason = None
+                    job.thread = threading.Thread(
+                        target=self._work, args=(job,), name=f"download-{job_id}", daemon=True
+                    )
+                    running += 1
+                    job.thread.start()
+
+    def _set(self, job: _Job, *, force: bool = True, **changes) -> None:
+        with self._lock:
+            if job.stop.is_set() and changes.get("state") in _WORKING:
+                del changes["state"]  # paused or cancelled: the winding-down worker keeps quiet
+            job.status = replace(job.status, **changes)
+            status = job.status
+            self._changed.notify_all()
+        now = time.monotonic()
+        if not force and now - job.last_emit < self.interval:
+            return
+        job.last_emit = now
+        if self.on_event is not None:
+            try:
+                self.on_event(status)
+            except Exception:  # noqa: BLE001 - a broken listener must not kill a download
+                pass
+
+    def _work(self, job: _Job) -> None:
+        request = job.request
+        try:
+            path = self._download(job)
+        except _Stopped:
+            reason = job.stop_reason or State.PAUSED
+            if reason == State.CANCELLED:
+                self._discard(request.id)
+            else:
+                self._journal(request, "paused" if reason == State.PAUSED else "queued")
+            final = dict(state=reason, retry_in=None, speed=0.0)
+        except DownloadError as error:
+            if error.kind != "verify":
+                self._journal(request, "paused", message=str(error))
+            final = dict(state=State.FAILED, message=str(error), retry_in=None, speed=0.0)
+        except Exception as error:  # noqa: BLE001 - a bug must show as a failure, not a hang
+            self._journal(request, "paused", message=str(error))
+            final = dict(state=State.FAILED, message=f"unexpected error: {error}", speed=0.0)
+        else:
+            final = dict(state=State.DONE, path=path, message=None, retry_in=None, speed=0.0)
+        with self._lock:
+            job.thread = None
+            job.reserved = 0
+            self._set(job, **final)
+            self._pump()
+
+    # -- one file ----------------------------------------------------------------------------------
+
+    def _download(self, job: _Job) -> Path:
+        from filelock import FileLock, Timeout
+
+        request = job.request
+        if hub.offline():
+            cached = self._cached(request, request.revision)
+            if cached is None:
+                raise DownloadError(hub.OFFLINE_MESSAGE, "offline")
+            return cached
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.work_dir / f"{request.id}.lock")
+        while True:
+            try:
+                lock.acquire(timeout=0)
+                break
+            except Timeout:  # another llmtui (or a worker winding down) has it: wait our turn
+                self._set(job, message="waiting: another llmtui process is downloading this file")
+                if job.stop.wait(min(2.0, self.backoff)):
+                    raise _Stopped from None
+        try:
+            return self._download_locked(job)
+        finally:
+            lock.release()
+
+    def _download_locked(self, job: _Job) -> Path:
+        request = job.request
+        part = self.work_dir / f"{request.id}.part"
+        hasher: _Hasher | None = None
+        failures = 0
+        last_done = -1
+        while True:
+            self._check_stop(job)
+            try:
+                meta = self._metadata(request)
+                cached = self._cached(request, meta.commit)
+                if cached is not None:
+                    part.unlink(missing_ok=True)
+                    self._discard(request.id)
+                    return cached
+                if meta.sha256 != self._journal_sha(request.id):
+                    part.unlink(missing_ok=True)  # a part of another version of the file
+                    hasher = None
+                    self._journal(replace(request, sha256=meta.sha256, size=meta.size), "queued")
+                if part.exists() and part.stat().st_size > meta.size:
+                    part.unlink()
+                    hasher = None
+                if hasher is None:
+                    self._set(job, state=State.DOWNLOADING, message="checking the partial file")
+                    hasher = _Hasher.of(part)
+                self._check_space(job, meta.size - hasher.size, meta.size)
+                self._set(job, state=State.DOWNLOADING, total=meta.size, done=hasher.size,
+                          message=None, retry_in=None)  # fmt: skip
+                self._fetch(job, meta, part, hasher)
+                break
+            except (_Stopped, DownloadError):
+                raise
+            except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                problem = _classify(error, request)
+                if not problem.retryable:
+                    raise DownloadError(str(problem), problem.kind) from None
+                done = job.status.done
+                failures = 1 if done > last_done else failures + 1
+                last_done = done
+                if failures > self.retries:
+                    raise DownloadError(
+                        f"gave up after {self.retries} retries: {problem}", problem.kind
+                    ) from None
+                wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+                if problem.retry_after is not None:
+                    wait = min(self.max_backoff, max(wait, problem.retry_after))
+                self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
+                          message=str(problem), speed=0.0)  # fmt: skip
+                if job.stop.wait(wait):
+                    raise _Stopped from None
+        self._set(job, state=State.VERIFYING, message=None, speed=0.0)
+        digest = hasher.hexdigest()
+        if digest != meta.sha256:
+            part.unlink(missing_ok=True)
+            self._discard(request.id)
+            raise DownloadError(
+                f"{request.filename} failed verification: its sha256 is {digest}, the Hub says "
+                f"{meta.sha256}. The file was deleted.",
+                "verify",
+            )
+        path = self._place(request, meta, part)
+        self._discard(request.id)
+        return path
+
+    def _check_stop(self, job: _Job) -> None:
+        if job.stop.is_set():
+            raise _Stopped
+
+    def _metadata(self, request: FileRequest) -> _Meta:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        url = hf_hub_url(
+            request.repo_id, request.filename, revision=request.revision, endpoint=hub.endpoint()
+        )
+        meta = get_hf_file_metadata(url, timeout=self.stall_seconds, endpoint=hub.endpoint())
+        etag, commit = meta.etag or "", meta.commit_hash or ""
+        if not _COMMIT.fullmatch(commit):
+            raise DownloadError(f"the Hub sent an invalid commit id for {request.filename}", "hub")
+        sha = etag if re.fullmatch(r"[0-9a-f]{64}", etag) else (request.sha256 or "")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha) or not _HEX.fullmatch(etag):
+            raise DownloadError(
+                f"{request.filename} has no sha256 on the Hub, so it cannot be verified", "hub"
+            )
+        size = meta.size if meta.size is not None else request.size
+        if size is None:
+            raise DownloadError(f"the Hub did not say how large {request.filename} is", "hub")
+        return _Meta(url, meta.location, etag, commit, size, sha)
+
+    def _fetch(self, job: _Job, meta: _Meta, part: Path, hasher: _Hasher) -> None:
+        from huggingface_hub import file_download
+        from huggingface_hub.utils import build_hf_headers
+
+        headers = build_hf_headers(library_name="llmtui")
+        if _origin(meta.location) != _origin(meta.url):
+            headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
+        _RetryLog.current.target = (self, job)
+        with part.open("ab") as f:
+            writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
+            file_download.http_get(
+                meta.location,
+                writer,
+                resume_size=hasher.size,
+                headers=headers,
+                expected_size=meta.size,
+                displayed_filename=job.request.filename,
+                tqdm_class=functools.partial(_StopHook, job.stop),  # type: ignore[arg-type]
+                _nb_retries=0,  # retries are ours: visible, with backoff, and resumable
+            )
+
+    def _progress(self, job: _Job, done: int) -> None:
+        now = time.monotonic()
+        job.samples.append((now, done))
+        while len(job.samples) > 2 and now - job.samples[0][0] > 3.0:
+            job.samples.popleft()
+        t0, d0 = job.samples[0]
+        speed = (done - d0) / (now - t0) if now > t0 else job.status.speed
+        if job.status.state == State.RETRYING:  # bytes again after an in-library resume
+            self._set(job, state=State.DOWNLOADING, message=None, retry_in=None, done=done)
+        self._set(job, force=False, done=done, speed=speed, attempt=0)
+
+    def _check_space(self, job: _Job, remaining: int, size: int) -> None:
+        with self._lock:
+            others = sum(j.reserved for j in self._jobs.values() if j is not job)
+            job.reserved = remaining
+        cache = self.cache
+        cache.mkdir(parents=True, exist_ok=True)
+        needs = [(self.work_dir, remaining + others)]
+        if os.stat(cache).st_dev != os.stat(self.work_dir).st_dev:
+            needs.append((cache, size + others))  # the finished file is copied across
+        for where, need in needs:
+            free = self.free_space(where)
+            if free - self.spare < need:
+                job.reserved = 0
+                raise DownloadError(
+                    f"Not enough disk space for {job.request.filename}: it needs "
+                    f"{_mb(need)} more and {where} has {_mb(free)} free"
+                    f" (keeping {_mb(self.spare)} spare). Free some space, then resume.",
+                    "disk",
+                )
+
+    # -- the cache --------------------------------------------------------------------------------
+
+    def _storage(self, repo_id: str) -> Path:
+        from huggingface_hub.file_download import repo_folder_name
+
+        return self.cache / repo_folder_name(repo_id=repo_id, repo_type="model")
+
+    def _cached(self, request: FileRequest, revision: str) -> Path | None:
+        """The file in the cache at this revision, linking an existing blob if needed."""
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(
+            request.repo_id, request.filename, cache_dir=self.cache, revision=revision
+        )
+        if isinstance(found, str) and Path(found).exists():
+            return Path(found)
+        return None
+
+    def _place(self, request: FileRequest, meta: _Meta, part: Path) -> Path:
+        from huggingface_hub.file_download import (
+            _cache_commit_hash_for_specific_revision,
+            _create_symlink,
+        )
+
+        storage = self._storage(request.repo_id)
+        blob = storage / "blobs" / meta.etag
+        pointer = storage / "snapshots" / meta.commit / request.filename
+        root = self.cache.resolve()
+        for path in (blob, pointer):
+            if not path.resolve().is_relative_to(root):
+                raise DownloadError(f"refusing to write {path} outside the cache", "bad_input")
+            path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(part, blob)
+        _create_symlink(str(blob), str(pointer), new_blob=True)
+        if (
+            re.fullmatch(r"[A-Za-z0-9._\-]{1,100}", request.revision)
+            and ".." not in request.revision
+        ):
+            _cache_commit_hash_for_specific_revision(str(storage), request.revision, meta.commit)
+        return pointer
+
+    # -- the journal ------------------------------------------------------------------------------
+
+    def _part_size(self, job_id: str) -> int:
+        try:
+            return (self.work_dir / f"{job_id}.part").stat().st_size
+        except OSError:
+            return 0
+
+    def _journal(self, request: FileRequest, state: str, message: str | None = None) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        path = self.work_dir / f"{request.id}.json"
+        old = self._read_journal(request.id)
+        if old and old.get("request", {}).get("sha256") and not request.sha256:
+            request = replace(request, sha256=old["request"]["sha256"])
+        data = {"request": asdict(request), "state": state, "message": message}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        tmp.replace(path)
+
+    def _read_journal(self, job_id: str) -> dict | None:
+        try:
+            return json.loads((self.work_dir / f"{job_id}.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _journal_sha(self, job_id: str) -> str | None:
+        data = self._read_journal(job_id) or {}
+        return (data.get("request") or {}).get("sha256")
+
+    def _discard(self, job_id: str) -> None:
+        for suffix in (".part", ".json"):
+            try:
+                (self.work_dir / f"{job_id}{suffix}").unlink(missing_ok=True)
+            except OSError:
+                pass  # still open in a worker on a system that cannot unlink open files
+
+
+@dataclass(frozen=True)
+class _Meta:
+    url: str
+    location: str
+    etag: str
+    commit: str
+    size: int
+    sha256: str
+
+
+class _Hasher:
+    """sha256 of the part file, kept up to date as bytes are appended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def reset(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    @classmethod
+    def of(cls, path: Path) -> _Hasher:
+        hasher = cls(path)
+        if path.exists():
+            with path.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    hasher.update(chunk)
+        return hasher
+
+    def update(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+class _PartWriter:
+    """The file object http_get writes to: appends, hashes, reports progress."""
+
+    def __init__(self, f, hasher: _Hasher, progress: Callable[[int], None]) -> None:
+        self.f = f
+        self.hasher = hasher
+        self.progress = progress
+
+    def write(self, data: bytes) -> int:
+        n = self.f.write(data)
+        self.hasher.update(data)
+        self.progress(self.hasher.size)
+        return n
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.f.seek(offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        # http_get truncates when a server ignored our Range and sent the whole file: start over.
+        self.f.flush()
+        result = self.f.truncate(size)
+        self.hasher.reset()
+        if result:
+            raise OSError("truncating a part file to a non-zero size is not supported")
+        return result
+
+
+class _StopHook:
+    """The `tqdm_class` huggingface-hub drives per chunk: it stops the transfer when asked."""
+
+    def __init__(self, stop: threading.Event, **_tqdm_kwargs) -> None:
+        self.stop = stop
+
+    def __enter__(self) -> _StopHook:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        if self.stop.is_set():
+            raise _Stopped
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _mb(n: int) -> str:
+    from tui.core.fit import human_bytes
+
+    return human_bytes(n)
+
+
+def _classify(error: BaseException, request: FileRequest) -> hub.HubError:
+    import httpx2
+    from huggingface_hub import errors
+
+    if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+        return hub.HubError(
+            f"The disk is full (writing {request.filename}): free some space, then resume;"
+            " the part already downloaded is kept.",
+            "disk",
+        )
+    if isinstance(error, (httpx2.HTTPError, errors.HfHubHTTPError, errors.OfflineModeIsEnabled)):
+        return hub.explain(error, request.repo_id, request.filename)
+    if isinstance(error, OSError) and "Consistency check failed" in str(error):
+        return hub.HubError("the server sent fewer bytes than announced", "network", retryable=True)
+    return hub.HubError(f"{type(error).__name__}: {error}", "server")
+
+
+def clean_orphans(cache: Path, work_dir: Path) -> int:
+    """Delete partial files nobody will resume; returns the bytes freed.
+
+    Ours: a `.part` without its journal. huggingface-hub's: a `<etag>.<random>.incomplete` blob
+    whose download lock (`.locks/<repo>/<etag>.lock`) nobody holds, i.e. its process was killed."""
+    from filelock import FileLock, Timeout
+
+    freed = 0
+    candidates: list[tuple[Path, Path]] = []
+    if work_dir.exists():
+        for part in work_dir.glob("*.part"):
+            if not part.with_suffix(".json").exists():
+                candidates.append((part, part.with_suffix(".lock")))
+    if cache.exists():
+        for incomplete in cache.glob("models--*/blobs/*.incomplete"):
+            repo_folder = incomplete.parent.parent.name
+            etag = incomplete.name.split(".")[0]
+            candidates.append((incomplete, cache / ".locks" / repo_folder / f"{etag}.lock"))
+    for path, lock_path in candidates:
+        if not lock_path.parent.exists():
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue  # a download is writing it right now
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            freed += size
+        except OSError:
+            pass
+        finally:
+            lock.release()
+    return freed

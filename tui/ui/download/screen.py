@@ -1,0 +1,579 @@
+"""My models: the GGUF files on this machine, the downloads in flight, and the quant picker.
+
+- `ModelsScreen` (mode "models"): local files with size, quant, model and last use, the total disk
+  use; delete (with confirmation), open in chat; active downloads with progress, speed, ETA, state
+  and retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
+- `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
+  every quant with size, bits per weight and a fit label for this machine, the recommended one
+  marked.
+
+All Hub, disk and header work runs in thread workers that post messages; names from the Hub are
+shown as `Text`, never as markup.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+
+from tui.core import fit, hub, library
+from tui.core.downloads import State, Status
+from tui.core.gguf_header import GgufHeaderError, GgufInfo
+from tui.core.text import one_line
+
+CONTEXTS = (2048, 4096, 8192, 16384, 32768)
+
+
+def _settings():
+    from tui.core.paths import app_paths
+    from tui.core.settings import Settings, SettingsError, load_settings
+
+    try:
+        return load_settings(app_paths().settings_file)
+    except SettingsError:
+        return Settings()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _bar(fraction: float | None, width: int = 20) -> Text:
+    if fraction is None:
+        return Text("─" * width, style="dim")
+    full = int(fraction * width)
+    return Text.assemble(("█" * full, "green"), ("░" * (width - full), "dim"), f" {fraction:4.0%}")
+
+
+def download_service(app):
+    """The app's download service (created on first use; a test app may not have one built in)."""
+    service = getattr(app, "downloads", None)
+    if service is None:
+        from tui.ui.download.service import DownloadService
+
+        service = app.downloads = DownloadService(app)
+    return service
+
+
+_DIALOG_CSS = """
+    align: center middle;
+    #dialog, #picker { width: 90%; max-width: 120; height: auto; max-height: 90%;
+        border: thick $primary; background: $surface; padding: 1 2; }
+    #buttons { height: auto; margin-top: 1; }
+    #buttons Button { margin-right: 2; }
+"""
+
+
+class Confirm(ModalScreen[bool]):
+    DEFAULT_CSS = "Confirm {" + _DIALOG_CSS + "}"
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, question: Text, yes: str = "Delete") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.question, id="question")
+            with Horizontal(id="buttons"):
+                yield Button(self.yes, variant="error", id="yes")
+                yield Button("Cancel", id="no")
+
+    @on(Button.Pressed)
+    def _on_answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class Ask(ModalScreen[str | None]):
+    """One line of input (a model or repository id, a folder)."""
+
+    DEFAULT_CSS = "Ask {" + _DIALOG_CSS + "}"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="ask.cancel")]
+
+    def __init__(self, prompt: str, placeholder: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.prompt, markup=False)
+            yield Input(placeholder=self.placeholder, id="answer")
+
+    @on(Input.Submitted)
+    def _on_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
+# -- the quant picker ----------------------------------------------------------------------------
+
+
+class QuantPicker(ModalScreen[bool]):
+    DEFAULT_CSS = (
+        "QuantPicker {"
+        + _DIALOG_CSS
+        + """
+        #title { text-style: bold; }
+        #note { color: $warning; height: auto; }
+        #repos { height: auto; max-height: 8; }
+        #files { height: auto; max-height: 16; }
+        #context-row { height: auto; }
+        #context-row Label { padding: 1 1 0 0; }
+        #context { width: 20; }
+        #status { color: $text-muted; height: auto; }
+    }"""
+    )
+    BINDINGS = [
+        Binding("escape", "dismiss(False)", "Close", id="picker.close"),
+        Binding("enter", "download", "Download", id="picker.download", priority=False),
+    ]
+
+    @dataclass
+    class Found(Message):
+        search: hub.RepoSearch | None
+        error: str | None
+
+    @dataclass
+    class Loaded(Message):
+        files: hub.RepoFiles | None
+        header: GgufInfo | None
+        machine: fit.Machine | None
+        error: str | None
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__()
+        self.model_id = model_id
+        self.files: hub.RepoFiles | None = None
+        self.header: GgufInfo | None = None
+        self.machine: fit.Machine | None = None
+        self.repos: list[hub.RepoChoice] = []
+        self.fits: list[fit.Fit] = []
+        self.recommended: hub.QuantFile | None = None
+        self.context = _settings().downloads.context_length
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker"):
+            yield Static(Text.assemble("Download ", (one_line(self.model_id), "bold")), id="title")
+            yield Static("", id="note")
+            yield DataTable(id="repos", cursor_type="row", zebra_stripes=True)
+            yield Input(placeholder="or type any repository id (owner/name-GGUF) and press enter",
+                        id="repo-input")  # fmt: skip
+            with Horizontal(id="context-row"):
+                yield Label("Context length")
+                options = [(f"{c:,}", c) for c in sorted({*CONTEXTS, self.context})]
+                yield Select(options, value=self.context, allow_blank=False, id="context")
+            yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
+            yield Static("Looking for GGUF files…", id="status")
+            with Horizontal(id="buttons"):
+                yield Button("Download", variant="primary", id="download")
+                yield Button("Close", id="close")
+
+    def on_mount(self) -> None:
+        repos = self.query_one("#repos", DataTable)
+        repos.add_columns("Repository", "Downloads", "Found by")
+        repos.display = False
+        self.query_one("#files", DataTable).add_columns(
+            "", "Quant", "Size", "Bits/weight", "Fit", "File"
+        )
+        if hub.offline():
+            self._show_status(hub.OFFLINE_MESSAGE + " My models lists what is cached.")
+            return
+        self._find_repos(self.model_id)
+
+    def _show_status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(one_line(text, 400)))
+
+    # workers
+
+    @work(thread=True, exclusive=True, group="picker-find", exit_on_error=False)
+    def _find_repos(self, query: str) -> None:
+        catalogue = getattr(self.app, "catalogue", None)
+        try:
+            self.post_message(self.Found(hub.find_gguf_repos(query, catalogue), None))
+        except hub.HubError as error:
+            self.post_message(self.Found(None, str(error)))
+
+    @work(thread=True, exclusive=True, group="picker-files", exit_on_error=False)
+    def _load_files(self, repo_id: str) -> None:
+        from tui.core import gguf_header
+
+        try:
+            files = hub.list_files(repo_id)
+        except hub.HubError as error:
+            self.post_message(self.Loaded(None, None, None, str(error)))
+            return
+        header = None
+        if files.files:
+            smallest = min(files.files, key=lambda f: f.size)
+            try:
+                header = gguf_header.read_remote(repo_id, smallest.first)
+            except (hub.HubError, GgufHeaderError):
+                header = None  # the fit falls back to an estimate from the size
+        self.post_message(self.Loaded(files, header, fit.machine(), None))
+
+    # results
+
+    @on(Found)
+    def _on_found(self, message: Found) -> None:
+        if message.search is None:
+            self._show_status(message.error or "")
+            return
+        search = message.search
+        note = self.query_one("#note", Static)
+        note.update(Text(one_line(search.note, 400)) if search.note else "")
+        self.repos = [c for c in (search.thebloke, *search.others, *search.more_thebloke) if c]
+        table = self.query_one("#repos", DataTable)
+        table.clear()
+        for choice in self.repos:
+            downloads = f"{choice.downloads:,}" if choice.downloads is not None else ""
+            table.add_row(Text(one_line(choice.repo_id)), downloads, choice.source)
+        table.display = len(self.repos) > 1 or search.thebloke is None
+        if search.thebloke is not None:
+            self._open_repo(search.thebloke.repo_id)
+        elif self.repos:
+            self._show_status("Pick a repository above, or type one.")
+        else:
+            self._show_status("No GGUF repository found: type a repository id.")
+
+    def _open_repo(self, repo_id: str) -> None:
+        self._show_status(f"Reading {repo_id}…")
+        self.query_one("#files", DataTable).clear()
+        self._load_files(repo_id)
+
+    @on(Loaded)
+    def _on_loaded(self, message: Loaded) -> None:
+        if message.files is None:
+            self._show_status(message.error or "")
+            return
+        self.files, self.header, self.machine = message.files, message.header, message.machine
+        self._render_files()
+
+    def _render_files(self) -> None:
+        files = self.files
+        if files is None:
+            return
+        table = self.query_one("#files", DataTable)
+        table.clear()
+        if not files.files:
+            self._show_status(f"{files.repo_id} has no .gguf files.")
+            return
+        here = self.machine or fit.machine()
+        self.fits = [fit.estimate(f.size, self.context, here, self.header) for f in files.files]
+        self.recommended = fit.recommend(files.files, self.fits)
+        for i, (f, estimate) in enumerate(zip(files.files, self.fits, strict=True)):
+            bits = f.bits_per_weight(files.params)
+            style = {"fits": "green", "tight": "yellow", "too large": "red"}[estimate.label]
+            name = one_line(f.name) + ("" if f.complete else " (parts missing)")
+            if len(f.parts) > 1:
+                name += f" ({len(f.parts)} parts)"
+            table.add_row(
+                "★" if f is self.recommended else "",
+                f.quant or "?",
+                fit.human_bytes(f.size),
+                f"{bits:.2f}" if bits else "?",
+                Text(estimate.label, style=style),
+                Text(name),
+                key=str(i),
+            )
+        if self.recommended is not None:
+            table.move_cursor(row=files.files.index(self.recommended))
+        table.focus()
+        memory = f"{fit.human_bytes(here.ram_available)} RAM free"
+        if here.gpus:
+            memory += f", {fit.human_bytes(here.gpu_free)} GPU memory free"
+        kv = "KV cache from the file's header" if self.header else "KV cache estimated from size"
+        gated = " Gated: you need access (and `hf auth login`)." if files.gated else ""
+        self._show_status(f"{files.repo_id}: {len(files.files)} files; {memory}; {kv}.{gated}")
+
+    # user actions
+
+    @on(Select.Changed, "#context")
+    def _context_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            self.context = event.value
+            self._render_files()
+
+    @on(DataTable.RowSelected, "#repos")
+    def _pick_repo(self, event: DataTable.RowSelected) -> None:
+        self._open_repo(self.repos[event.cursor_row].repo_id)
+
+    @on(Input.Submitted, "#repo-input")
+    def _typed_repo(self, event: Input.Submitted) -> None:
+        repo_id = event.value.strip()
+        if not hub.valid_repo_id(repo_id):
+            self._show_status(f"{repo_id!r} is not a repository id (owner/name).")
+            return
+        self._open_repo(repo_id)
+
+    @on(DataTable.RowSelected, "#files")
+    def _row_chosen(self) -> None:
+        self.action_download()
+
+    @on(Button.Pressed, "#download")
+    def _download_pressed(self) -> None:
+        self.action_download()
+
+    @on(Button.Pressed, "#close")
+    def _close_pressed(self) -> None:
+        self.dismiss(False)
+
+    def action_download(self) -> None:
+        if self.files is None or not self.files.files:
+            return
+        row = self.query_one("#files", DataTable).cursor_row
+        chosen = self.files.files[row]
+        if not chosen.complete:
+            self._show_status("Some parts of this split file are missing from the repository.")
+            return
+        if self.fits[row].label == "too large":
+            self.notify(f"{one_line(chosen.name)} is probably too large for this machine.",
+                        severity="warning", markup=False)  # fmt: skip
+        download_service(self.app).submit(chosen)
+        self.notify(f"Downloading {one_line(chosen.name)}", markup=False)
+        self.dismiss(True)
+
+
+# -- My models -----------------------------------------------------------------------------------
+
+
+class ModelsScreen(Screen):
+    CSS_PATH = "models.tcss"
+    BINDINGS = [
+        Binding(
+            "d", "download", "Download…", id="models.download", tooltip="Find and download a GGUF"
+        ),
+        Binding("enter", "open_chat", "Chat", id="models.chat", tooltip="Open the file in chat"),
+        Binding("delete,x", "delete", "Delete", id="models.delete", tooltip="Delete the file"),
+        Binding(
+            "p", "pause", "Pause/resume", id="models.pause", tooltip="Pause or resume a download"
+        ),
+        Binding("c", "cancel", "Cancel dl", id="models.cancel", tooltip="Cancel a download"),
+        Binding(
+            "a",
+            "add_folder",
+            "Add folder",
+            id="models.add_folder",
+            tooltip="Also list GGUF files from a folder",
+        ),  # fmt: skip
+        Binding("r", "refresh", "Refresh", id="models.refresh", tooltip="Scan the disk again"),
+    ]
+
+    @dataclass
+    class Scanned(Message):
+        library: library.Library
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.library = library.Library(())
+        self.download_ids: list[str] = []
+        self._seen_version = -1
+        self._done_seen: set[str] = set()
+
+    @cached_property
+    def service(self):
+        return download_service(self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        banner = Static(Text(hub.OFFLINE_MESSAGE + " Showing cached files only."), id="offline")
+        banner.display = hub.offline()
+        yield banner
+        yield Static("Downloads", classes="section", id="downloads-title")
+        yield DataTable(id="downloads", cursor_type="row")
+        yield Static("On this machine", classes="section", id="library-title")
+        yield DataTable(id="library", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#downloads", DataTable).add_columns(
+            "File", "Progress", "Size", "Speed", "ETA", "State"
+        )
+        self.query_one("#library", DataTable).add_columns(
+            "Model", "File", "Quant", "Size", "Last used"
+        )
+        self.set_interval(0.1, self._render_downloads)  # at most 10 renders a second
+        self._render_downloads()
+        self.action_refresh()
+
+    def open_model(self, model_id: str) -> None:
+        self.app.push_screen(QuantPicker(model_id))
+
+    # downloads
+
+    def _render_downloads(self) -> None:
+        service = self.service
+        if service.version == self._seen_version and self.download_ids:
+            return
+        self._seen_version = service.version
+        statuses = [s for s in service.statuses() if s.state != State.CANCELLED]
+        table = self.query_one("#downloads", DataTable)
+        ids = [s.id for s in statuses]
+        if ids != self.download_ids:
+            table.clear()
+            for s in statuses:
+                table.add_row(*self._cells(s), key=s.id)
+            self.download_ids = ids
+        else:
+            for s in statuses:
+                for column, value in zip(table.columns, self._cells(s), strict=True):
+                    table.update_cell(s.id, column, value)
+        table.display = bool(statuses)
+        self.query_one("#downloads-title").display = bool(statuses)
+        done = {s.id for s in statuses if s.state == State.DONE}
+        if done - self._done_seen:
+            self._done_seen |= done
+            self.action_refresh()
+
+    def _cells(self, s: Status) -> tuple:
+        size = fit.human_bytes(s.total) if s.total else "?"
+        state = s.state.value
+        if s.state == State.RETRYING and s.retry_in is not None:
+            state += f" (again in {s.retry_in:.0f}s)"
+        if s.message:
+            state += f": {one_line(s.message, 160)}"
+        style = {"failed": "red", "retrying": "yellow", "done": "green", "paused": "dim"}.get(
+            s.state.value, ""
+        )
+        speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
+        return (
+            Text(one_line(s.request.filename, 60)),
+            _bar(s.fraction),
+            size,
+            speed,
+            _duration(s.eta) if s.state == State.DOWNLOADING else "",
+            Text(state, style=style),
+        )
+
+    def _selected_download(self) -> str | None:
+        table = self.query_one("#downloads", DataTable)
+        if not self.download_ids or not table.display:
+            return None
+        return self.download_ids[min(table.cursor_row, len(self.download_ids) - 1)]
+
+    def action_pause(self) -> None:
+        if (job := self._selected_download()) is not None:
+            self.service.pause_or_resume(job)
+            self._render_downloads()
+
+    def action_cancel(self) -> None:
+        if (job := self._selected_download()) is not None:
+            self.service.cancel(job)
+            self._render_downloads()
+
+    def action_download(self) -> None:
+        def chosen(answer: str | None) -> None:
+            if answer:
+                self.open_model(answer)
+
+        self.app.push_screen(
+            Ask("Model or repository id", "e.g. microsoft/phi-2 or TheBloke/phi-2-GGUF"), chosen
+        )
+
+    # the library
+
+    @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
+    def action_refresh(self) -> None:
+        self.post_message(self.Scanned(library.scan(_settings().model_dirs)))
+
+    @on(Scanned)
+    def _on_scanned(self, message: Scanned) -> None:
+        self.library = message.library
+        table = self.query_one("#library", DataTable)
+        table.clear()
+        for i, m in enumerate(self.library.models):
+            used = (
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used))
+                if m.last_used
+                else "never"
+            )
+            table.add_row(
+                Text(one_line(m.repo_id or str(m.path.parent), 60)),
+                Text(one_line(m.name, 80)),
+                m.quant or "?",
+                fit.human_bytes(m.size),
+                used,
+                key=str(i),
+            )
+        total = fit.human_bytes(self.library.total_size)
+        title = f"On this machine: {len(self.library.models)} files, {total}"
+        self.query_one("#library-title", Static).update(Text(title))
+
+    def _selected_model(self) -> library.LocalModel | None:
+        table = self.query_one("#library", DataTable)
+        if not self.library.models:
+            return None
+        return self.library.models[min(table.cursor_row, len(self.library.models) - 1)]
+
+    def action_open_chat(self) -> None:
+        if (model := self._selected_model()) is not None:
+            self.app.open_job("chat", str(model.path))
+
+    def action_delete(self) -> None:
+        model = self._selected_model()
+        if model is None:
+            return
+        question = Text.assemble(
+            "Delete ", (one_line(model.label, 200), "bold"), f" ({fit.human_bytes(model.size)})?\n",
+            "The file is removed from disk."
+            if model.source == "cache"
+            else "The file is removed from its folder.",
+        )  # fmt: skip
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete_files(model)
+
+        self.app.push_screen(Confirm(question), answered)
+
+    @work(thread=True, exclusive=True, group="library-delete", exit_on_error=False)
+    def _delete_files(self, model: library.LocalModel) -> None:
+        try:
+            freed = library.delete(model)
+        except OSError as error:
+            self.app.call_from_thread(
+                self.notify, one_line(str(error)), severity="error", markup=False
+            )
+        else:
+            message = f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed"
+            self.app.call_from_thread(self.notify, message, markup=False)
+        self.post_message(self.Scanned(library.scan(_settings().model_dirs)))
+
+    def action_add_folder(self) -> None:
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            folder = Path(answer).expanduser()
+            if not folder.is_dir():
+                self.notify(f"{one_line(answer)} is not a folder", severity="error", markup=False)
+                return
+            from dataclasses import replace
+
+            from tui.core.paths import app_paths
+            from tui.core.settings import save_settings
+
+            settings = _settings()
+            if str(folder) not in settings.model_dirs:
+                settings = replace(settings, model_dirs=(*settings.model_dirs, str(folder)))
+                save_settings(settings, app_paths().settings_file)
+            self.action_refresh()
+
+        self.app.push_screen(Ask("Folder with GGUF files", "~/models"), chosen)
