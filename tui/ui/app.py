@@ -1,16 +1,24 @@
 """The llmtui application: one mode per job (browse, leaderboards, my models, chat, compare).
 
 Mode screens are imported only when first shown, so start-up pays for the browse screen alone.
+A job whose screen does not exist yet shows a placeholder that names the model it was opened with.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from importlib import import_module
 
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Center, Middle
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
 
 from tui.core.catalogue import Catalogue
+from tui.core.text import one_line
+from tui.ui.commands import LlmTuiCommands
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
@@ -20,12 +28,52 @@ MODE_SCREENS = {
     "chat": "tui.ui.chat.screen:ChatScreen",
     "compare": "tui.ui.compare.screen:CompareScreen",
 }
+MODE_TITLES = {
+    "browse": "Models",
+    "leaderboards": "Leaderboards",
+    "models": "My models",
+    "chat": "Chat",
+    "compare": "Compare",
+}
+_MODES = Binding.Group("Views", compact=True)
 
 
-def _screen_factory(target: str):
-    def build():
+class PlaceholderScreen(Screen):
+    """Stands in for a job whose screen is not built yet; shows the model it was opened with."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.model_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Middle(), Center():
+            yield Static(self._message(), id="placeholder")
+        yield Footer()
+
+    def _message(self) -> Content:
+        lines = [Content.styled(MODE_TITLES[self.mode], "bold"), Content("Not available yet.")]
+        if self.model_id is not None:
+            lines.append(Content.assemble("Model: ", (one_line(self.model_id), "bold")))
+        return Content("\n").join(lines)
+
+    def open_model(self, model_id: str) -> None:
+        self.model_id = model_id
+        if self.is_mounted:
+            self.query_one("#placeholder", Static).update(self._message())
+
+
+def _screen_factory(mode: str, target: str):
+    def build() -> Screen:
         module, name = target.split(":")
-        return getattr(import_module(module), name)()
+        try:
+            screen_module = import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module:  # a real import error inside an existing screen
+                raise
+            return PlaceholderScreen(mode)
+        return getattr(screen_module, name)()
 
     return build
 
@@ -33,23 +81,43 @@ def _screen_factory(target: str):
 class LlmTui(App):
     TITLE = "llmtui"
     SUB_TITLE = "choose and try open LLMs"
-    MODES = {mode: _screen_factory(target) for mode, target in MODE_SCREENS.items()}
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {LlmTuiCommands}
+    MODES = {mode: _screen_factory(mode, target) for mode, target in MODE_SCREENS.items()}
     DEFAULT_MODE = "browse"
     BINDINGS = [
-        Binding("1", "switch_mode('browse')", "Models", id="mode.browse"),
-        Binding("2", "switch_mode('leaderboards')", "Leaderboards", id="mode.leaderboards"),
-        Binding("3", "switch_mode('models')", "My models", id="mode.models"),
-        Binding("4", "switch_mode('chat')", "Chat", id="mode.chat"),
-        Binding("5", "switch_mode('compare')", "Compare", id="mode.compare"),
-        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("1", "switch_mode('browse')", "Models", id="mode.browse", group=_MODES,
+                tooltip="Go to the model catalogue"),
+        Binding("2", "switch_mode('leaderboards')", "Leaderboards", id="mode.leaderboards",
+                group=_MODES, tooltip="Go to the leaderboards"),
+        Binding("3", "switch_mode('models')", "My models", id="mode.models", group=_MODES,
+                tooltip="Go to my models (downloads)"),
+        Binding("4", "switch_mode('chat')", "Chat", id="mode.chat", group=_MODES,
+                tooltip="Go to chat"),
+        Binding("5", "switch_mode('compare')", "Compare", id="mode.compare", group=_MODES,
+                tooltip="Go to compare side by side"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
     ]
 
     def __init__(self, catalogue: Catalogue) -> None:
         super().__init__()
         self.catalogue = catalogue
+        self.origin_mode: str | None = None  # the mode the last open_job came from ("back")
+
+    @cached_property
+    def downloads(self):
+        """The app-wide download manager: downloads go on while the user browses."""
+        from tui.ui.download.service import DownloadService
+
+        return DownloadService(self)
+
+    def on_mount(self) -> None:
+        # Downloads an earlier run left unfinished resume shortly after start-up.
+        self.set_timer(2.0, lambda: self.downloads)
 
     def open_job(self, mode: str, model_id: str) -> None:
         """Switch to a job's mode with a model chosen (from the detail pane's actions)."""
+        self.origin_mode = self.current_mode
         self.switch_mode(mode)
         open_model = getattr(self.screen, "open_model", None)
         if open_model is not None:
@@ -58,4 +126,5 @@ class LlmTui(App):
     def action_help(self) -> None:
         from tui.ui.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())

@@ -1,0 +1,106 @@
+"""Cold start to the first painted screen: `llmtui` against a bare Textual app (Header + Footer).
+
+Each run is a fresh process in a pseudo-terminal (120x40), exactly as a user starts it:
+`python -m tui` (what the `llmtui` script runs) and `python <bare app>`. The time is from spawning
+the process to the moment the first frame's footer ("palette", drawn by both apps) arrives on the
+terminal. The two alternate, N runs each, so both see the same machine load.
+
+    .venv/bin/python bench/startup.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import signal
+import statistics
+import struct
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = b"palette"  # the footer's command-palette hint: part of the first frame of both apps
+BARE_APP = '''
+from textual.app import App
+from textual.widgets import Footer, Header
+
+class Bare(App):
+    def compose(self):
+        yield Header()
+        yield Footer()
+
+Bare().run()
+'''
+
+
+def time_to_first_frame(argv: list[str], env: dict[str, str], timeout: float = 60) -> float:
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the app
+        os.chdir(ROOT)
+        os.execvpe(argv[0], argv, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    seen = b""
+    try:
+        while time.perf_counter() - start < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+                if MARKER in seen:
+                    return time.perf_counter() - start
+        raise RuntimeError(f"{argv}: no first frame; output tail: {seen[-400:]!r}")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {
+            **os.environ,
+            "TERM": "xterm-256color",
+            "COLUMNS": "120",
+            "LINES": "40",
+            # No user settings or models file: the bundled catalogue only.
+            "LLMTUI_CONFIG_DIR": f"{home}/config",
+            "LLMTUI_DATA_DIR": f"{home}/data",
+            "LLMTUI_CACHE_DIR": f"{home}/cache",
+        }
+        bare = Path(home) / "bare_app.py"
+        bare.write_text(BARE_APP)
+        commands = {
+            "llmtui": [sys.executable, "-m", "tui"],
+            "bare Textual app": [sys.executable, str(bare)],
+        }
+        for argv in commands.values():  # warm the disk cache and .pyc files, not measured
+            time_to_first_frame(argv, env)
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, argv in commands.items():
+                times[name].append(time_to_first_frame(argv, env))
+
+    print(f"cold start to first painted screen, {args.runs} runs each, alternating")
+    for name, values in times.items():
+        ms = sorted(v * 1000 for v in values)
+        print(f"  {name:18} median {statistics.median(ms):7.1f} ms   min {ms[0]:7.1f} ms   "
+              f"max {ms[-1]:7.1f} ms")
+    ratio = statistics.median(times["llmtui"]) / statistics.median(times["bare Textual app"])
+    print(f"  ratio llmtui / bare (median): {ratio:.2f}   target <= 1.3: "
+          f"{'met' if ratio <= 1.3 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The model table behind the browse screen: rows, filtering and sorting of catalogue models.
+
+Pure Python (no Textual), built for typing speed: every row keeps its display cells, one lowercase
+search key and one sort key per column, all computed once. A filter is then a substring test per
+row, and a query that extends the previous one only narrows the previous result. Each sort order is
+computed once and cached, so filtering keeps the chosen order without sorting again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tui.core.catalogue import Catalogue, Model
+from tui.core.text import one_line
+
+_RECENT = 64  # answers kept for queries typed a moment ago
+
+
+@dataclass(frozen=True)
+class Column:
+    id: str
+    title: str
+    numeric: bool = False  # sorts biggest first when first chosen; unknown values always last
+    right: bool = False  # right-aligned
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "Name"),
+    Column("organisation", "Organisation"),
+    Column("size", "Size", numeric=True, right=True),
+    Column("group", "Group"),
+    Column("gguf", "GGUF"),
+    Column("best", "Best score", numeric=True),
+)
+COLUMN_IDS = tuple(column.id for column in COLUMNS)
+
+
+def column(column_id: str) -> Column:
+    for candidate in COLUMNS:
+        if candidate.id == column_id:
+            return candidate
+    raise KeyError(f"no column {column_id!r} (known: {', '.join(COLUMN_IDS)})")
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: fast as a cache key
+class ModelRow:
+    model: Model
+    cells: tuple[str, ...]  # display text per column, single-line and cleaned
+    search: str  # lowercase: name, organisation, id, group id and name, licence
+    keys: tuple[tuple, ...]  # sort key per column
+
+    @property
+    def id(self) -> str:
+        return self.model.id
+
+
+@dataclass(frozen=True)
+class Sort:
+    column: str = "name"
+    descending: bool = False
+
+
+def format_size(params_b: float | None) -> str:
+    if params_b is None:
+        return "?"
+    return f"{params_b:g}B"
+
+
+class ModelIndex:
+    """The catalogue's models as table rows; ``view()`` answers a filter + group + sort."""
+
+    def __init__(self, catalogue: Catalogue, models: Iterable[Model] | None = None) -> None:
+        self.catalogue = catalogue
+        groups = {group.id: group for group in catalogue.groups}
+        group_order = {group_id: i for i, group_id in enumerate(groups)}
+        board_order = {board.id: i for i, board in enumerate(catalogue.leaderboards)}
+        rows = []
+        for model in catalogue.models if models is None else models:
+            group = groups[model.group]
+            best = catalogue.best_score(model.id)
+            if best is None:
+                best_cell, best_key = "", None
+            else:
+                board, value = best
+                best_cell = f"{value!s:>6} {_short_board_name(board.name)}"  # values aligned
+                # Scores of different leaderboards are on different scales: rank by board first
+                # (catalogue order), then by score.
+                best_key = (-board_order[board.id], value)
+            cells = (
+                one_line(model.name),
+                one_line(model.organisation or ""),
+                format_size(model.params_b),
+                one_line(group.name),
+                "yes" if model.gguf.available else "no",
+                best_cell,
+            )
+            search = " ".join(
+                (model.name, model.organisation or "", model.id, group.id, group.name,
+                 model.license or "")
+            ).lower()
+            rows.append(ModelRow(model, cells, search, (
+                (cells[0].lower(), model.id),
+                ((cells[1] or "\uffff").lower(), cells[0].lower()),
+                model.params_b,
+                (group_order[model.group], cells[0].lower()),
+                (not model.gguf.available, cells[0].lower()),
+                best_key,
+            )))
+        self.rows: tuple[ModelRow, ...] = tuple(rows)
+        self._orders: dict[Sort, tuple[ModelRow, ...]] = {}
+        self._last: tuple[str, str | None, Sort, list[ModelRow]] | None = None
+        # Recent answers: deleting a character returns to a query answered a moment ago.
+        self._recent: OrderedDict[tuple[str, str | None, Sort], list[ModelRow]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def ordered(self, sort: Sort) -> tuple[ModelRow, ...]:
+        """All rows in the sort's order (stable: ties keep catalogue order), cached per sort."""
+        order = self._orders.get(sort)
+        if order is None:
+            index = COLUMN_IDS.index(column(sort.column).id)
+            if column(sort.column).numeric:
+                # Unknown sizes / no score go last whichever way the column is sorted.
+                def key(row: ModelRow):
+                    value = row.keys[index]
+                    if value is None:
+                        return (1,)
+                    return (0, _negate(value) if sort.descending else value)
+
+                order = tuple(sorted(self.rows, key=key))
+            else:
+                order = tuple(
+                    sorted(self.rows, key=lambda row: row.keys[index], reverse=sort.descending)
+                )
+            self._orders[sort] = order
+        return order
+
+    def view(
+        self, query: str = "", group: str | None = None, sort: Sort = Sort()
+    ) -> list[ModelRow]:
+        """Rows whose search key holds every word of ``query``, in ``group`` (None: all), sorted."""
+        query = " ".join(query.lower().split())
+        cached = self._recent.get((query, group, sort))
+        if cached is not None:
+            self._recent.move_to_end((query, group, sort))
+            self._last = (query, group, sort, cached)
+            return list(cached)
+        last = self._last
+        if last is not None and last[1] == group and last[2] == sort and query.startswith(last[0]):
+            # Typing on: a row matching the longer query matched the shorter one too.
+            candidates: Sequence[ModelRow] = last[3]
+        else:
+            candidates = self.ordered(sort)
+            if group is not None:
+                candidates = [row for row in candidates if row.model.group == group]
+        terms = query.split()
+        if len(terms) == 1:
+            term = terms[0]
+            result = [row for row in candidates if term in row.search]
+        elif terms:
+            result = [row for row in candidates if all(t in row.search for t in terms)]
+        else:
+            result = list(candidates)
+        self._last = (query, group, sort, result)
+        self._recent[(query, group, sort)] = result
+        if len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+        return list(result)
+
+
+def _negate(value):
+    if isinstance(value, tuple):
+        return tuple(-part for part in value)
+    return -value
+
+
+def _short_board_name(name: str) -> str:
+    """"Open LLM Leaderboard" -> "Open LLM", "OpenCompass 2.0" -> "OpenCompass" (for a cell)."""
+    words = one_line(name).split()
+    while len(words) > 1 and (words[-1] == "Leaderboard" or words[-1].replace(".", "").isdigit()):
+        words.pop()
+    return " ".join(words)

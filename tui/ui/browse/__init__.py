@@ -1,0 +1,1 @@
+"""Browse job: the model catalogue (groups, table, detail) and the leaderboards."""

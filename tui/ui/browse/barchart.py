@@ -1,0 +1,77 @@
+"""BarChart: one metric across models as horizontal Unicode bars (eighth blocks for the fractions).
+
+Written here rather than taken from textual-plotext: a leaderboard has a handful of rows, horizontal
+bars with the model name and value on each line read better than a plot, and it costs no dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from textual.content import Content
+from textual.widget import Widget
+
+from tui.ui.browse.table import fit
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(value: float, scale: float, width: int) -> str:
+    """A bar ``width`` cells long at ``scale``, drawn to an eighth of a cell."""
+    if scale <= 0 or width <= 0:
+        return ""
+    eighths = round(max(0.0, min(value / scale, 1.0)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+@dataclass(frozen=True)
+class Bar:
+    key: str  # identifies the bar (a model id) for marking
+    label: str
+    value: float
+    text: str  # the value as the table prints it
+
+
+class BarChart(Widget):
+    """Bars scaled to the largest value; the best bars and the marked bar stand out."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = ""
+        self.bars: tuple[Bar, ...] = ()
+        self.marked: str | None = None
+
+    def plot(self, title: str, bars: Sequence[Bar], marked: str | None = None) -> None:
+        self.title = title
+        self.bars = tuple(sorted(bars, key=lambda b: -b.value))  # stable: ties keep their order
+        self.marked = marked
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self.bars) + 1
+
+    def render(self) -> Content:
+        width = self.content_region.width
+        lines = [Content.styled(fit(self.title, width), "bold")]
+        if not self.bars:
+            return lines[0]
+        top = max(b.value for b in self.bars)
+        label_width = min(max(cell_len(b.label) for b in self.bars), max(width // 3, 6))
+        text_width = max(cell_len(b.text) for b in self.bars)
+        bar_width = max(width - label_width - text_width - 3, 1)
+        for b in self.bars:
+            best = b.value == top
+            style = "$text-success" if best else "$primary"
+            lines.append(
+                Content.assemble(
+                    (fit(b.label, label_width), "bold" if b.key == self.marked else ""),
+                    " ",
+                    (fit(bar(b.value, top, bar_width), bar_width), style),
+                    " ",
+                    (b.text.rjust(text_width), "bold" if best else ""),
+                )
+            )
+        return Content("\n").join(lines)

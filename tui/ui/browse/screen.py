@@ -1,0 +1,289 @@
+"""Browse: model groups | model table (filter as you type, sort by any column) | detail pane.
+
+Filtering runs in `tui.core.browse.ModelIndex` over precomputed keys and the table draws only the
+rows on screen, so a keystroke costs about the same with 30 or 10,000 models (bench/filter.py).
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList
+from textual.widgets.option_list import Option
+
+from tui.core.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, column
+from tui.core.catalogue import Model
+from tui.core.text import one_line
+from tui.ui.browse.detail import ACTIONS, ModelDetail
+from tui.ui.browse.table import ModelTable
+from tui.ui.commands import PaletteCommand
+
+ALL_GROUPS = "all"
+DETAIL_DELAY = 0.15  # seconds of no typing before the detail pane follows the filter
+
+
+class FilterInput(Input):
+    """An Input of fixed size whose text changes skip the layout pass (and the full repaint) that
+    Textual's Input asks for when its content width changes."""
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
+
+class BrowseScreen(Screen):
+    CSS_PATH = "browse.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    AUTO_FOCUS = "#models"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="browse.filter",
+                tooltip="Filter models by name, organisation, id, group or licence"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="browse.clear_filter",
+                tooltip="Clear the model filter"),
+        Binding("s", "next_sort", "Sort", id="browse.sort",
+                tooltip="Sort models by the next column"),
+        Binding("r", "reverse_sort", "Reverse", show=False, id="browse.reverse",
+                tooltip="Reverse the model sort order"),
+        Binding("g", "next_group", "Group", show=False, id="browse.group",
+                tooltip="Show the next model group"),
+        Binding("d", "job('models')", "Download", id="browse.download",
+                tooltip="Download a GGUF of the selected model"),
+        Binding("c", "job('chat')", "Chat", id="browse.chat",
+                tooltip="Chat with the selected model"),
+        Binding("m", "job('compare')", "Compare", id="browse.compare",
+                tooltip="Compare the selected model side by side with others"),
+        Binding("o", "open_page", "Open page", show=False, id="browse.open_page",
+                tooltip="Open the selected model's page in the browser"),
+        Binding("b", "back", "Back", id="browse.back",
+                tooltip="Back to the leaderboard row you came from"),
+    ]
+    HELP_TITLE = "Models"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.catalogue = self.app.catalogue
+        self.index = ModelIndex(self.catalogue)
+        self.sort = Sort()
+        self.group: str | None = None
+        self.back_to: str | None = None  # the mode "back" returns to, after a jump here
+        self._pending_model: str | None = None
+        self._detail_timer: Timer | None = None
+        self._showing_none = False
+        self._count_width = 0
+
+    # ---------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="browse-body"):
+            yield OptionList(*self._group_options(), id="groups")
+            with Vertical(id="models-pane"):
+                with Horizontal(id="filter-bar"):
+                    yield FilterInput(
+                        placeholder="filter: name, organisation, id, group, licence",
+                        id="filter",
+                    )
+                    yield Label(id="match-count")
+                yield ModelTable(id="models")
+            yield ModelDetail(id="detail")
+        yield Footer()
+
+    def _group_entries(self) -> list[tuple[str, str, int]]:
+        """(option id, name, model count) for "All" and each group."""
+        counts = self.catalogue.group_counts()
+        entries = [(ALL_GROUPS, "All", len(self.catalogue.models))]
+        return entries + [(g.id, one_line(g.name), counts[g.id]) for g in self.catalogue.groups]
+
+    def _group_options(self) -> list[Option]:
+        return [
+            Option(Content.assemble(name, " ", (str(count), "$text-muted")), id=group_id)
+            for group_id, name, count in self._group_entries()
+        ]
+
+    def on_mount(self) -> None:
+        self.query_one("#groups").border_title = "Groups"
+        self.query_one("#models-pane").border_title = "Models"
+        self.query_one("#detail").border_title = "Details"
+        self.query_one(ModelTable).measure(self.index.rows)
+        self._count_width = 2 * len(str(len(self.index))) + 4
+        self.query_one("#match-count").styles.width = self._count_width + 2
+        self.query_one("#groups", OptionList).highlighted = 0
+        self.refresh_rows()
+        if self._pending_model is not None:
+            self.open_model(self._pending_model)
+
+    # ---------------------------------------------------------------- rows
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one(ModelTable)
+
+    @property
+    def filter_text(self) -> str:
+        return self.query_one("#filter", Input).value
+
+    def refresh_rows(self) -> None:
+        rows = self.index.view(self.filter_text, self.group, self.sort)
+        self.table.show(rows, self.sort)
+        # Fixed width (set on mount): no layout pass per keystroke.
+        self.query_one("#match-count", Label).update(
+            Content(f"{len(rows)} of {len(self.index)}".rjust(self._count_width)), layout=False
+        )
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.refresh_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    @on(Input.Blurred, "#filter")
+    def _filter_left(self) -> None:
+        if self._detail_timer is not None:  # typing is over: show the detail now
+            self._detail_timer.stop()
+            self._show_detail()
+
+    @on(OptionList.OptionHighlighted, "#groups")
+    def _group_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        group = None if event.option_id == ALL_GROUPS else event.option_id
+        if group != self.group:
+            self.group = group
+            self.refresh_rows()
+
+    @on(OptionList.OptionSelected, "#groups")
+    def _group_selected(self) -> None:
+        self.table.focus()
+
+    @on(ModelTable.Highlighted)
+    def _row_highlighted(self, event: ModelTable.Highlighted) -> None:
+        # The detail pane changes size (a layout pass over the screen): while the user types a
+        # filter it waits for a pause in typing, so each keystroke only redraws the table.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        if self.query_one("#filter", Input).has_focus:
+            self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
+        else:
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        self._detail_timer = None
+        model = self.selected_model
+        self.query_one(ModelDetail).show(self.catalogue, model)
+        if (model is None) != self._showing_none:  # the job keys are enabled only with a model
+            self._showing_none = model is None
+            self.refresh_bindings()
+
+    @on(ModelTable.Selected)
+    def _row_selected(self) -> None:
+        self.query_one("#action-download", Button).focus()
+
+    @on(ModelTable.HeaderClicked)
+    def _header_clicked(self, event: ModelTable.HeaderClicked) -> None:
+        self.action_sort(event.column.id)
+
+    @on(Button.Pressed, "#detail-actions Button")
+    def _action_pressed(self, event: Button.Pressed) -> None:
+        for button_id, _, mode in ACTIONS:
+            if event.button.id == f"action-{button_id}":
+                self.action_job(mode)
+
+    # ---------------------------------------------------------------- jumping here
+
+    @property
+    def selected_model(self) -> Model | None:
+        row = self.table.current if self.is_mounted else None
+        return row.model if row else None
+
+    def open_model(self, model_id: str) -> None:
+        """Show a model (from a leaderboard row or another job); "back" returns to the origin."""
+        origin = getattr(self.app, "origin_mode", None)
+        self.back_to = origin if origin not in (None, "browse") else None
+        if not self.is_mounted:
+            self._pending_model = model_id
+            return
+        self._pending_model = None
+        if not self.table.move_to(model_id):
+            # Hidden by the filter or the group: show everything, then find it.
+            self.query_one("#filter", Input).value = ""
+            self.query_one("#groups", OptionList).highlighted = 0
+            self.group = None
+            self.refresh_rows()
+            self.table.move_to(model_id)
+        self.table.focus()
+        self.refresh_bindings()
+
+    # ---------------------------------------------------------------- actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return self.back_to is not None
+        if action in ("job", "open_page"):
+            return True if self.selected_model is not None else None
+        return True
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.value:
+            filter_input.value = ""
+            self.refresh_rows()
+        elif filter_input.has_focus:
+            self.table.focus()
+
+    def action_sort(self, column_id: str) -> None:
+        """Sort by a column; choosing the current sort column again reverses it."""
+        if column_id == self.sort.column:
+            self.sort = Sort(column_id, not self.sort.descending)
+        else:
+            self.sort = Sort(column_id, descending=column(column_id).numeric)
+        self.refresh_rows()
+
+    def action_next_sort(self) -> None:
+        following = COLUMN_IDS[(COLUMN_IDS.index(self.sort.column) + 1) % len(COLUMNS)]
+        self.action_sort(following)
+
+    def action_reverse_sort(self) -> None:
+        self.action_sort(self.sort.column)
+
+    def action_next_group(self) -> None:
+        groups = self.query_one("#groups", OptionList)
+        self.show_group(((groups.highlighted or 0) + 1) % groups.option_count)
+
+    def action_job(self, mode: str) -> None:
+        model = self.selected_model
+        if model is not None:
+            self.app.open_job(mode, model.id)
+
+    def action_open_page(self) -> None:
+        model = self.selected_model
+        if model is not None:
+            self.app.open_url(model.url)
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        """Sort by each column, show each group (the rest of the screen's actions are its keys)."""
+        commands = [
+            PaletteCommand(f"Sort models by {c.title}", "sort the model table",
+                           lambda column_id=c.id: self.action_sort(column_id))
+            for c in COLUMNS
+        ]
+        for index, (_, name, _) in enumerate(self._group_entries()):
+            commands.append(PaletteCommand(f"Show group {name}", "filter by group",
+                                           lambda index=index: self.show_group(index)))
+        return commands
+
+    def show_group(self, index: int) -> None:
+        self.query_one("#groups", OptionList).highlighted = index
+
+    def action_back(self) -> None:
+        if self.back_to is not None:
+            target, self.back_to = self.back_to, None
+            self.app.switch_mode(target)
