@@ -1,0 +1,176 @@
+"""The compare screen, driven with Pilot: real tiny GGUF models through LocalBackend, real store."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.core.catalogue import load_catalogue
+from tui.ui.app import LlmTui
+from tui.ui.compare.screen import CompareScreen, HistoryScreen, ModelColumn
+
+pytestmark = pytest.mark.inference
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return load_catalogue()
+
+
+async def until(pilot, condition, what: str, steps: int = 1500) -> None:
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def open_compare(pilot, *specs) -> CompareScreen:
+    pilot.app.open_job("compare", str(specs[0]))
+    await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen), "compare screen shown")
+    screen = pilot.app.screen
+    for spec in specs[1:]:
+        screen.open_model(str(spec))
+    await until(pilot, lambda: len(screen.choices) == len(specs), "models chosen")
+    return screen
+
+
+async def run_prompt(pilot, screen: CompareScreen, text: str = "Say something") -> None:
+    screen.query_one("#prompt").load_text(text)
+    screen.query_one("#prompt").focus()
+    await pilot.press("ctrl+r")
+    await until(pilot, lambda: screen.result is not None, "comparison started")
+
+
+def saved(screen: CompareScreen):
+    return lambda: screen.result is not None and screen.result.id is not None
+
+
+def column_text(screen: CompareScreen, index: int) -> str:
+    return screen.query_one(f"#column-{index}", ModelColumn).markdown.source
+
+
+def column_title(screen: CompareScreen, index: int) -> str:
+    return str(screen.query_one(f"#column-{index} .column-title").render())
+
+
+async def test_two_models_stream_into_their_own_columns(catalogue, tiny_gguf):
+    alpha = tiny_gguf(["Alpha", " one"], name="alpha.gguf")
+    beta = tiny_gguf(["Beta", " two", "[bold]", "\x1b[2J", "[/]"], name="beta.gguf")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, alpha, beta)
+        await run_prompt(pilot, screen)
+        await until(pilot, saved(screen), "comparison finished and saved")
+        await pilot.pause()
+        assert column_text(screen, 0) == "Alpha one"
+        # Markup stays text; the escape sequence is gone.
+        assert column_text(screen, 1) == "Beta two[bold][/]"
+        assert "A · alpha" in column_title(screen, 0) and "done" in column_title(screen, 0)
+        stats = str(screen.query_one("#column-1 .column-stats").render())
+        assert "tok/s" in stats and "load" in stats
+
+
+async def test_stop_one_column_from_the_keyboard(catalogue, tiny_gguf):
+    long_a = tiny_gguf([f" a{i}" for i in range(1500)], name="long_a.gguf")
+    long_b = tiny_gguf([f" b{i}" for i in range(1500)], name="long_b.gguf")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, long_a, long_b)
+        screen.query_one("#settings").value = "max_tokens=4000 seed=1"
+        screen.query_one("#mode").value = "parallel"
+        await run_prompt(pilot, screen)
+        result = screen.result
+        await until(
+            pilot,
+            lambda: all(result.columns[i].state == "generating" for i in (0, 1)),
+            "both generating",
+        )
+        screen.query_one("#column-0 .column-body").focus()
+        await pilot.press("ctrl+k")
+        await until(pilot, saved(screen), "comparison finished")
+        assert [c.state for c in result.columns] == ["stopped", "done"]
+        assert result.cell(0, 1).answer == "".join(f" b{i}" for i in range(1500))
+
+
+async def test_blind_vote_history_reopen_and_rerun(catalogue, tiny_gguf):
+    alpha = tiny_gguf(["Alpha", " one"], name="alpha.gguf")
+    beta = tiny_gguf(["Beta", " two"], name="beta.gguf")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, alpha, beta)
+        screen.query_one("#blind").value = True
+        await run_prompt(pilot, screen)
+        await until(pilot, saved(screen), "finished")
+        await pilot.pause()
+        result = screen.result
+        titles = [column_title(screen, i) for i in (0, 1)]
+        assert all("Model " in t and "alpha" not in t and "beta" not in t for t in titles)
+        # Vote for whichever letter alpha got.
+        letter = next(c.letter for c in result.columns if c.spec == str(alpha))
+        screen.query_one("#column-0 .column-body").focus()
+        await pilot.press(letter.lower())
+        assert [v.choice for v in result.votes] == [letter]
+        assert "alpha" in column_title(screen, 0)  # names revealed
+        first_id = result.id
+
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history shown")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen and screen.comparison is None, "reopened")
+        await pilot.pause()
+        assert screen.result.id == first_id and screen.result.votes[0].choice == letter
+        assert {column_text(screen, i) for i in (0, 1)} == {"Alpha one", "Beta two"}
+
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "history shown")
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: screen.result is not None and screen.result.parent_id == first_id,
+            "re-run",
+        )
+        await until(pilot, saved(screen), "re-run finished")
+        rerun = screen.result
+        assert sorted(c.answer for c in rerun.cells) == ["Alpha one", "Beta two"]
+
+
+async def test_prompt_set_grid(catalogue, tiny_gguf, tmp_path):
+    alpha = tiny_gguf(["Alpha", " one"], name="alpha.gguf")
+    beta = tiny_gguf(["Beta", " two"], name="beta.gguf")
+    prompts = tmp_path / "set.yaml"
+    prompts.write_text("- prompt: first\n  expect: Alpha\n- prompt: second\n  regex: two\n")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, alpha, beta)
+        screen.query_one("#set-path").value = str(prompts)
+        screen.query_one("#prompt").focus()
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: screen.query_one("#grid").display, "grid shown")
+        grid = screen.query_one("#grid")
+        assert grid.row_count == 2 and len(grid.columns) == 3
+        rows = [[str(c) for c in grid.get_row_at(r)] for r in range(2)]
+        assert rows[0][1].startswith("✓ pass: Alpha one") and rows[0][2].startswith("✗ fail: Beta")
+        assert rows[1][1].startswith("✗ fail: Alpha") and rows[1][2].startswith("✓ pass: Beta two")
+
+
+async def test_bad_input_is_a_notification_not_a_crash(catalogue, tiny_gguf, tmp_path):
+    alpha = tiny_gguf(["Alpha"], name="alpha.gguf")
+    bad_set = tmp_path / "bad.jsonl"
+    bad_set.write_text('{"prompt": "ok"}\n{oops}\n')
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, alpha)
+        await run_prompt_without_waiting(pilot, screen)
+        assert any("2 to 4 models" in str(n.message) for n in app._notifications)
+        screen.query_one("#set-path").value = str(bad_set)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert any(f"{bad_set}:2:" in str(n.message) for n in app._notifications)
+        assert screen.result is None
+
+
+async def run_prompt_without_waiting(pilot, screen):
+    screen.query_one("#prompt").load_text("hi")
+    screen.query_one("#prompt").focus()
+    await pilot.press("ctrl+r")
+    await pilot.pause()

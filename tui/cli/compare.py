@@ -1,0 +1,208 @@
+"""`llmtui compare A B [...] (--prompt TEXT | --prompts FILE)`: a comparison, headless.
+
+Prints the answers side by side in columns as wide as the terminal (or JSON with --json), saves
+the comparison with the others, and for a prompt set says what changed since its last run with the
+same models. Exit status: 0 when every model answered, 1 when a model failed, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare 2-4 models on one prompt or a prompt set, side by side",
+        description="Run the same prompt(s) through 2-4 models and show the answers side by side.",
+    )
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL", help=".gguf path, catalogue id or URL#MODEL"
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--prompt", metavar="TEXT", help="the prompt")
+    source.add_argument(
+        "--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)"
+    )
+    parser.add_argument("--system", metavar="TEXT", help="system prompt for every model")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--sequential", action="store_const", const="sequential", dest="mode")
+    mode.add_argument("--parallel", action="store_const", const="parallel", dest="mode")
+    parser.add_argument("--max-tokens", type=int, metavar="N")
+    parser.add_argument("--temperature", type=float, metavar="T")
+    parser.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: random)")
+    parser.add_argument("--ctx", type=int, metavar="N", help="context length")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="N:NAME=VALUE",
+        help="a setting for model N only (1-based), e.g. --set 2:temperature=0",
+    )
+    parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    parser.add_argument("--no-save", action="store_true", help="do not keep this comparison")
+    parser.set_defaults(func=run, mode="auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tui.cli import CliError, load_catalogue
+    from tui.core.compare import (
+        MAX_MODELS,
+        MIN_MODELS,
+        ColumnChanged,
+        CompareConfig,
+        CompareError,
+        Comparison,
+        ModelChoice,
+        make_plan,
+        parse_overrides,
+    )
+    from tui.core.compare_store import CompareStore
+    from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
+    from tui.core.engine.gguf_file import GgufError, read_header
+    from tui.core.engine.resolve import find_local, is_remote
+    from tui.core.paths import app_paths
+    from tui.core.prompt_sets import Prompt, PromptSetError, diff, load_prompt_set
+    from tui.core.settings import SettingsError, load_settings
+
+    if not MIN_MODELS <= len(args.models) <= MAX_MODELS:
+        raise CliError(f"compare needs {MIN_MODELS} to {MAX_MODELS} models, got {len(args.models)}")
+    if args.prompt is None and args.prompts is None:
+        raise CliError("give --prompt TEXT or --prompts FILE")
+    catalogue = None
+    if any(not is_remote(m) and not Path(m).expanduser().is_file() for m in args.models):
+        catalogue = load_catalogue(args)  # a catalogue id names its downloaded file
+    for spec in args.models:
+        if is_remote(spec):
+            continue  # a server is reached when the comparison runs
+        try:
+            read_header(find_local(spec, catalogue).path)
+        except EngineError as error:
+            raise CliError(error.message) from None
+        except GgufError as error:
+            raise CliError(f"{spec}: {error}") from None
+    if args.prompts is not None:
+        try:
+            prompt_set = load_prompt_set(args.prompts)
+        except PromptSetError as error:
+            raise CliError(str(error)) from None
+        prompts, system, set_path = (
+            prompt_set.prompts,
+            prompt_set.system,
+            str(args.prompts.resolve()),
+        )
+    else:
+        if not args.prompt.strip():
+            raise CliError("--prompt is empty")
+        prompts, system, set_path = (Prompt(args.prompt, id="prompt"),), "", ""
+    paths = app_paths()
+    try:
+        chat = load_settings(paths.settings_file).chat
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+
+    overrides: list[dict] = [{} for _ in args.models]
+    for item in args.set:
+        number, sep, setting = item.partition(":")
+        if not sep or not number.isdigit() or not 1 <= int(number) <= len(args.models):
+            raise CliError(
+                f"--set {item!r}: expected N:NAME=VALUE with N from 1 to {len(args.models)}"
+            )
+        try:
+            overrides[int(number) - 1].update(parse_overrides(setting))
+        except CompareError as error:
+            raise CliError(f"--set {item!r}: {error}") from None
+
+    seed = args.seed if args.seed is not None else (None if chat.seed < 0 else chat.seed)
+    sampling = SamplingOptions(
+        temperature=args.temperature if args.temperature is not None else chat.temperature,
+        top_p=chat.top_p,
+        top_k=chat.top_k,
+        min_p=chat.min_p,
+        repeat_penalty=chat.repeat_penalty,
+        max_tokens=args.max_tokens or chat.max_tokens,
+        seed=seed,
+    )
+    load = LoadOptions(n_ctx=args.ctx or chat.context_length, n_gpu_layers=chat.gpu_layers)
+    config = CompareConfig(
+        models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
+        prompts=tuple(prompts),
+        system_prompt=args.system if args.system is not None else (system or chat.system_prompt),
+        sampling=sampling,
+        load=load,
+        mode=args.mode,
+        prompt_set=set_path,
+    )
+    plan = make_plan(args.models, args.mode, n_ctx=load.n_ctx, catalogue=catalogue)
+    if plan.too_large:
+        index = plan.too_large[0]
+        raise CliError(
+            f"{args.models[index]} would not fit in memory: needs about "
+            f"{(plan.needs[index] or 0) / 1e9:.1f} GB, {plan.available / 1e9:.1f} GB available"
+        )
+
+    def progress(event) -> None:
+        if isinstance(event, ColumnChanged) and sys.stderr.isatty():
+            column = event.column
+            print(f"[{column.letter}] {column.spec}: {column.state}", file=sys.stderr)
+
+    try:
+        comparison = Comparison(config, on_event=progress, plan=plan, catalogue=catalogue)
+    except CompareError as error:
+        raise CliError(str(error)) from None
+    try:
+        result = comparison.run()
+    except KeyboardInterrupt:
+        comparison.stop()
+        comparison.wait()
+        raise
+
+    changes = []
+    if not args.no_save:
+        store = CompareStore(paths.database)
+        previous = store.latest_like(result) if set_path else None
+        store.save(result)
+        if previous is not None:
+            changes = diff(store.load(previous), result)
+    if args.json:
+        data = {**result.to_dict(), "plan": plan.reason, "changes": [asdict(c) for c in changes]}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print_side_by_side(result, plan.reason, changes)
+    failed = any(c.state == "failed" for c in result.columns)
+    return 1 if failed else 0
+
+
+def print_side_by_side(result, plan_reason: str, changes) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from tui.core.compare import answer_text, stats_line
+    from tui.core.text import clean
+
+    console = Console(highlight=False, soft_wrap=False)
+    columns = result.by_letter()
+    console.print(Text(f"{len(columns)} models, {plan_reason}", style="dim"))
+    for row, prompt in enumerate(result.config.prompts):
+        table = Table(show_lines=True, expand=True, title=Text(clean(prompt.prompt)))
+        for column in columns:
+            table.add_column(Text(column.name()), ratio=1, overflow="fold")
+        cells = [result.cell(row, column.index) for column in columns]
+        table.add_row(*(Text(clean(answer_text(cell))) for cell in cells))
+        table.add_row(
+            *(
+                Text(stats_line(c, cell), style="dim")
+                for c, cell in zip(columns, cells, strict=True)
+            )
+        )
+        console.print(table)
+    if result.id is not None:
+        console.print(Text(f"saved as comparison #{result.id}", style="dim"))
+    for change in changes:
+        console.print(Text(f"changed since last run: {clean(change.describe())}"))

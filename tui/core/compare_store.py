@@ -1,0 +1,302 @@
+"""Comparisons on disk: the conversations' SQLite file (`AppPaths.database`), own tables.
+
+Every comparison keeps what reproduces it: prompts, system prompt, settings and seed, each model
+file's sha256 (a remote model keeps its URL#MODEL spec, never a key), the llama.cpp version, and
+the answers, stats and votes. Hashes are cached by path + size + mtime: a 5 GB file is read once.
+Each call opens its own connection, so a store is safe to use from any thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.core.compare import Cell, Column, CompareConfig, CompareError, ComparisonResult, Vote
+from tui.core.engine.base import AnswerStats
+from tui.core.store import connect, migrate
+
+MIGRATIONS = (
+    """
+CREATE TABLE compare_runs (
+    id INTEGER PRIMARY KEY,
+    parent_id INTEGER REFERENCES compare_runs(id) ON DELETE SET NULL,
+    created TEXT NOT NULL,
+    finished TEXT NOT NULL DEFAULT '',
+    title TEXT NOT NULL,
+    prompt_set TEXT NOT NULL DEFAULT '',
+    system_prompt TEXT NOT NULL DEFAULT '',
+    seed INTEGER,
+    blind INTEGER NOT NULL DEFAULT 0,
+    mode TEXT NOT NULL,
+    config TEXT NOT NULL,  -- CompareConfig as JSON: models, overrides, prompts, sampling
+    llama_cpp_version TEXT NOT NULL DEFAULT '',
+    system_info TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE compare_models (
+    run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+    col INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    letter TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    location TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    load_seconds REAL,
+    threads INTEGER,
+    peak_rss INTEGER,
+    error TEXT NOT NULL DEFAULT '',
+    error_kind TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, col)
+);
+CREATE TABLE compare_answers (
+    run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+    row INTEGER NOT NULL,
+    col INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    passed INTEGER,
+    stats TEXT,                        -- AnswerStats as JSON
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, row, col)
+);
+CREATE TABLE compare_votes (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
+    choice TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE compare_file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE INDEX compare_runs_by_prompt_set ON compare_runs (prompt_set)
+""",
+)
+
+
+# compare_models columns named like Column's fields
+_MODEL_FIELDS = (
+    "spec", "letter", "label", "location", "sha256", "state", "load_seconds", "threads",
+    "peak_rss", "error", "error_kind",
+)  # fmt: skip
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _stats(cell: Cell) -> str | None:
+    return json.dumps(cell.stats.to_dict()) if cell.stats else None
+
+
+def _load_stats(text: str | None) -> AnswerStats | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    data.pop("tokens_per_second", None)  # derived
+    return AnswerStats(**data)
+
+
+@dataclass(frozen=True)
+class Summary:
+    id: int
+    created: str
+    title: str
+    models: tuple[str, ...]  # labels (letters only while a blind comparison has no vote)
+    prompts: int
+    blind: bool
+    votes: int
+    parent_id: int | None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CompareStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._db() as conn:
+            migrate(conn, "compare", MIGRATIONS)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        conn = connect(self.path)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def file_hash(self, path: Path) -> str:
+        """sha256 of a file, from the cache while its size and mtime are unchanged."""
+        stat = path.stat()
+        key = str(path.resolve())
+        with self._db() as conn:
+            row = conn.execute(
+                "SELECT sha256 FROM compare_file_hashes"
+                " WHERE path = ? AND size = ? AND mtime_ns = ?",
+                (key, stat.st_size, stat.st_mtime_ns),
+            ).fetchone()
+        if row:
+            return row[0]
+        digest = sha256_file(path)
+        with self._db() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO compare_file_hashes VALUES (?, ?, ?, ?)",
+                (key, stat.st_size, stat.st_mtime_ns, digest),
+            )
+        return digest
+
+    def save(self, result: ComparisonResult) -> int:
+        """Store a finished comparison (hashing its model files); sets and returns `result.id`."""
+        for column in result.columns:
+            if column.location and not column.sha256 and Path(column.location).is_file():
+                column.sha256 = self.file_hash(Path(column.location))
+        config = result.config
+        first = config.prompts[0].prompt.strip().splitlines()[0] if config.prompts else ""
+        title = Path(config.prompt_set).name if config.prompt_set else first[:200]
+        with self._db() as conn:
+            cursor = conn.execute(
+                "INSERT INTO compare_runs (parent_id, created, finished, title, prompt_set,"
+                " system_prompt, seed, blind, mode, config, llama_cpp_version, system_info)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    result.parent_id,
+                    result.created,
+                    result.finished,
+                    title,
+                    config.prompt_set,
+                    config.system_prompt,
+                    config.sampling.seed,
+                    int(config.blind),
+                    result.mode,
+                    json.dumps(config.to_dict()),
+                    result.llama_cpp_version,
+                    result.system_info,
+                ),
+            )
+            run_id = cursor.lastrowid
+            conn.executemany(
+                f"INSERT INTO compare_models (run_id, col, {', '.join(_MODEL_FIELDS)})"
+                f" VALUES (?, ?{', ?' * len(_MODEL_FIELDS)})",
+                [
+                    (run_id, c.index, *(getattr(c, f) for f in _MODEL_FIELDS))
+                    for c in result.columns
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO compare_answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, c.row, c.column, c.state, c.answer, _flag(c.passed), _stats(c), c.error)
+                 for c in result.cells],
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
+                [(run_id, v.choice, v.at) for v in result.votes],
+            )
+        result.id = run_id
+        return run_id
+
+    def add_vote(self, run_id: int, vote: Vote) -> None:
+        with self._db() as conn:
+            conn.execute(
+                "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
+                (run_id, vote.choice, vote.at),
+            )
+
+    def load(self, run_id: int) -> ComparisonResult:
+        with self._db() as conn:
+            run = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
+            if run is None:
+                raise CompareError(f"no saved comparison #{run_id}")
+            models = conn.execute(
+                "SELECT * FROM compare_models WHERE run_id = ? ORDER BY col", (run_id,)
+            )
+            columns = [Column(index=m["col"], **{f: m[f] for f in _MODEL_FIELDS}) for m in models]
+            answers = conn.execute(
+                "SELECT * FROM compare_answers WHERE run_id = ? ORDER BY row, col", (run_id,)
+            )
+            cells = [
+                Cell(a["row"], a["col"], a["state"], a["answer"], _load_stats(a["stats"]),
+                     None if a["passed"] is None else bool(a["passed"]), a["error"])
+                for a in answers
+            ]  # fmt: skip
+            votes = [
+                Vote(v["choice"], v["at"])
+                for v in conn.execute(
+                    "SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,)
+                )
+            ]
+        return ComparisonResult(
+            config=CompareConfig.from_dict(json.loads(run["config"])),
+            columns=columns,
+            cells=cells,
+            mode=run["mode"],
+            created=run["created"],
+            finished=run["finished"],
+            llama_cpp_version=run["llama_cpp_version"],
+            system_info=run["system_info"],
+            votes=votes,
+            id=run["id"],
+            parent_id=run["parent_id"],
+        )
+
+    def list(self, limit: int = 500) -> list[Summary]:
+        """Saved comparisons, newest first."""
+        with self._db() as conn:
+            runs = conn.execute(
+                "SELECT r.id, r.created, r.title, r.blind, r.parent_id,"
+                " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id),"
+                " (SELECT COUNT(DISTINCT row) FROM compare_answers a WHERE a.run_id = r.id)"
+                " FROM compare_runs r ORDER BY r.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            names: dict[int, list[str]] = {}
+            for run_id, letter, label, spec in conn.execute(
+                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
+            ):
+                names.setdefault(run_id, []).append(f"{letter} · {label or spec}")
+        return [
+            Summary(
+                id=run_id,
+                created=created,
+                title=title,
+                models=tuple(
+                    n if not blind or votes else n.split(" · ")[0] for n in names.get(run_id, [])
+                ),
+                prompts=prompts,
+                blind=bool(blind),
+                votes=votes,
+                parent_id=parent_id,
+            )
+            for run_id, created, title, blind, parent_id, votes, prompts in runs
+        ]
+
+    def latest_like(self, result: ComparisonResult) -> int | None:
+        """The newest saved run of the same prompt set with the same models (to diff against)."""
+        specs = sorted(c.spec for c in result.columns)
+        with self._db() as conn:
+            runs = conn.execute(
+                "SELECT id FROM compare_runs WHERE prompt_set = ? ORDER BY id DESC",
+                (result.config.prompt_set,),
+            ).fetchall()
+            for (run_id,) in runs:
+                saved = conn.execute("SELECT spec FROM compare_models WHERE run_id = ?", (run_id,))
+                if sorted(spec for (spec,) in saved) == specs:
+                    return run_id
+        return None
+
+    def delete(self, run_id: int) -> None:
+        with self._db() as conn:
+            conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,))

@@ -1,0 +1,254 @@
+"""Prompt sets: a file of prompts, each with optional checks, run across models into a grid.
+
+YAML::
+
+    system: You are terse.          # optional, for every prompt without its own
+    prompts:
+      - prompt: What is 2+2?
+        expect: ["4"]               # substrings the answer must contain (all of them)
+      - id: capital
+        prompt: Capital of France?
+        system: Answer in one word.
+        regex: "(?i)paris"          # the answer must match (re.search)
+
+A bare list of prompts (strings or mappings) works too. JSONL: one mapping per line, same keys.
+Every error names the file and line. A grid is a `ComparisonResult` (prompt rows x model columns);
+`diff` says what changed between two runs of the same set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+if TYPE_CHECKING:
+    from tui.core.compare import ComparisonResult
+
+PROMPT_KEYS = {"id", "prompt", "system", "expect", "regex", "ignore_case"}
+
+
+class PromptSetError(Exception):
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prompt: str
+    system: str | None = None  # None: the comparison's shared system prompt
+    id: str = ""
+    expect: tuple[str, ...] = ()
+    regex: str | None = None
+    ignore_case: bool = False
+
+    @property
+    def has_checks(self) -> bool:
+        return bool(self.expect) or self.regex is not None
+
+    def check(self, answer: str) -> bool | None:
+        """True/False when the prompt has checks, None when there is nothing to check."""
+        if not self.has_checks:
+            return None
+        haystack = answer.casefold() if self.ignore_case else answer
+        for needle in self.expect:
+            if (needle.casefold() if self.ignore_case else needle) not in haystack:
+                return False
+        if self.regex is not None:
+            flags = re.IGNORECASE if self.ignore_case else 0
+            if re.search(self.regex, answer, flags) is None:
+                return False
+        return True
+
+    def to_dict(self) -> dict:
+        data: dict[str, Any] = {"id": self.id, "prompt": self.prompt}
+        if self.system is not None:
+            data["system"] = self.system
+        if self.expect:
+            data["expect"] = list(self.expect)
+        if self.regex is not None:
+            data["regex"] = self.regex
+        if self.ignore_case:
+            data["ignore_case"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Prompt:
+        return cls(
+            prompt=data["prompt"],
+            system=data.get("system"),
+            id=data.get("id", ""),
+            expect=tuple(data.get("expect", ())),
+            regex=data.get("regex"),
+            ignore_case=bool(data.get("ignore_case", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    path: str
+    prompts: tuple[Prompt, ...]
+    system: str = ""
+
+
+def load_prompt_set(path: Path | str) -> PromptSet:
+    """Read a .yaml/.yml/.jsonl prompt set; PromptSetError (file:line) when it is not valid."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PromptSetError(path, None, f"cannot read: {error}") from None
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _from_jsonl(path, text)
+    return _from_yaml(path, text)
+
+
+def _from_jsonl(path: Path, text: str) -> PromptSet:
+    prompts = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PromptSetError(
+                path, number, f"not valid JSON: {error.msg} (column {error.colno})"
+            ) from None
+        prompts.append(_prompt(path, number, data, len(prompts)))
+    if not prompts:
+        raise PromptSetError(path, None, "no prompts")
+    return PromptSet(str(path), tuple(prompts))
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Safe YAML that remembers the line of every mapping (key "__line__")."""
+
+
+def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    data = loader.construct_mapping(node, deep=True)
+    data["__line__"] = node.start_mark.line + 1
+    return data
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
+
+
+def _from_yaml(path: Path, text: str) -> PromptSet:
+    try:
+        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error)
+        raise PromptSetError(
+            path, mark.line + 1 if mark else None, f"not valid YAML: {problem}"
+        ) from None
+    system = ""
+    if isinstance(data, dict):
+        line = data.pop("__line__")
+        unknown = set(data) - {"prompts", "system", "name"}
+        if unknown:
+            raise PromptSetError(
+                path, line, f"unknown key {sorted(unknown)[0]!r} (known: name, prompts, system)"
+            )
+        system = data.get("system") or ""
+        if not isinstance(system, str):
+            raise PromptSetError(path, line, "system must be text")
+        items = data.get("prompts")
+    else:
+        line, items = 1, data
+    if not isinstance(items, list) or not items:
+        raise PromptSetError(path, line, "expected a non-empty list of prompts")
+    prompts = []
+    for item in items:
+        item_line = item.pop("__line__", line) if isinstance(item, dict) else line
+        if isinstance(item, str):
+            item = {"prompt": item}
+        prompts.append(_prompt(path, item_line, item, len(prompts)))
+    return PromptSet(str(path), tuple(prompts), system)
+
+
+def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
+    if not isinstance(data, dict):
+        raise PromptSetError(
+            path, line, f"expected a prompt (text or mapping), got {type(data).__name__}"
+        )
+    unknown = set(data) - PROMPT_KEYS
+    if unknown:
+        known = ", ".join(sorted(PROMPT_KEYS))
+        raise PromptSetError(path, line, f"unknown key {sorted(unknown)[0]!r} (known: {known})")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PromptSetError(path, line, "'prompt' must be non-empty text")
+    for key in ("system", "regex", "id"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise PromptSetError(path, line, f"'{key}' must be text")
+    expect = data.get("expect", ())
+    if isinstance(expect, str):
+        expect = (expect,)
+    if not isinstance(expect, (list, tuple)) or not all(isinstance(e, str) for e in expect):
+        raise PromptSetError(path, line, "'expect' must be text or a list of texts")
+    if data.get("regex") is not None:
+        try:
+            re.compile(data["regex"])
+        except re.error as error:
+            raise PromptSetError(path, line, f"bad regex: {error}") from None
+    return Prompt(
+        prompt=prompt,
+        system=data.get("system"),
+        id=data.get("id") or f"p{index + 1}",
+        expect=tuple(expect),
+        regex=data.get("regex"),
+        ignore_case=bool(data.get("ignore_case", False)),
+    )
+
+
+ChangeKind = Literal["pass->fail", "fail->pass", "answer changed", "new", "missing"]
+
+
+@dataclass(frozen=True)
+class Change:
+    prompt_id: str
+    model: str  # the model's spec
+    kind: ChangeKind
+    before: str = ""
+    after: str = ""
+
+    def describe(self) -> str:
+        return f"{self.prompt_id} × {self.model}: {self.kind}"
+
+
+def diff(before: ComparisonResult, after: ComparisonResult) -> list[Change]:
+    """What changed from one run of a prompt set to the next (by prompt id and model spec)."""
+    old = _cells_by_key(before)
+    new = _cells_by_key(after)
+    changes = []
+    for key, (answer, passed) in new.items():
+        if key not in old:
+            changes.append(Change(*key, "new", after=answer))
+            continue
+        old_answer, old_passed = old[key]
+        if old_passed is True and passed is False:
+            changes.append(Change(*key, "pass->fail", old_answer, answer))
+        elif old_passed is False and passed is True:
+            changes.append(Change(*key, "fail->pass", old_answer, answer))
+        elif old_answer != answer:
+            changes.append(Change(*key, "answer changed", old_answer, answer))
+    changes += [Change(*key, "missing", before=old[key][0]) for key in old if key not in new]
+    return changes
+
+
+def _cells_by_key(result: ComparisonResult) -> dict[tuple[str, str], tuple[str, bool | None]]:
+    prompts: Sequence[Prompt] = result.config.prompts
+    return {
+        (prompts[cell.row].id, result.columns[cell.column].spec): (cell.answer, cell.passed)
+        for cell in result.cells
+    }

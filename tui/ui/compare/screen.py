@@ -1,0 +1,689 @@
+"""Compare: 2-4 models answer one prompt (or a prompt set) side by side.
+
+Left: the chosen models (typed spec, or picked from My models), per-model overrides, the settings,
+scheduling and blind mode. Right: the system prompt and prompt, then one column per model streaming
+its answer as Markdown with its state and stats. A prompt set ends in a grid of prompt x model.
+
+The `Comparison` (tui.core.compare) runs on its own threads and calls back from them: token
+text goes into per-column buffers under a lock, which a timer drains into each column's Markdown
+stream at most 25 times a second; state changes (rare) are posted as messages. Workers never
+touch widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual._context import NoActiveAppError
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Markdown,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
+from textual.widgets.markdown import MarkdownStream
+from textual.widgets.option_list import Option
+
+from tui.core.compare import (
+    MAX_MODELS,
+    CellChanged,
+    ColumnChanged,
+    CompareConfig,
+    CompareError,
+    CompareEvent,
+    Comparison,
+    ComparisonResult,
+    Finished,
+    ModelChoice,
+    TextAdded,
+    answer_text,
+    parse_overrides,
+    stats_line,
+)
+from tui.core.engine.base import LoadOptions, SamplingOptions
+from tui.core.prompt_sets import Change, Prompt, PromptSetError, diff, load_prompt_set
+from tui.core.text import clean, one_line
+
+RENDERS_PER_SECOND = 25
+VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
+VOTE_LABELS = {"tie": "Tie", "all_bad": "All bad"}
+
+
+class ModelColumn(Vertical):
+    """One model's answer: title and state, streaming Markdown, stats line, a stop button."""
+
+    def __init__(self, index: int, **kwargs) -> None:
+        super().__init__(classes="model-column", **kwargs)
+        self.index = index
+        self.stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="column-head"):
+            yield Static(classes="column-title")
+            yield Button("■ Stop", classes="column-stop", compact=True)
+        with VerticalScroll(classes="column-body", can_focus=True):
+            yield Markdown(classes="column-answer")
+        yield Static(classes="column-stats")
+
+    @property
+    def markdown(self) -> Markdown:
+        return self.query_one(".column-answer", Markdown)
+
+
+class HistoryScreen(ModalScreen[tuple[str, int] | None]):
+    """Saved comparisons: reopen (enter), re-run (r), export Markdown (m) or JSONL (j)."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Close", id="compare.history.close"),
+        Binding("r", "choose('rerun')", "Re-run", id="compare.history.rerun"),
+        Binding("m", "choose('markdown')", "Export Markdown", id="compare.history.markdown"),
+        Binding("j", "choose('jsonl')", "Export JSONL", id="compare.history.jsonl"),
+    ]
+
+    def __init__(self, summaries) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="history"):
+            yield Label("Saved comparisons: enter reopens, r re-runs, m/j export")
+            options = [
+                Option(
+                    Content(
+                        f"#{s.id}  {s.created[:16]}  {one_line(s.title, 40)}  "
+                        f"[{', '.join(one_line(m, 30) for m in s.models)}]"
+                        + (f"  {s.votes} vote(s)" if s.votes else "")
+                    ),
+                    id=str(s.id),
+                )
+                for s in self.summaries
+            ]
+            yield OptionList(*options, id="history-list")
+            yield Footer()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(("open", int(event.option.id)))
+
+    def action_choose(self, what: str) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
+
+
+class CompareScreen(Screen):
+    CSS_PATH = "compare.tcss"
+    HELP_TITLE = "Compare"
+    AUTO_FOCUS = "#prompt"
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", id="compare.run", tooltip="Run the prompt on every model"),
+        Binding("ctrl+t", "run_set", "Run set", id="compare.run_set",
+                tooltip="Run the prompt set file across every model"),
+        Binding("escape", "stop_all", "Stop all", id="compare.stop_all"),
+        Binding("ctrl+k", "stop_column", "Stop column", id="compare.stop_column",
+                tooltip="Stop the model whose column has the focus"),
+        Binding("delete", "remove_model", "Remove model", show=False, id="compare.remove",
+                tooltip="Remove the highlighted model from the comparison"),
+        Binding("f3", "history", "History", id="compare.history",
+                tooltip="Saved comparisons: reopen, re-run, export"),
+        Binding("ctrl+s", "export", "Export", id="compare.export",
+                tooltip="Export this comparison as Markdown and JSONL"),
+        *(Binding(key, f"vote('{choice}')", VOTE_LABELS.get(choice, f"{choice} better"),
+                  id=f"compare.vote.{choice}", tooltip="Vote (blind mode shows names after it)")
+          for key, choice in VOTE_KEYS.items()),
+    ]  # fmt: skip
+
+    # -- messages (posted from the comparison's threads) -----------------------------------------
+
+    @dataclass
+    class ColumnUpdate(Message):
+        event: ColumnChanged | CellChanged
+
+    @dataclass
+    class RunFinished(Message):
+        result: ComparisonResult
+
+    @dataclass
+    class Saved(Message):
+        result: ComparisonResult
+        changes: list[Change]
+
+    @dataclass
+    class LibraryScanned(Message):
+        models: list[tuple[str, str]]  # (label, path)
+
+    def __init__(self) -> None:
+        super().__init__()
+        from tui.core.compare_store import CompareStore
+        from tui.core.paths import app_paths
+        from tui.core.settings import ChatSettings, SettingsError, load_settings
+
+        paths = app_paths()
+        self.data_dir = paths.data_dir
+        self.store = CompareStore(paths.database)
+        try:
+            self.settings = load_settings(paths.settings_file)
+        except SettingsError:
+            from tui.core.settings import Settings
+
+            self.settings = Settings()
+        chat: ChatSettings = self.settings.chat
+        self.base_sampling = SamplingOptions(
+            temperature=chat.temperature, top_p=chat.top_p, top_k=chat.top_k, min_p=chat.min_p,
+            repeat_penalty=chat.repeat_penalty, max_tokens=chat.max_tokens,
+            seed=None if chat.seed < 0 else chat.seed,
+        )  # fmt: skip
+        self.load_options = LoadOptions(n_ctx=chat.context_length, n_gpu_layers=chat.gpu_layers)
+        self.choices: list[ModelChoice] = []
+        self.comparison: Comparison | None = None
+        self.result: ComparisonResult | None = None  # the one shown (running, finished or reopened)
+        self.changes: list[Change] = []
+        # Streamed text per (column, row), from the comparison's threads; drained by a timer.
+        self._pending: dict[tuple[int, int], list[str]] = {}
+        self._pending_lock = threading.Lock()
+        self._row_shown: dict[int, int] = {}  # column -> the prompt row its Markdown shows
+        self._stream_ops: list[tuple[str, int, int]] = []  # ("start" | "finish", column, row)
+        self._draining = False
+        self._closing = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="compare-body"):
+            with Vertical(id="setup"):
+                yield Label("Models (2-4)", classes="pane-title")
+                yield OptionList(id="models")
+                yield Input(placeholder="add: .gguf path, catalogue id, URL#MODEL", id="model-add")
+                yield Select([], prompt="add from My models", id="model-pick")
+                yield Label("Overrides for the highlighted model", classes="pane-title")
+                yield Input(placeholder="e.g. temperature=0.2 max_tokens=128", id="overrides")
+                yield Label("Settings for all", classes="pane-title")
+                yield Input(self._settings_text(), id="settings")
+                yield Select(
+                    [("auto: together if they fit", "auto"), ("at the same time", "parallel"),
+                     ("one after another", "sequential")],
+                    value="auto", allow_blank=False, id="mode",
+                )  # fmt: skip
+                yield Checkbox("Blind (A/B until you vote)", id="blind")
+                yield Input(
+                    placeholder="prompt set file (.yaml/.jsonl), ctrl+t runs it", id="set-path"
+                )
+            with Vertical(id="main"):
+                yield Input(placeholder="system prompt (shared)", id="system")
+                yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
+                yield Static(id="status")
+                yield Horizontal(id="columns")
+                yield DataTable(id="grid", cursor_type="cell")
+                yield Static(id="grid-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#grid").display = False
+        self.query_one("#grid-detail").display = False
+        self.query_one("#prompt", TextArea).border_title = "Prompt (ctrl+r runs)"
+        self.set_interval(1 / RENDERS_PER_SECOND, self._drain)
+        self._show_status()
+        self._scan_library()
+
+    def on_unmount(self) -> None:
+        self._closing = True
+        if self.comparison is not None:
+            self.comparison.stop()
+
+    # -- choosing models -------------------------------------------------------------------------
+
+    def open_model(self, spec: str) -> None:
+        """Add `spec` to the models compared (from the browse screen or My models)."""
+        if not self.is_mounted:
+            self.call_later(self.open_model, spec)
+            return
+        spec = spec.strip()
+        if not spec:
+            return
+        if any(c.spec == spec for c in self.choices):
+            self.notify(f"{one_line(spec)} is already chosen", severity="warning", markup=False)
+            return
+        if len(self.choices) >= MAX_MODELS:
+            self.notify(
+                f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning"
+            )
+            return
+        self.choices.append(ModelChoice(spec))
+        self._show_choices()
+
+    def _show_choices(self) -> None:
+        models = self.query_one("#models", OptionList)
+        highlighted = models.highlighted
+        models.clear_options()
+        for choice in self.choices:
+            text = one_line(choice.spec, 60)
+            if choice.overrides:
+                text += "  (" + " ".join(f"{k}={v}" for k, v in choice.overrides.items()) + ")"
+            models.add_option(Option(Content(text)))
+        if self.choices:
+            models.highlighted = min(highlighted or 0, len(self.choices) - 1)
+        self._show_status()
+
+    @on(Input.Submitted, "#model-add")
+    def _model_typed(self, event: Input.Submitted) -> None:
+        self.open_model(event.value)
+        event.input.value = ""
+
+    @on(Select.Changed, "#model-pick")
+    def _model_picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.open_model(event.value)
+            event.select.clear()
+
+    @on(OptionList.OptionHighlighted, "#models")
+    def _model_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        choice = self.choices[event.option_index]
+        text = " ".join(f"{k}={v}" for k, v in choice.overrides.items())
+        self.query_one("#overrides", Input).value = text
+
+    @on(Input.Submitted, "#overrides")
+    def _overrides_set(self, event: Input.Submitted) -> None:
+        index = self.query_one("#models", OptionList).highlighted
+        if index is None or index >= len(self.choices):
+            self.notify("Highlight a model first", severity="warning")
+            return
+        try:
+            overrides = parse_overrides(event.value)
+        except CompareError as error:
+            self.notify(str(error), title="Overrides", severity="error", markup=False)
+            return
+        self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
+        self._show_choices()
+
+    def action_remove_model(self) -> None:
+        index = self.query_one("#models", OptionList).highlighted
+        if index is not None and index < len(self.choices):
+            del self.choices[index]
+            self._show_choices()
+
+    @work(thread=True, group="library", exit_on_error=False)
+    def _scan_library(self) -> None:
+        from tui.core.library import scan
+
+        library = scan(self.settings.model_dirs)
+        self.post_message(self.LibraryScanned([(m.label, str(m.path)) for m in library.models]))
+
+    @on(LibraryScanned)
+    def _library_scanned(self, event: LibraryScanned) -> None:
+        options = [(Content(one_line(label, 70)), path) for label, path in event.models]
+        self.query_one("#model-pick", Select).set_options(options)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _settings_text(self) -> str:
+        s = self.base_sampling
+        seed = "" if s.seed is None else f" seed={s.seed}"
+        return f"temperature={s.temperature} max_tokens={s.max_tokens} top_p={s.top_p}{seed}"
+
+    def _config(
+        self, prompts: tuple[Prompt, ...], system: str, prompt_set: str = ""
+    ) -> CompareConfig:
+        from dataclasses import replace
+
+        shared = parse_overrides(self.query_one("#settings", Input).value)
+        return CompareConfig(
+            models=tuple(self.choices),
+            prompts=prompts,
+            system_prompt=system,
+            sampling=replace(self.base_sampling, **shared),
+            load=self.load_options,
+            mode=self.query_one("#mode", Select).value,
+            blind=self.query_one("#blind", Checkbox).value,
+            prompt_set=prompt_set,
+        )
+
+    def action_run(self) -> None:
+        prompt = self.query_one("#prompt", TextArea).text
+        if not prompt.strip():
+            self.notify("Write a prompt first", severity="warning")
+            return
+        system = self.query_one("#system", Input).value
+        self._start(lambda: self._config((Prompt(prompt, id="prompt"),), system))
+
+    def action_run_set(self) -> None:
+        path = self.query_one("#set-path", Input).value.strip()
+        if not path:
+            self.notify("Type a prompt set file's path first", severity="warning")
+            return
+        try:
+            prompt_set = load_prompt_set(Path(path).expanduser())
+        except PromptSetError as error:
+            self.notify(str(error), title="Prompt set", severity="error", markup=False)
+            return
+        system = self.query_one("#system", Input).value or prompt_set.system
+        resolved = str(Path(path).expanduser().resolve())
+        self._start(lambda: self._config(prompt_set.prompts, system, resolved))
+
+    def _start(self, make_config, parent_id: int | None = None) -> None:
+        if self.comparison is not None and not self.comparison.done:
+            self.notify("A comparison is running: Esc stops it", severity="warning")
+            return
+        try:
+            config = make_config()
+            config.validate()
+        except CompareError as error:
+            self.notify(str(error), title="Cannot compare", severity="error", markup=False)
+            return
+        self._launch(config, parent_id)
+
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _launch(self, config: CompareConfig, parent_id: int | None) -> None:
+        # Planning reads file headers and resolves catalogue ids: off the event loop.
+        catalogue = getattr(self.app, "catalogue", None)
+        comparison = Comparison(
+            config, on_event=self._on_event, parent_id=parent_id, catalogue=catalogue
+        )
+        self.app.call_from_thread(self._show_run, comparison)
+        comparison.start()
+
+    async def _show_run(self, comparison: Comparison) -> None:
+        self.comparison = comparison
+        self.result = comparison.result
+        self.changes = []
+        with self._pending_lock:
+            self._pending = {}
+        self._row_shown = {}
+        self._stream_ops = []
+        await self._build_columns(self.result)
+        self.query_one("#grid").display = False
+        self.query_one("#grid-detail").display = False
+        self._show_status()
+
+    def _on_event(self, event: CompareEvent) -> None:
+        """Called on the comparison's threads: buffer text, post the rest."""
+        if isinstance(event, TextAdded):
+            with self._pending_lock:
+                self._pending.setdefault((event.column, event.row), []).append(event.text)
+            return
+        if self._closing:
+            return  # the screen is gone; the comparison is being stopped
+        message = self.RunFinished(event.result) if isinstance(event, Finished) else None
+        try:
+            self.post_message(message or self.ColumnUpdate(event))
+        except NoActiveAppError:
+            pass  # the app ended while the comparison was stopping
+
+    async def _build_columns(self, result: ComparisonResult) -> None:
+        holder = self.query_one("#columns", Horizontal)
+        await holder.remove_children()
+        columns = [ModelColumn(c.index, id=f"column-{c.index}") for c in result.by_letter()]
+        await holder.mount_all(columns)
+        for column in result.columns:
+            self._show_column(column.index)
+
+    def _column(self, index: int) -> ModelColumn | None:
+        try:
+            return self.query_one(f"#column-{index}", ModelColumn)
+        except NoMatches:
+            return None
+
+    def _show_column(self, index: int) -> None:
+        widget = self._column(index)
+        if widget is None or self.result is None:
+            return
+        column = self.result.columns[index]
+        title = Content.assemble((column.name(self.result.revealed), "bold"), f"  {column.state}")
+        widget.query_one(".column-title", Static).update(title)
+        row = self._row_shown.get(index, 0)
+        widget.query_one(".column-stats", Static).update(
+            Content(stats_line(column, self.result.cell(row, index)))
+        )
+        widget.query_one(".column-stop", Button).disabled = column.state not in (
+            "queued", "loading", "generating",
+        )  # fmt: skip
+        widget.set_class(column.state == "failed", "-failed")
+
+    @on(ColumnUpdate)
+    def _column_update(self, message: ColumnUpdate) -> None:
+        event = message.event
+        if self.result is None:
+            return
+        if isinstance(event, ColumnChanged):
+            self._show_column(event.column.index)
+            return
+        cell = event.cell
+        if cell.state == "generating":
+            self._row_shown[cell.column] = cell.row
+            self._stream_ops.append(("start", cell.column, cell.row))
+        else:
+            self._stream_ops.append(("finish", cell.column, cell.row))
+        self._show_column(cell.column)
+
+    async def _drain(self) -> None:
+        """The only writer of the columns' Markdown (a timer): starts, feeds and ends streams in
+        order, so a stream is never written after it ended nor updated while it is appending."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._stream_ops:
+                kind, index, row = self._stream_ops.pop(0)
+                widget = self._column(index)
+                if widget is None:
+                    continue
+                await self._end_stream(widget)
+                text = self._take_pending(index, row)
+                if kind == "start":
+                    await widget.markdown.update("")
+                    widget.stream = Markdown.get_stream(widget.markdown)
+                    await widget.stream.write(clean(text))
+                else:
+                    # One full update at the end: the stream never saw the whole text at once.
+                    cell = self.result.cell(row, index)
+                    await widget.markdown.update(clean(answer_text(cell)))
+            for index, row in self._row_shown.items():
+                widget = self._column(index)
+                text = self._take_pending(index, row)
+                if widget is not None and widget.stream is not None and text:
+                    await widget.stream.write(clean(text))
+        finally:
+            self._draining = False
+
+    def _take_pending(self, index: int, row: int) -> str:
+        with self._pending_lock:
+            return "".join(self._pending.pop((index, row), ()))
+
+    async def _end_stream(self, widget: ModelColumn) -> None:
+        if widget.stream is not None:
+            stream, widget.stream = widget.stream, None
+            await stream.stop()
+
+    @on(RunFinished)
+    def _run_finished(self, message: RunFinished) -> None:
+        if message.result is not self.result:
+            return
+        self._show_status()
+        self._save(message.result)
+
+    @work(thread=True, group="store", exit_on_error=False)
+    def _save(self, result: ComparisonResult) -> None:
+        # Hashing model files takes a while the first time: a worker.
+        previous = self.store.latest_like(result) if result.config.prompt_set else None
+        self.store.save(result)
+        changes = diff(self.store.load(previous), result) if previous is not None else []
+        self.post_message(self.Saved(result, changes))
+
+    @on(Saved)
+    def _saved(self, message: Saved) -> None:
+        if message.result is not self.result:
+            return
+        self.changes = message.changes
+        if len(self.result.config.prompts) > 1:
+            self._show_grid()
+        self._show_status()
+
+    def _show_status(self) -> None:
+        status = self.query_one("#status", Static)
+        result = self.result
+        if result is None:
+            n = len(self.choices)
+            status.update(
+                Content(f"{n} model{'s' * (n != 1)} chosen; add 2-4, write a prompt, ctrl+r")
+            )
+            return
+        plan = self.comparison.plan.reason if self.comparison else f"saved #{result.id}"
+        parts = [plan]
+        if result.id is not None:
+            parts.append(f"saved as #{result.id}")
+        if result.config.blind and result.finished_all and not result.votes:
+            parts.append("vote: a/b/c/d better, t tie, x all bad")
+        if result.votes:
+            parts.append("votes: " + ", ".join(result.vote_text(v) for v in result.votes))
+        if self.changes:
+            parts.append(f"{len(self.changes)} change(s) since the last run")
+        status.update(Content(" · ".join(parts)))
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def action_stop_all(self) -> None:
+        if self.comparison is not None and not self.comparison.done:
+            self.comparison.stop()
+
+    def action_stop_column(self) -> None:
+        focused = self.focused
+        while focused is not None and not isinstance(focused, ModelColumn):
+            focused = focused.parent
+        if focused is None:
+            self.notify("Focus a column first (tab)", severity="warning")
+        elif self.comparison is not None:
+            self.comparison.stop(focused.index)
+
+    @on(Button.Pressed, ".column-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        column = event.button.parent.parent
+        if isinstance(column, ModelColumn) and self.comparison is not None:
+            self.comparison.stop(column.index)
+
+    # -- judging ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "vote":
+            result = self.result
+            if result is None or not result.finished_all or result.id is None:
+                return False
+            (choice,) = parameters
+            return len(choice) > 1 or any(c.letter == choice for c in result.columns)
+        return True
+
+    def action_vote(self, choice: str) -> None:
+        result = self.result
+        if result is None or result.id is None:
+            return
+        vote = result.vote(choice)
+        self.store.add_vote(result.id, vote)
+        for column in result.columns:
+            self._show_column(column.index)
+        self._show_status()
+        self.notify(f"Vote kept: {result.vote_text(vote)}", markup=False)
+
+    # -- prompt-set grid -------------------------------------------------------------------------
+
+    def _show_grid(self) -> None:
+        result = self.result
+        grid = self.query_one("#grid", DataTable)
+        grid.clear(columns=True)
+        columns = result.by_letter()
+        grid.add_column("prompt", key="prompt")
+        for column in columns:
+            grid.add_column(Content(column.name(result.revealed)), key=str(column.index))
+        changed = {(c.prompt_id, c.model) for c in self.changes}
+        for row, prompt in enumerate(result.config.prompts):
+            cells = []
+            for column in columns:
+                text = one_line(answer_text(result.cell(row, column.index)), 60)
+                if (prompt.id, column.spec) in changed:
+                    text = "Δ " + text
+                cells.append(Content(text))
+            grid.add_row(Content(one_line(prompt.prompt, 40)), *cells, key=str(row))
+        grid.display = True
+        self.query_one("#grid-detail").display = True
+
+    @on(DataTable.CellHighlighted, "#grid")
+    def _grid_cell(self, event: DataTable.CellHighlighted) -> None:
+        result = self.result
+        row = event.coordinate.row
+        column_index = event.coordinate.column - 1
+        if result is None or column_index < 0 or row >= len(result.config.prompts):
+            return
+        column = result.by_letter()[column_index]
+        cell = result.cell(row, column.index)
+        text = f"{clean(answer_text(cell))}\n{stats_line(column, cell)}"
+        self.query_one("#grid-detail", Static).update(Content(text))
+
+    # -- history, reopen, re-run, export ---------------------------------------------------------
+
+    def action_history(self) -> None:
+        self.app.push_screen(HistoryScreen(self.store.list()), self._history_chosen)
+
+    async def _history_chosen(self, choice: tuple[str, int] | None) -> None:
+        if choice is None:
+            return
+        what, run_id = choice
+        try:
+            saved = self.store.load(run_id)
+        except CompareError as error:
+            self.notify(str(error), severity="error", markup=False)
+            return
+        if what == "rerun":
+            self._start(lambda: saved.config, parent_id=saved.id)
+        elif what in ("markdown", "jsonl"):
+            self._export(saved, (what,))
+        else:
+            await self.reopen(saved)
+
+    async def reopen(self, saved: ComparisonResult) -> None:
+        """Show a saved comparison as it ended."""
+        self.comparison = None
+        self.result = saved
+        self.changes = []
+        self.choices = list(saved.config.models)
+        self._show_choices()
+        self.query_one("#prompt", TextArea).load_text(saved.config.prompts[0].prompt)
+        self.query_one("#system", Input).value = saved.config.system_prompt
+        await self._build_columns(saved)
+        for column in saved.columns:
+            widget = self._column(column.index)
+            await widget.markdown.update(clean(answer_text(saved.cell(0, column.index))))
+        if len(saved.config.prompts) > 1:
+            self._show_grid()
+        self._show_status()
+
+    def action_export(self) -> None:
+        if self.result is None or self.result.id is None:
+            self.notify("Nothing saved to export yet", severity="warning")
+            return
+        self._export(self.result, ("markdown", "jsonl"))
+
+    def _export(self, result: ComparisonResult, kinds: tuple[str, ...]) -> None:
+        folder = self.data_dir / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for kind in kinds:
+            path = folder / f"comparison-{result.id}.{'md' if kind == 'markdown' else 'jsonl'}"
+            path.write_text(
+                result.to_markdown() if kind == "markdown" else result.to_jsonl(), "utf-8"
+            )
+            written.append(str(path))
+        self.notify("Exported to " + ", ".join(written), markup=False)
