@@ -1,0 +1,296 @@
+"""Chat speed, measured against raw llama-cpp-python in the same run (see bench/README.md, "Chat").
+
+1. SmolLM2: tokens/s and time to first token seen through the chat screen (headless Textual app,
+engine in its worker process) vs llama-cpp-python's own `create_chat_completion(stream=True)` in
+this process, with the same prompt and settings (greedy, same max tokens). 2. A tiny model with a
+long script (thousands of tokens/s): tokens/s through the screen vs the bare backend, and how often
+the screen re-renders the answer. 3. Keystroke latency while that answer streams. 4. Stop: during
+generation (per-token flag) and during prompt processing (the worker is ended), with the cost of the
+reload that follows.
+
+    .venv/bin/python bench/chat.py [--tokens 200] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.tiny_gguf import write_tiny_gguf  # noqa: E402
+from tui.core.engine.base import DoneEvent, LoadOptions, Message, SamplingOptions  # noqa: E402
+from tui.core.engine.local import LocalBackend  # noqa: E402
+
+SMOLLM2 = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+PROMPT = "Write a long story about a lighthouse keeper and a storm."
+N_CTX = 4096
+FAST_TOKENS = (
+    800  # the tiny model's vocabulary grows with its script; 800 keeps it >1,000 tok/s here
+)
+THREADS = 2  # default; the same for raw llama-cpp-python, the bare backend and the screen
+
+
+def raw_llama(tokens: int, runs: int) -> list[dict]:
+    """llama-cpp-python's own streaming chat completion, in this process."""
+    from llama_cpp import Llama
+
+    llm = Llama(
+        str(SMOLLM2), n_ctx=N_CTX, n_threads=THREADS, n_threads_batch=THREADS, verbose=False
+    )
+    results = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        times = []
+        stream = llm.create_chat_completion(
+            [{"role": "user", "content": PROMPT}],
+            stream=True,
+            max_tokens=tokens,
+            temperature=0.0,
+            top_k=40,
+            top_p=0.95,
+            min_p=0.05,
+            repeat_penalty=1.1,
+            seed=1,
+        )
+        for chunk in stream:
+            if chunk["choices"][0]["delta"].get("content"):
+                times.append(time.perf_counter())
+        results.append(_rates(started, times, len(times)))
+    llm.close()
+    return results
+
+
+def _rates(started: float, times: list[float], n: int) -> dict:
+    return {
+        "ttft": times[0] - started,
+        "tps": (n - 1) / (times[-1] - times[0]) if n > 1 and times[-1] > times[0] else None,
+        "tokens": n,
+    }
+
+
+def bare_backend(path: Path, tokens: int, runs: int, load: LoadOptions) -> list[dict]:
+    backend = LocalBackend(path, load)
+    backend.load()
+    results = []
+    for _ in range(runs):
+        sampling = SamplingOptions(max_tokens=tokens, temperature=0, seed=1)
+        stats = next(
+            e.stats
+            for e in backend.stream([Message("user", PROMPT)], sampling)
+            if isinstance(e, DoneEvent)
+        )
+        results.append(
+            {
+                "ttft": stats.time_to_first_token,
+                "tps": stats.tokens_per_second,
+                "tokens": stats.completion_tokens,
+            }
+        )
+    backend.close()
+    return results
+
+
+async def through_screen(
+    path: Path, tokens: int, runs: int, keystrokes: bool = False
+) -> list[dict]:
+    from textual import events
+
+    from tui.core.catalogue import load_catalogue
+    from tui.ui.app import LlmTui
+    from tui.ui.chat.screen import ChatScreen
+    from tui.ui.chat.widgets import ChatInput, MessageView
+
+    appends: list[float] = []
+    original = MessageView.stream_append
+
+    async def timed(self, fragment):
+        appends.append(time.perf_counter())
+        await original(self, fragment)
+
+    MessageView.stream_append = timed
+    results = []
+    try:
+        app = LlmTui(load_catalogue())
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.open_job("chat", str(path))
+            while not (isinstance(app.screen, ChatScreen) and app.screen.info is not None):
+                await pilot.pause(0.01)
+            screen = app.screen
+            screen.values.update(max_tokens=tokens, temperature=0.0, seed=1)
+            for _ in range(runs):
+                await screen.action_new_chat()
+                appends.clear()
+                chat_input = screen.query_one(ChatInput)
+                chat_input.load_text(PROMPT)
+                started = time.perf_counter()
+                chat_input.action_submit()
+                while not screen.answering:
+                    await asyncio.sleep(0.001)
+                latencies = []
+                chat_input.focus()
+                while screen.answering:
+                    if keystrokes:
+                        # From a key event posted to the input showing it: what a typing user waits
+                        # for.
+                        length = len(chat_input.text)
+                        before = time.perf_counter()
+                        app.post_message(events.Key("x", "x"))
+                        while len(chat_input.text) == length:
+                            await asyncio.sleep(0)
+                        latencies.append(time.perf_counter() - before)
+                    await asyncio.sleep(0.02)
+                stats = screen.last_stats
+                if stats is None:
+                    raise RuntimeError(
+                        f"no answer: {[v.note for v in screen.query(MessageView)]} {app._notifications}"
+                    )
+                span = appends[-1] - appends[0] if len(appends) > 1 else 0
+                results.append(
+                    {
+                        "ttft": appends[0] - started,
+                        "tps": (stats.completion_tokens - 1) / span if span else None,
+                        "tokens": stats.completion_tokens,
+                        "renders_per_s": len(appends) / span if span else None,
+                        "engine_tps": stats.tokens_per_second,
+                        "keystroke_ms": statistics.median(latencies) * 1000 if latencies else None,
+                        "keystroke_max_ms": max(latencies) * 1000 if latencies else None,
+                    }
+                )
+    finally:
+        MessageView.stream_append = original
+    return results
+
+
+def stop_costs(path: Path, repeats: int) -> dict:
+    backend = LocalBackend(path, LoadOptions(n_ctx=4096))
+    backend.load()
+    # During generation: the flag is seen at the next token.
+    stream = backend.stream([Message("user", "Hi")], SamplingOptions(max_tokens=0))
+    next(stream)
+    stop_at = time.perf_counter()
+    backend.stop()
+    list(stream)
+    generation_stop = time.perf_counter() - stop_at
+    restarts_after_generation_stop = backend.restarts
+    # During prompt processing: only ending the process stops llama.cpp.
+    long_prompt = [Message("user", "The quick brown fox jumps over the lazy dog. " * repeats)]
+    done = {}
+
+    def answer():
+        list(backend.stream(long_prompt, SamplingOptions(max_tokens=4)))
+        done["at"] = time.perf_counter()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    while not backend._prompt_phase.value:
+        time.sleep(0.0005)
+    stop_at = time.perf_counter()
+    backend.stop()
+    thread.join()
+    prompt_stop = done["at"] - stop_at
+    reload_at = time.perf_counter()
+    backend.count_tokens([Message("user", "Hi")])  # the next request starts a worker again
+    reload = time.perf_counter() - reload_at
+    restarts = backend.restarts
+    backend.close()
+    return {
+        "stop_during_generation_ms": generation_stop * 1000,
+        "restarts_after_generation_stop": restarts_after_generation_stop,
+        "stop_during_prompt_ms": prompt_stop * 1000,
+        "restarts_after_prompt_stop": restarts,
+        "reload_after_prompt_stop_ms": reload * 1000,
+    }
+
+
+LINES: list[str] = []
+
+
+def out(*parts: object) -> None:
+    LINES.append(" ".join(str(p) for p in parts))
+
+
+def best(results: list[dict], key: str, low: bool = False) -> float:
+    values = [r[key] for r in results if r[key] is not None]
+    return min(values) if low else max(values)
+
+
+def main() -> int:
+    global THREADS
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=THREADS, help="llama.cpp threads, everywhere"
+    )
+    args = parser.parse_args()
+    THREADS = args.threads
+    # The screen reads its settings and keeps conversations under these: a scratch place, same
+    # settings.
+    scratch = Path(tempfile.mkdtemp(prefix="llmtui-bench-"))
+    for var in ("LLMTUI_CONFIG_DIR", "LLMTUI_DATA_DIR", "LLMTUI_CACHE_DIR"):
+        os.environ[var] = str(scratch / var.lower())
+    settings = scratch / "llmtui_config_dir" / "settings.yaml"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(f"chat:\n  threads: {THREADS}\n  context_length: {N_CTX}\n")
+
+    raw = raw_llama(args.tokens, args.runs)
+    screen = asyncio.run(through_screen(SMOLLM2, args.tokens, args.runs))
+    out(f"SmolLM2, {args.tokens} tokens, best of {args.runs}:")
+    out(
+        f"  raw llama-cpp-python: {best(raw, 'tps'):.1f} tok/s, TTFT {best(raw, 'ttft', True) * 1000:.1f} ms"
+    )
+    out(
+        f"  chat screen:          {best(screen, 'tps'):.1f} tok/s, TTFT {best(screen, 'ttft', True) * 1000:.1f} ms"
+    )
+    out(
+        f"  first (cold) TTFT: raw {raw[0]['ttft'] * 1000:.1f} ms, screen {screen[0]['ttft'] * 1000:.1f} ms"
+    )
+    out(
+        f"  ratio {best(screen, 'tps') / best(raw, 'tps'):.3f}x, "
+        f"TTFT difference {(best(screen, 'ttft', True) - best(raw, 'ttft', True)) * 1000:+.1f} ms"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # Paragraphs of 12 words, as real answers have (one ever-growing paragraph re-renders
+        # whole).
+        script = [f"w{i}" + ("\n\n" if i % 12 == 11 else " ") for i in range(FAST_TOKENS)]
+        fast = write_tiny_gguf(Path(tmp) / "fast.gguf", script, context_length=4096)
+        bare = bare_backend(
+            fast, FAST_TOKENS, args.runs, LoadOptions(n_ctx=4096, n_threads=THREADS)
+        )
+        ui = asyncio.run(through_screen(fast, FAST_TOKENS, args.runs, keystrokes=True))
+        out(f"Fast tiny model, {FAST_TOKENS} tokens, best of {args.runs}:")
+        out(
+            f"  bare backend: {best(bare, 'tps'):.0f} tok/s; through the screen: {best(ui, 'tps'):.0f} tok/s "
+            f"(ratio {best(ui, 'tps') / best(bare, 'tps'):.3f}x)"
+        )
+        out(
+            f"  engine tokens/s inside the app (what generation ran at): {best(ui, 'engine_tps'):.0f}"
+        )
+        out(
+            f"  renders per second while streaming: {best(ui, 'renders_per_s', True):.1f}-"
+            f"{best(ui, 'renders_per_s'):.1f}"
+        )
+        out(
+            f"  keystroke while streaming: median {best(ui, 'keystroke_ms', True):.1f} ms, "
+            f"max {best(ui, 'keystroke_max_ms'):.1f} ms"
+        )
+        costs = stop_costs(fast, 60)
+    smol_costs = stop_costs(SMOLLM2, 220)
+    out("Stop (tiny model):", {k: round(v, 1) for k, v in costs.items()})
+    out("Stop (SmolLM2):   ", {k: round(v, 1) for k, v in smol_costs.items()})
+    print("\n".join(LINES))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

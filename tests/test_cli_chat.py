@@ -1,0 +1,91 @@
+"""`llmtui chat MODEL --prompt TEXT`: one answer on stdout (or JSON), bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+
+from tui.cli import main
+
+HOSTILE = ["Hello", ", ", "[bold]", "world", "[/]", "\x1b[2J", "```py", "你好", "🙂"]
+
+
+def test_json_answer_with_stats(tiny_gguf, capsys):
+    assert (
+        main(
+            [
+                "chat",
+                str(tiny_gguf(HOSTILE)),
+                "--prompt",
+                "Say it",
+                "--system",
+                "Be exact.",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["answer"] == "".join(HOSTILE)
+    assert (document["template"], document["template_source"], document["template_is_guess"]) == (
+        "gguf",
+        "gguf",
+        False,
+    )
+    stats = document["stats"]
+    assert stats["completion_tokens"] == len(HOSTILE) and stats["finish_reason"] == "stop"
+    assert stats["prompt_tokens"] > 0 and stats["context_used"] == stats["prompt_tokens"] + len(
+        HOSTILE
+    )
+
+
+def test_streams_the_exact_text_when_piped(tiny_gguf, capsys):
+    assert main(["chat", str(tiny_gguf(HOSTILE)), "--prompt", "Say it", "--max-tokens", "4"]) == 0
+    assert capsys.readouterr().out == "Hello, [bold]world\n"
+
+
+def test_a_guessed_template_is_said_on_stderr(tiny_gguf, capsys):
+    path = tiny_gguf(["ok"], chat_template=None, name="vicuna-7b")
+    assert main(["chat", str(path), "--prompt", "hi"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "ok\n"
+    assert "prompt format guessed (vicuna)" in captured.err
+
+
+def test_bad_inputs_are_one_line_and_exit_2(tiny_gguf, tmp_path, capsys):
+    not_gguf = tmp_path / "notes.txt"
+    not_gguf.write_text("hello")
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(tiny_gguf(["x"]).read_bytes()[:-500])
+    cases = {
+        str(not_gguf): "is not a GGUF file",
+        str(truncated): "is truncated",
+        str(tmp_path / "missing.gguf"): "no such file",
+        "nobody/nothing-GGUF": "is not downloaded",
+    }
+    for spec, expected in cases.items():
+        assert main(["chat", spec, "--prompt", "hi"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1 and expected in captured.err, captured.err
+
+
+def test_prompt_longer_than_the_context_exits_2(tiny_gguf, capsys):
+    assert main(["chat", str(tiny_gguf(["x"])), "--ctx", "256", "--prompt", "word " * 400]) == 2
+    assert "context holds 256" in capsys.readouterr().err
+
+
+async def test_without_prompt_the_chat_screen_opens_on_the_model(tiny_gguf, monkeypatch):
+    from tui.ui.app import LlmTui
+    from tui.ui.chat.screen import ChatScreen
+
+    path = tiny_gguf(["ok"])
+    apps = []
+    monkeypatch.setattr(LlmTui, "run", lambda self: apps.append(self))
+    assert main(["chat", str(path)]) == 0
+    (app,) = apps
+    async with app.run_test() as pilot:
+        for _ in range(300):
+            if isinstance(app.screen, ChatScreen) and app.screen.info is not None:
+                break
+            await pilot.pause(0.02)
+        assert app.screen.spec == str(path) and app.screen.info.name == "tiny-script"

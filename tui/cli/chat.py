@@ -1,0 +1,180 @@
+"""`llmtui chat MODEL [--prompt TEXT] [--system TEXT] [--json]`: one answer on stdout, or the chat screen.
+
+With `--prompt` the answer streams to stdout and the command exits (`--json`: one JSON document with
+the answer, the model, its prompt format and the stats). Without it the TUI opens on the chat screen
+with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
+cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
+context, is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "chat",
+        help="chat with a model: one answer with --prompt, else the chat screen",
+        description="Chat with a local GGUF (or a remote model). With --prompt, print one answer and exit.",
+    )
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL",
+    )
+    parser.add_argument(
+        "--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)"
+    )
+    parser.add_argument(
+        "--system", metavar="TEXT", help="system prompt (default: the chat settings')"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the answer and its stats as JSON"
+    )
+    parser.add_argument(
+        "--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)"
+    )
+    parser.add_argument("--ctx", type=int, metavar="N", help="context length")
+    parser.add_argument(
+        "--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)"
+    )
+    parser.add_argument("--threads", type=int, metavar="N")
+    parser.add_argument("--temperature", type=float, metavar="T")
+    parser.add_argument("--top-p", type=float, metavar="P")
+    parser.add_argument("--top-k", type=int, metavar="K")
+    parser.add_argument("--min-p", type=float, metavar="P")
+    parser.add_argument("--repeat-penalty", type=float, metavar="R")
+    parser.add_argument("--max-tokens", type=int, metavar="N")
+    parser.add_argument("--seed", type=int, metavar="N")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.cli import CliError
+    from tui.core.paths import app_paths
+    from tui.core.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(app_paths().settings_file)
+    except SettingsError as error:
+        raise CliError(str(error)) from None
+    if args.prompt is None:
+        return _open_screen(args)
+    return _answer(args, settings)
+
+
+def chat_options(chat, args: argparse.Namespace | None = None):
+    """LoadOptions and SamplingOptions from the chat settings, with command-line overrides."""
+    from tui.core.engine.base import LoadOptions, SamplingOptions
+
+    def pick(name: str, default):
+        value = getattr(args, name, None) if args is not None else None
+        return default if value is None else value
+
+    seed = pick("seed", chat.seed)
+    load = LoadOptions(
+        n_ctx=pick("ctx", chat.context_length),
+        n_threads=pick("threads", chat.threads) or None,
+        n_gpu_layers=pick("gpu_layers", chat.gpu_layers),
+    )
+    sampling = SamplingOptions(
+        temperature=pick("temperature", chat.temperature),
+        top_p=pick("top_p", chat.top_p),
+        top_k=pick("top_k", chat.top_k),
+        min_p=pick("min_p", chat.min_p),
+        repeat_penalty=pick("repeat_penalty", chat.repeat_penalty),
+        max_tokens=pick("max_tokens", chat.max_tokens),
+        seed=None if seed < 0 else seed,
+    )
+    return load, sampling
+
+
+def _answer(args: argparse.Namespace, settings) -> int:
+    from tui.cli import CliError, load_catalogue
+    from tui.core.engine.base import DoneEvent, EngineError, Message
+    from tui.core.engine.resolve import open_backend
+    from tui.core.text import clean
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    system = settings.chat.system_prompt if args.system is None else args.system
+    messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
+    load, sampling = chat_options(settings.chat, args)
+    catalogue = _catalogue_or_none(args, load_catalogue)
+    # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
+    # exact.
+    show = clean if sys.stdout.isatty() else str
+    backend = None
+    parts: list[str] = []
+    try:
+        backend = open_backend(
+            args.model, load=load, template=args.template, settings=settings, catalogue=catalogue
+        )
+        info = backend.load()
+        for event in backend.stream(messages, sampling):
+            if isinstance(event, DoneEvent):
+                stats = event.stats
+            else:
+                parts.append(event.text)
+                if not args.json:
+                    sys.stdout.write(show(event.text))
+                    sys.stdout.flush()
+    except EngineError as error:
+        raise CliError(error.message) from None
+    except KeyboardInterrupt:
+        if backend is not None:
+            backend.stop()
+        raise
+    finally:
+        if backend is not None:
+            backend.close()
+    if args.json:
+        document = {
+            "model": args.model,
+            "model_name": info.name,
+            "template": info.template_name,
+            "template_source": info.template_source,
+            "template_is_guess": info.template_is_guess,
+            "answer": "".join(parts),
+            "stats": stats.to_dict(),
+        }
+        print(json.dumps(document, ensure_ascii=False))
+    else:
+        if not "".join(parts).endswith("\n"):
+            sys.stdout.write("\n")
+        if info.template_is_guess:
+            print(
+                f"llmtui: prompt format guessed ({info.template_name}): {info.extra.get('template_reason', '')}",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _catalogue_or_none(args: argparse.Namespace, load_catalogue):
+    """The catalogue resolves model ids; a chat with a file path does not need it to load."""
+    from tui.cli import CliError
+
+    try:
+        return load_catalogue(args)
+    except (CliError, ImportError):
+        return None
+
+
+def _open_screen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tui.cli import load_catalogue
+    from tui.ui import app as app_module
+    from tui.ui.app import LlmTui
+
+    class ChatFirst(LlmTui):
+        # Textual reads CSS_PATH relative to the class's own module; this one lives here.
+        CSS_PATH = str(Path(app_module.__file__).with_name(LlmTui.CSS_PATH))
+
+        def on_mount(self) -> None:
+            self.open_job("chat", args.model)
+
+    ChatFirst(load_catalogue(args)).run()
+    return 0

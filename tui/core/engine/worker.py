@@ -1,0 +1,388 @@
+"""The child process that runs one local model: the only place `llama_cpp` is imported.
+
+Started with multiprocessing's "spawn" context by `LocalBackend`, one process per loaded model, so a
+native crash on a bad file ends this process and never the UI, Stop can end prompt processing by
+ending the process, and unloading returns every byte. Its stdout/stderr go to a log file: native
+aborts print there, and the parent reads the tail to explain a crash.
+
+Protocol over a duplex Pipe (tuples; `rid` is the parent's request id):
+
+    parent -> worker   ("generate", rid, messages, sampling)  ("count", rid, messages)
+                       ("template", rid, choice)              ("close",)
+    worker -> parent   ("ready", info) | ("fail", kind, message)         once, after loading
+                       ("prompt", rid, n_prompt)  ("tokens", rid, text, n_completion)
+                       ("done", rid, stats)  ("count", rid, n)  ("template", rid, info)
+                       ("error", rid, kind, message)
+
+Two shared integers: `cancel` (every request with rid <= cancel is to stop) is polled once per
+token; `prompt_phase` holds the rid whose prompt is being processed, which the parent ends by ending
+the process. The library's own streaming is not used: it stalls on an orphaned partial UTF-8 byte
+and re-detokenizes the whole answer per token (FACTS.md); this loop decodes each token's bytes
+incrementally instead.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import random
+import re
+import sys
+import time
+from collections import deque
+
+_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
+_DEVICE = re.compile(r"using device (.+?) - ")
+FLUSH_SECONDS = 0.015  # tokens arriving faster than this are sent together; the first goes at once
+LOG_LINES = 400  # llama.cpp log lines kept for messages and the load report
+
+
+def main(
+    conn,
+    path: str,
+    options: dict,
+    template_choice,
+    family_hint,
+    cancel,
+    prompt_phase,
+    log_path: str,
+) -> None:
+    """Entry point of the worker process."""
+    _redirect_output(log_path)
+    # On abort ggml would attach gdb to print a backtrace: slow, and noise in the crash message.
+    os.environ["GGML_NO_BACKTRACE"] = "1"
+    try:
+        worker = _Worker(conn, path, options, template_choice, family_hint, cancel, prompt_phase)
+    except _LoadFailure as failure:
+        conn.send(("fail", failure.kind, failure.message))
+        return
+    conn.send(("ready", worker.info()))
+    worker.serve()
+
+
+def _redirect_output(log_path: str) -> None:
+    # Native code writes to fds 1 and 2 directly; in a TUI that would draw over the screen.
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+class _LoadFailure(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class StopScanner:
+    """Cuts the answer at the first stop string; holds back text that may be the start of one."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """(text safe to emit now, whether a stop string was reached)."""
+        if not self.stops:
+            return text, False
+        self.pending += text
+        cut = min((i for i in (self.pending.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            out, self.pending = self.pending[:cut], ""
+            return out, True
+        hold = 0
+        for stop in self.stops:
+            for n in range(min(len(stop) - 1, len(self.pending)), hold, -1):
+                if self.pending.endswith(stop[:n]):
+                    hold = n
+                    break
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(out) :]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class _Worker:
+    def __init__(
+        self, conn, path, options, template_choice, family_hint, cancel, prompt_phase
+    ) -> None:  # noqa: PLR0913
+        self.conn = conn
+        self.path = path
+        self.family_hint = family_hint
+        self.cancel = cancel
+        self.prompt_phase = prompt_phase
+        self.deferred: deque = deque()
+        self.logs: deque[str] = deque(maxlen=LOG_LINES)
+        started = time.perf_counter()
+
+        import llama_cpp
+
+        self.llama_cpp = llama_cpp
+        self._capture_logs()
+        self.gpu_offload = bool(llama_cpp.llama_supports_gpu_offload())
+        kwargs = dict(
+            model_path=path,
+            n_ctx=options["n_ctx"],
+            n_gpu_layers=options["n_gpu_layers"],
+            seed=options["seed"],
+            use_mmap=options["use_mmap"],
+            verbose=False,
+        )
+        if options["n_threads"]:
+            kwargs["n_threads"] = kwargs["n_threads_batch"] = options["n_threads"]
+        try:
+            self.llm = llama_cpp.Llama(**kwargs)
+        except Exception as error:
+            raise self._load_failure(error) from None
+        self.load_seconds = time.perf_counter() - started
+        self.vocab = self.llm._model.vocab
+        self.n_ctx = self.llm.n_ctx()
+        self.options = options
+        self.template = None
+        self._set_template(template_choice)
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _capture_logs(self) -> None:
+        """Keep llama.cpp's log lines (offload report, the real reason a load failed) instead of printing."""
+        llama_cpp = self.llama_cpp
+        logs = self.logs
+
+        @llama_cpp.llama_log_callback
+        def callback(level, text, user_data):
+            line = text.decode("utf-8", "replace")
+            if level == 5 and logs:  # GGML_LOG_LEVEL_CONT: continues the previous line
+                logs[-1] += line
+            else:
+                logs.append(line)
+
+        self._log_callback = callback  # a ctypes callback must outlive its registration
+        llama_cpp.llama_log_set(callback, None)
+
+    def _load_failure(self, error: Exception) -> _LoadFailure:
+        errors = [
+            line.strip()
+            for line in self.logs
+            if "error" in line.lower() or "unknown" in line.lower()
+        ]
+        detail = errors[-1] if errors else str(error)
+        if "unknown model architecture" in detail or "unsupported model architecture" in detail:
+            return _LoadFailure(
+                "unsupported", f"llama.cpp {self.llama_cpp.__version__} cannot run it: {detail}"
+            )
+        return _LoadFailure("bad_file", f"llama.cpp could not load it: {detail}")
+
+    def _set_template(self, choice) -> None:
+        from tui.core.engine.templates import choose_template
+
+        self.template = choose_template(
+            self.llm.metadata, os.path.basename(self.path), choice, self.family_hint
+        )
+        # Stop strings that are single special tokens are matched by id: with special=False they
+        # detokenize to nothing, so the text scanner would never see them.
+        self.stop_ids: set[int] = set()
+        text_stops = []
+        for stop in self.template.stop:
+            ids = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
+            if len(ids) == 1 and self._piece(ids[0], special=False) == b"":
+                self.stop_ids.add(ids[0])
+            else:
+                text_stops.append(stop)
+        self.text_stops = tuple(text_stops)
+
+    def info(self) -> dict:
+        metadata = self.llm.metadata
+        offload = [
+            line.strip() for line in self.logs if "offloaded" in line or "using device" in line
+        ]
+        counted = [m for m in (_OFFLOADED.search(line) for line in offload) if m]
+        devices = [m.group(1) for m in (_DEVICE.search(line) for line in offload) if m]
+        return {
+            "name": metadata.get("general.name") or os.path.basename(self.path),
+            "context_size": self.n_ctx,
+            "trained_context": self.llm._model.n_ctx_train(),
+            "architecture": metadata.get("general.architecture"),
+            "template_name": self.template.name,
+            "template_label": self.template.label,
+            "template_source": self.template.source,
+            "template_reason": self.template.reason,
+            "load_seconds": self.load_seconds,
+            "llama_cpp_version": self.llama_cpp.__version__,
+            "gpu_offload_supported": self.gpu_offload,
+            "n_gpu_layers": self.options["n_gpu_layers"],
+            "layers": self.llama_cpp.llama_model_n_layer(self.llm._model.model),
+            "offload_report": offload,
+            # (layers on the GPU, layers in all) as llama.cpp reported them; None on a CPU-only
+            # build
+            "offloaded_layers": [int(counted[-1].group(1)), int(counted[-1].group(2))]
+            if counted
+            else None,
+            "devices": devices,
+            "n_threads": self.llm.n_threads,
+            "vocab_size": self.llm.n_vocab(),
+        }
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            message = self.deferred.popleft() if self.deferred else self._recv()
+            if message is None or message[0] == "close":
+                break
+            self._handle(message)
+        self.llm.close()  # frees the model before the process ends (FACTS: `del` alone may not)
+
+    def _recv(self):
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            return None  # the parent is gone
+
+    def _handle(self, message) -> None:
+        kind, rid = message[0], message[1]
+        try:
+            if kind == "generate":
+                self._generate(rid, message[2], message[3])
+            elif kind == "count":
+                self.conn.send(("count", rid, len(self._prompt_tokens(message[2]))))
+            elif kind == "template":
+                self._set_template(message[2])
+                self.conn.send(("template", rid, self.info()))
+        except _RequestError as error:
+            self.conn.send(("error", rid, error.kind, error.message))
+
+    def _piece(self, token: int, special: bool) -> bytes:
+        return self.llm._model.token_to_piece(token, special).rstrip(b"\0")
+
+    def _prompt_tokens(self, messages: list[dict]) -> list[int]:
+        from tui.core.engine.templates import TemplateError
+
+        metadata = self.llm.metadata
+        bos_id, eos_id = self.llm.token_bos(), self.llm.token_eos()
+        bos = self._piece(bos_id, special=True).decode("utf-8", "replace") if bos_id >= 0 else ""
+        eos = self._piece(eos_id, special=True).decode("utf-8", "replace") if eos_id >= 0 else ""
+        try:
+            text = self.template.render(messages, bos_token=bos, eos_token=eos)
+        except TemplateError as error:
+            raise _RequestError("other", str(error)) from None
+        add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false" and bos_id >= 0
+        try:
+            tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        except RuntimeError as error:
+            raise _RequestError("bad_file", f"the tokenizer failed: {error}") from None
+        # Templates that write the BOS text themselves, plus the tokenizer's own: keep one.
+        if add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == bos_id:
+            tokens = tokens[1:]
+        return tokens
+
+    def _cancelled(self, rid: int) -> bool:
+        return rid <= self.cancel.value
+
+    def _generate(self, rid: int, messages: list[dict], sampling: dict) -> None:
+        llama_cpp = self.llama_cpp
+        if self._cancelled(rid):
+            self.conn.send(
+                (
+                    "done",
+                    rid,
+                    {"finish_reason": "cancelled", "prompt_tokens": 0, "completion_tokens": 0},
+                )
+            )
+            return
+        tokens = self._prompt_tokens(messages)
+        n_prompt = len(tokens)
+        if n_prompt >= self.n_ctx:
+            raise _RequestError(
+                "context",
+                f"the prompt takes {n_prompt:,} tokens and the context holds {self.n_ctx:,}: "
+                "shorten the conversation or load the model with a longer context",
+            )
+        self.conn.send(("prompt", rid, n_prompt))
+        seed = sampling.get("seed")
+        self.llm.set_seed(seed if seed is not None and seed >= 0 else random.getrandbits(32))
+        max_tokens = sampling["max_tokens"] if sampling["max_tokens"] > 0 else self.n_ctx
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        scanner = StopScanner(self.text_stops)
+        finish = "stop"
+        produced = 0
+        pending: list[str] = []
+        last_flush = 0.0
+        self.prompt_phase.value = rid
+        generator = self.llm.generate(
+            tokens,
+            top_k=sampling["top_k"],
+            top_p=sampling["top_p"],
+            min_p=sampling["min_p"],
+            temp=sampling["temperature"],
+            repeat_penalty=sampling["repeat_penalty"],
+            reset=True,
+        )
+        try:
+            for token in generator:
+                self.prompt_phase.value = 0
+                if self._cancelled(rid):
+                    finish = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
+                    break
+                produced += 1
+                text, stopped = scanner.feed(decoder.decode(self._piece(token, special=False)))
+                if text:
+                    pending.append(text)
+                if stopped:
+                    break
+                if produced >= max_tokens:
+                    finish = "length"
+                    break
+                if n_prompt + produced >= self.n_ctx:
+                    finish = "context"
+                    break
+                now = time.perf_counter()
+                if pending and now - last_flush >= FLUSH_SECONDS:
+                    self.conn.send(("tokens", rid, "".join(pending), produced))
+                    pending.clear()
+                    last_flush = now
+                    self._serve_counts()
+        except Exception as error:  # a failed decode: report it, keep the model usable
+            self.prompt_phase.value = 0
+            raise _RequestError("other", f"generation failed: {error}") from None
+        finally:
+            generator.close()
+        # Text held back as a possible stop string was not one; an unfinished character becomes
+        # U+FFFD.
+        tail = scanner.flush() + decoder.decode(b"", final=True)
+        if tail:
+            pending.append(tail)
+        if pending:
+            self.conn.send(("tokens", rid, "".join(pending), produced))
+        self.conn.send(
+            (
+                "done",
+                rid,
+                {"finish_reason": finish, "prompt_tokens": n_prompt, "completion_tokens": produced},
+            )
+        )
+
+    def _serve_counts(self) -> None:
+        """Answer token counts while generating (the UI's context meter); defer anything else."""
+        while self.conn.poll():
+            message = self._recv()
+            if message is None:
+                return
+            if message[0] == "count":
+                self._handle(message)
+            else:
+                self.deferred.append(message)
+
+
+class _RequestError(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message

@@ -1,0 +1,316 @@
+"""The chat screen's parts: a message (Markdown, streamed), the multi-line input, the settings panel."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.validation import Number
+from textual.widgets import Input, Label, Markdown, Select, Static, TextArea
+
+from tui.core.engine.base import AnswerStats
+from tui.core.engine.templates import template_choices
+from tui.core.text import clean
+
+ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+_CODE_BLOCK = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(markdown: str) -> list[str]:
+    """The fenced code blocks of a Markdown text, in order."""
+    return [match.group(2).rstrip("\n") for match in _CODE_BLOCK.finditer(markdown)]
+
+
+def stats_line(stats: AnswerStats) -> str:
+    parts = [f"{stats.completion_tokens} tokens"]
+    if stats.tokens_per_second:
+        parts.append(f"{stats.tokens_per_second:.1f} tok/s")
+    if stats.time_to_first_token is not None:
+        parts.append(f"first token {stats.time_to_first_token * 1000:.0f} ms")
+    if stats.finish_reason != "stop":
+        parts.append(
+            {
+                "length": "max tokens reached",
+                "cancelled": "stopped",
+                "context": "context full",
+                "error": "failed",
+            }[stats.finish_reason]
+        )
+    return " · ".join(parts)
+
+
+class MessageView(Vertical, can_focus=True):
+    """One message: a title line and its text as Markdown (model text is cleaned, never markup)."""
+
+    BINDINGS = [
+        Binding(
+            "c",
+            "copy",
+            "Copy",
+            id="chat.message.copy",
+            tooltip="Copy this message (OSC 52 clipboard)",
+        ),
+        Binding(
+            "b",
+            "copy_code",
+            "Copy code",
+            id="chat.message.copy_code",
+            tooltip="Copy this message's last code block",
+        ),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="chat.message.edit",
+            tooltip="Edit this question and send it again",
+        ),
+    ]
+
+    @dataclass
+    class EditRequested(Message):
+        view: MessageView
+
+    def __init__(
+        self, role: str, text: str = "", *, message_id: int | None = None, note: str = ""
+    ) -> None:
+        super().__init__(classes=f"message -{role}")
+        self.role = role
+        self.text = text  # the raw text as the model wrote it (exported and copied as such)
+        self.message_id = message_id
+        self.note = note
+        self._stream = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), classes="message-title")
+        yield Markdown(clean(self.text), classes="message-body")
+
+    def _title(self) -> Content:
+        title = Content.styled(ROLE_TITLES[self.role], "bold")
+        return Content.assemble(title, ("  " + self.note, "dim")) if self.note else title
+
+    @property
+    def body(self) -> Markdown:
+        return self.query_one(".message-body", Markdown)
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.query_one(".message-title", Static).update(self._title())
+
+    async def stream_append(self, fragment: str) -> None:
+        """Append streamed text (the caller coalesces: a few calls a second)."""
+        self.text += fragment
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.body)
+        await self._stream.write(clean(fragment))
+
+    async def finish(self, text: str | None = None) -> None:
+        """End streaming: one full update, so a code fence left half open mid-stream renders right."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if text is not None:
+            self.text = text
+        await self.body.update(clean(self.text))
+
+    async def set_text(self, text: str) -> None:
+        self.text = text
+        await self.body.update(clean(text))
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.text)
+        self.notify(f"Copied the message ({len(self.text):,} characters)")
+
+    def action_copy_code(self) -> None:
+        blocks = code_blocks(self.text)
+        if not blocks:
+            self.notify("This message has no code block", severity="warning")
+            return
+        self.app.copy_to_clipboard(blocks[-1])
+        self.notify(f"Copied a code block ({len(blocks[-1]):,} characters)")
+
+    def action_edit(self) -> None:
+        if self.role != "user":
+            self.notify("Only your own messages can be edited", severity="warning")
+            return
+        self.post_message(self.EditRequested(self))
+
+
+class MessageList(VerticalScroll):
+    """The conversation; follows the answer as it grows unless the user scrolled up."""
+
+
+class ChatInput(TextArea):
+    """Multi-line input: Enter sends, shift/alt+Enter or ctrl+j starts a new line, up/down recall history."""
+
+    BINDINGS = [
+        Binding(
+            "enter", "submit", "Send", priority=True, id="chat.send", tooltip="Send the message"
+        ),
+        Binding(
+            "shift+enter,alt+enter,ctrl+j",
+            "newline",
+            "New line",
+            show=False,
+            priority=True,
+            id="chat.newline",
+            tooltip="Start a new line in the message",
+        ),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        text: str
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self.sent: list[str] = []
+        self._recall = 0  # 0: the draft; n: the n-th last sent message
+        self._draft = ""
+
+    def action_submit(self) -> None:
+        text = self.text
+        if not text.strip():
+            return
+        if not self.sent or self.sent[-1] != text:
+            self.sent.append(text)
+        self._recall = 0
+        self.clear()
+        self.post_message(self.Submitted(text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        if not select and self.cursor_location[0] == 0 and self._recall < len(self.sent):
+            if self._recall == 0:
+                self._draft = self.text
+            self._recall += 1
+            self._show(self.sent[-self._recall])
+            return
+        super().action_cursor_up(select)
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        last_line = self.document.line_count - 1
+        if not select and self.cursor_location[0] == last_line and self._recall > 0:
+            self._recall -= 1
+            self._show(self.sent[-self._recall] if self._recall else self._draft)
+            return
+        super().action_cursor_down(select)
+
+    def _show(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+
+# (field, label, kind, minimum, maximum): kind "float" or "int"
+SAMPLING_FIELDS = (
+    ("temperature", "Temperature", "float", 0.0, 5.0),
+    ("top_p", "Top p", "float", 0.0, 1.0),
+    ("top_k", "Top k", "int", 0, 1000),
+    ("min_p", "Min p", "float", 0.0, 1.0),
+    ("repeat_penalty", "Repeat penalty", "float", 0.5, 3.0),
+    ("max_tokens", "Max tokens (0: up to the context)", "int", 0, 1_000_000),
+    ("seed", "Seed (-1: random)", "int", -1, 2**31 - 1),
+)
+LOAD_FIELDS = (
+    ("context_length", "Context length (reloads)", "int", 256, 1_048_576),
+    ("gpu_layers", "GPU layers (-1: all; reloads)", "int", -1, 1000),
+)
+POLICY_CHOICES = [("Drop the oldest turns", "drop_oldest"), ("Stop and say so", "stop")]
+AUTOMATIC = "auto"
+
+
+class SettingsPanel(VerticalScroll):
+    """Sampling, loading, prompt format, overflow policy and system prompt of the chat."""
+
+    @dataclass
+    class Changed(Message):
+        name: str
+        value: object
+
+    def __init__(self, values: dict, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.values = dict(values)
+
+    def compose(self) -> ComposeResult:
+        yield Label("System prompt")
+        yield TextArea(
+            str(self.values.get("system_prompt", "")),
+            id="set-system_prompt",
+            soft_wrap=True,
+            tab_behavior="focus",
+        )
+        for name, label, kind, low, high in SAMPLING_FIELDS + LOAD_FIELDS:
+            yield Label(label)
+            yield Input(
+                str(self.values.get(name, "")),
+                id=f"set-{name}",
+                type="number" if kind == "float" else "integer",
+                validators=[Number(minimum=low, maximum=high)],
+                validate_on=["changed", "submitted"],
+            )
+        yield Label("Prompt format")
+        choices = [("Automatic", AUTOMATIC), *template_choices()]
+        yield Select(
+            choices,
+            value=self.values.get("template") or AUTOMATIC,
+            id="set-template",
+            allow_blank=False,
+        )
+        yield Label("When the context is full")
+        yield Select(
+            POLICY_CHOICES,
+            value=self.values.get("context_policy", "drop_oldest"),
+            id="set-context_policy",
+            allow_blank=False,
+        )
+
+    @on(Input.Changed)
+    def _number_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        name = (event.input.id or "").removeprefix("set-")
+        kind = next(k for n, _, k, _, _ in SAMPLING_FIELDS + LOAD_FIELDS if n == name)
+        if event.validation_result is not None and not event.validation_result.is_valid:
+            return
+        try:
+            value = float(event.value) if kind == "float" else int(event.value)
+        except ValueError:
+            return
+        if self.values.get(name) != value:
+            self.values[name] = value
+            self.post_message(self.Changed(name, value))
+
+    @on(Select.Changed)
+    def _choice_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        name = (event.select.id or "").removeprefix("set-")
+        value = None if event.value == AUTOMATIC else event.value
+        if self.values.get(name) != value:
+            self.values[name] = value
+            self.post_message(self.Changed(name, value))
+
+    @on(TextArea.Changed, "#set-system_prompt")
+    def _system_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.values["system_prompt"] = event.text_area.text
+        self.post_message(self.Changed("system_prompt", event.text_area.text))
+
+    def show_values(self, values: dict) -> None:
+        """Show another conversation's settings (without posting Changed)."""
+        self.values = dict(values)
+        with self.prevent(Input.Changed, Select.Changed, TextArea.Changed):
+            self.query_one("#set-system_prompt", TextArea).load_text(
+                str(values.get("system_prompt", ""))
+            )
+            for name, *_ in SAMPLING_FIELDS + LOAD_FIELDS:
+                self.query_one(f"#set-{name}", Input).value = str(values.get(name, ""))
+            self.query_one("#set-template", Select).value = values.get("template") or AUTOMATIC
+            self.query_one("#set-context_policy", Select).value = values.get(
+                "context_policy", "drop_oldest"
+            )
