@@ -7,7 +7,9 @@ large that any sampling settings pick it: whatever the prompt, decoding emits ex
 
 Each script piece is its own user-defined token, so pieces can be anything, hostile strings included
 (markup, escape sequences, half code fences, CJK, emoji). 256 byte tokens give the tokenizer its byte
-fallback, which llama.cpp needs to tokenize arbitrary prompts without aborting.
+fallback, which llama.cpp needs to tokenize arbitrary prompts without aborting. User-defined tokens
+also match inside the prompt, so a piece the prompt ends with (such as "\n" after ChatML's
+"assistant") makes decoding start from that piece's successor: keep such pieces out of scripts.
 
 `layers`/`width` scale the same model up (zero weights still cost real compute), for speed checks.
 """
