@@ -33,8 +33,10 @@ lint: install-test
 	$(BIN)/python -m pip install -q ruff
 	$(BIN)/ruff check tui tests bench
 
+# Each prints its figures against a baseline measured in the same run (bench/README.md).
+BENCHES := startup filter download chat compare remote
 bench: models
-	$(BIN)/python bench/run_all.py
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 
 screenshot: install
 	$(BIN)/python scripts/screenshot.py
