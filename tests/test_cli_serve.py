@@ -1,4 +1,5 @@
 """`llmtui serve` (a real llama-cpp-python server on a GGUF) and `llmtui endpoints`."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.fakehub
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.fakehub import fake_hub  # noqa: F401
 from tests.faultserver import FaultServer, free_port, wait_until_serving
 from tests.test_endpoints import FakeKeyring
 from tui.cli import main
@@ -57,6 +59,58 @@ def test_serve_a_gguf_and_chat_with_it_remotely(tiny_gguf):
     assert f"use it as: {url}#story" in output
     assert "warning" not in output and KEY not in output
     assert server.returncode == 0
+
+
+def download(fake_hub, files: dict) -> None:
+    """Put files into the Hugging Face cache as `llmtui download` does (from the loopback Hub)."""
+    from tui.core.downloads import DownloadManager, FileRequest
+
+    fake_hub.add_repo("TheBloke/phi-2-GGUF", files)
+    manager = DownloadManager()
+    for name in files:
+        f = fake_hub.repos["TheBloke/phi-2-GGUF"].files[name]
+        manager.wait(manager.submit(FileRequest("TheBloke/phi-2-GGUF", name, f.size, f.sha256)))
+
+
+@pytest.mark.inference
+def test_serve_a_downloaded_catalogue_model_by_its_id_and_quant(fake_hub, tiny_gguf):
+    download(fake_hub, {
+        "phi-2.Q4_K_M.gguf": tiny_gguf(PIECES, name="q4.gguf"),
+        "phi-2.Q8_0.gguf": tiny_gguf(["Not", " this", " one"], name="q8.gguf"),
+    })  # fmt: skip
+    port = free_port()
+    # What `llmtui chat` takes: the catalogue id, and a quant to pick among the downloaded files.
+    server = llmtui("serve", "microsoft/phi-2:Q4_K_M", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        assert wait_until_serving(url, server) == ["phi-2.Q4_K_M"]
+        with RemoteBackend(url, "phi-2.Q4_K_M") as backend:
+            backend.load()
+            events = list(
+                backend.stream([Message("user", "Tell me")], SamplingOptions(max_tokens=20))
+            )
+        assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "".join(PIECES)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert f"use it as: {url}#phi-2.Q4_K_M" in output and server.returncode == 0
+
+
+def test_a_model_that_is_not_here_or_remote_is_refused(fake_hub, tiny_gguf, capsys):
+    assert main(["serve", "microsoft/phi-2"]) == 2  # nothing downloaded yet
+    assert main(["serve", "http://127.0.0.1:8080/v1#smollm2"]) == 2
+    download(fake_hub, {"phi-2.Q4_K_M.gguf": tiny_gguf(PIECES)})
+    assert main(["serve", "TheBloke/phi-2-GGUF:Q8_0"]) == 2  # that quant is not downloaded
+    assert capsys.readouterr().err.splitlines() == [
+        "llmtui: error: cannot serve microsoft/phi-2: microsoft/phi-2 is not downloaded: run "
+        "`llmtui download microsoft/phi-2` (looked in the Hugging Face cache for "
+        "TheBloke/phi-2-GGUF)",
+        "llmtui: error: cannot serve http://127.0.0.1:8080/v1#smollm2: it is a remote model; "
+        "serve a local GGUF",
+        "llmtui: error: cannot serve TheBloke/phi-2-GGUF:Q8_0: TheBloke/phi-2-GGUF (Q8_0) is not "
+        "downloaded: run `llmtui download TheBloke/phi-2-GGUF` (looked in the Hugging Face cache "
+        "for TheBloke/phi-2-GGUF)",
+    ]
 
 
 @pytest.mark.parametrize(

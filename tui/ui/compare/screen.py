@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual._context import NoActiveAppError
 from textual.app import ComposeResult
@@ -170,6 +171,10 @@ class CompareScreen(Screen):
     class LibraryScanned(Message):
         models: list[tuple[str, str]]  # (label, path)
 
+    @dataclass
+    class RemoteScanned(Message):
+        models: list[tuple[str, str]]  # ("model @ endpoint", "ENDPOINT#MODEL")
+
     def __init__(self) -> None:
         super().__init__()
         from tui.core.compare_store import CompareStore
@@ -203,6 +208,9 @@ class CompareScreen(Screen):
         self._stream_ops: list[tuple[str, int, int]] = []  # ("start" | "finish", column, row)
         self._draining = False
         self._closing = False
+        # The picker's choices: files on this machine, then the saved endpoints' models.
+        self._local_options: list[tuple[str, str]] = []
+        self._remote_options: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -211,7 +219,7 @@ class CompareScreen(Screen):
                 yield Label("Models (2-4)", classes="pane-title")
                 yield OptionList(id="models")
                 yield Input(placeholder="add: .gguf path, catalogue id, URL#MODEL", id="model-add")
-                yield Select([], prompt="add from My models", id="model-pick")
+                yield Select([], prompt="add from My models or a server", id="model-pick")
                 yield Label("Overrides for the highlighted model", classes="pane-title")
                 yield Input(placeholder="e.g. temperature=0.2 max_tokens=128", id="overrides")
                 yield Label("Settings for all", classes="pane-title")
@@ -240,7 +248,11 @@ class CompareScreen(Screen):
         self.query_one("#prompt", TextArea).border_title = "Prompt (ctrl+r runs)"
         self.set_interval(1 / RENDERS_PER_SECOND, self._drain)
         self._show_status()
+
+    def on_screen_resume(self) -> None:
+        # Each time the screen shows: files downloaded and endpoints added meanwhile are offered.
         self._scan_library()
+        self._scan_remote()
 
     def on_unmount(self) -> None:
         self._closing = True
@@ -318,16 +330,45 @@ class CompareScreen(Screen):
             del self.choices[index]
             self._show_choices()
 
-    @work(thread=True, group="library", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="library", exit_on_error=False)
     def _scan_library(self) -> None:
         from tui.core.library import scan
 
         library = scan(self.settings.model_dirs)
         self.post_message(self.LibraryScanned([(m.label, str(m.path)) for m in library.models]))
 
+    @work(thread=True, exclusive=True, group="remote", exit_on_error=False)
+    def _scan_remote(self) -> None:
+        # Each endpoint's models; one that is down is left out (My models says why).
+        from tui.core.endpoints import remote_models, remote_spec
+        from tui.core.paths import app_paths
+        from tui.core.settings import SettingsError, load_settings
+
+        try:
+            settings = load_settings(app_paths().settings_file)
+        except SettingsError:
+            settings = self.settings
+        found = remote_models(settings)
+        self.post_message(
+            self.RemoteScanned([(f"{m} @ {e.name}", remote_spec(e, m)) for e, m in found])
+        )
+
     @on(LibraryScanned)
     def _library_scanned(self, event: LibraryScanned) -> None:
-        options = [(Content(one_line(label, 70)), path) for label, path in event.models]
+        self._local_options = event.models
+        self._show_picker()
+
+    @on(RemoteScanned)
+    def _remote_scanned(self, event: RemoteScanned) -> None:
+        self._remote_options = event.models
+        self._show_picker()
+
+    def _show_picker(self) -> None:
+        # Text, not Content: the picker's type-to-search reads only str and Text prompts.
+        options = [
+            (Text(one_line(label, 70)), spec)
+            for label, spec in (*self._local_options, *self._remote_options)
+        ]
         self.query_one("#model-pick", Select).set_options(options)
 
     # -- running ---------------------------------------------------------------------------------

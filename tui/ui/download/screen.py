@@ -1,14 +1,16 @@
 """My models: the GGUF files on this machine, the downloads in flight, and the quant picker.
 
 - `ModelsScreen` (mode "models"): local files with size, quant, model and last use, the total disk
-  use; delete (with confirmation), open in chat; active downloads with progress, speed, ETA, state
-  and retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
+  use; delete (with confirmation), open in chat or compare; the models of each saved endpoint
+  (OpenAI-compatible servers, `model @ endpoint`; one that is down says so), and the Endpoints
+  screen to add, edit, test and remove them; active downloads with progress, speed, ETA, state and
+  retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
 - `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
   every quant with size, bits per weight and a fit label for this machine, the recommended one
   marked.
 
-All Hub, disk and header work runs in thread workers that post messages; names from the Hub are
-shown as `Text`, never as markup.
+All Hub, disk, header and server work runs in thread workers that post messages; names from the
+Hub and from servers are shown as `Text`, never as markup.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
-from tui.core import fit, hub, library
+from tui.core import endpoints, fit, hub, library
 from tui.core.downloads import State, Status
 from tui.core.gguf_header import GgufHeaderError, GgufInfo
+from tui.core.settings import Endpoint
 from tui.core.text import one_line
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
@@ -54,6 +57,12 @@ def _duration(seconds: float | None) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _short_path(path: Path) -> str:
+    """A folder as a user writes it: the home folder as `~`."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
 def _bar(fraction: float | None, width: int = 20) -> Text:
@@ -352,6 +361,30 @@ class QuantPicker(ModalScreen[bool]):
         self.dismiss(True)
 
 
+@dataclass(frozen=True)
+class RemoteRow:
+    """One line of "On servers": a model of an endpoint, or the endpoint itself when it has none."""
+
+    endpoint: Endpoint
+    model: str | None  # None: the endpoint is down (`error` says why) or offers no models
+    error: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.error:
+            return f"down: {self.error}"
+        return "ready" if self.model else "no models"
+
+    @property
+    def spec(self) -> str:
+        return endpoints.remote_spec(self.endpoint, self.model or "")
+
+    @property
+    def label(self) -> str:
+        """`model @ endpoint`, as chat and compare label it once it runs."""
+        return f"{self.model or '—'} @ {self.endpoint.name}"
+
+
 # -- My models -----------------------------------------------------------------------------------
 
 
@@ -361,7 +394,18 @@ class ModelsScreen(Screen):
         Binding(
             "d", "download", "Download…", id="models.download", tooltip="Find and download a GGUF"
         ),
-        Binding("enter", "open_chat", "Chat", id="models.chat", tooltip="Open the file in chat"),
+        # priority: a focused table would take enter for itself (and hide it from the footer)
+        Binding(
+            "enter",
+            "open_chat",
+            "Chat",
+            id="models.chat",
+            tooltip="Chat with the model",
+            priority=True,
+        ),
+        Binding(
+            "m", "open_compare", "Compare", id="models.compare", tooltip="Add the model to compare"
+        ),
         Binding("delete,x", "delete", "Delete", id="models.delete", tooltip="Delete the file"),
         Binding(
             "p", "pause", "Pause/resume", id="models.pause", tooltip="Pause or resume a download"
@@ -374,12 +418,30 @@ class ModelsScreen(Screen):
             id="models.add_folder",
             tooltip="Also list GGUF files from a folder",
         ),  # fmt: skip
-        Binding("r", "refresh", "Refresh", id="models.refresh", tooltip="Scan the disk again"),
+        Binding(
+            "e",
+            "endpoints",
+            "Endpoints…",
+            id="models.endpoints",
+            tooltip="Add, edit, test or remove OpenAI-compatible servers",
+        ),
+        Binding(
+            "r",
+            "refresh",
+            "Refresh",
+            id="models.refresh",
+            tooltip="Scan the disk and ask the servers again",
+        ),
     ]
 
     @dataclass
     class Scanned(Message):
         library: library.Library
+
+    @dataclass
+    class RemoteScanned(Message):
+        generation: int
+        rows: list[RemoteRow]
 
     def __init__(self) -> None:
         super().__init__()
@@ -387,6 +449,9 @@ class ModelsScreen(Screen):
         self.download_ids: list[str] = []
         self._seen_version = -1
         self._done_seen: set[str] = set()
+        self.remote_rows: list[RemoteRow] = []
+        self._remote_generation = 0  # a refresh's answer replaces only an older one's
+        self._endpoints_asked: tuple[Endpoint, ...] | None = None  # the endpoints last asked
 
     @cached_property
     def service(self):
@@ -401,6 +466,8 @@ class ModelsScreen(Screen):
         yield DataTable(id="downloads", cursor_type="row")
         yield Static("On this machine", classes="section", id="library-title")
         yield DataTable(id="library", cursor_type="row", zebra_stripes=True)
+        yield Static("On servers", classes="section", id="remote-title")
+        yield DataTable(id="remote", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -410,6 +477,7 @@ class ModelsScreen(Screen):
         self.query_one("#library", DataTable).add_columns(
             "Model", "File", "Quant", "Size", "Last used"
         )
+        self.query_one("#remote", DataTable).add_columns("Model", "Server", "State")
         self.set_interval(0.1, self._render_downloads)  # at most 10 renders a second
         self._render_downloads()
         self.action_refresh()
@@ -441,7 +509,7 @@ class ModelsScreen(Screen):
         done = {s.id for s in statuses if s.state == State.DONE}
         if done - self._done_seen:
             self._done_seen |= done
-            self.action_refresh()
+            self._scan_library()
 
     def _cells(self, s: Status) -> tuple:
         size = fit.human_bytes(s.total) if s.total else "?"
@@ -490,8 +558,12 @@ class ModelsScreen(Screen):
 
     # the library
 
-    @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
     def action_refresh(self) -> None:
+        self._scan_library()
+        self.refresh_remote()
+
+    @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
+    def _scan_library(self) -> None:
         self.post_message(self.Scanned(library.scan(_settings().model_dirs)))
 
     @on(Scanned)
@@ -506,7 +578,7 @@ class ModelsScreen(Screen):
                 else "never"
             )
             table.add_row(
-                Text(one_line(m.repo_id or str(m.path.parent), 60)),
+                Text(one_line(m.repo_id or _short_path(m.path.parent), 60)),
                 Text(one_line(m.name, 80)),
                 m.quant or "?",
                 fit.human_bytes(m.size),
@@ -523,11 +595,45 @@ class ModelsScreen(Screen):
             return None
         return self.library.models[min(table.cursor_row, len(self.library.models) - 1)]
 
+    def _remote_focused(self) -> bool:
+        return self.focused is self.query_one("#remote", DataTable)
+
+    def _selected_remote(self) -> RemoteRow | None:
+        table = self.query_one("#remote", DataTable)
+        if not self.remote_rows:
+            return None
+        return self.remote_rows[min(table.cursor_row, len(self.remote_rows) - 1)]
+
+    def _selected_spec(self) -> str | None:
+        """What chat and compare open for the highlighted row: a file's path or `ENDPOINT#MODEL`."""
+        if not self._remote_focused():
+            model = self._selected_model()
+            return None if model is None else str(model.path)
+        row = self._selected_remote()
+        if row is None:
+            return None
+        if row.model is None:  # the endpoint's own row: down, or no models
+            self.notify(
+                f"{row.endpoint.name}: {row.state}",
+                title="No model here",
+                severity="warning",
+                markup=False,
+            )
+            return None
+        return row.spec
+
     def action_open_chat(self) -> None:
-        if (model := self._selected_model()) is not None:
-            self.app.open_job("chat", str(model.path))
+        if (spec := self._selected_spec()) is not None:
+            self.app.open_job("chat", spec)
+
+    def action_open_compare(self) -> None:
+        if (spec := self._selected_spec()) is not None:
+            self.app.open_job("compare", spec)
 
     def action_delete(self) -> None:
+        if self._remote_focused():
+            self.notify("A server's models are removed on that server", severity="warning")
+            return
         model = self._selected_model()
         if model is None:
             return
@@ -577,3 +683,75 @@ class ModelsScreen(Screen):
             self.action_refresh()
 
         self.app.push_screen(Ask("Folder with GGUF files", "~/models"), chosen)
+
+    # the servers (endpoints)
+
+    def on_screen_resume(self) -> None:
+        # Back from the Endpoints screen (or endpoints changed elsewhere): list what is saved now.
+        if _settings().endpoints != self._endpoints_asked:
+            self.refresh_remote()
+
+    def refresh_remote(self) -> None:
+        """Ask each saved endpoint for its models."""
+        settings = _settings()
+        self._endpoints_asked = settings.endpoints
+        self._remote_generation += 1
+        title = self.query_one("#remote-title", Static)
+        table = self.query_one("#remote", DataTable)
+        if not settings.endpoints:
+            self.remote_rows = []
+            table.clear()
+            table.display = False
+            title.update(
+                Text("On servers: none yet. Press e to add an OpenAI-compatible endpoint.")
+            )
+            return
+        count = len(settings.endpoints)
+        title.update(Text(f"On servers: asking {count} endpoint{'s' * (count > 1)}…"))
+        self._scan_remote(settings.endpoints, self._remote_generation)
+
+    @work(thread=True, group="remote-scan", exit_on_error=False)
+    def _scan_remote(self, saved: tuple[Endpoint, ...], generation: int) -> None:
+        from tui.core.settings import Settings
+
+        failures: dict[str, str] = {}
+
+        def failed(endpoint: Endpoint, error: Exception) -> None:
+            failures[endpoint.name] = getattr(error, "message", None) or str(error)
+
+        found = endpoints.remote_models(Settings(endpoints=saved), failed)
+        rows: list[RemoteRow] = []
+        for endpoint in saved:
+            models = [m for e, m in found if e.name == endpoint.name]
+            if endpoint.name in failures or not models:
+                rows.append(RemoteRow(endpoint, None, failures.get(endpoint.name, "")))
+            rows.extend(RemoteRow(endpoint, m) for m in models)
+        self.post_message(self.RemoteScanned(generation, rows))
+
+    @on(RemoteScanned)
+    def _on_remote_scanned(self, message: RemoteScanned) -> None:
+        if message.generation != self._remote_generation:
+            return  # an older answer, from before the endpoints changed
+        self.remote_rows = message.rows
+        table = self.query_one("#remote", DataTable)
+        table.clear()
+        for i, row in enumerate(self.remote_rows):
+            style = "red" if row.error else "" if row.model else "dim"
+            table.add_row(
+                Text(one_line(row.label, 80)),
+                Text(one_line(row.endpoint.url, 60)),
+                Text(one_line(row.state, 200), style=style),
+                key=str(i),
+            )
+        table.display = True
+        models = sum(1 for r in self.remote_rows if r.model is not None)
+        down = [r.endpoint.name for r in self.remote_rows if r.error]
+        title = f"On servers: {models} model{'s' * (models != 1)}"
+        if down:
+            title += f"; down: {', '.join(down)}"
+        self.query_one("#remote-title", Static).update(Text(title))
+
+    def action_endpoints(self) -> None:
+        from tui.ui.endpoints import EndpointsScreen
+
+        self.app.push_screen(EndpointsScreen())  # the list follows when this screen resumes
