@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOLLM2 = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Hostile pieces too: markup, an escape sequence, CJK, emoji. The tiny model the
+# `llama_server` fixture serves answers exactly these pieces, each one token.
+TINY = ["Hello", ", ", "remote", " [bold]", "[/]", " \x1b[2J", " 日本語", " 🙂", "!"]
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +51,43 @@ def tiny_gguf(tmp_path):
         return write_tiny_gguf(tmp_path / name, script, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory):
+    """llama-cpp-python's server on loopback: the tiny model ("tiny") and SmolLM2 ("smollm2")."""
+    from tests.faultserver import free_port, wait_until_serving
+    from tests.tiny_gguf import write_tiny_gguf
+
+    if not SMOLLM2.exists():
+        pytest.fail("the SmolLM2 test model is missing: run `make models`")
+    folder = tmp_path_factory.mktemp("llama-server")
+    tiny = write_tiny_gguf(folder / "tiny.gguf", TINY)
+    port = free_port()
+    config = {
+        "host": "127.0.0.1",
+        "port": port,
+        "models": [
+            {"model": str(tiny), "model_alias": "tiny", "n_ctx": 512, "verbose": False},
+            {"model": str(SMOLLM2), "model_alias": "smollm2", "n_ctx": 2048, "n_threads": 1,
+             "verbose": False},
+        ],
+    }  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(folder / "config.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_serving(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

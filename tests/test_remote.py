@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 import threading
 
 import pytest
 
-from tests.conftest import SMOLLM2
+from tests.conftest import SMOLLM2, TINY
 from tests.faultserver import (
     DEFAULT_PIECES,
     STANDARD_FIELDS,
     FaultServer,
     free_port,
-    wait_until_serving,
 )
 from tests.tiny_gguf import write_tiny_gguf
 from tui.core.engine.base import DoneEvent, EngineError, Message, SamplingOptions, TokenEvent
@@ -29,8 +27,6 @@ from tui.core.engine.remote import (
 )
 from tui.core.settings import Endpoint, Settings
 
-# Hostile pieces too: markup, an escape sequence, CJK, emoji. Each is one token of the tiny model.
-TINY = ["Hello", ", ", "remote", " [bold]", "[/]", " \x1b[2J", " 日本語", " 🙂", "!"]
 QUESTION = [Message("user", "What is 2+2?")]
 GREEDY = SamplingOptions(temperature=0.0, max_tokens=32, seed=1)
 
@@ -42,44 +38,7 @@ def answer(backend, messages=QUESTION, sampling=GREEDY, cancel=None) -> tuple[st
     return "".join(e.text for e in events[:-1]), events[-1]
 
 
-# -- llama-cpp-python's server ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def llama_server(tmp_path_factory):
-    """llama-cpp-python's server on loopback: the tiny model ("tiny") and SmolLM2 ("smollm2")."""
-    if not SMOLLM2.exists():
-        pytest.fail("the SmolLM2 test model is missing: run `make models`")
-    folder = tmp_path_factory.mktemp("llama-server")
-    tiny = write_tiny_gguf(folder / "tiny.gguf", TINY)
-    port = free_port()
-    config = {
-        "host": "127.0.0.1",
-        "port": port,
-        "models": [
-            {"model": str(tiny), "model_alias": "tiny", "n_ctx": 512, "verbose": False},
-            {"model": str(SMOLLM2), "model_alias": "smollm2", "n_ctx": 2048, "n_threads": 1,
-             "verbose": False},
-        ],
-    }  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(config))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--config_file", str(folder / "config.json")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_serving(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+# -- llama-cpp-python's server (the `llama_server` fixture is in conftest.py) -----------------
 
 
 @pytest.mark.inference

@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 from textual.widgets import DataTable, Static
 
+from tests.conftest import TINY
 from tests.faultserver import free_port
-from tests.test_remote import TINY, llama_server  # noqa: F401 - the shared server fixture
 from tui.core import endpoints
 from tui.core.catalogue import load_catalogue
 from tui.core.paths import app_paths
