@@ -219,6 +219,60 @@ async def test_help_follows_the_user_keymap(catalogue):
         assert "f2" in line.lower()
 
 
+async def test_the_keymap_in_the_settings_file_applies_from_the_start(catalogue):
+    from textual.widgets import Footer
+
+    from tui.core.paths import app_paths
+
+    settings = app_paths().settings_file
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("keymap:\n  browse.filter: f\n  browse.sort: f2\n", encoding="utf-8")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")  # no longer the filter key
+        assert isinstance(app.focused, ModelTable)
+        await pilot.press("f")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")  # leaves the empty filter for the table
+        await pilot.press("f2")
+        assert app.screen.sort.column == "organisation"
+        keys = {key.key for key in app.screen.query_one(Footer).query("FooterKey")}
+        assert {"f", "f2"} <= keys and "slash" not in keys
+
+
+async def test_a_broken_settings_file_is_reported_and_the_default_keys_stay(catalogue):
+    from tui.core.paths import app_paths
+
+    settings = app_paths().settings_file
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text("keymap: [not, a, mapping]\n", encoding="utf-8")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        [note] = app._notifications
+        assert note.title == "Settings not applied" and "keymap" in note.message
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+
+
+async def test_the_detail_pane_waits_while_typing_and_follows_on_leaving_the_filter(
+    catalogue, monkeypatch
+):
+    import tui.ui.browse.screen as browse_screen
+
+    monkeypatch.setattr(browse_screen, "DETAIL_DELAY", 30.0)  # no pause in typing here
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        shown = detail_text(pilot.app)
+        await pilot.press("slash")
+        await type_text(pilot, "yi-6")
+        assert shown_ids(pilot.app) and detail_text(pilot.app) == shown
+        await pilot.press("enter")
+        await pilot.pause()
+        first = catalogue.model(shown_ids(pilot.app)[0])
+        assert first.name in detail_text(pilot.app)
+
+
 async def test_command_palette_runs_screen_and_app_actions(catalogue):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = pilot.app.screen

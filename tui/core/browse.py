@@ -148,21 +148,22 @@ class ModelIndex:
             self._recent.move_to_end((query, group, sort))
             self._last = (query, group, sort, cached)
             return list(cached)
+        terms = query.split()
         last = self._last
         if last is not None and last[1] == group and last[2] == sort and query.startswith(last[0]):
-            # Typing on: a row matching the longer query matched the shorter one too.
+            # Typing on: every row of the previous answer holds every previous term, so only its
+            # rows are tested, and only for the terms that are new (or longer).
             candidates: Sequence[ModelRow] = last[3]
+            done = set(last[0].split())
+            terms = [term for term in terms if term not in done]
         else:
             candidates = self.ordered(sort)
             if group is not None:
                 candidates = [row for row in candidates if row.model.group == group]
-        terms = query.split()
-        if len(terms) == 1:
-            term = terms[0]
-            result = [row for row in candidates if term in row.search]
-        elif terms:
-            result = [row for row in candidates if all(t in row.search for t in terms)]
-        else:
+        result = candidates
+        for term in terms:  # one pass per term, each over what the previous one kept
+            result = [row for row in result if term in row.search]
+        if result is candidates:
             result = list(candidates)
         self._last = (query, group, sort, result)
         self._recent[(query, group, sort)] = result

@@ -8,7 +8,9 @@ line and the field, e.g.::
     catalogue.yaml:42: models[3].params_b: expected a number, got 'seven'
 
 Line numbers come from the YAML node tree (``yaml.compose``): values are built from the nodes here,
-so each one keeps the place it came from.
+so each one keeps the place it came from. libyaml (``CSafeLoader``) composes the tree where PyYAML
+has it (~12x faster, same nodes and marks); a file it rejects goes through the pure-Python parser,
+whose error messages are the ones reported.
 
 Strings are returned exactly as written: nothing is sanitised. They are data, not markup; the UI
 renders them as plain text.
@@ -435,6 +437,9 @@ _TOP["models"] = replace(_TOP["models"], required=True)
 # A user overlay: same schema, only the id-keyed lists, nothing required at the top.
 _OVERLAY = {"version": _F("int"), **_MERGED_LISTS}
 
+# libyaml's parser when PyYAML was built with it (catalogue.yaml: ~4 ms instead of ~50 ms).
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
 _SCALAR_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 }
@@ -662,7 +667,7 @@ def _compose(path: Path, *, empty_ok: bool) -> MappingNode | None:
     except OSError as exc:
         raise CatalogueError(path, f"cannot read file: {exc.strerror or exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose_text(text)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(path, text, exc) from None
     except yaml.YAMLError as exc:
@@ -679,6 +684,18 @@ def _compose(path: Path, *, empty_ok: bool) -> MappingNode | None:
             line=_line(node),
         )
     return node
+
+
+def _compose_text(text: str) -> Node | None:
+    """The YAML node tree, by libyaml where available. A text libyaml rejects is parsed again by
+    the pure-Python parser: its messages are the ones users see, and it decides edge cases the
+    way it always has."""
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def _syntax_error(path: Path, text: str, exc: yaml.MarkedYAMLError) -> CatalogueError:

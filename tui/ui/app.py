@@ -2,13 +2,16 @@
 
 Mode screens are imported only when first shown, so start-up pays for the browse screen alone.
 A job whose screen does not exist yet shows a placeholder that names the model it was opened with.
+The user's keymap (`keymap:` in settings.yaml, binding id -> keys) applies to every screen.
 """
 
 from __future__ import annotations
 
+import gc
 from functools import cached_property
 from importlib import import_module
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
@@ -103,6 +106,20 @@ class LlmTui(App):
         super().__init__()
         self.catalogue = catalogue
         self.origin_mode: str | None = None  # the mode the last open_job came from ("back")
+        self._settings_error: str | None = None
+        self._settings = self._load_settings()  # as at start-up: keymap, download manager
+        self.set_keymap(self._settings.keymap)
+
+    def _load_settings(self):
+        """The user's settings; a broken settings file is reported once mounted, defaults apply."""
+        from tui.core.paths import app_paths
+        from tui.core.settings import Settings, SettingsError, load_settings
+
+        try:
+            return load_settings(app_paths().settings_file)
+        except SettingsError as error:
+            self._settings_error = str(error)
+            return Settings()
 
     @cached_property
     def downloads(self):
@@ -112,8 +129,34 @@ class LlmTui(App):
         return DownloadService(self)
 
     def on_mount(self) -> None:
+        if self._settings_error is not None:
+            self.notify(self._settings_error, title="Settings not applied", severity="error",
+                        markup=False, timeout=10)
+        # What start-up built (catalogue, rows, widgets) lives as long as the app: leave it out of
+        # the garbage collector's full passes, which otherwise pause a keystroke for 25-80 ms
+        # with 10,000 models (bench/filter.py). Given back to the collector on exit.
+        self.call_after_refresh(gc.freeze)
         # Downloads an earlier run left unfinished resume shortly after start-up.
-        self.set_timer(2.0, lambda: self.downloads)
+        self.set_timer(2.0, self._start_downloads)
+
+    @work(thread=True, exit_on_error=False, group="startup")
+    def _start_downloads(self) -> None:
+        # The download stack (huggingface_hub, httpx: ~250 ms of imports) is loaded and its
+        # manager built in this thread, not on the event loop where it would stall typing.
+        from tui.core.downloads import DownloadManager
+
+        import_module("tui.ui.download.service")  # and huggingface_hub with it
+        manager = DownloadManager.from_settings(self._settings)
+        self.call_from_thread(self._adopt_downloads, manager)
+
+    def _adopt_downloads(self, manager) -> None:
+        from tui.ui.download.service import DownloadService
+
+        if "downloads" not in self.__dict__:  # unless a screen needed the service meanwhile
+            self.downloads = DownloadService(self, manager)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
 
     def open_job(self, mode: str, model_id: str) -> None:
         """Switch to a job's mode with a model chosen (from the detail pane's actions)."""

@@ -40,8 +40,12 @@ class LeaderboardTable(DataTable):
                 id="leaderboards.sort"),
     ]
 
-    def __init__(self, board: Leaderboard, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="cell", zebra_stripes=True, header_height=2)
+    def __init__(
+        self, board: Leaderboard, *, id: str | None = None, classes: str | None = None
+    ) -> None:
+        super().__init__(
+            id=id, classes=classes, cursor_type="cell", zebra_stripes=True, header_height=2
+        )
         self.board = board
         self.sort_column = board.overall_metric
         self.descending = True
@@ -202,10 +206,11 @@ class LeaderboardView(VerticalScroll):
         self.board = board
 
     def compose(self) -> ComposeResult:
-        yield LeaderboardTable(self.board, id=f"table-{self.board.id}")
-        yield Static(classes="metric-explanation")
-        yield BarChart(classes="metric-chart")
-        yield Static(describe_summary(self.board), classes="summary")
+        # "board-pane": a class for the framed parts (see leaderboards.tcss).
+        yield LeaderboardTable(self.board, id=f"table-{self.board.id}", classes="board-pane")
+        yield Static(classes="metric-explanation board-pane")
+        yield BarChart(classes="metric-chart board-pane")
+        yield Static(describe_summary(self.board), classes="summary board-pane")
 
     @property
     def table(self) -> LeaderboardTable:

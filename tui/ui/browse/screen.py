@@ -75,14 +75,20 @@ class BrowseScreen(Screen):
         self._detail_timer: Timer | None = None
         self._showing_none = False
         self._count_width = 0
+        # Start with the breakpoint class of the current width: Textual sets it on the first
+        # resize, and a class change there restyles every widget once more before the first frame.
+        self.add_class(
+            *self._get_breakpoint_classes(self.app.size.width, self.HORIZONTAL_BREAKPOINTS),
+            update=False,
+        )
 
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="browse-body"):
-            yield OptionList(*self._group_options(), id="groups")
-            with Vertical(id="models-pane"):
+            yield OptionList(*self._group_options(), id="groups", classes="browse-pane")
+            with Vertical(id="models-pane", classes="browse-pane"):
                 with Horizontal(id="filter-bar"):
                     yield FilterInput(
                         placeholder="filter: name, organisation, id, group, licence",
@@ -90,7 +96,7 @@ class BrowseScreen(Screen):
                     )
                     yield Label(id="match-count")
                 yield ModelTable(id="models")
-            yield ModelDetail(id="detail")
+            yield ModelDetail(id="detail", classes="browse-pane")
         yield Footer()
 
     def _group_entries(self) -> list[tuple[str, str, int]]:
@@ -113,6 +119,9 @@ class BrowseScreen(Screen):
         self._count_width = 2 * len(str(len(self.index))) + 4
         self.query_one("#match-count").styles.width = self._count_width + 2
         self.query_one("#groups", OptionList).highlighted = 0
+        # Filter on the keystroke itself, not on the Input.Changed message: that one reaches the
+        # screen a few event-loop turns later, after a frame showing only the typed character.
+        self.watch(self.query_one(FilterInput), "value", self._filter_changed, init=False)
         self.refresh_rows()
         if self._pending_model is not None:
             self.open_model(self._pending_model)
@@ -135,8 +144,9 @@ class BrowseScreen(Screen):
             Content(f"{len(rows)} of {len(self.index)}".rjust(self._count_width)), layout=False
         )
 
-    @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
+        if self._detail_timer is not None:  # still typing: the detail pane waits for a pause
+            self._detail_timer.reset()
         self.refresh_rows()
 
     @on(Input.Submitted, "#filter")
@@ -234,8 +244,7 @@ class BrowseScreen(Screen):
     def action_clear_filter(self) -> None:
         filter_input = self.query_one("#filter", Input)
         if filter_input.value:
-            filter_input.value = ""
-            self.refresh_rows()
+            filter_input.value = ""  # the watcher refreshes the rows
         elif filter_input.has_focus:
             self.table.focus()
 
