@@ -1,7 +1,6 @@
 """The llmtui application: one mode per job (browse, leaderboards, my models, chat, compare).
 
 Mode screens are imported only when first shown, so start-up pays for the browse screen alone.
-A job whose screen does not exist yet shows a placeholder that names the model it was opened with.
 The user's keymap (`keymap:` in settings.yaml, binding id -> keys) applies to every screen.
 """
 
@@ -12,15 +11,11 @@ from functools import cached_property
 from importlib import import_module
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import Binding
-from textual.containers import Center, Middle
-from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
 
 from tui.core.catalogue import Catalogue
-from tui.core.text import one_line
 from tui.ui.commands import LlmTuiCommands
 
 # mode -> "module:Screen class"; each built on first use.
@@ -31,52 +26,13 @@ MODE_SCREENS = {
     "chat": "tui.ui.chat.screen:ChatScreen",
     "compare": "tui.ui.compare.screen:CompareScreen",
 }
-MODE_TITLES = {
-    "browse": "Models",
-    "leaderboards": "Leaderboards",
-    "models": "My models",
-    "chat": "Chat",
-    "compare": "Compare",
-}
 _MODES = Binding.Group("Views", compact=True)
 
 
-class PlaceholderScreen(Screen):
-    """Stands in for a job whose screen is not built yet; shows the model it was opened with."""
-
-    def __init__(self, mode: str) -> None:
-        super().__init__()
-        self.mode = mode
-        self.model_id: str | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Middle(), Center():
-            yield Static(self._message(), id="placeholder")
-        yield Footer()
-
-    def _message(self) -> Content:
-        lines = [Content.styled(MODE_TITLES[self.mode], "bold"), Content("Not available yet.")]
-        if self.model_id is not None:
-            lines.append(Content.assemble("Model: ", (one_line(self.model_id), "bold")))
-        return Content("\n").join(lines)
-
-    def open_model(self, model_id: str) -> None:
-        self.model_id = model_id
-        if self.is_mounted:
-            self.query_one("#placeholder", Static).update(self._message())
-
-
-def _screen_factory(mode: str, target: str):
+def _screen_factory(target: str):
     def build() -> Screen:
         module, name = target.split(":")
-        try:
-            screen_module = import_module(module)
-        except ModuleNotFoundError as error:
-            if error.name != module:  # a real import error inside an existing screen
-                raise
-            return PlaceholderScreen(mode)
-        return getattr(screen_module, name)()
+        return getattr(import_module(module), name)()
 
     return build
 
@@ -86,7 +42,7 @@ class LlmTui(App):
     SUB_TITLE = "choose and try open LLMs"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {LlmTuiCommands}
-    MODES = {mode: _screen_factory(mode, target) for mode, target in MODE_SCREENS.items()}
+    MODES = {mode: _screen_factory(target) for mode, target in MODE_SCREENS.items()}
     DEFAULT_MODE = "browse"
     BINDINGS = [
         Binding("1", "switch_mode('browse')", "Models", id="mode.browse", group=_MODES,
@@ -99,6 +55,8 @@ class LlmTui(App):
                 tooltip="Go to chat"),
         Binding("5", "switch_mode('compare')", "Compare", id="mode.compare", group=_MODES,
                 tooltip="Go to compare side by side"),
+        Binding("f4", "endpoints", "Endpoints", id="app.endpoints", show=False,
+                tooltip="Add, edit, test or remove OpenAI-compatible servers"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
     ]
 
@@ -165,6 +123,12 @@ class LlmTui(App):
         open_model = getattr(self.screen, "open_model", None)
         if open_model is not None:
             open_model(model_id)
+
+    def action_endpoints(self) -> None:
+        from tui.ui.endpoints import EndpointsScreen
+
+        if not isinstance(self.screen, EndpointsScreen):
+            self.push_screen(EndpointsScreen())
 
     def action_help(self) -> None:
         from tui.ui.help import HelpScreen
