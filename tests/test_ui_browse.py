@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from textual.widgets import Input, OptionList, Static
 
 from tui.core.catalogue import load_catalogue
-from tui.ui.app import LlmTui, PlaceholderScreen
+from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
 from tui.ui.browse.table import ModelTable
@@ -140,8 +142,20 @@ async def test_detail_pane_shows_link_facts_scores_with_rank_and_gguf(catalogue)
         assert "no leaderboard lists this model" in text
 
 
+@pytest.fixture
+def opened(monkeypatch):
+    """The (mode, model) pairs the job screens were opened with (the screens do nothing else)."""
+    calls: list[tuple[str, str]] = []
+    for mode in ("models", "chat", "compare"):
+        module, name = MODE_SCREENS[mode].split(":")
+        screen_class = getattr(importlib.import_module(module), name)
+        record = lambda self, model, m=mode: calls.append((m, model))  # noqa: E731
+        monkeypatch.setattr(screen_class, "open_model", record)
+    return calls
+
+
 @pytest.mark.parametrize(("key", "mode"), [("d", "models"), ("c", "chat"), ("m", "compare")])
-async def test_actions_open_the_job_with_the_selected_model(catalogue, key, mode):
+async def test_actions_open_the_job_with_the_selected_model(catalogue, opened, key, mode):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         table = pilot.app.screen.query_one(ModelTable)
         await pilot.press("down", "down")
@@ -149,19 +163,16 @@ async def test_actions_open_the_job_with_the_selected_model(catalogue, key, mode
         await pilot.press(key)
         await pilot.pause()
         assert pilot.app.current_mode == mode
-        if isinstance(pilot.app.screen, PlaceholderScreen):  # until the job's screen exists
-            assert pilot.app.screen.model_id == chosen
-            assert chosen in str(pilot.app.screen.query_one("#placeholder").visual)
+        assert opened == [(mode, chosen)]
 
 
-async def test_action_buttons_do_the_same_as_the_keys(catalogue):
+async def test_action_buttons_do_the_same_as_the_keys(catalogue, opened):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         chosen = pilot.app.screen.query_one(ModelTable).current.id
         await pilot.click("#action-chat")
         await pilot.pause()
         assert pilot.app.current_mode == "chat"
-        if isinstance(pilot.app.screen, PlaceholderScreen):
-            assert pilot.app.screen.model_id == chosen
+        assert opened == [("chat", chosen)]
 
 
 async def test_jump_from_a_leaderboard_row_to_the_model_and_back(catalogue):
