@@ -207,11 +207,11 @@ def test_pause_resume_and_restart_resume_only_missing_bytes(fake_hub, smollm2, t
     m.pause(job)
     paused = m.wait(job, 30)
     assert paused.state == State.PAUSED
+    fake_hub.release()
+    m.close()  # the first "process" is gone (its worker may have written the piece in hand)
     part = tmp_path / "work" / f"{job}.part"
     have = part.stat().st_size
     assert have >= 28 << 20
-    fake_hub.release()
-    m.close()  # the first "process" is gone
     fake_hub.served.clear()
 
     # A new process: the paused download is listed, and resumes with a Range request.
@@ -326,3 +326,74 @@ def test_progress_events_are_coalesced(fake_hub, smollm2, tmp_path):
     assert 0 < len(progress) < chunks  # far fewer events than the ~94 chunks written
     assert rec.events[-1].done == smollm2.stat().st_size
     assert hashlib.sha256(status.path.read_bytes()).hexdigest() == sha256_of(smollm2)
+
+
+def sha256_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "sha256"}
+
+
+def test_a_stall_still_reports_what_arrived(fake_hub, smollm2, tmp_path):
+    # Reads take up to 1 MiB at a time, but only what has arrived: the 300,000 bytes the server
+    # sent before going silent are counted (and written) while it stalls, not held back waiting
+    # for a full read.
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    fake_hub.fault("smol.gguf", stall_after=300_000)
+    before = sha256_threads()  # (another test's download may still be winding down)
+    m = manager(tmp_path)
+    job = m.submit(request_for(fake_hub, REPO, "smol.gguf"))
+    until(lambda: m.status(job).done == 300_000)
+    fake_hub.release()
+    done = m.wait(job, 60)
+    assert done.state == State.DONE, done.message
+    assert fake_hub.served["smol.gguf"] == smollm2.stat().st_size  # nothing fetched twice
+    assert sha256_threads() <= before  # the hashing thread ends with the download
+
+
+def test_pausing_ends_the_hashing_thread(fake_hub, smollm2, tmp_path):
+    fake_hub.add_repo(REPO, {"smol.gguf": smollm2})
+    fake_hub.fault("smol.gguf", stall_after=20_000_000)
+    before = sha256_threads()
+    m = manager(tmp_path)
+    job = m.submit(request_for(fake_hub, REPO, "smol.gguf"))
+    until(lambda: m.status(job).done >= 19 << 20)
+    assert sha256_threads() - before  # hashing while the bytes arrive
+    m.pause(job)
+    fake_hub.release()
+    m.close()
+    assert sha256_threads() <= before
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [],
+        [1],
+        [100, 5000, 1 << 20, 3, (1 << 20) + 7, 64 << 10],  # around the 1 MiB hand-over
+        [4096] * 700,  # small pieces of a slow link, batched
+    ],
+)
+def test_threaded_hash_matches_hashlib(tmp_path, sizes):
+    import random
+
+    from tui.core.downloads import _Hasher
+
+    rng = random.Random(len(sizes))
+    pieces = [rng.randbytes(n) for n in sizes]
+    hasher = _Hasher(tmp_path / "x.part")
+    for piece in pieces:
+        hasher.update(piece)
+    assert hasher.size == sum(sizes)
+    assert hasher.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+    # It goes on after a digest (a new thread), and starts over after a reset.
+    hasher.update(b"more" * 300_000)
+    whole = b"".join(pieces) + b"more" * 300_000
+    assert hasher.hexdigest() == hashlib.sha256(whole).hexdigest()
+    hasher.update(b"x" * (3 << 20))
+    hasher.reset()
+    hasher.update(b"y" * 10)
+    assert (hasher.size, hasher.hexdigest()) == (10, hashlib.sha256(b"y" * 10).hexdigest())
+
+    part = tmp_path / "y.part"
+    part.write_bytes(whole)
+    of = _Hasher.of(part)
+    assert (of.size, of.hexdigest()) == (len(whole), hashlib.sha256(whole).hexdigest())

@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -48,6 +49,7 @@ from tui.core import hub
 
 MiB = 1 << 20
 CHUNK = 1 * MiB
+READ_SIZE = 1 * MiB  # the most one receive call takes from the socket (see _tune_hub_http)
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -132,15 +134,28 @@ def disk_free(path: Path) -> int:
 
 def _tune_hub_http(stall_seconds: float) -> None:
     """huggingface-hub reads these at call time. No re-chunking: http_get then hands over the pieces
-    as the network delivers them (<= 64 KiB) instead of copying them into 10 MiB chunks, so pause,
-    progress and a dropped connection act per piece and nothing received is lost (and it is faster).
-    Its download read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins)."""
+    as the network delivers them instead of copying them into 10 MiB chunks, so pause, progress and
+    a dropped connection act per piece and nothing received is lost (and it is faster). Its download
+    read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins).
+
+    httpcore (under huggingface-hub's httpx2 client) takes at most 64 KiB per receive call; on a
+    fast link the per-piece work in httpcore, h11 and http_get then costs more than the bytes, so
+    allow READ_SIZE. A receive returns what has already arrived (it waits for one byte, not for a
+    full buffer), so a slow link still hands over small pieces at once, and a stall still trips the
+    read timeout. It is an attribute of a dependency's internals: if it moves, only speed suffers.
+    """
     from huggingface_hub import constants
 
     constants.DOWNLOAD_CHUNK_SIZE = None
     _install_retry_log()
     if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
         constants.HF_HUB_DOWNLOAD_TIMEOUT = stall_seconds
+    try:
+        from httpcore2._sync.http11 import HTTP11Connection
+    except ImportError:
+        return
+    if getattr(HTTP11Connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
+        HTTP11Connection.READ_NUM_BYTES = READ_SIZE
 
 
 class _RetryLog(logging.Handler):
@@ -387,7 +402,8 @@ class DownloadManager:
                 del changes["state"]  # paused or cancelled: the winding-down worker keeps quiet
             job.status = replace(job.status, **changes)
             status = job.status
-            self._changed.notify_all()
+            if "state" in changes:  # all `wait` looks at; progress would only wake it for nothing
+                self._changed.notify_all()
         now = time.monotonic()
         if not force and now - job.last_emit < self.interval:
             return
@@ -548,16 +564,19 @@ class DownloadManager:
         _RetryLog.current.target = (self, job)
         with part.open("ab") as f:
             writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
-            file_download.http_get(
-                meta.location,
-                writer,
-                resume_size=hasher.size,
-                headers=headers,
-                expected_size=meta.size,
-                displayed_filename=job.request.filename,
-                tqdm_class=functools.partial(_StopHook, job.stop),  # type: ignore[arg-type]
-                _nb_retries=0,  # retries are ours: visible, with backoff, and resumable
-            )
+            try:
+                file_download.http_get(
+                    meta.location,
+                    writer,
+                    resume_size=hasher.size,
+                    headers=headers,
+                    expected_size=meta.size,
+                    displayed_filename=job.request.filename,
+                    tqdm_class=functools.partial(_StopHook, job.stop),  # type: ignore[arg-type]
+                    _nb_retries=0,  # retries are ours: visible, with backoff, and resumable
+                )
+            finally:
+                hasher.close()  # the digest catches up with the file; no thread outlives this
 
     def _progress(self, job: _Job, done: int) -> None:
         now = time.monotonic()
@@ -679,31 +698,73 @@ class _Meta:
 
 
 class _Hasher:
-    """sha256 of the part file, kept up to date as bytes are appended."""
+    """sha256 of the part file, kept up to date as bytes are appended.
+
+    The hashing runs on a thread of its own, overlapping with receiving and writing the next piece
+    (hashlib releases the GIL for large buffers): sha256 (~1.3 GB/s) costs about as much CPU as
+    curl spends on a whole loopback download, so inline it nearly halved the throughput. Pieces go
+    over in batches of at least CHUNK (one hand-over per batch, not per piece of a slow link), at
+    most BACKLOG batches ahead, so memory stays bounded when the network outruns the hashing.
+    `size` counts the bytes handed in; `close` waits until they are hashed. One thread at a time
+    uses it.
+    """
+
+    BACKLOG = 4
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.digest = hashlib.sha256()
         self.size = 0
-
-    def reset(self) -> None:
-        self.digest = hashlib.sha256()
-        self.size = 0
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(self.BACKLOG)
+        self._thread: threading.Thread | None = None
 
     @classmethod
     def of(cls, path: Path) -> _Hasher:
         hasher = cls(path)
-        if path.exists():
-            with path.open("rb") as f:
-                while chunk := f.read(CHUNK):
-                    hasher.update(chunk)
+        try:
+            if path.exists():
+                with path.open("rb") as f:
+                    while chunk := f.read(CHUNK):
+                        hasher.update(chunk)
+        finally:
+            hasher.close()
         return hasher
 
     def update(self, data: bytes) -> None:
-        self.digest.update(data)
         self.size += len(data)
+        self._batch.append(bytes(data))  # a no-op for bytes; a copy of anything that may change
+        self._batched += len(data)
+        if self._batched >= CHUNK:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+                self._thread.start()
+            self._queue.put(self._batch)
+            self._batch, self._batched = [], 0
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            for data in batch:
+                self.digest.update(data)
+
+    def close(self) -> None:
+        """Hash everything handed in and end the thread (the next update starts another)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        for data in self._batch:
+            self.digest.update(data)
+        self._batch, self._batched = [], 0
+
+    def reset(self) -> None:
+        self.close()
+        self.digest = hashlib.sha256()
+        self.size = 0
 
     def hexdigest(self) -> str:
+        self.close()
         return self.digest.hexdigest()
 
 
