@@ -49,6 +49,16 @@ def column_text(screen: CompareScreen, index: int) -> str:
     return screen.query_one(f"#column-{index}", ModelColumn).markdown.source
 
 
+async def columns_show(pilot, screen: CompareScreen, *texts: str) -> None:
+    """The columns' Markdown is written by a timer, after the run ends: wait for the final text."""
+    shown = lambda: [column_text(screen, i) for i in range(len(texts))]  # noqa: E731
+    for _ in range(500):
+        if shown() == list(texts):
+            return
+        await pilot.pause(0.02)
+    assert shown() == list(texts)
+
+
 def column_title(screen: CompareScreen, index: int) -> str:
     return str(screen.query_one(f"#column-{index} .column-title").render())
 
@@ -61,10 +71,8 @@ async def test_two_models_stream_into_their_own_columns(catalogue, tiny_gguf):
         screen = await open_compare(pilot, alpha, beta)
         await run_prompt(pilot, screen)
         await until(pilot, saved(screen), "comparison finished and saved")
-        await pilot.pause()
-        assert column_text(screen, 0) == "Alpha one"
         # Markup stays text; the escape sequence is gone.
-        assert column_text(screen, 1) == "Beta two[bold][/]"
+        await columns_show(pilot, screen, "Alpha one", "Beta two[bold][/]")
         assert "A · alpha" in column_title(screen, 0) and "done" in column_title(screen, 0)
         stats = str(screen.query_one("#column-1 .column-stats").render())
         assert "tok/s" in stats and "load" in stats
