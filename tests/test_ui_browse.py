@@ -6,6 +6,7 @@ import importlib
 
 import pytest
 from textual.widgets import Input, OptionList, Static
+from textual.widgets._footer import FooterKey
 
 from tui.core.catalogue import load_catalogue
 from tui.ui.app import MODE_SCREENS, LlmTui
@@ -13,6 +14,7 @@ from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
 from tui.ui.browse.table import ModelTable
 from tui.ui.help import HelpScreen
+from tui.ui.keys import KeyFooter
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +337,27 @@ async def test_layout_at_80x24_puts_the_detail_pane_under_the_table(catalogue):
         detail = screen.query_one("#detail").region
         assert detail.x >= table.right and detail.y == table.y
         assert len(screen.query_one(ModelTable).visible_columns) == 6
+
+
+async def test_footer_keys_come_with_the_screen_and_are_rebuilt_only_when_they_change(catalogue):
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        footer = pilot.app.screen.query_one(KeyFooter)
+
+        def keys() -> dict[str, FooterKey]:
+            return {key.key: key for key in footer.query(FooterKey)}
+
+        first = keys()
+        assert {"slash", "s", "d", "c", "m", "question_mark", "ctrl+p"} <= set(first)
+        assert not first["d"].disabled
+        # The focus moves to the groups and back: the same keys show, the same widgets stay.
+        pilot.app.screen.query_one("#groups").focus()
+        await pilot.pause()
+        pilot.app.screen.query_one(ModelTable).focus()
+        await pilot.pause()
+        assert all(keys()[key] is widget for key, widget in first.items())
+        # A filter that matches nothing: the job keys are disabled, so the footer is rebuilt.
+        await pilot.press("slash", "x", "y", "z", "enter")
+        await pilot.pause()
+        now = keys()
+        assert now["d"] is not first["d"]
+        assert now["d"].has_class("-disabled") and now["c"].has_class("-disabled")

@@ -124,6 +124,8 @@ class ModelDetail(VerticalScroll):
     The widgets are built once; showing another model only updates their text (cheap per keystroke).
     """
 
+    _shown: Model | None | bool = False  # the model on show (False: none yet)
+
     def compose(self) -> ComposeResult:
         yield Static(Content("No model selected."), id="detail-title")
         with Grid(id="detail-facts"):
@@ -137,6 +139,9 @@ class ModelDetail(VerticalScroll):
                 yield Button(Content(label), id=f"action-{button_id}", compact=True)
 
     def show(self, catalogue: Catalogue, model: Model | None) -> None:
+        if model is self._shown:
+            return
+        self._shown = model
         self.set_class(model is None, "-empty")
         for button in self.query(Button):
             button.disabled = model is None

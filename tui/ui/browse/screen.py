@@ -15,7 +15,7 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList
+from textual.widgets import Button, Header, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui.core.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, column
@@ -24,6 +24,7 @@ from tui.core.text import one_line
 from tui.ui.browse.detail import ACTIONS, ModelDetail
 from tui.ui.browse.table import ModelTable
 from tui.ui.commands import PaletteCommand
+from tui.ui.keys import KeyFooter
 
 ALL_GROUPS = "all"
 DETAIL_DELAY = 0.15  # seconds of no typing before the detail pane follows the filter
@@ -72,6 +73,7 @@ class BrowseScreen(Screen):
         self.group: str | None = None
         self.back_to: str | None = None  # the mode "back" returns to, after a jump here
         self._pending_model: str | None = None
+        self._rows_shown = False  # set on mount (is_mounted is only true after on_mount)
         self._detail_timer: Timer | None = None
         self._showing_none = False
         self._count_width = 0
@@ -97,7 +99,7 @@ class BrowseScreen(Screen):
                     yield Label(id="match-count")
                 yield ModelTable(id="models")
             yield ModelDetail(id="detail", classes="browse-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def _group_entries(self) -> list[tuple[str, str, int]]:
         """(option id, name, model count) for "All" and each group."""
@@ -123,8 +125,10 @@ class BrowseScreen(Screen):
         # screen a few event-loop turns later, after a frame showing only the typed character.
         self.watch(self.query_one(FilterInput), "value", self._filter_changed, init=False)
         self.refresh_rows()
+        self._rows_shown = True
         if self._pending_model is not None:
             self.open_model(self._pending_model)
+        self._show_detail()  # now, not on the table's message: in the first frame, not a relayout
 
     # ---------------------------------------------------------------- rows
 
@@ -208,14 +212,14 @@ class BrowseScreen(Screen):
 
     @property
     def selected_model(self) -> Model | None:
-        row = self.table.current if self.is_mounted else None
+        row = self.table.current if self._rows_shown else None
         return row.model if row else None
 
     def open_model(self, model_id: str) -> None:
         """Show a model (from a leaderboard row or another job); "back" returns to the origin."""
         origin = getattr(self.app, "origin_mode", None)
         self.back_to = origin if origin not in (None, "browse") else None
-        if not self.is_mounted:
+        if not self._rows_shown:
             self._pending_model = model_id
             return
         self._pending_model = None
@@ -234,8 +238,8 @@ class BrowseScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
             return self.back_to is not None
-        if action in ("job", "open_page"):
-            return True if self.selected_model is not None else None
+        if action in ("job", "open_page"):  # as the detail pane shows (the footer is composed
+            return None if self._showing_none else True  # before the table has its rows)
         return True
 
     def action_focus_filter(self) -> None:
