@@ -57,7 +57,7 @@ def test_bad_inputs_are_one_line_and_exit_2(tiny_gguf, tmp_path, capsys):
     truncated = tmp_path / "cut.gguf"
     truncated.write_bytes(tiny_gguf(["x"]).read_bytes()[:-500])
     cases = {
-        str(not_gguf): "is not a GGUF file",
+        str(not_gguf): "notes.txt: not a GGUF file",
         str(truncated): "is truncated",
         str(tmp_path / "missing.gguf"): "no such file",
         "nobody/nothing-GGUF": "is not downloaded",
@@ -81,11 +81,34 @@ async def test_without_prompt_the_chat_screen_opens_on_the_model(tiny_gguf, monk
     path = tiny_gguf(["ok"])
     apps = []
     monkeypatch.setattr(LlmTui, "run", lambda self: apps.append(self))
-    assert main(["chat", str(path)]) == 0
+    flags = ["--temperature", "0", "--ctx", "512", "--system", "Be brief"]
+    assert main(["chat", str(path), *flags]) == 0
     (app,) = apps
     async with app.run_test() as pilot:
         for _ in range(300):
             if isinstance(app.screen, ChatScreen) and app.screen.info is not None:
                 break
             await pilot.pause(0.02)
-        assert app.screen.spec == str(path) and app.screen.info.name == "tiny-script"
+        screen = app.screen
+        assert screen.spec == str(path) and screen.info.name == "tiny-script"
+        # The flags are the screen's settings: loaded with that context, shown in the panel.
+        assert screen.info.context_size == 512
+        assert (screen.values["temperature"], screen.values["system_prompt"]) == (0.0, "Be brief")
+        assert screen.query_one("#set-context_length").value == "512"
+
+
+def test_a_model_in_a_user_folder_is_found_by_its_file_name(tiny_gguf, tmp_path, capsys):
+    from tui.core.paths import app_paths
+
+    folder = tmp_path / "my-models"
+    folder.mkdir()
+    (folder / "tiny.Q4_K_M.gguf").write_bytes(tiny_gguf(["found"]).read_bytes())
+    settings = app_paths().settings_file
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(f"model_dirs: [{str(folder)!r}]\n")
+    assert main(["chat", "tiny.Q4_K_M.gguf", "--prompt", "hi"]) == 0
+    assert capsys.readouterr().out == "found\n"
+    assert main(["chat", "other.gguf", "--prompt", "hi"]) == 2
+    assert "no file named other.gguf in the Hugging Face cache and your model folders" in (
+        capsys.readouterr().err
+    )

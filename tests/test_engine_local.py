@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -174,9 +175,15 @@ def test_count_tokens_answers_while_an_answer_streams(tiny_gguf, open_backend):
 
 def test_close_ends_the_worker_and_frees_its_memory(tiny_gguf):
     backend = LocalBackend(tiny_gguf(HOSTILE))
+    assert backend.pid is None  # not loaded yet
     backend.load()
-    pid = backend._process.pid
+    pid = backend.pid
+    # The pid is the worker's: the process that holds the model file open.
+    worker = psutil.Process(pid)
+    assert pid != os.getpid() and worker.ppid() == os.getpid()
+    assert any(f.path == str(backend.path) for f in worker.memory_maps())
     backend.close()
+    assert backend.pid is None
     assert _ended(pid)
     with pytest.raises(EngineError):
         backend.load()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tiny_gguf import CHATML_TEMPLATE
-from tui.core.engine.gguf_file import read_header
+from tui.core.gguf_header import check_local
 from tui.core.engine.templates import (
     GGUF,
     KNOWN_FORMATS,
@@ -26,7 +26,7 @@ CONVERSATION = [
 def test_the_embedded_template_comes_first_and_renders_like_llama_cpp(smollm2):
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    metadata = read_header(smollm2).string_metadata()
+    metadata = check_local(smollm2).string_metadata()
     template = choose_template(metadata, smollm2.name)
     assert (template.name, template.source, template.is_guess) == (GGUF, "gguf", False)
     theirs = Jinja2ChatFormatter(metadata["tokenizer.chat_template"], eos_token="", bos_token="")

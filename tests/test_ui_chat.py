@@ -184,6 +184,33 @@ async def test_a_conversation_survives_an_app_restart(catalogue, tiny_gguf):
         assert len(screen.store.get(conversation_id).messages) == 4
 
 
+async def test_delete_a_past_conversation_from_the_list(catalogue, tiny_gguf):
+    path = tiny_gguf(["Answer"])
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, path)
+        await send(pilot, screen, "first chat")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        first = screen.conversation.id
+        await pilot.press("ctrl+n")
+        await send(pilot, screen, "second chat")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        second = screen.conversation.id
+        listed = screen.query_one("#conversations")
+        assert [listed.get_option_at_index(i).id for i in range(2)] == [str(second), str(first)]
+
+        await pilot.press("ctrl+l")  # to the list; its first entry is the open conversation
+        assert listed.has_focus and listed.highlighted == 0
+        await pilot.press("delete")
+        await until(pilot, lambda: listed.option_count == 1, "the list shows one")
+        assert listed.get_option_at_index(0).id == str(first)
+        assert [s.id for s in screen.store.list()] == [first]
+        # It was the open one: the screen starts a new chat instead of showing a deleted one.
+        assert screen.conversation is None and views(screen) == []
+        await pilot.press("delete")
+        await until(pilot, lambda: listed.option_count == 0, "the list is empty")
+        assert screen.store.list() == []
+
+
 async def test_a_bad_file_shows_an_error_and_the_app_keeps_working(catalogue, tiny_gguf, tmp_path):
     good = tiny_gguf(["Fine"])
     bad = tmp_path / "broken.gguf"

@@ -92,6 +92,32 @@ def chat_options(chat, args: argparse.Namespace | None = None):
     return load, sampling
 
 
+# command-line flag -> the chat screen's setting of the same meaning
+SCREEN_SETTINGS = {
+    "system": "system_prompt",
+    "template": "template",
+    "ctx": "context_length",
+    "gpu_layers": "gpu_layers",
+    "threads": "threads",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repeat_penalty": "repeat_penalty",
+    "max_tokens": "max_tokens",
+    "seed": "seed",
+}
+
+
+def screen_options(args: argparse.Namespace) -> dict:
+    """The flags given on the command line, as the chat screen's settings."""
+    return {
+        setting: getattr(args, flag)
+        for flag, setting in SCREEN_SETTINGS.items()
+        if getattr(args, flag, None) is not None
+    }
+
+
 def _answer(args: argparse.Namespace, settings) -> int:
     from tui.cli import CliError, load_catalogue
     from tui.core.engine.base import DoneEvent, EngineError, Message
@@ -169,12 +195,15 @@ def _open_screen(args: argparse.Namespace) -> int:
     from tui.ui import app as app_module
     from tui.ui.app import LlmTui
 
+    options = screen_options(args)
+
     class ChatFirst(LlmTui):
         # Textual reads CSS_PATH relative to the class's own module; this one lives here.
         CSS_PATH = str(Path(app_module.__file__).with_name(LlmTui.CSS_PATH))
 
         def on_mount(self) -> None:
-            self.open_job("chat", args.model)
+            self.switch_mode("chat")
+            self.screen.open_model(args.model, options=options)
 
     ChatFirst(load_catalogue(args)).run()
     return 0

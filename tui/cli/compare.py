@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from tui.core.compare_store import CompareStore
     from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
-    from tui.core.engine.gguf_file import GgufError, read_header
     from tui.core.engine.resolve import find_local, is_remote
+    from tui.core.gguf_header import GgufHeaderError, check_local
     from tui.core.paths import app_paths
     from tui.core.prompt_sets import Prompt, PromptSetError, diff, load_prompt_set
     from tui.core.settings import SettingsError, load_settings
@@ -81,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
         try:
-            read_header(find_local(spec, catalogue).path)
+            check_local(find_local(spec, catalogue).path)
         except EngineError as error:
             raise CliError(error.message) from None
-        except GgufError as error:
+        except GgufHeaderError as error:
             raise CliError(f"{spec}: {error}") from None
     if args.prompts is not None:
         try:

@@ -1,9 +1,10 @@
 """`llmtui serve MODEL` and `llmtui endpoints ...`: sharing models between machines.
 
 `serve` runs llama-cpp-python's OpenAI-compatible server on a local GGUF so another llmtui (or any
-OpenAI client) can use it as `http://HOST:PORT/v1#ALIAS`. It listens on loopback unless `--host`
-says otherwise; another address is an explicit choice and gets a warning (and `--api-key-env` to
-require a key).
+OpenAI client) can use it as `http://HOST:PORT/v1#ALIAS`. MODEL is what `llmtui chat` takes for a
+local model: a path, or a catalogue model or repository (`owner/repo[:QUANT]`) in the HF cache. It
+listens on loopback unless `--host` says otherwise; another address is an explicit choice and gets
+a warning (and `--api-key-env` to require a key).
 
 `endpoints` manages the servers this llmtui uses: list, add, remove, test.
 """
@@ -29,7 +30,11 @@ def register(subparsers) -> None:
         help="serve a local GGUF model over the OpenAI API (for another llmtui or any client)",
         description="Run llama-cpp-python's OpenAI-compatible server on a GGUF file.",
     )
-    serve.add_argument("model", metavar="MODEL", help="path of a .gguf file")
+    serve.add_argument(
+        "model",
+        metavar="MODEL",
+        help=".gguf path, or a downloaded catalogue model or owner/repo[:QUANT]",
+    )
     serve.add_argument(
         "--host",
         default=DEFAULT_HOST,
@@ -92,13 +97,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from tui.core.engine.gguf_file import GgufError, read_header
-
-    path = Path(args.model).expanduser()
-    try:
-        read_header(path)
-    except GgufError as error:
-        raise CliError(f"cannot serve {args.model}: {error}") from None
+    path = _model_file(args)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
@@ -135,6 +134,28 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def _model_file(args: argparse.Namespace) -> Path:
+    """The GGUF file MODEL names, checked to be one; CliError (exit 2) otherwise."""
+    from tui.cli import load_catalogue
+    from tui.core.engine.base import EngineError
+    from tui.core.engine.resolve import find_local, is_remote
+    from tui.core.gguf_header import GgufHeaderError, check_local
+
+    if is_remote(args.model):
+        raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
+    # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
+    try:
+        catalogue = load_catalogue(args)
+    except CliError:
+        catalogue = None
+    try:
+        path = find_local(args.model, catalogue).path
+        check_local(path)
+    except (EngineError, GgufHeaderError) as error:
+        raise CliError(f"cannot serve {args.model}: {error}") from None
+    return path
 
 
 def _check_port_free(host: str, port: int) -> None:

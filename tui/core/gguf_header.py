@@ -1,17 +1,24 @@
-"""Read the header of a GGUF file — a local one, or a remote one on the Hub with HTTP range
-requests.
+"""GGUF headers: the one parser, for a local file or a remote one on the Hub (HTTP range requests).
 
-Only the key/value section is parsed, and only as far as the keys that size a model in memory
-(layers, embedding width, attention heads, KV heads, key/value widths, trained context). Converters
-write `general.*` and `<arch>.*` keys before the tokenizer's large arrays, so a remote read usually
-needs the first few hundred KiB; it never reads more than `max_bytes` (8 MiB by default).
+Two readings share it:
+
+- `read_local` / `read_remote`: the keys that size a model in memory (layers, embedding width,
+  attention heads, KV heads, key/value widths, trained context) as a `GgufInfo`. Converters write
+  `general.*` and `<arch>.*` keys before the tokenizer's large arrays, so the key/value section is
+  read only that far: a remote read usually needs the first few hundred KiB, never more than
+  `max_bytes` (8 MiB by default).
+- `check_local`: the whole header of a local file (every key and the tensor table) as a `GgufFile`,
+  so that before a model is handed to llama.cpp a user is told plainly that a file is not a GGUF, is
+  truncated (a download cut short) or uses a tensor type this build does not know. Long arrays (the
+  vocabulary) are skipped, not decoded: milliseconds where `gguf.GGUFReader` takes seconds.
 
 Key names and value types come from the `gguf` package, the format's reference implementation; the
-parser itself is a streaming one, because `gguf.GGUFReader` needs the whole file.
+parser itself streams, because `gguf.GGUFReader` needs the whole file.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +34,16 @@ _SCALARS = {
     GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
     GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
 }  # fmt: skip
+_SMALL_ARRAY = 64  # arrays this long or less are kept (per-layer head counts); vocabularies are not
+_MAX_COUNT = 1_000_000  # more keys or tensors than this: a corrupted header, not a model
 
 
 class GgufHeaderError(Exception):
-    pass
+    """What is wrong with a file; `kind` is "not_found", "bad_file" or "unsupported"."""
+
+    def __init__(self, message: str, kind: str = "bad_file") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,46 @@ class GgufInfo:
         return per_token * n_ctx * bytes_per_value
 
 
+@dataclass(frozen=True)
+class GgufFile:
+    """A local file's whole header, checked (see `check_local`)."""
+
+    path: Path
+    version: int
+    metadata: dict[str, object]  # scalars, strings and short arrays
+    tensor_count: int
+    file_size: int
+    data_end: int  # the byte just past the last tensor's data
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get(Keys.General.ARCHITECTURE, ""))
+
+    @property
+    def trained_context(self) -> int | None:
+        value = self.metadata.get(Keys.LLM.CONTEXT_LENGTH.format(arch=self.architecture))
+        return value if isinstance(value, int) else None
+
+    def sizing(self) -> GgufInfo | None:
+        """The keys that size the model in memory; None when the header lacks them."""
+        try:
+            return _info(self.architecture, self.metadata)
+        except GgufHeaderError:
+            return None
+
+    def string_metadata(self) -> dict[str, str]:
+        """The metadata as llama.cpp reports it to Python: strings only."""
+        return {k: v if isinstance(v, str) else str(v) for k, v in self.metadata.items()}
+
+
+_SKIPPED = object()
+
+
+@functools.cache
+def _struct(fmt: str) -> struct.Struct:
+    return struct.Struct(fmt)
+
+
 class _Reader:
     """Sequential reads over `fetch(offset, n) -> bytes`, buffering what it fetched."""
 
@@ -63,10 +116,12 @@ class _Reader:
         self.pos = 0
         self.eof = False
 
-    def take(self, n: int) -> bytes:
+    def _fill(self, n: int) -> None:
         while self.pos + n > len(self.buffer):
             if self.eof:
-                raise GgufHeaderError("the file ends inside its header: not a complete GGUF file")
+                raise GgufHeaderError(
+                    "the file ends inside its header: truncated, or not a complete GGUF file"
+                )
             if len(self.buffer) >= self.max_bytes:
                 raise GgufHeaderError(
                     f"the header's model keys are not within the first {self.max_bytes >> 20} MiB"
@@ -79,91 +134,145 @@ class _Reader:
             if len(data) < want:
                 self.eof = True
             self.buffer += data
+
+    def take(self, n: int) -> bytes:
+        self._fill(n)
         out = bytes(self.buffer[self.pos : self.pos + n])
         self.pos += n
         return out
 
-    def unpack(self, fmt: str):
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+    def skip(self, n: int) -> None:
+        self._fill(n)
+        self.pos += n
 
-    def string(self) -> str:
+    def unpack(self, fmt: str):
+        layout = _struct(fmt)
+        self._fill(layout.size)
+        value = layout.unpack_from(self.buffer, self.pos)[0]
+        self.pos += layout.size
+        return value
+
+    def skip_strings(self, count: int) -> None:
+        """Step over `count` strings without decoding them (a vocabulary: tens of thousands)."""
+        length_of = _struct("<Q").unpack_from
+        buffer, pos, end, limit = self.buffer, self.pos, len(self.buffer), self.max_bytes
+        for _ in range(count):
+            if pos + 8 > end:
+                self.pos = pos
+                self._fill(8)  # grows `buffer` in place
+                end = len(buffer)
+            (length,) = length_of(buffer, pos)
+            if length > limit:
+                raise GgufHeaderError("a string in the header is longer than the file could hold")
+            pos += 8 + length
+        self.pos = pos
+
+    def string(self, keep: bool = True) -> str | None:
         length = self.unpack("<Q")
         if length > self.max_bytes:
             raise GgufHeaderError("a string in the header is longer than the file could hold")
+        if not keep:
+            self.skip(length)
+            return None
         return self.take(length).decode("utf-8", errors="replace")
 
-    def value(self, vtype: int, keep: bool):
-        vtype = GGUFValueType(vtype)
+    def value(self, vtype: int, keep: bool = True):
+        """The next value: `_SKIPPED` for long arrays (and anything when not `keep`)."""
+        try:
+            vtype = GGUFValueType(vtype)
+        except ValueError:
+            raise GgufHeaderError(f"unknown metadata value type {vtype}") from None
         if vtype == GGUFValueType.STRING:
-            return self.string()
-        if vtype == GGUFValueType.ARRAY:
-            itype = GGUFValueType(self.unpack("<I"))
-            count = self.unpack("<Q")
-            if not keep and itype in _SCALARS:
-                self.take(count * struct.calcsize(_SCALARS[itype]))  # skip without decoding
-                return None
-            items = [self.value(itype, keep) for _ in range(count)]
-            return items if keep else None
-        return self.unpack(_SCALARS[vtype])
+            text = self.string(keep)
+            return _SKIPPED if text is None else text
+        if vtype != GGUFValueType.ARRAY:
+            value = self.unpack(_SCALARS[vtype])
+            return value if keep else _SKIPPED
+        itype = self.unpack("<I")
+        count = self.unpack("<Q")
+        keep = keep and count <= _SMALL_ARRAY
+        if not keep and itype in _SCALARS:
+            self.skip(count * _struct(_SCALARS[GGUFValueType(itype)]).size)  # no decoding
+            return _SKIPPED
+        if not keep and itype == GGUFValueType.STRING:
+            self.skip_strings(count)
+            return _SKIPPED
+        items = [self.value(itype, keep) for _ in range(count)]
+        return items if keep else _SKIPPED
 
 
-def parse(fetch: Callable[[int, int], bytes], max_bytes: int = MAX_BYTES) -> GgufInfo:
-    reader = _Reader(fetch, max_bytes)
-    values: dict[str, object] = {}
-    arch: str | None = None
-    try:
-        if reader.unpack("<I") != GGUF_MAGIC:
-            raise GgufHeaderError("not a GGUF file (wrong magic number)")
-        version = reader.unpack("<I")
-        if version < 2:
-            raise GgufHeaderError(
-                f"GGUF version {version} is too old (llama.cpp reads version 2 and later)"
-            )
-        reader.unpack("<Q")  # tensor count
-        kv_count = reader.unpack("<Q")
-        wanted: set[str] = set()
-        for _ in range(kv_count):
-            key = reader.string()
-            vtype = reader.unpack("<I")
-            keep = key in wanted or key in (
-                Keys.General.ARCHITECTURE,
-                Keys.General.NAME,
-                Keys.General.FILE_TYPE,
-            )
-            value = reader.value(vtype, keep)
-            if keep:
-                values[key] = value
-            if key == Keys.General.ARCHITECTURE and isinstance(value, str):
-                arch = value
-                wanted = {
-                    k.format(arch=arch)
-                    for k in (
-                        Keys.LLM.BLOCK_COUNT, Keys.LLM.CONTEXT_LENGTH,
-                        Keys.LLM.EMBEDDING_LENGTH, Keys.Attention.HEAD_COUNT,
-                        Keys.Attention.HEAD_COUNT_KV, Keys.Attention.KEY_LENGTH,
-                        Keys.Attention.VALUE_LENGTH, Keys.Attention.SLIDING_WINDOW,
-                    )
-                }  # fmt: skip
-            if wanted and (
-                wanted <= values.keys()
-                or (key.startswith("tokenizer.") and _has_required(arch, values))
-            ):
-                break  # converters write the model's keys before the tokenizer's large arrays
-    except GgufHeaderError:
-        if arch is None or not _has_required(arch, values):
-            raise
-    except (struct.error, ValueError) as error:
-        raise GgufHeaderError(f"the GGUF header is malformed ({error})") from None
-    if arch is None:
-        raise GgufHeaderError("the GGUF header names no architecture")
-    return _info(arch, values)
+def _key_values(
+    reader: _Reader,
+    values: dict[str, object],
+    enough: Callable[[str, dict[str, object]], bool] | None = None,
+) -> tuple[int, int]:
+    """(version, tensor count); the keys go into `values` as read, until `enough` says so."""
+    if reader.unpack("<I") != GGUF_MAGIC:
+        raise GgufHeaderError("not a GGUF file (wrong magic number)")
+    version = reader.unpack("<I")
+    if version not in (2, 3):
+        raise GgufHeaderError(
+            f"GGUF version {version} is not supported (llama.cpp reads versions 2 and 3)",
+            "unsupported",
+        )
+    tensor_count = reader.unpack("<Q")
+    kv_count = reader.unpack("<Q")
+    if tensor_count > _MAX_COUNT or kv_count > _MAX_COUNT:
+        raise GgufHeaderError("the GGUF header is corrupted (implausible counts)")
+    for _ in range(kv_count):
+        key = reader.string()
+        value = reader.value(reader.unpack("<I"))
+        if value is not _SKIPPED:
+            values[key] = value
+        if enough is not None and enough(key, values):
+            break
+    return version, tensor_count
 
 
+_SIZING = (
+    Keys.LLM.BLOCK_COUNT, Keys.LLM.CONTEXT_LENGTH, Keys.LLM.EMBEDDING_LENGTH,
+    Keys.Attention.HEAD_COUNT, Keys.Attention.HEAD_COUNT_KV, Keys.Attention.KEY_LENGTH,
+    Keys.Attention.VALUE_LENGTH, Keys.Attention.SLIDING_WINDOW,
+)  # fmt: skip
 _REQUIRED = (Keys.LLM.BLOCK_COUNT, Keys.LLM.EMBEDDING_LENGTH, Keys.Attention.HEAD_COUNT)
+
+
+def _architecture(values: dict[str, object]) -> str | None:
+    arch = values.get(Keys.General.ARCHITECTURE)
+    return arch if isinstance(arch, str) else None
 
 
 def _has_required(arch: str, values: dict[str, object]) -> bool:
     return all(k.format(arch=arch) in values for k in _REQUIRED)
+
+
+def _sizing_read(key: str, values: dict[str, object]) -> bool:
+    """Whether the sizing keys are read (converters write them before the tokenizer's arrays)."""
+    arch = _architecture(values)
+    if arch is None:
+        return False
+    if all(k.format(arch=arch) in values for k in _SIZING):
+        return True
+    return key.startswith("tokenizer.") and _has_required(arch, values)
+
+
+def parse(fetch: Callable[[int, int], bytes], max_bytes: int = MAX_BYTES) -> GgufInfo:
+    """The sizing keys of a GGUF read through `fetch(offset, n)`."""
+    reader = _Reader(fetch, max_bytes)
+    values: dict[str, object] = {}
+    try:
+        _key_values(reader, values, _sizing_read)
+    except GgufHeaderError:
+        # A cut (or a byte limit) after the model's keys still sizes the model.
+        arch = _architecture(values)
+        if arch is None or not _has_required(arch, values):
+            raise
+    except (struct.error, ValueError) as error:
+        raise GgufHeaderError(f"the GGUF header is malformed ({error})") from None
+    arch = _architecture(values)
+    if arch is None:
+        raise GgufHeaderError("the GGUF header names no architecture")
+    return _info(arch, values)
 
 
 def _info(arch: str, values: dict[str, object]) -> GgufInfo:
@@ -217,14 +326,75 @@ def _info(arch: str, values: dict[str, object]) -> GgufInfo:
     )
 
 
+def _file_fetch(handle) -> Callable[[int, int], bytes]:
+    def fetch(offset: int, n: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(n)
+
+    return fetch
+
+
 def read_local(path: Path, max_bytes: int = MAX_BYTES) -> GgufInfo:
     with Path(path).open("rb") as f:
+        return parse(_file_fetch(f), max_bytes)
 
-        def fetch(offset: int, n: int) -> bytes:
-            f.seek(offset)
-            return f.read(n)
 
-        return parse(fetch, max_bytes)
+def check_local(path: Path) -> GgufFile:
+    """Read and check a local file's whole header; GgufHeaderError says plainly what is wrong."""
+    import gguf
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise GgufHeaderError(f"no such file: {path}", "not_found") from None
+    except IsADirectoryError:
+        raise GgufHeaderError(f"{path} is a folder, not a GGUF file") from None
+    except OSError as error:
+        raise GgufHeaderError(f"cannot read {path}: {error.strerror or error}") from None
+    with handle:
+        reader = _Reader(_file_fetch(handle), max(size, 1))
+        try:
+            metadata: dict[str, object] = {}
+            version, tensor_count = _key_values(reader, metadata)
+            tensor_end = 0
+            for _ in range(tensor_count):
+                name = reader.string()
+                n_dims = reader.unpack("<I")
+                if n_dims > 8:
+                    raise GgufHeaderError(f"tensor {name!r} has {n_dims} dimensions: corrupted")
+                dims = [reader.unpack("<Q") for _ in range(n_dims)]
+                ggml_type = reader.unpack("<I")
+                offset = reader.unpack("<Q")
+                try:
+                    block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+                except (ValueError, KeyError):
+                    raise GgufHeaderError(
+                        f"tensor {name!r} has type {ggml_type}, unknown to this version",
+                        "unsupported",
+                    ) from None
+                count = 1
+                for dim in dims:
+                    count *= dim
+                tensor_end = max(tensor_end, offset + count // block * type_size)
+        except GgufHeaderError as error:
+            raise GgufHeaderError(f"{path.name}: {error}", error.kind) from None
+        except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
+            raise GgufHeaderError(f"{path.name}: the GGUF header is corrupted") from None
+    alignment = metadata.get(Keys.General.ALIGNMENT, 32)
+    alignment = alignment if isinstance(alignment, int) and alignment > 0 else 32
+    data_end = -(-reader.pos // alignment) * alignment + tensor_end
+    if data_end > size:
+        raise GgufHeaderError(
+            f"{path.name} is truncated: {_mib(data_end - size)} of tensor data missing "
+            f"({_mib(size)} of {_mib(data_end)}); download it again"
+        )
+    return GgufFile(path, version, metadata, tensor_count, size, data_end)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def read_remote(

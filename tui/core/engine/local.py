@@ -40,7 +40,7 @@ from tui.core.engine.base import (
     StreamEvent,
     TokenEvent,
 )
-from tui.core.engine.gguf_file import GgufError, GgufHeader, read_header
+from tui.core.gguf_header import GgufFile, GgufHeaderError, check_local
 
 LOAD_TIMEOUT = 600.0  # a 70B model from a slow disk takes minutes; a hung load must still end
 CLOSE_TIMEOUT = 5.0
@@ -66,7 +66,7 @@ class LocalBackend(Backend):
             family_hint  # the catalogue's prompt format for this model, if it has one
         )
         self.label = self.path.name.removesuffix(".gguf")
-        self.header: GgufHeader | None = None
+        self.header: GgufFile | None = None
         self.info: ModelInfo | None = None
         self._mp = multiprocessing.get_context("spawn")
         # Shared with every worker this backend starts (request ids only grow, so stale values are
@@ -218,13 +218,19 @@ class LocalBackend(Backend):
     def loaded(self) -> bool:
         return self._process is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (compare reads its peak memory); None when none is running."""
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
     # -- the worker ------------------------------------------------------------------------------
 
     def _start(self) -> None:
         """Check the file, start a worker, wait until it has loaded the model. Holds self._lock."""
         try:
-            self.header = read_header(self.path)
-        except GgufError as error:
+            self.header = check_local(self.path)
+        except GgufHeaderError as error:
             raise EngineError(str(error), error.kind) from None
         options = self._worker_options(self.header)
         if self._log_path is None:
@@ -272,22 +278,18 @@ class LocalBackend(Backend):
             target=self._read, args=(process, parent), name="llmtui-engine-reader", daemon=True
         ).start()
 
-    def _worker_options(self, header: GgufHeader) -> dict:
+    def _worker_options(self, header: GgufFile) -> dict:
         """What the worker loads with; EngineError("too_large") when it cannot fit in memory here."""
         from tui.core import fit
-        from tui.core.gguf_header import GgufHeaderError, read_local
 
         n_ctx = self.options.n_ctx or header.trained_context or 4096
         if header.trained_context:
             n_ctx = min(
                 n_ctx, header.trained_context
             )  # beyond it a model without rope scaling degrades
-        try:
-            sizing = read_local(self.path)
-        except (GgufHeaderError, OSError):
-            sizing = None  # fit estimates the KV cache from the file size
         here = fit.machine()
-        estimate = fit.estimate(header.file_size, n_ctx, here, sizing)
+        # Without the sizing keys, fit estimates the KV cache from the file size.
+        estimate = fit.estimate(header.file_size, n_ctx, here, header.sizing())
         if estimate.label == "too large":
             raise EngineError(
                 f"{self.path.name} needs about {fit.human_bytes(estimate.need)} of memory with a "

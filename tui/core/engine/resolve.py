@@ -4,20 +4,24 @@ A spec is one of:
 
 - a path to a `.gguf` file (the first part of a split model);
 - `URL#MODEL` or `ENDPOINT#MODEL`: a model on an OpenAI-compatible server (see `remote.py`);
-- a catalogue model id, a Hugging Face repository id (`owner/repo`), or a repository file
-(`owner/repo/file.gguf`): its file in the local Hugging Face cache, the one downloaded last when
-there are several; `SPEC:QUANT` (e.g. `TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a
-quantization.
+- a catalogue model id, a Hugging Face repository id (`owner/repo`), a repository file
+(`owner/repo/file.gguf`) or a file name (`file.gguf`): its file on this machine as
+`tui.core.library` finds them (the Hugging Face cache and the user's model folders; a folder file
+belongs to a repository when its name starts with the repository's model name), the one used or
+downloaded last when there are several; `SPEC:QUANT` (e.g.
+`TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a quantization.
 
 Nothing is downloaded here: a model that is not on this machine is a clear "not_found" error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui.core.engine.base import Backend, EngineError, LoadOptions
+from tui.core.library import scan
 
 
 @dataclass(frozen=True)
@@ -59,48 +63,86 @@ def is_remote(spec: str) -> bool:
     return "#" in spec and not Path(spec).expanduser().is_file()
 
 
-def find_local(spec: str, catalogue=None) -> LocalModel:
-    """The GGUF file a local spec names. Raises EngineError("not_found") with what to do instead."""
+def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = None) -> LocalModel:
+    """The GGUF file a local spec names. Raises EngineError("not_found") with what to do instead.
+
+    `model_dirs`: the user's model folders (None: those in the settings file)."""
     path = Path(spec).expanduser()
     if path.is_file():
         return LocalModel(path)
     if path.is_dir():
         raise EngineError(f"{spec} is a folder, not a GGUF file", "bad_file")
-    parts = spec.split("/")
-    is_repo_file = len(parts) >= 3 and not spec.startswith(("/", ".", "~"))
-    if spec.startswith(("/", ".", "~")) or (spec.lower().endswith(".gguf") and not is_repo_file):
+    if spec.startswith(("/", ".", "~")):
         raise EngineError(f"no such file: {spec}", "not_found")
 
     name, _, quant = spec.partition(":")
+    parts = name.split("/")
     repos, hint = _repos_for(name, catalogue)
-    wanted_file = None
-    if not repos:
-        if is_repo_file and name.lower().endswith(".gguf"):
-            repos, wanted_file = ["/".join(parts[:2])], "/".join(name.split("/")[2:])
-        elif len(name.split("/")) == 2:
-            repos = [name]
-        else:
-            raise EngineError(
-                f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id",
-                "not_found",
-            )
-    cached = _cached_ggufs(repos)
-    if wanted_file is not None:
-        cached = [c for c in cached if c[1] == wanted_file]
-    if quant:
-        from tui.core.hub import parse_quant
-
-        cached = [c for c in cached if parse_quant(c[1]) == quant.upper()]
-    if not cached:
-        what = f"{name} ({quant.upper()})" if quant else name
+    if not repos and len(parts) >= 3 and name.lower().endswith(".gguf"):
+        repos = ["/".join(parts[:2])]  # owner/repo/file.gguf
+    elif not repos and len(parts) == 2:
+        repos = [name]
+    elif not repos and not (len(parts) == 1 and name.lower().endswith(".gguf")):
         raise EngineError(
-            f"{what} is not downloaded: run `llmtui download {name}` (looked in the Hugging Face cache for "
-            f"{', '.join(repos)})",
+            f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id",
             "not_found",
         )
-    # The one downloaded last: what a user who just fetched a quant means.
-    repo_id, _, file_path, _ = max(cached, key=lambda c: c[3])
-    return LocalModel(file_path, repo_id, hint)
+    if model_dirs is None:
+        model_dirs = _settings_model_dirs()
+    found = list(scan(model_dirs).models)
+    if repos:
+        wanted = {r.lower() for r in repos}
+        stems = tuple(_model_stem(r) for r in repos)
+        found = [
+            m
+            for m in found
+            if (m.repo_id or "").lower() in wanted
+            or (m.source == "folder" and m.name.lower().startswith(stems))
+        ]
+    if name.lower().endswith(".gguf"):
+        # owner/repo/sub/file.gguf: that path in the repository; file.gguf: a file of that name
+        tail = "/" + ("/".join(parts[2:]) if len(parts) >= 3 else name).lower()
+        found = [m for m in found if m.path.as_posix().lower().endswith(tail)]
+    if quant:
+        found = [m for m in found if m.quant == quant.upper()]
+    if not found:
+        folders = " and your model folders" if model_dirs else ""
+        if not repos:
+            raise EngineError(
+                f"no file named {name} in the Hugging Face cache{folders}", "not_found"
+            )
+        what = f"{name} ({quant.upper()})" if quant else name
+        raise EngineError(
+            f"{what} is not downloaded: run `llmtui download {name}` (looked in the Hugging Face "
+            f"cache for {', '.join(repos)}{folders})",
+            "not_found",
+        )
+    # The one used last, else downloaded last: what a user who just fetched a quant means.
+    chosen = max(found, key=lambda m: (m.last_used or 0, _mtime(m.path)))
+    return LocalModel(chosen.path, chosen.repo_id, hint)
+
+
+def _settings_model_dirs() -> tuple[str, ...]:
+    from tui.core.paths import app_paths
+    from tui.core.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(app_paths().settings_file).model_dirs
+    except SettingsError:
+        return ()  # a broken settings file is reported where it is loaded for its own sake
+
+
+def _model_stem(repo_id: str) -> str:
+    """`TheBloke/Mistral-7B-Instruct-v0.2-GGUF` -> `mistral-7b-instruct-v0.2`: its files' prefix."""
+    stem = repo_id.split("/")[-1].lower()
+    return stem.removesuffix("-gguf").removesuffix("_gguf").removesuffix(".gguf")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _repos_for(name: str, catalogue) -> tuple[list[str], str | None]:
@@ -113,35 +155,3 @@ def _repos_for(name: str, catalogue) -> tuple[list[str], str | None]:
             repos = [r for r in (model.gguf.repo, *model.gguf.alternatives) if r]
             return repos, model.prompt_format
     return [], None
-
-
-def _cached_ggufs(repos: list[str]) -> list[tuple[str, str, Path, float]]:
-    """(repo id, file name in the repo, path, last modified) of the complete GGUFs cached for `repos`."""
-    from huggingface_hub import CacheNotFound, scan_cache_dir
-
-    from tui.core.hub import cache_dir, group_files
-
-    try:
-        info = scan_cache_dir(cache_dir())
-    except CacheNotFound:
-        return []
-    wanted = {r.lower() for r in repos}
-    found = []
-    for repo in info.repos:
-        if repo.repo_type != "model" or repo.repo_id.lower() not in wanted:
-            continue
-        for revision in repo.revisions:
-            files = {
-                f.file_path.relative_to(revision.snapshot_path).as_posix(): f
-                for f in revision.files
-            }
-            groups, _ = group_files(
-                repo.repo_id, ((name, f.size_on_disk, None) for name, f in files.items())
-            )
-            for group in groups:
-                if group.complete:
-                    first = files[group.first]
-                    found.append(
-                        (repo.repo_id, group.first, first.file_path, first.blob_last_modified)
-                    )
-    return found

@@ -146,6 +146,7 @@ class _Worker:
         self.options = options
         self.template = None
         self._set_template(template_choice)
+        self._warm_up()
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -195,6 +196,19 @@ class _Worker:
             else:
                 text_stops.append(stop)
         self.text_stops = tuple(text_stops)
+
+    def _warm_up(self) -> None:
+        """Generate one token now, while the user types: the first answer then does not pay for
+        llama.cpp's first decode and sampler set-up (see bench/README.md, "Chat")."""
+        token = self.llm.token_bos()
+        generator = self.llm.generate([token if token >= 0 else 0], temp=0.0)
+        try:
+            next(generator)
+        except Exception as error:  # a model that cannot decode fails like a bad file
+            raise self._load_failure(error) from None
+        finally:
+            generator.close()
+        self.llm.reset()  # the first prompt starts at position 0 (generate drops the stale cache)
 
     def info(self) -> dict:
         metadata = self.llm.metadata

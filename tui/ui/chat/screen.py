@@ -2,15 +2,18 @@
 
 The model answers in a thread worker that reads the backend's stream (a local model runs in its own
 process, see `tui.core.engine.local`). The worker only appends text to a buffer; a timer on the UI
-drains it into the Markdown stream at most 25 times a second, so a model generating thousands of
-tokens a second costs the UI the same as a slow one. The first token is shown at once (a message
-wakes the drain), so the time to first token is the engine's. Every message is written to the store
-when complete.
+drains it into the Markdown stream, so a model generating thousands of tokens a second costs the UI
+the same as a slow one. The drain runs at most 25 times a second, and less often when rendering gets
+costly (a long answer re-lays out more): the UI thread spends at most `UI_SHARE` of a core on the
+answer, so it never takes the CPU the model needs (see bench/README.md, "Chat"). The first token is
+shown at once (a message wakes the drain), so the time to first token is the engine's. Every message
+is written to the store when complete.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from tui.core.engine.base import Message as ChatMessage
 from tui.core.text import one_line
 from tui.ui.chat.widgets import (
     ChatInput,
+    ConversationList,
     MessageList,
     MessageView,
     SettingsPanel,
@@ -44,6 +48,9 @@ from tui.ui.chat.widgets import (
 from tui.ui.commands import PaletteCommand
 
 RENDERS_PER_SECOND = 25
+# While an answer streams, the UI thread may use this share of one core for it (the rest of the
+# machine is the model's); renders slow down to stay within it.
+UI_SHARE = 0.1
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 RELOAD_KEYS = ("context_length", "gpu_layers")
 
@@ -203,13 +210,14 @@ class ChatScreen(Screen):
         self._answer_view: MessageView | None = None
         self._editing: MessageView | None = None
         self._drain_timer = None
+        self._drain_cpu = 0.0  # the UI thread's CPU time when the last drain began
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="chat-body"):
             with Vertical(id="conversations-pane"):
                 yield Label("Conversations", classes="pane-title")
-                yield OptionList(id="conversations")
+                yield ConversationList(id="conversations")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
                 yield MessageList(id="messages")
@@ -220,7 +228,6 @@ class ChatScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#settings").display = False
-        self._drain_timer = self.set_interval(1 / RENDERS_PER_SECOND, self._drain, pause=True)
         self._show_model_bar()
         self._show_meter()
         self._refresh_conversations()
@@ -236,11 +243,21 @@ class ChatScreen(Screen):
 
     # -- the model ---------------------------------------------------------------------------------
 
-    def open_model(self, spec: str, *, keep_conversation: bool = False) -> None:
-        """Load `spec` (from the browse screen, the CLI or ctrl+o) and chat with it."""
+    def open_model(
+        self, spec: str, *, keep_conversation: bool = False, options: dict | None = None
+    ) -> None:
+        """Load `spec` (from the browse screen, the CLI or ctrl+o) and chat with it.
+
+        `options`: settings to use from now on (`llmtui chat MODEL --temperature 0 ...`), by the
+        names of the settings panel."""
         if not self.is_mounted:  # opened with the switch to this mode: load once composed
-            self.call_later(self.open_model, spec, keep_conversation=keep_conversation)
+            self.call_later(
+                self.open_model, spec, keep_conversation=keep_conversation, options=options
+            )
             return
+        if options:
+            self.values.update(options)
+            self.query_one(SettingsPanel).show_values(self.values)
         if (
             not keep_conversation
             and self.conversation is not None
@@ -263,6 +280,8 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, spec: str, load: LoadOptions, template: str | None) -> None:
+        from tui.core import library
+        from tui.core.engine.local import LocalBackend
         from tui.core.engine.resolve import open_backend
 
         old, self.backend = self.backend, None
@@ -276,6 +295,8 @@ class ChatScreen(Screen):
         except EngineError as error:
             self.post_message(self.ModelFailed(spec, error))
             return
+        if isinstance(backend, LocalBackend):
+            library.mark_used(backend.path)  # the library lists models most recently used first
         self.post_message(self.ModelLoaded(spec, backend, info))
 
     @on(ModelLoaded)
@@ -389,7 +410,8 @@ class ChatScreen(Screen):
         self._pending.clear()
         self._cancel = threading.Event()
         self.answering = True
-        self._drain_timer.resume()
+        self._drain_cpu = time.thread_time()
+        self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
         self._generate(
             self.backend, history, self._sampling(), self.values["context_policy"], self._cancel
         )
@@ -435,8 +457,17 @@ class ChatScreen(Screen):
     async def _first_token(self) -> None:
         await self._drain()
 
+    async def _drain_tick(self) -> None:
+        """Drain, then come back after the time the UI thread's work since the last drain earns."""
+        now = time.thread_time()
+        spent, self._drain_cpu = now - self._drain_cpu, now
+        await self._drain()
+        if self.answering:
+            delay = max(1 / RENDERS_PER_SECOND, spent / UI_SHARE)
+            self._drain_timer = self.set_timer(delay, self._drain_tick)
+
     async def _drain(self) -> None:
-        """Move streamed text into the answer's Markdown: called at most RENDERS_PER_SECOND times a second."""
+        """Move streamed text into the answer's Markdown."""
         with self._pending_lock:
             fragment = "".join(self._pending)
             self._pending.clear()
@@ -452,7 +483,9 @@ class ChatScreen(Screen):
         await self._end_answer(None, event.error)
 
     async def _end_answer(self, stats: AnswerStats | None, error: EngineError | None) -> None:
-        self._drain_timer.pause()
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
         await self._drain()
         view, self._answer_view = self._answer_view, None
         if view is None:
@@ -624,7 +657,10 @@ class ChatScreen(Screen):
             panel.query_one("#set-system_prompt").focus()
 
     def action_focus_conversations(self) -> None:
-        self.query_one("#conversations", OptionList).focus()
+        options = self.query_one("#conversations", OptionList)
+        options.focus()
+        if options.highlighted is None and options.option_count:
+            options.highlighted = 0
 
     def action_export(self) -> None:
         if self.conversation is None:
@@ -711,6 +747,19 @@ class ChatScreen(Screen):
                 (one_line(summary.model_name, 40), "dim"),
             )
             options.add_option(Option(title, id=str(summary.id)))
+
+    @on(ConversationList.DeleteRequested)
+    async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
+        if self.conversation is not None and self.conversation.id == event.conversation_id:
+            await self.action_new_chat()
+        self.store.delete(event.conversation_id)
+        options = self.query_one("#conversations", OptionList)
+        highlighted = options.highlighted
+        self._refresh_conversations()
+        if options.option_count:
+            options.highlighted = min(highlighted or 0, options.option_count - 1)
+        options.focus()  # new chat moved it to the input: deleting several goes on here
+        self.notify("Conversation deleted")
 
     @on(OptionList.OptionSelected, "#conversations")
     async def _conversation_selected(self, event: OptionList.OptionSelected) -> None:

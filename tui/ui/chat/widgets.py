@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
-from textual.widgets import Input, Label, Markdown, Select, Static, TextArea
+from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, TextArea
 
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
@@ -143,6 +143,29 @@ class MessageView(Vertical, can_focus=True):
 
 class MessageList(VerticalScroll):
     """The conversation; follows the answer as it grows unless the user scrolled up."""
+
+
+class ConversationList(OptionList):
+    """Past conversations (option ids are conversation ids); Delete removes the highlighted one."""
+
+    BINDINGS = [
+        Binding(
+            "delete",
+            "delete",
+            "Delete",
+            id="chat.conversation.delete",
+            tooltip="Delete the highlighted conversation",
+        )
+    ]
+
+    @dataclass
+    class DeleteRequested(Message):
+        conversation_id: int
+
+    def action_delete(self) -> None:
+        if self.highlighted is not None:
+            option = self.get_option_at_index(self.highlighted)
+            self.post_message(self.DeleteRequested(int(option.id)))
 
 
 class ChatInput(TextArea):

@@ -1,0 +1,65 @@
+"""A snapshot of the chat screen with a past conversation (pytest-textual-snapshot, pinned).
+
+The conversation is written to the store first and opened from the list, so nothing depends on
+timing: the stats shown are the stored ones, the model (a tiny deterministic GGUF) loads before
+the picture is taken, the header has no clock and the cursor does not blink. Regenerate after an
+intended change (`pytest tests/test_snapshots_chat.py --snapshot-update`) and review the SVG.
+"""
+
+from __future__ import annotations
+
+from tui.core.catalogue import load_catalogue
+from tui.core.paths import app_paths
+from tui.core.store import ConversationStore
+from tui.ui.app import LlmTui
+from tui.ui.chat.screen import ChatScreen
+from tui.ui.chat.widgets import ChatInput
+
+ANSWER = """Here is a function:
+
+```python
+def add(a, b):
+    return a + b
+```
+
+It adds **two** numbers; `[bold]` stays text."""
+STATS = {
+    "prompt_tokens": 31,
+    "completion_tokens": 42,
+    "time_to_first_token": 0.0123,
+    "generation_seconds": 0.5,
+    "total_seconds": 0.52,
+    "context_used": 73,
+    "context_size": 512,
+    "finish_reason": "stop",
+}
+
+
+def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
+    model = tiny_gguf(["unused"])
+    store = ConversationStore(app_paths().database)
+    conversation = store.create(str(model), "tiny-script", {"context_length": 512})
+    store.add_message(conversation.id, "user", "Write a Python function that adds two numbers")
+    store.add_message(conversation.id, "assistant", ANSWER, stats=STATS)
+    store.add_message(conversation.id, "user", "And subtract?")
+    store.add_message(conversation.id, "assistant", "def sub(a, b):", stopped=True)
+    store.close()
+
+    async def open_it(pilot) -> None:
+        await pilot.press("4")
+        for _ in range(500):
+            if isinstance(pilot.app.screen, ChatScreen):
+                break
+            await pilot.pause(0.02)
+        screen = pilot.app.screen
+        chat_input = screen.query_one(ChatInput)
+        chat_input.cursor_blink = False  # before it gets the focus: then the cursor stays shown
+        await screen.open_conversation(conversation.id)
+        for _ in range(500):  # the model loads and the context meter counts the conversation
+            if screen.info is not None and screen.context_used:
+                break
+            await pilot.pause(0.02)
+        chat_input.focus()
+        await pilot.pause()
+
+    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40), run_before=open_it)
