@@ -239,7 +239,8 @@ def smollm2_part(args) -> None:
         f"  raw llama-cpp-python: {best(raw, 'tps'):.1f} tok/s, TTFT {best(raw, 'ttft', True) * 1000:.1f} ms"
     )
     out(
-        f"  chat screen:          {best(screen, 'tps'):.1f} tok/s, TTFT {best(screen, 'ttft', True) * 1000:.1f} ms"
+        f"  chat screen:          {best(screen, 'tps'):.1f} tok/s, "
+        f"TTFT {best(screen, 'ttft', True) * 1000:.1f} ms"
     )
     out(
         f"  first (cold) TTFT: raw {raw[0]['ttft'] * 1000:.1f} ms, screen {screen[0]['ttft'] * 1000:.1f} ms"

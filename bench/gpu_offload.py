@@ -59,7 +59,8 @@ def engine(path: Path, gpu_layers: int, runs: int) -> dict:
     answers = []
     for _ in range(runs):
         text, stats = "", None
-        for event in backend.stream([Message("user", PROMPT)], SamplingOptions(max_tokens=400, temperature=0)):
+        greedy = SamplingOptions(max_tokens=400, temperature=0)
+        for event in backend.stream([Message("user", PROMPT)], greedy):
             if isinstance(event, TokenEvent):
                 text += event.text
             else:
@@ -96,8 +97,10 @@ def main() -> int:
                       flush=True)
     print("offload report:", report["gpu_engine"]["offload_report"])
     for device in ("gpu", "cpu"):
-        print(f"{device}: engine/raw tokens per second {best(report[f'{device}_engine']) / best(report[f'{device}_raw']):.3f}")
-    print(f"GPU/CPU (engine) tokens per second: {best(report['gpu_engine']) / best(report['cpu_engine']):.1f}x")
+        ratio = best(report[f"{device}_engine"]) / best(report[f"{device}_raw"])
+        print(f"{device}: engine/raw tokens per second {ratio:.3f}")
+    speedup = best(report["gpu_engine"]) / best(report["cpu_engine"])
+    print(f"GPU/CPU (engine) tokens per second: {speedup:.1f}x")
     if args.out:
         args.out.write_text(json.dumps(report, indent=2, default=str))
     return 0 if all(a["exact"] for r in report.values() if isinstance(r, dict) for a in r["answers"]) else 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.tiny_gguf import CHATML_TEMPLATE
-from tui.core.gguf_header import check_local
 from tui.core.engine.templates import (
     GGUF,
     KNOWN_FORMATS,
@@ -14,6 +13,7 @@ from tui.core.engine.templates import (
     guess_family,
     template_choices,
 )
+from tui.core.gguf_header import check_local
 
 CONVERSATION = [
     {"role": "system", "content": "SYS"},
@@ -137,7 +137,8 @@ def test_default_system_prompt_only_when_the_user_gives_none():
 
 def test_a_template_that_refuses_a_system_role_gets_it_folded_into_the_first_turn():
     strict = (
-        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}"
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('no system role') }}{% endif %}"
         "[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
     )
     template = choose_template({"tokenizer.chat_template": strict})

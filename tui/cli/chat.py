@@ -172,7 +172,8 @@ def _answer(args: argparse.Namespace, settings) -> int:
             sys.stdout.write("\n")
         if info.template_is_guess:
             print(
-                f"llmtui: prompt format guessed ({info.template_name}): {info.extra.get('template_reason', '')}",
+                f"llmtui: prompt format guessed ({info.template_name}): "
+                f"{info.extra.get('template_reason', '')}",
                 file=sys.stderr,
             )
     return 0

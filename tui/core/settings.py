@@ -110,7 +110,8 @@ def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
     known = {f.name for f in fields(cls)}
     for key in data:
         if key not in known:
-            raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+            known_list = ", ".join(sorted(known))
+            raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {known_list})")
     values = {key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()}
     return cls(**values)
 

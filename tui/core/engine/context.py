@@ -1,4 +1,5 @@
-"""When a conversation outgrows the context: drop its oldest turns, or stop and say so. Never truncate silently.
+"""When a conversation outgrows the context: drop its oldest turns, or stop and say so.
+Never truncate silently.
 
 The prompt is measured with the model's own tokenizer (`Backend.count_tokens`), leaving room for the
 answer.

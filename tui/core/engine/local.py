@@ -364,7 +364,8 @@ class LocalBackend(Backend):
             self._streams.discard(rid)
 
     def _stop_requests(self, up_to: int) -> None:
-        """Stop every answer with an id up to `up_to`: at the next token, or now if still reading its prompt."""
+        """Stop every answer with an id up to `up_to`: at the next token, or now while its prompt
+        is still being read."""
         with self._lock:
             self._cancel.value = max(self._cancel.value, up_to)
             for rid in [r for r in self._streams if r <= up_to]:
