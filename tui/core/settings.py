@@ -7,7 +7,7 @@ API keys are never stored here: an endpoint names the environment variable (or k
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -112,6 +112,9 @@ def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
         if key not in known:
             known_list = ", ".join(sorted(known))
             raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {known_list})")
+    for f in fields(cls):
+        if f.name not in data and f.default is MISSING and f.default_factory is MISSING:
+            raise SettingsError(path, f"{prefix}{f.name}", "missing (required)")
     values = {key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()}
     return cls(**values)
 
