@@ -190,21 +190,9 @@ def _catalogue_or_none(args: argparse.Namespace, load_catalogue):
 
 
 def _open_screen(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tui.cli import load_catalogue
-    from tui.ui import app as app_module
     from tui.ui.app import LlmTui
 
     options = screen_options(args)
-
-    class ChatFirst(LlmTui):
-        # Textual reads CSS_PATH relative to the class's own module; this one lives here.
-        CSS_PATH = str(Path(app_module.__file__).with_name(LlmTui.CSS_PATH))
-
-        def on_mount(self) -> None:
-            self.switch_mode("chat")
-            self.screen.open_model(args.model, options=options)
-
-    ChatFirst(load_catalogue(args)).run()
+    LlmTui(load_catalogue(args), first_job=("chat", args.model, {"options": options})).run()
     return 0

@@ -63,9 +63,11 @@ class LlmTui(App):
         Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
     ]
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, first_job: tuple[str, str, dict] | None = None) -> None:
+        """`first_job`: (mode, model, options) to open once mounted, e.g. `llmtui chat MODEL`."""
         super().__init__()
         self.catalogue = catalogue
+        self._first_job = first_job
         self.origin_mode: str | None = None  # the mode the last open_job came from ("back")
         self._settings_error: str | None = None
         self._settings = self._load_settings()  # as at start-up: keymap, download manager
@@ -116,6 +118,9 @@ class LlmTui(App):
         self.call_after_refresh(gc.freeze)
         # Downloads an earlier run left unfinished resume shortly after start-up.
         self.set_timer(2.0, self._start_downloads)
+        if self._first_job is not None:
+            mode, model, options = self._first_job
+            self.open_job(mode, model, **options)
 
     @work(thread=True, exit_on_error=False, group="startup")
     def _start_downloads(self) -> None:
@@ -136,13 +141,13 @@ class LlmTui(App):
     def on_unmount(self) -> None:
         gc.unfreeze()
 
-    def open_job(self, mode: str, model_id: str) -> None:
+    def open_job(self, mode: str, model_id: str, **options) -> None:
         """Switch to a job's mode with a model chosen (from the detail pane's actions)."""
         self.origin_mode = self.current_mode
         self.switch_mode(mode)
         open_model = getattr(self.screen, "open_model", None)
         if open_model is not None:
-            open_model(model_id)
+            open_model(model_id, **options)
 
     def action_endpoints(self) -> None:
         from tui.ui.endpoints import EndpointsScreen
