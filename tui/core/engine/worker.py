@@ -154,6 +154,9 @@ class _Worker:
         """Keep llama.cpp's log lines (offload report, the real reason a load failed) instead of printing."""
         llama_cpp = self.llama_cpp
         logs = self.logs
+        # The load report is kept apart: on a GPU build llama.cpp logs on every decode, and the
+        # recent-lines window would lose it before the model info is asked for.
+        report = self.load_report = []
 
         @llama_cpp.llama_log_callback
         def callback(level, text, user_data):
@@ -162,6 +165,8 @@ class _Worker:
                 logs[-1] += line
             else:
                 logs.append(line)
+            if "offloaded" in line or "using device" in line:
+                report.append(line.strip())
 
         self._log_callback = callback  # a ctypes callback must outlive its registration
         llama_cpp.llama_log_set(callback, None)
@@ -212,9 +217,7 @@ class _Worker:
 
     def info(self) -> dict:
         metadata = self.llm.metadata
-        offload = [
-            line.strip() for line in self.logs if "offloaded" in line or "using device" in line
-        ]
+        offload = self.load_report
         counted = [m for m in (_OFFLOADED.search(line) for line in offload) if m]
         devices = [m.group(1) for m in (_DEVICE.search(line) for line in offload) if m]
         return {
