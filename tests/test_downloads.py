@@ -247,7 +247,9 @@ def test_concurrency_limit_queues_the_rest(fake_hub, tiny_gguf, tmp_path):
     rec = Recorder()
     m = manager(tmp_path, rec, concurrency=2)
     ids = [m.submit(request_for(fake_hub, REPO, n)) for n in names]
-    rec.wait_for(lambda e: e.id == ids[1] and e.state == State.DOWNLOADING and e.message is None)
+    # The two workers start in either order: wait for both.
+    for started in ids[:2]:
+        rec.wait_for(lambda e, i=started: e.id == i and e.state == State.DOWNLOADING and e.message is None)
     assert [m.status(i).state for i in ids] == [State.DOWNLOADING, State.DOWNLOADING, State.QUEUED]
     fake_hub.release()
     assert all(m.wait(i, 30).state == State.DONE for i in ids)

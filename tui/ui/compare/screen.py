@@ -534,7 +534,8 @@ class CompareScreen(Screen):
                     # One full update at the end: the stream never saw the whole text at once.
                     cell = self.result.cell(row, index)
                     await widget.markdown.update(clean(answer_text(cell)))
-            for index, row in self._row_shown.items():
+            # A copy: the awaits below let column updates change which row each column shows.
+            for index, row in list(self._row_shown.items()):
                 widget = self._column(index)
                 text = self._take_pending(index, row)
                 if widget is not None and widget.stream is not None and text:
