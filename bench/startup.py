@@ -10,7 +10,10 @@ warm-up run of each, as after any install (with PYTHONDONTWRITEBYTECODE set, whi
 do, llmtui's own modules would be compiled from source on every start and the bare app's
 pre-compiled Textual would not).
 
-    .venv/bin/python bench/startup.py [--runs 10]
+    .venv/bin/python bench/startup.py [--runs 10] [--before DIR]
+
+--before DIR adds a third command, `python -m tui` run in DIR (e.g. the committed code, from
+`git archive HEAD | tar -x -C DIR`), alternating with the other two in the same run.
 """
 
 from __future__ import annotations
@@ -45,14 +48,14 @@ Bare().run()
 
 
 def time_to_first_frame(
-    argv: list[str], env: dict[str, str], timeout: float = 60
+    argv: list[str], env: dict[str, str], cwd: Path = ROOT, timeout: float = 60
 ) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the app) from spawning it to its first frame."""
     start = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # the child: sizes its terminal, then becomes the app
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        os.chdir(ROOT)
+        os.chdir(cwd)
         os.execvpe(argv[0], argv, env)
     seen = b""
     elapsed = None
@@ -79,6 +82,7 @@ def time_to_first_frame(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--before", type=Path, help="also run `python -m tui` in this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -95,15 +99,17 @@ def main() -> None:
         bare = Path(home) / "bare_app.py"
         bare.write_text(BARE_APP)
         commands = {
-            "llmtui": [sys.executable, "-m", "tui"],
-            "bare Textual app": [sys.executable, str(bare)],
+            "llmtui": ([sys.executable, "-m", "tui"], ROOT),
+            "bare Textual app": ([sys.executable, str(bare)], ROOT),
         }
-        for argv in commands.values():  # warm the disk cache and the bytecode, not measured
-            time_to_first_frame(argv, env)
+        if args.before:
+            commands["llmtui before"] = ([sys.executable, "-m", "tui"], args.before.resolve())
+        for argv, cwd in commands.values():  # warm the disk cache and the bytecode, not measured
+            time_to_first_frame(argv, env, cwd)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for _ in range(args.runs):
-            for name, argv in commands.items():
-                times[name].append(time_to_first_frame(argv, env))
+            for name, (argv, cwd) in commands.items():
+                times[name].append(time_to_first_frame(argv, env, cwd))
 
     print(f"cold start to first painted screen, {args.runs} runs each, alternating")
     medians = {}
@@ -117,6 +123,10 @@ def main() -> None:
     ratio = ours[0] / bare[0]
     print(f"  ratio llmtui / bare (median wall): {ratio:.2f}   target <= 1.3: "
           f"{'met' if ratio <= 1.3 else 'NOT met'}   (CPU: {ours[1] / bare[1]:.2f})")
+    if "llmtui before" in medians:
+        before = medians["llmtui before"]
+        print(f"  ratio llmtui before / bare: {before[0] / bare[0]:.2f} wall, "
+              f"{before[1] / bare[1]:.2f} CPU")
 
 
 if __name__ == "__main__":

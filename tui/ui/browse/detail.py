@@ -7,9 +7,12 @@ of terminal control sequences first.
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.css.styles import RulesMap
+from textual.strip import Strip
 from textual.style import Style
+from textual.visual import RenderOptions, Visual
 from textual.widgets import Button, Static
 
 from tui.core.browse import format_size
@@ -79,6 +82,69 @@ def describe_fact(catalogue: Catalogue, model: Model, index: int) -> Content:
                   unverified=value is not None and not model.is_verified(field_name))
 
 
+# A block of the detail text: a paragraph, or the facts as (label, value) pairs.
+Block = Content | list[tuple[str, Content]]
+
+
+class DetailText(Visual):
+    """The detail pane's text: blocks one blank line apart; the facts are labels in a column of
+    LABEL_WIDTH cells, each value wrapped in the column to their right.
+
+    One Visual in one Static instead of a Static per block and a Grid of two Statics per fact: each
+    widget costs its share of styling, layout and rendering before the first frame
+    (bench/startup.py: 22 widgets were most of the detail pane's start-up).
+    """
+
+    LABEL_WIDTH = 13
+
+    def __init__(self, blocks: list[Block]) -> None:
+        self.blocks = blocks
+        self._lines: tuple[int, list[Content]] | None = None  # (width, lines) of the last render
+
+    def __str__(self) -> str:
+        return "\n\n".join(
+            "\n".join(f"{label} {value}" for label, value in block)
+            if isinstance(block, list) else str(block)
+            for block in self.blocks
+        )
+
+    def lines(self, width: int) -> list[Content]:
+        if self._lines is None or self._lines[0] != width:
+            indent = self.LABEL_WIDTH + 1
+            lines: list[Content] = []
+            for block in self.blocks:
+                if lines:
+                    lines.append(Content(""))
+                if isinstance(block, Content):
+                    lines += block.wrap(max(1, width))
+                    continue
+                for label, value in block:
+                    label_cell = Content.styled(label.ljust(self.LABEL_WIDTH), ".detail--label")
+                    for n, line in enumerate(value.wrap(max(1, width - indent))):
+                        lines.append((label_cell + " " if n == 0 else Content(" " * indent)) + line)
+            self._lines = (width, lines)
+        return self._lines[1]
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return container_width
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return len(self.lines(width))
+
+    def render_strips(
+        self, width: int, height: int | None, style: Style, options: RenderOptions
+    ) -> list[Strip]:
+        lines = self.lines(width)[:height]
+        return Content("\n").join(lines).render_strips(width, len(lines), style, options)
+
+
+def describe(catalogue: Catalogue, model: Model) -> DetailText:
+    """Title, facts, leaderboard scores and GGUF repository of one model."""
+    facts = [(label, describe_fact(catalogue, model, i)) for i, (label, _, _) in enumerate(FACTS)]
+    return DetailText([describe_title(model), facts, describe_scores(catalogue, model),
+                       describe_gguf(model)])
+
+
 def describe_scores(catalogue: Catalogue, model: Model) -> Content:
     """Every leaderboard score of the model with its rank in that table."""
     lines = [_heading("Leaderboard scores")]
@@ -121,19 +187,16 @@ def describe_gguf(model: Model) -> Content:
 class ModelDetail(VerticalScroll):
     """The selected model's facts, scores and GGUF repository, with the job actions below.
 
-    The widgets are built once; showing another model only updates their text (cheap per keystroke).
+    The widgets are built once; showing another model only updates the one Static's text (cheap
+    per keystroke).
     """
+
+    COMPONENT_CLASSES = {"detail--label"}  # the facts' labels (DetailText)
 
     _shown: Model | None | bool = False  # the model on show (False: none yet)
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("No model selected."), id="detail-title")
-        with Grid(id="detail-facts"):
-            for i, (label, _, _) in enumerate(FACTS):
-                yield Static(Content(label), classes="fact-label")
-                yield Static(id=f"fact-{i}", classes="fact-value")
-        yield Static(id="detail-scores")
-        yield Static(id="detail-gguf")
+        yield Static(Content("No model selected."), id="detail-text")
         with Horizontal(id="detail-actions"):
             for button_id, label, _ in ACTIONS:
                 yield Button(Content(label), id=f"action-{button_id}", compact=True)
@@ -142,15 +205,9 @@ class ModelDetail(VerticalScroll):
         if model is self._shown:
             return
         self._shown = model
-        self.set_class(model is None, "-empty")
         for button in self.query(Button):
             button.disabled = model is None
-        if model is None:
-            self.query_one("#detail-title", Static).update(Content("No model matches the filter."))
-            return
-        self.query_one("#detail-title", Static).update(describe_title(model))
-        for i in range(len(FACTS)):
-            self.query_one(f"#fact-{i}", Static).update(describe_fact(catalogue, model, i))
-        self.query_one("#detail-scores", Static).update(describe_scores(catalogue, model))
-        self.query_one("#detail-gguf", Static).update(describe_gguf(model))
+        self.query_one("#detail-text", Static).update(
+            Content("No model matches the filter.") if model is None else describe(catalogue, model)
+        )
         self.scroll_home(animate=False)
