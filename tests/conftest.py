@@ -35,6 +35,14 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def catalogue():
+    """The bundled catalogue (read-only, so one for the whole run)."""
+    from tui.core.catalogue import load_catalogue
+
+    return load_catalogue()
+
+
+@pytest.fixture(scope="session")
 def smollm2() -> Path:
     """SmolLM2-135M-Instruct Q4_1, a real chat model (fetched by `make models`)."""
     if not SMOLLM2.exists():

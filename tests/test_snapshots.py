@@ -10,15 +10,9 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from tui.core.catalogue import load_catalogue
 from tui.ui.app import LlmTui
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
 
 
 def steady(then=None):

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Input, TextArea
 
 from tests.fakehub import fake_hub  # noqa: F401
 from tests.faultserver import FaultServer
+from tests.pilot import until
 from tui.core import endpoints
-from tui.core.catalogue import load_catalogue
 from tui.core.compare import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
 from tui.core.engine.base import AnswerStats, SamplingOptions
 from tui.core.paths import app_paths
@@ -31,19 +31,6 @@ from tui.ui.app import LlmTui
 SIZE = (120, 40)
 # Fixed ports, so the URLs in the pictures do not change between runs: a server, and a closed port.
 SERVER_PORT, CLOSED_PORT = 18517, 18518
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
-
-
-async def until(pilot, condition, steps: int = 1000) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the screen never got there")
 
 
 async def shown(pilot, screen_name: str, selector: str):

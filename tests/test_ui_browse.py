@@ -8,18 +8,12 @@ import pytest
 from textual.widgets import Input, OptionList, Static
 from textual.widgets._footer import FooterKey
 
-from tui.core.catalogue import load_catalogue
 from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
 from tui.ui.browse.table import ModelTable
 from tui.ui.help import HelpScreen
 from tui.ui.keys import KeyFooter
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
 
 
 def shown_ids(app) -> list[str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tui.core.catalogue import load_catalogue
+from tests.pilot import until
 from tui.core.text import clean
 from tui.ui.app import LlmTui
 from tui.ui.chat.screen import ChatScreen
@@ -22,20 +20,6 @@ HOSTILE = [
     "你好",
     "🙂",
 ]
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
-
-
-async def until(pilot, condition, what: str, steps: int = 600) -> None:
-    """Let the app run until `condition()` holds (bounded, so a broken feature fails instead of hanging)."""
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def open_chat(pilot, spec) -> ChatScreen:

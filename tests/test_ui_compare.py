@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.catalogue import load_catalogue
+from tests.pilot import until
 from tui.ui.app import LlmTui
 from tui.ui.compare.screen import CompareScreen, HistoryScreen, ModelColumn
 
 pytestmark = pytest.mark.inference
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
-
-
-async def until(pilot, condition, what: str, steps: int = 1500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def open_compare(pilot, *specs) -> CompareScreen:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import OptionList, Static, TabbedContent
 
-from tui.core.catalogue import load_catalogue
 from tui.ui.app import LlmTui
 from tui.ui.browse.barchart import BarChart, bar
 from tui.ui.browse.leaderboards import LABEL, LeaderboardsScreen, LeaderboardTable
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
 
 
 async def open_boards(pilot) -> LeaderboardsScreen:

@@ -12,8 +12,8 @@ from textual.widgets import DataTable, Static
 
 from tests.conftest import TINY
 from tests.faultserver import free_port
+from tests.pilot import until
 from tui.core import endpoints
-from tui.core.catalogue import load_catalogue
 from tui.core.paths import app_paths
 from tui.core.settings import Endpoint, load_settings, save_settings
 from tui.core.text import clean
@@ -23,19 +23,6 @@ from tui.ui.chat.widgets import MessageView
 from tui.ui.compare.screen import CompareScreen, ModelColumn
 from tui.ui.download.screen import ModelsScreen
 from tui.ui.endpoints import EndpointForm, EndpointsScreen
-
-
-@pytest.fixture(scope="module")
-def catalogue():
-    return load_catalogue()
-
-
-async def until(pilot, condition, what: str, steps: int = 1500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 def rows(table: DataTable) -> list[list[str]]:
