@@ -8,7 +8,8 @@ varies less with other load on the machine). The two alternate, N runs each, so 
 machine load. Both read compiled bytecode from one fresh cache folder, written by an unmeasured
 warm-up run of each, as after any install (with PYTHONDONTWRITEBYTECODE set, which some shells
 do, llmtui's own modules would be compiled from source on every start and the bare app's
-pre-compiled Textual would not).
+pre-compiled Textual would not). The warm-up also leaves llmtui's catalogue cache (JSON, in the
+run's own LLMTUI_CACHE_DIR), as any earlier start does.
 
     .venv/bin/python bench/startup.py [--runs 10] [--before DIR]
 

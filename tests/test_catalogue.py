@@ -718,3 +718,68 @@ def test_hostile_text_in_errors_is_quoted(tmp_path):
     text = edit("    params_b: 7", '    params_b: "\\e[2J[bold]"')
     err = error_for(tmp_path, text)
     assert "\x1b" not in str(err) and "\\x1b[2J[bold]" in str(err)
+
+
+# ---------------------------------------------------------------------------- the JSON cache
+
+
+def test_cache_gives_back_the_same_catalogue_without_reading_the_yaml(tmp_path, monkeypatch, real):
+    import tui.core.catalogue as catalogue_module
+
+    cache = tmp_path / "cache"
+    first = load_catalogue(default_catalogue_path(), cache_dir=cache)
+    assert first == real
+    assert (cache / "catalogue.json").is_file()
+
+    def no_yaml(*args, **kwargs):
+        raise AssertionError("the YAML was read again")
+
+    monkeypatch.setattr(catalogue_module, "_read", no_yaml)
+    again = load_catalogue(default_catalogue_path(), cache_dir=cache)
+    assert again == real
+    assert again.model("org/b") == real.model("org/b")  # its index is rebuilt
+    assert again.scores_for(real.models[0].id) == real.scores_for(real.models[0].id)
+
+
+def test_cache_follows_changes_to_the_catalogue_and_the_overlay(tmp_path):
+    cache = tmp_path / "cache"
+    base = write(tmp_path, BASE)
+    assert load_catalogue(base, cache_dir=cache).model("org/b").params_b == 7
+    write(tmp_path, edit("params_b: 7", "params_b: 13"))
+    assert load_catalogue(base, cache_dir=cache).model("org/b").params_b == 13
+    overlay = write(tmp_path, "models:\n  - {id: org/b, params_b: 70}\n", "models.yaml")
+    with_overlay = load_catalogue(base, overlay, cache_dir=cache)
+    assert (with_overlay.model("org/b").params_b, with_overlay.overlay_path) == (70, overlay)
+    overlay.unlink()
+    without = load_catalogue(base, overlay, cache_dir=cache)
+    assert (without.model("org/b").params_b, without.overlay_path) == (13, None)
+
+
+def test_a_bad_catalogue_is_reported_the_same_and_not_cached(tmp_path):
+    cache = tmp_path / "cache"
+    path = write(tmp_path, edit("params_b: 7", "params_b: seven"))
+    with pytest.raises(CatalogueError) as plain:
+        load_catalogue(path)
+    with pytest.raises(CatalogueError) as cached:
+        load_catalogue(path, cache_dir=cache)
+    assert str(cached.value) == str(plain.value)
+    assert not (cache / "catalogue.json").exists()
+    with pytest.raises(CatalogueError, match="file not found"):
+        load_catalogue(tmp_path / "missing.yaml", cache_dir=cache)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b'{"key": 1}', b"[]"])
+def test_an_unreadable_cache_is_ignored_and_replaced(tmp_path, content):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "catalogue.json").write_bytes(content)
+    base = write(tmp_path, BASE)
+    assert load_catalogue(base, cache_dir=cache) == load_catalogue(base)
+    assert (cache / "catalogue.json").read_bytes() != content
+
+
+def test_a_cache_folder_that_cannot_be_written_is_ignored(tmp_path):
+    blocked = write(tmp_path, "", "cache")  # a file where the folder would be
+    base = write(tmp_path, BASE)
+    assert load_catalogue(base, cache_dir=blocked) == load_catalogue(base)
+    assert set(tmp_path.iterdir()) == {blocked, base}

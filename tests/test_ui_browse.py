@@ -6,7 +6,6 @@ import importlib
 
 import pytest
 from textual.widgets import Input, OptionList, Static
-from textual.widgets._footer import FooterKey
 
 from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
@@ -227,8 +226,6 @@ async def test_help_follows_the_user_keymap(catalogue):
 
 
 async def test_the_keymap_in_the_settings_file_applies_from_the_start(catalogue):
-    from textual.widgets import Footer
-
     from tui.core.paths import app_paths
 
     settings = app_paths().settings_file
@@ -244,7 +241,7 @@ async def test_the_keymap_in_the_settings_file_applies_from_the_start(catalogue)
         await pilot.press("escape")  # leaves the empty filter for the table
         await pilot.press("f2")
         assert app.screen.sort.column == "organisation"
-        keys = {key.key for key in app.screen.query_one(Footer).query("FooterKey")}
+        keys = {key.key for _, _, key in app.screen.query_one(KeyFooter).spans}
         assert {"f", "f2"} <= keys and "slash" not in keys
 
 
@@ -333,25 +330,24 @@ async def test_layout_at_80x24_puts_the_detail_pane_under_the_table(catalogue):
         assert len(screen.query_one(ModelTable).visible_columns) == 6
 
 
-async def test_footer_keys_come_with_the_screen_and_are_rebuilt_only_when_they_change(catalogue):
+async def test_footer_keys_come_with_the_screen_and_follow_what_they_can_do(catalogue):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         footer = pilot.app.screen.query_one(KeyFooter)
 
-        def keys() -> dict[str, FooterKey]:
-            return {key.key: key for key in footer.query(FooterKey)}
+        def keys() -> dict[str, tuple[int, bool]]:
+            return {key.key: (start, key.enabled) for start, _, key in footer.spans}
 
         first = keys()
         assert {"slash", "s", "d", "c", "m", "question_mark", "ctrl+p"} <= set(first)
-        assert not first["d"].disabled
-        # The focus moves to the groups and back: the same keys show, the same widgets stay.
-        pilot.app.screen.query_one("#groups").focus()
+        assert first["d"][1] and first["c"][1]
+        # A click on a key presses it.
+        await pilot.click(KeyFooter, offset=(first["s"][0] + 1, 0))
         await pilot.pause()
-        pilot.app.screen.query_one(ModelTable).focus()
-        await pilot.pause()
-        assert all(keys()[key] is widget for key, widget in first.items())
-        # A filter that matches nothing: the job keys are disabled, so the footer is rebuilt.
+        assert pilot.app.screen.sort.column == "organisation"
+        # A filter that matches nothing: the job keys are disabled, and drawn dim.
         await pilot.press("slash", "x", "y", "z", "enter")
         await pilot.pause()
         now = keys()
-        assert now["d"] is not first["d"]
-        assert now["d"].has_class("-disabled") and now["c"].has_class("-disabled")
+        assert not now["d"][1] and not now["c"][1]
+        dim = footer.render().get_style_at_offset(pilot.app.console, now["d"][0] + 1)
+        assert dim.dim

@@ -21,7 +21,9 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: bool = True) -> argparse.ArgumentParser:
+    """The `llmtui` parser; without `commands`, only the top-level options (no sub-command
+    module is imported: the plain start does not pay for them)."""
     parser = argparse.ArgumentParser(
         prog="llmtui",
         description="Choose and try open LLMs in the terminal: browse, download GGUF, chat, compare.",
@@ -34,10 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="catalogue YAML to use instead of the bundled one",
     )
     parser.set_defaults(func=run_app)
+    if not commands:
+        return parser
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"tui.cli.{name}").register(subparsers)
     return parser
+
+
+def _plain_start(argv: list[str]) -> bool:
+    """Whether argv is only `--catalogue PATH` / `--version`: the top-level parser alone reads it
+    exactly as the full one would. Anything else (a command, -h, an error) gets the full parser,
+    so its help, usage lines and messages are unchanged."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--catalogue":
+            value = next(tokens, None)
+            if value is None or value.startswith("-"):
+                return False
+        elif not (token == "--version" or token.startswith("--catalogue=")):
+            return False
+    return True
 
 
 def load_catalogue(args: argparse.Namespace):
@@ -47,9 +66,14 @@ def load_catalogue(args: argparse.Namespace):
     from tui.core.paths import app_paths
 
     path = args.catalogue or default_catalogue_path()
-    overlay = app_paths().user_catalogue
+    paths = app_paths()
+    overlay = paths.user_catalogue
     try:
-        return load(path, overlay=overlay if overlay.exists() else None)
+        return load(
+            path,
+            overlay=overlay if overlay.exists() else None,
+            cache_dir=paths.cache_dir,
+        )
     except CatalogueError as error:
         raise CliError(str(error)) from None
 
@@ -63,7 +87,9 @@ def run_app(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(commands=not _plain_start(argv))
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import json
+import os
+import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+if TYPE_CHECKING:  # PyYAML (~12 ms to import) loads only when a file is read, not from the cache
+    import yaml
+    from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = [
     "KINDS",
@@ -437,9 +441,6 @@ _TOP["models"] = replace(_TOP["models"], required=True)
 # A user overlay: same schema, only the id-keyed lists, nothing required at the top.
 _OVERLAY = {"version": _F("int"), **_MERGED_LISTS}
 
-# libyaml's parser when PyYAML was built with it (catalogue.yaml: ~4 ms instead of ~50 ms).
-_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
-
 _SCALAR_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 }
@@ -500,25 +501,28 @@ def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
 
 class _Validator:
     def __init__(self, path: Path) -> None:
+        import yaml
+
         self.path = path
         self.constructor = yaml.constructor.SafeConstructor()
+        self.yaml_error = yaml.YAMLError
 
     def loc(self, node: Node, where: str | None) -> _Loc:
         return _Loc(self.path, _line(node), where or None)
 
     def scalar(self, node: ScalarNode, where: str) -> Any:
-        build = yaml.constructor.SafeConstructor.yaml_constructors.get(node.tag)
+        build = type(self.constructor).yaml_constructors.get(node.tag)
         if build is None or node.tag not in _SCALAR_TAGS:
             raise self.loc(node, where).error(f"unsupported YAML tag {node.tag!r}")
         try:
             return build(self.constructor, node)
-        except (ValueError, yaml.YAMLError) as exc:
+        except (ValueError, self.yaml_error) as exc:
             raise self.loc(node, where).error(f"invalid value {node.value!r}: {exc}") from None
 
     def describe(self, node: Node) -> str:
-        if isinstance(node, MappingNode):
+        if node.id == "mapping":
             return "a mapping"
-        if isinstance(node, SequenceNode):
+        if node.id == "sequence":
             return "a list"
         value = self.scalar(node, "")
         if value is None:
@@ -536,24 +540,24 @@ class _Validator:
         return self.loc(node, where).error(f"expected {expected}, got {self.describe(node)}")
 
     def value(self, node: Node, spec: _F, where: str, *, require: bool = True) -> Any:
-        if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        if node.id == "scalar" and node.tag == "tag:yaml.org,2002:null":
             if spec.nullable:
                 return None
             raise self.wrong(node, spec, where)
         if spec.kind == "map":
-            if not isinstance(node, MappingNode):
+            if node.id != "mapping":
                 raise self.wrong(node, spec, where)
             assert spec.schema is not None
             return self.mapping(node, spec.schema, where, require=require)
         if spec.kind == "dict":
-            if not isinstance(node, MappingNode):
+            if node.id != "mapping":
                 raise self.wrong(node, spec, where)
             return self.free_mapping(node, spec, where)
         if spec.kind == "list":
-            if not isinstance(node, SequenceNode):
+            if node.id != "sequence":
                 raise self.wrong(node, spec, where)
             return self.sequence(node, spec, where)
-        if not isinstance(node, ScalarNode):
+        if node.id != "scalar":
             raise self.wrong(node, spec, where)
         value = self.scalar(node, where)
         if spec.kind == "date" and isinstance(value, (_dt.date, _dt.datetime)):
@@ -580,7 +584,7 @@ class _Validator:
         """(key, key node, value node) pairs; keys must be unique strings."""
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = self.scalar(key_node, where) if isinstance(key_node, ScalarNode) else None
+            key = self.scalar(key_node, where) if key_node.id == "scalar" else None
             if not isinstance(key, str):
                 raise self.loc(key_node, where).error("keys must be strings")
             if key in seen:
@@ -603,7 +607,7 @@ class _Validator:
                 )
             rec.values[key] = self.value(value_node, spec, here)
             rec.locs[key] = self.loc(value_node, here)
-            if spec.kind == "list" and isinstance(value_node, SequenceNode):
+            if spec.kind == "list" and value_node.id == "sequence":
                 for i, item in enumerate(value_node.value):
                     rec.locs[f"{key}[{i}]"] = self.loc(item, f"{here}[{i}]")
         if require:
@@ -656,6 +660,8 @@ def _check_unique(items: list[Any], key: str, noun: str) -> None:
 
 
 def _compose(path: Path, *, empty_ok: bool) -> MappingNode | None:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -676,8 +682,8 @@ def _compose(path: Path, *, empty_ok: bool) -> MappingNode | None:
         if empty_ok:
             return None
         raise CatalogueError(path, "the file is empty; expected a mapping at the top level", line=1)
-    if not isinstance(node, MappingNode):
-        kind = "a list" if isinstance(node, SequenceNode) else "a single value"
+    if node.id != "mapping":
+        kind = "a list" if node.id == "sequence" else "a single value"
         raise CatalogueError(
             path,
             f"the top level must be a mapping (version:, models:, ...), got {kind}",
@@ -690,9 +696,13 @@ def _compose_text(text: str) -> Node | None:
     """The YAML node tree, by libyaml where available. A text libyaml rejects is parsed again by
     the pure-Python parser: its messages are the ones users see, and it decides edge cases the
     way it always has."""
-    if _FAST_LOADER is not None:
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it (catalogue.yaml: ~4 ms instead of ~50 ms).
+    fast_loader = getattr(yaml, "CSafeLoader", None)
+    if fast_loader is not None:
         try:
-            return yaml.compose(text, Loader=_FAST_LOADER)
+            return yaml.compose(text, Loader=fast_loader)
         except yaml.YAMLError:
             pass
     return yaml.compose(text, Loader=yaml.SafeLoader)
@@ -928,6 +938,7 @@ def load_catalogue(
     overlay: str | Path | None = None,
     *,
     overlay_must_exist: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> Catalogue:
     """Load and validate a catalogue, with an optional user overlay merged on top.
 
@@ -936,15 +947,111 @@ def load_catalogue(
     added, an entry with a known id replaces the fields it sets. A missing overlay file is ignored
     (it is the user's optional file) unless ``overlay_must_exist``; an empty one adds nothing.
     Raises :class:`CatalogueError` for the first problem found, naming the file it is in.
+
+    With ``cache_dir``, a valid catalogue is also kept there as JSON and read back while the
+    files it came from (and this loader) are unchanged: reading and validating the YAML takes
+    ~8 ms of every start-up, the JSON ~1 ms. A cache that cannot be read or written is ignored.
     """
     path = Path(path) if path is not None else default_catalogue_path()
-    top = _read(path, _TOP)
     overlay_path = Path(overlay) if overlay is not None else None
-    if overlay_path is not None and (overlay_must_exist or overlay_path.exists()):
+    if overlay_path is not None and not (overlay_must_exist or overlay_path.exists()):
+        overlay_path = None
+    cache = _Cache(Path(cache_dir), path, overlay_path) if cache_dir is not None else None
+    if cache is not None and (cached := cache.read()) is not None:
+        return cached
+    top = _read(path, _TOP)
+    if overlay_path is not None:
         extra = _read(overlay_path, _OVERLAY, empty_ok=True)
         for name in _MERGED_LISTS:
             if name in extra.values:
                 top.values[name] = _merge(top.values.get(name) or [], extra.values[name])
-    else:
-        overlay_path = None
-    return _build(top, path, overlay_path)
+    catalogue = _build(top, path, overlay_path)
+    if cache is not None:
+        cache.write(catalogue)
+    return catalogue
+
+
+# --------------------------------------------------------------------------------------------
+# The validated catalogue as JSON (data, not code: unlike pickle, a cache file cannot run
+# anything). Dataclasses, tuples, dicts and paths are tagged objects; every other value is a
+# JSON scalar.
+
+_CACHED_TYPES = {
+    cls.__name__: cls
+    for cls in (
+        Source, GgufSource, Group, GgufRef, Model, Metric, LeaderboardRow, Summary, Leaderboard,
+        LinkedLeaderboard, Catalogue,
+    )
+}
+
+
+def _to_json(value: Any) -> Any:
+    if is_dataclass(value):
+        return {
+            "$": type(value).__name__,
+            **{f.name: _to_json(getattr(value, f.name)) for f in fields(value) if f.init},
+        }
+    if isinstance(value, tuple):
+        return {"$": "tuple", "items": [_to_json(item) for item in value]}
+    if isinstance(value, dict):  # keys are catalogue strings: kept out of JSON object keys
+        return {"$": "dict", "items": [[key, _to_json(item)] for key, item in value.items()]}
+    if isinstance(value, Path):
+        return {"$": "path", "value": str(value)}
+    return value
+
+
+def _from_json(obj: dict[str, Any]) -> Any:
+    tag = obj.pop("$", None)
+    if tag is None:
+        return obj
+    if tag == "tuple":
+        return tuple(obj["items"])
+    if tag == "dict":
+        return dict(obj["items"])
+    if tag == "path":
+        return Path(obj["value"])
+    return _CACHED_TYPES[tag](**obj)
+
+
+class _Cache:
+    """``catalogue.json`` in the cache folder, valid for the files' paths, sizes and mtimes."""
+
+    def __init__(self, folder: Path, path: Path, overlay_path: Path | None) -> None:
+        self.file = folder / "catalogue.json"
+        try:
+            sources = [Path(__file__), path] + ([overlay_path] if overlay_path else [])
+            self.key = [
+                [str(source), str(source.resolve()), stat.st_size, stat.st_mtime_ns]
+                for source in sources
+                for stat in [source.stat()]
+            ]
+        except OSError:  # a missing file: loading reports it
+            self.key = None
+
+    def read(self) -> Catalogue | None:
+        if self.key is None:
+            return None
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"), object_hook=_from_json)
+            catalogue = data["catalogue"] if data["key"] == self.key else None
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+            return None  # absent, unreadable or from another version: load the YAML
+        return catalogue if isinstance(catalogue, Catalogue) else None
+
+    def write(self, catalogue: Catalogue) -> None:
+        if self.key is None:
+            return
+        text = json.dumps({"key": self.key, "catalogue": _to_json(catalogue)}, ensure_ascii=False)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole, then renamed: a concurrent start reads the old file or the new one.
+            fd, temp = tempfile.mkstemp(dir=self.file.parent, prefix=".catalogue-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(text)
+                os.replace(temp, self.file)
+            except BaseException:
+                os.unlink(temp)
+                raise
+        except OSError:
+            pass  # no cache this time; the next start loads the YAML again

@@ -7,11 +7,18 @@ a screen appears everywhere without a hand-written list.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
+from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
+from rich.style import Style
+from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.dom import DOMNode
-from textual.widgets import Footer
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 
 @dataclass(frozen=True)
@@ -47,28 +54,71 @@ def key_entries(node: DOMNode) -> list[KeyEntry]:
     return [KeyEntry(" / ".join(keys), binding, node) for keys, binding in merged.values()]
 
 
-class KeyFooter(Footer, inherit_bindings=False):  # (its scroll keys: it never has focus)
-    """Textual's Footer, composed with its screen and rebuilt only when what its keys show changes.
+@dataclass(frozen=True)
+class _FooterKey:
+    key: str  # the binding's key, which a click presses
+    enabled: bool
+    tooltip: str
 
-    Footer composes no keys until the screen's first bindings signal and the refresh after it, and
-    rebuilds every key on each signal (a focus change sends two), ~2 ms a key even when the same
-    keys show: at start-up the keys came two frames after the rest of the screen (bench/startup.py).
-    A screen using it must have its bindings' enabled state right when it is composed.
+
+class KeyFooter(Widget, can_focus=False):
+    """The screen's keys, drawn the way Textual's Footer draws them, in one widget.
+
+    Footer is a container of one FooterKey widget a key (12 on the browse screen), each styled,
+    laid out and rendered on its own; at start-up they cost ~30 ms (bench/startup.py). Here the
+    same cells are one line of text: its styles come from component classes using Footer's
+    theme variables, and the spans of the last render map a click or hover to its key (a click
+    presses the key, a disabled one rings the bell; hover highlights and shows the tooltip).
+    """
+
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {
+        "key-footer--item",
+        "key-footer--hover",
+        "key-footer--key",
+        "key-footer--description",
+        "key-footer--separator",
+    }
+    DEFAULT_CSS = """
+    KeyFooter {
+        dock: bottom;
+        height: 1;
+        color: $footer-foreground;
+        background: $footer-background;
+        & > .key-footer--item { background: $footer-item-background; }
+        & > .key-footer--hover {
+            color: $footer-key-foreground;
+            background: $block-hover-background;
+        }
+        & > .key-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        & > .key-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+        & > .key-footer--separator { color: $foreground 20%; }
+    }
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._composed: tuple | None = None  # what the keys show, as _shown_keys() gives it
-        # Footer's own flag (textual is pinned): set by its first bindings signal otherwise.
-        self.set_reactive(Footer._bindings_ready, True)
+        self._shown: tuple | None = None  # what the keys show, as _shown_keys() gives it
+        self._spans: list[tuple[int, int, _FooterKey]] = []  # cells of each key, last render
+        self._hover: _FooterKey | None = None
+        self._palette: _FooterKey | None = None  # the command palette's key, last render
 
-    def compose(self) -> ComposeResult:
-        self._composed = self._shown_keys()
-        yield from super().compose()
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
 
-    async def recompose(self) -> None:
-        if self._shown_keys() != self._composed:
-            await super().recompose()
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        if self._shown_keys() != self._shown:
+            self.refresh()
 
     def _shown_keys(self) -> tuple:
         """All that the keys display of the screen's active bindings."""
@@ -78,3 +128,110 @@ class KeyFooter(Footer, inherit_bindings=False):  # (its scroll keys: it never h
             for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
             if binding.show or key == palette
         )
+
+    def render(self) -> Text:
+        self._shown = self._shown_keys()
+        style = self.get_component_rich_style
+        key_style = style("key-footer--key", partial=True)
+        description_style = style("key-footer--description", partial=True)
+        line = Text(no_wrap=True, overflow="crop", end="")
+        spans: list[tuple[int, int, _FooterKey]] = []
+
+        def add(key: _FooterKey, *parts: tuple[str, Style]) -> None:
+            base = style("key-footer--hover" if key == self._hover else "key-footer--item")
+            if not key.enabled:
+                base += Style(dim=True)
+            start = len(line)
+            for text, part_style in parts:
+                line.append(text, base + part_style)
+            spans.append((start, len(line), key))
+
+        # As Footer.compose: one key an action; a group of several actions shows their keys
+        # together, then the group's description.
+        by_action: dict[str, tuple[str, Binding, bool, str]] = {}
+        for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items():
+            if binding.show:
+                by_action.setdefault(binding.action, (key, binding, enabled, tooltip))
+        for group, members in groupby(by_action.values(), lambda entry: entry[1].group):
+            members = list(members)
+            if group is not None and len(members) > 1:
+                line.append(" " if group.compact else "")
+                for key, binding, enabled, tooltip in members:
+                    margin = "" if group.compact else " "
+                    line.append(margin)
+                    display = self.app.get_key_display(binding)
+                    add(
+                        _FooterKey(key, enabled, tooltip or binding.description),
+                        (display, key_style),
+                    )
+                    line.append(margin)
+                line.append(" " if group.compact else "")
+                line.append(group.description, style("key-footer--description"))
+                line.append(" ")
+            else:
+                for key, binding, enabled, tooltip in members:
+                    display = self.app.get_key_display(binding)
+                    parts = [(f" {display} ", key_style), (f"{binding.description} ", description_style)]
+                    if not binding.description:  # as FooterKey: the bare key, no padding
+                        parts = [(display, key_style)]
+                    add(_FooterKey(key, enabled, tooltip), *parts)
+        palette = self._palette_key(style, key_style, description_style)
+        width = self.size.width - palette.cell_len
+        line.truncate(max(width, 0), pad=True)
+        self._spans = [(start, min(end, width), key) for start, end, key in spans if start < width]
+        if self._palette is not None:
+            self._spans.append((width, width + palette.cell_len, self._palette))
+        return line + palette
+
+    def _palette_key(self, style, key_style: Style, description_style: Style) -> Text:
+        """The command palette's key at the right end, as Footer docks it (compact)."""
+        self._palette = None
+        if not self.app.ENABLE_COMMAND_PALETTE:
+            return Text()
+        try:
+            _, binding, enabled, tooltip = self.screen.active_bindings[
+                self.app.COMMAND_PALETTE_BINDING
+            ]
+        except KeyError:
+            return Text()
+        key = self._palette = _FooterKey(
+            binding.key, enabled, binding.tooltip or binding.description
+        )
+        base = style("key-footer--hover" if key == self._hover else "key-footer--item")
+        if not enabled:
+            base += Style(dim=True)
+        return Text.assemble(
+            ("\u258f", style("key-footer--separator")),
+            (self.app.get_key_display(binding), base + key_style),
+            (f" {binding.description}", base + description_style),
+            (" ", base),
+        )
+
+    @property
+    def spans(self) -> list[tuple[int, int, _FooterKey]]:
+        """(first cell, end cell, key) of each key drawn, left to right, as last rendered."""
+        return list(self._spans)
+
+    def _key_at(self, x: int) -> _FooterKey | None:
+        return next((key for start, end, key in self._spans if start <= x < end), None)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        key = self._key_at(event.x)
+        if key is None:
+            return
+        if key.enabled:
+            self.app.simulate_key(key.key)
+        else:
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self._key_at(event.x))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, key: _FooterKey | None) -> None:
+        if key != self._hover:
+            self._hover = key
+            self.tooltip = key.tooltip if key is not None and key.tooltip else None
+            self.refresh()
