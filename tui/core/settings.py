@@ -11,8 +11,6 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass,
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-import yaml
-
 
 class SettingsError(Exception):
     def __init__(self, path: Path, field_name: str, message: str) -> None:
@@ -72,6 +70,8 @@ class Settings:
 def load_settings(path: Path) -> Settings:
     if not path.exists():
         return Settings()
+    import yaml  # here, not at the top: with no settings file start-up never pays for PyYAML
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError) as error:
@@ -84,6 +84,8 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
+    import yaml
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True), "utf-8")
