@@ -370,32 +370,40 @@ def test_pausing_ends_the_hashing_thread(fake_hub, smollm2, tmp_path):
     [
         [],
         [1],
-        [100, 5000, 1 << 20, 3, (1 << 20) + 7, 64 << 10],  # around the 1 MiB hand-over
-        [4096] * 700,  # small pieces of a slow link, batched
+        [100, 5000, 4 << 20, 3, (4 << 20) + 7, 64 << 10],  # around the 4 MiB block
+        [4096] * 700,  # small pieces of a slow link
     ],
 )
-def test_threaded_hash_matches_hashlib(tmp_path, sizes):
+def test_threaded_hash_follows_the_file(tmp_path, sizes):
     import random
 
     from tui.core.downloads import _Hasher
 
     rng = random.Random(len(sizes))
+    part = tmp_path / "x.part"
+    part.touch()
+    hasher = _Hasher(part)
+
+    def append(data: bytes) -> None:
+        with part.open("ab") as f:
+            f.write(data)
+        hasher.advance(len(data))
+
     pieces = [rng.randbytes(n) for n in sizes]
-    hasher = _Hasher(tmp_path / "x.part")
     for piece in pieces:
-        hasher.update(piece)
+        append(piece)
     assert hasher.size == sum(sizes)
     assert hasher.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
     # It goes on after a digest (a new thread), and starts over after a reset.
-    hasher.update(b"more" * 300_000)
+    append(b"more" * 300_000)
     whole = b"".join(pieces) + b"more" * 300_000
     assert hasher.hexdigest() == hashlib.sha256(whole).hexdigest()
-    hasher.update(b"x" * (3 << 20))
+    append(b"x" * (5 << 20))
+    part.write_bytes(b"")
     hasher.reset()
-    hasher.update(b"y" * 10)
+    append(b"y" * 10)
     assert (hasher.size, hasher.hexdigest()) == (10, hashlib.sha256(b"y" * 10).hexdigest())
 
-    part = tmp_path / "y.part"
     part.write_bytes(whole)
     of = _Hasher.of(part)
     assert (of.size, of.hexdigest()) == (len(whole), hashlib.sha256(whole).hexdigest())

@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import re
 import shutil
 import threading
@@ -48,8 +47,6 @@ from urllib.parse import urlsplit
 from tui.core import hub
 
 MiB = 1 << 20
-CHUNK = 1 * MiB
-READ_SIZE = 1 * MiB  # the most one receive call takes from the socket (see _tune_hub_http)
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -136,26 +133,18 @@ def _tune_hub_http(stall_seconds: float) -> None:
     """huggingface-hub reads these at call time. No re-chunking: http_get then hands over the pieces
     as the network delivers them instead of copying them into 10 MiB chunks, so pause, progress and
     a dropped connection act per piece and nothing received is lost (and it is faster). Its download
-    read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins).
-
-    httpcore (under huggingface-hub's httpx2 client) takes at most 64 KiB per receive call; on a
-    fast link the per-piece work in httpcore, h11 and http_get then costs more than the bytes, so
-    allow READ_SIZE. A receive returns what has already arrived (it waits for one byte, not for a
-    full buffer), so a slow link still hands over small pieces at once, and a stall still trips the
-    read timeout. It is an attribute of a dependency's internals: if it moves, only speed suffers.
+    read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins). Its client carries
+    the bytes with urllib3 (`hub_http`).
     """
     from huggingface_hub import constants
 
+    from tui.core import hub_http
+
+    hub_http.install()
     constants.DOWNLOAD_CHUNK_SIZE = None
     _install_retry_log()
     if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
         constants.HF_HUB_DOWNLOAD_TIMEOUT = stall_seconds
-    try:
-        from httpcore2._sync.http11 import HTTP11Connection
-    except ImportError:
-        return
-    if getattr(HTTP11Connection, "READ_NUM_BYTES", READ_SIZE) < READ_SIZE:
-        HTTP11Connection.READ_NUM_BYTES = READ_SIZE
 
 
 class _RetryLog(logging.Handler):
@@ -562,7 +551,7 @@ class DownloadManager:
         if _origin(meta.location) != _origin(meta.url):
             headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
         _RetryLog.current.target = (self, job)
-        with part.open("ab") as f:
+        with part.open("ab", buffering=0) as f:
             writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
             try:
                 file_download.http_get(
@@ -698,78 +687,94 @@ class _Meta:
 
 
 class _Hasher:
-    """sha256 of the part file, kept up to date as bytes are appended.
+    """sha256 of the part file, following it as bytes are appended.
 
-    The hashing runs on a thread of its own, overlapping with receiving and writing the next piece
-    (hashlib releases the GIL for large buffers): sha256 (~1.3 GB/s) costs about as much CPU as
-    curl spends on a whole loopback download, so inline it nearly halved the throughput. Pieces go
-    over in batches of at least CHUNK (one hand-over per batch, not per piece of a slow link), at
-    most BACKLOG batches ahead, so memory stays bounded when the network outruns the hashing.
-    `size` counts the bytes handed in; `close` waits until they are hashed. One thread at a time
-    uses it.
+    A thread of its own reads what was written back from the page cache, a BLOCK at a time, and
+    hashes it, overlapping with receiving and writing. Both the read and hashlib release the GIL
+    for a whole block, so the two threads hand the GIL over a few times per BLOCK, not for each
+    piece the network delivers: per piece (64 KiB on loopback), the hand-overs cost more wall time
+    than the hashing itself (bench/README.md, "Downloads"). Nothing is held in memory, however far
+    the network runs ahead. `size` counts the bytes written; `close` waits until they are hashed.
+    One thread at a time calls it.
     """
 
-    BACKLOG = 4
+    BLOCK = 4 * MiB
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.digest = hashlib.sha256()
         self.size = 0
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(self.BACKLOG)
+        self._hashed = 0
+        self._closing = False
+        self._error: OSError | None = None
+        self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
     @classmethod
     def of(cls, path: Path) -> _Hasher:
+        """The hasher of a part file already on disk (a resumed download)."""
         hasher = cls(path)
-        try:
-            if path.exists():
-                with path.open("rb") as f:
-                    while chunk := f.read(CHUNK):
-                        hasher.update(chunk)
-        finally:
+        if path.exists():
+            hasher.advance(path.stat().st_size)
             hasher.close()
         return hasher
 
-    def update(self, data: bytes) -> None:
-        self.size += len(data)
-        self._batch.append(bytes(data))  # a no-op for bytes; a copy of anything that may change
-        self._batched += len(data)
-        if self._batched >= CHUNK:
+    def advance(self, n: int) -> None:
+        """`n` more bytes were appended to the file."""
+        with self._wake:
+            self.size += n
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
                 self._thread.start()
-            self._queue.put(self._batch)
-            self._batch, self._batched = [], 0
+            elif self.size - self._hashed >= self.BLOCK:
+                self._wake.notify()
 
     def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            for data in batch:
-                self.digest.update(data)
+        block = memoryview(bytearray(self.BLOCK))
+        try:
+            with self.path.open("rb", buffering=0) as f:
+                f.seek(self._hashed)
+                while True:
+                    with self._wake:
+                        while self.size - self._hashed < self.BLOCK and not self._closing:
+                            self._wake.wait()
+                        end = self.size
+                        if self._hashed >= end:
+                            return
+                    while self._hashed < end:
+                        n = f.readinto(block[: min(self.BLOCK, end - self._hashed)])
+                        if not n:
+                            raise OSError(f"{self.path.name} shrank while it was being hashed")
+                        self.digest.update(block[:n])
+                        self._hashed += n
+        except OSError as error:
+            self._error = error
 
     def close(self) -> None:
-        """Hash everything handed in and end the thread (the next update starts another)."""
+        """Hash everything written so far and end the thread (the next `advance` starts another)."""
         if self._thread is not None:
-            self._queue.put(None)
+            with self._wake:
+                self._closing = True
+                self._wake.notify()
             self._thread.join()
-            self._thread = None
-        for data in self._batch:
-            self.digest.update(data)
-        self._batch, self._batched = [], 0
+            self._thread, self._closing = None, False
 
     def reset(self) -> None:
         self.close()
         self.digest = hashlib.sha256()
-        self.size = 0
+        self.size = self._hashed = 0
+        self._error = None
 
     def hexdigest(self) -> str:
         self.close()
+        if self._error is not None:
+            raise self._error
         return self.digest.hexdigest()
 
 
 class _PartWriter:
-    """The file object http_get writes to: appends, hashes, reports progress."""
+    """The file object http_get writes to: appends (unbuffered, so the hasher can read the bytes
+    back at once), hashes, reports progress."""
 
     def __init__(self, f, hasher: _Hasher, progress: Callable[[int], None]) -> None:
         self.f = f
@@ -777,10 +782,13 @@ class _PartWriter:
         self.progress = progress
 
     def write(self, data: bytes) -> int:
-        n = self.f.write(data)
-        self.hasher.update(data)
+        view = memoryview(data)
+        written = 0
+        while written < len(view):  # a raw file may take part of a buffer (a disk filling up)
+            written += self.f.write(view[written:])
+        self.hasher.advance(written)
         self.progress(self.hasher.size)
-        return n
+        return written
 
     def tell(self) -> int:
         return self.f.tell()
@@ -790,7 +798,6 @@ class _PartWriter:
 
     def truncate(self, size: int | None = None) -> int:
         # http_get truncates when a server ignored our Range and sent the whole file: start over.
-        self.f.flush()
         result = self.f.truncate(size)
         self.hasher.reset()
         if result:

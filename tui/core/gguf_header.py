@@ -404,13 +404,14 @@ def read_remote(
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    from tui.core import hub
+    from tui.core import hub, hub_http
 
     if not hub.safe_filename(filename):
         raise hub.HubError(f"refusing the unsafe file name {filename!r}", "bad_input")
     hub.require_online()
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=hub.endpoint())
     headers = build_hf_headers(library_name="llmtui")
+    hub_http.install()
     session = get_session()
 
     def fetch(offset: int, n: int) -> bytes:
