@@ -59,6 +59,9 @@ def test_streams_the_exact_text_and_stats(tiny_gguf, open_backend):
     assert stats.context_used == stats.prompt_tokens + stats.completion_tokens
     assert stats.context_size == 256
     assert stats.time_to_first_token is not None and stats.time_to_first_token > 0
+    # Generation is timed in the worker (the model's pace), within the request's own time.
+    assert 0 < stats.generation_seconds < stats.total_seconds - stats.time_to_first_token + 0.01
+    assert stats.tokens_per_second is not None
 
 
 def test_max_tokens_ends_with_length(tiny_gguf, open_backend):

@@ -90,8 +90,10 @@ async def test_stop_mid_answer_keeps_the_part_and_marks_it(catalogue, tiny_gguf)
             lambda: screen._answer_view is not None and screen._answer_view.text,
             "first tokens",
         )
+        assert not screen.query_one(ChatInput).cursor_blink  # no repaints the model pays for
         await pilot.press("escape")
         await until(pilot, lambda: not screen.answering, "answer stopped")
+        assert screen.query_one(ChatInput).cursor_blink
         answer = views(screen)[-1]
         full = "".join(script)
         assert answer.text and full.startswith(answer.text) and len(answer.text) < len(full)
@@ -250,6 +252,26 @@ async def test_real_model_answers_through_the_screen(catalogue, smollm2):
         assert answer.text.strip() and answer.role == "assistant"
         assert screen.context_used > 0
         assert "context" in str(screen.query_one("#meter").render())
+
+
+def test_renders_take_less_when_the_model_has_every_core(monkeypatch):
+    import os
+
+    from tui.core.engine.base import ModelInfo
+    from tui.ui.chat import screen as chat
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+
+    def info(**extra) -> ModelInfo:
+        return ModelInfo("m", "m.gguf", 4096, extra=extra)
+
+    assert chat.ui_share(info(n_threads=4)) == chat.UI_SHARE_NO_SPARE_CORE
+    assert chat.ui_share(info(n_threads=2)) == chat.UI_SHARE  # a core to spare
+    # All layers on the GPU: the CPU threads mostly wait, as for a remote model.
+    assert chat.ui_share(info(n_threads=4, offloaded_layers=[30, 30])) == chat.UI_SHARE
+    assert chat.ui_share(info(n_threads=4, offloaded_layers=[10, 30])) == chat.UI_SHARE_NO_SPARE_CORE
+    assert chat.ui_share(info()) == chat.UI_SHARE
+    assert chat.UI_SHARE_NO_SPARE_CORE < chat.UI_SHARE
 
 
 def test_code_blocks():

@@ -135,6 +135,8 @@ class LocalBackend(Backend):
                     stats.prompt_tokens = done["prompt_tokens"] or stats.prompt_tokens
                     stats.completion_tokens = done["completion_tokens"]
                     stats.finish_reason = done["finish_reason"]
+                    # The worker times generation itself: the model's pace, not the delivery's.
+                    stats.generation_seconds = done.get("generation_seconds", 0.0)
                     finished = True
                 elif kind == "stopped":
                     stats.finish_reason = "cancelled"
@@ -150,7 +152,8 @@ class LocalBackend(Backend):
                 if finished:
                     now = time.perf_counter()
                     stats.total_seconds = now - started
-                    stats.generation_seconds = now - first_at if first_at is not None else 0.0
+                    if not stats.generation_seconds and first_at is not None:
+                        stats.generation_seconds = now - first_at
                     stats.context_used = stats.prompt_tokens + stats.completion_tokens
                     yield DoneEvent(stats)
                     return

@@ -330,6 +330,7 @@ class _Worker:
         produced = 0
         pending: list[str] = []
         last_flush = 0.0
+        first_at = last_at = 0.0  # the model's own pace, whatever delivery to the UI costs
         self.prompt_phase.value = rid
         generator = self.llm.generate(
             tokens,
@@ -349,6 +350,9 @@ class _Worker:
                 if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
                     break
                 produced += 1
+                last_at = time.perf_counter()
+                if produced == 1:
+                    first_at = last_at
                 text, stopped = scanner.feed(decoder.decode(self._piece(token, special=False)))
                 if text:
                     pending.append(text)
@@ -360,11 +364,10 @@ class _Worker:
                 if n_prompt + produced >= self.n_ctx:
                     finish = "context"
                     break
-                now = time.perf_counter()
-                if pending and now - last_flush >= FLUSH_SECONDS:
+                if pending and last_at - last_flush >= FLUSH_SECONDS:
                     self.conn.send(("tokens", rid, "".join(pending), produced))
                     pending.clear()
-                    last_flush = now
+                    last_flush = last_at
                     self._serve_counts()
         except Exception as error:  # a failed decode: report it, keep the model usable
             self.prompt_phase.value = 0
@@ -382,7 +385,12 @@ class _Worker:
             (
                 "done",
                 rid,
-                {"finish_reason": finish, "prompt_tokens": n_prompt, "completion_tokens": produced},
+                {
+                    "finish_reason": finish,
+                    "prompt_tokens": n_prompt,
+                    "completion_tokens": produced,
+                    "generation_seconds": last_at - first_at,
+                },
             )
         )
 

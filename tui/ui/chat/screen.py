@@ -4,14 +4,17 @@ The model answers in a thread worker that reads the backend's stream (a local mo
 process, see `tui.core.engine.local`). The worker only appends text to a buffer; a timer on the UI
 drains it into the Markdown stream, so a model generating thousands of tokens a second costs the UI
 the same as a slow one. The drain runs at most 25 times a second, and less often when rendering gets
-costly (a long answer re-lays out more): the UI thread spends at most `UI_SHARE` of a core on the
-answer, so it never takes the CPU the model needs (see bench/README.md, "Chat"). The first token is
+costly (a long answer re-lays out more): the UI thread spends at most a set share of a core on the
+answer, so it never takes the CPU the model needs. That share is small when the model's threads
+take every core, since then each cycle the UI spends is one the model waits for (see
+bench/README.md, "Chat"). The first token is
 shown at once (a message wakes the drain), so the time to first token is the engine's. Every message
 is written to the store when complete.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -48,11 +51,25 @@ from tui.ui.chat.widgets import (
 from tui.ui.commands import PaletteCommand
 
 RENDERS_PER_SECOND = 25
-# While an answer streams, the UI thread may use this share of one core for it (the rest of the
-# machine is the model's); renders slow down to stay within it.
+# While an answer streams, the UI thread may use this share of one core for it; renders slow down
+# to stay within it. With a core to spare the model loses nothing to the UI; when its threads take
+# every core, a render preempts one of them and the others wait for it at the next barrier.
 UI_SHARE = 0.1
+UI_SHARE_NO_SPARE_CORE = 0.02
+SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the answer moves at least this often
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 RELOAD_KEYS = ("context_length", "gpu_layers")
+
+
+def ui_share(info: ModelInfo) -> float:
+    """The share of a core the UI may spend rendering this model's answers."""
+    threads = info.extra.get("n_threads")
+    offloaded = info.extra.get("offloaded_layers")
+    on_gpu = bool(offloaded) and offloaded[0] == offloaded[1]  # the CPU threads mostly wait
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threads and not on_gpu and threads >= (cores or 1):
+        return UI_SHARE_NO_SPARE_CORE
+    return UI_SHARE
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -211,6 +228,7 @@ class ChatScreen(Screen):
         self._editing: MessageView | None = None
         self._drain_timer = None
         self._drain_cpu = 0.0  # the UI thread's CPU time when the last drain began
+        self._ui_share = UI_SHARE
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -305,6 +323,7 @@ class ChatScreen(Screen):
             threading.Thread(target=event.backend.close, daemon=True).start()
             return
         self.backend, self.info = event.backend, event.info
+        self._ui_share = ui_share(event.info)
         self._show_model_bar()
         if self.conversation is not None:
             self.store.update(self.conversation.id, model=self.spec, model_name=event.info.name)
@@ -409,6 +428,8 @@ class ChatScreen(Screen):
         messages.anchor()
         self._pending.clear()
         self._cancel = threading.Event()
+        # A blinking cursor repaints twice a second: CPU the model can use while it answers.
+        self.query_one(ChatInput).cursor_blink = False
         self.answering = True
         self._drain_cpu = time.thread_time()
         self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
@@ -463,7 +484,7 @@ class ChatScreen(Screen):
         spent, self._drain_cpu = now - self._drain_cpu, now
         await self._drain()
         if self.answering:
-            delay = max(1 / RENDERS_PER_SECOND, spent / UI_SHARE)
+            delay = min(SLOWEST_RENDER, max(1 / RENDERS_PER_SECOND, spent / self._ui_share))
             self._drain_timer = self.set_timer(delay, self._drain_tick)
 
     async def _drain(self) -> None:
@@ -487,6 +508,7 @@ class ChatScreen(Screen):
             self._drain_timer.stop()
             self._drain_timer = None
         await self._drain()
+        self.query_one(ChatInput).cursor_blink = True
         view, self._answer_view = self._answer_view, None
         if view is None:
             self.answering = False
