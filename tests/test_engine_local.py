@@ -276,6 +276,38 @@ def test_native_abort_while_loading_is_an_error_not_a_crash_of_the_caller(tmp_pa
         LocalBackend(path).load()
     assert caught.value.kind == "bad_file"
     assert "crashed" in caught.value.message and "SIGABRT" in caught.value.message
+    assert "what():" in caught.value.message  # llama.cpp's own reason, from the worker's output
+
+
+def test_worker_output_leaves_no_file_even_when_the_app_is_killed(tiny_gguf, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = (
+        "import sys, time\n"
+        "from tui.core.engine.local import LocalBackend\n"
+        "backend = LocalBackend(sys.argv[1])\n"
+        "backend.load()\n"
+        "print('loaded', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    app = subprocess.Popen(
+        [sys.executable, "-c", script, str(tiny_gguf(HOSTILE))],
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout.readline().strip() == "loaded"
+        assert not list(scratch.glob("llmtui-worker-*"))  # named only until the worker opened it
+    finally:
+        app.send_signal(signal.SIGKILL)
+        app.wait()
+    assert not list(scratch.glob("llmtui-worker-*"))
 
 
 def test_worker_dying_mid_answer_is_reported_and_the_next_answer_restarts_it(

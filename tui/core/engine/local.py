@@ -82,7 +82,7 @@ class LocalBackend(Backend):
         self._streams: set[int] = set()
         self._process = None
         self._conn = None
-        self._log_path: str | None = None
+        self._log: int | None = None  # the worker's output file, read for crash messages
         self._exitcode: int | None = None  # of the last worker that died on its own
         self._closed = False
         self.restarts = 0  # workers ended by Stop during prompt processing and started again
@@ -196,9 +196,9 @@ class LocalBackend(Backend):
                 process.kill()
                 process.join()
             conn.close()
-        if self._log_path:
-            Path(self._log_path).unlink(missing_ok=True)
-            self._log_path = None
+        if self._log is not None:
+            os.close(self._log)
+            self._log = None
 
     # -- extras for the chat screen ---------------------------------------------------------------
 
@@ -236,9 +236,17 @@ class LocalBackend(Backend):
         except GgufHeaderError as error:
             raise EngineError(str(error), error.kind) from None
         options = self._worker_options(self.header)
-        if self._log_path is None:
-            fd, self._log_path = tempfile.mkstemp(prefix="llmtui-worker-", suffix=".log")
-            os.close(fd)
+        if self._log is not None:
+            os.close(self._log)
+        # The worker writes native output here; we keep the file open and remove its name once the
+        # worker has opened it, so nothing is left on disk however either process ends.
+        self._log, log_path = tempfile.mkstemp(prefix="llmtui-worker-", suffix=".log")
+        try:
+            self._spawn(options, log_path)
+        finally:
+            Path(log_path).unlink(missing_ok=True)
+
+    def _spawn(self, options: dict, log_path: str) -> None:
         parent, child = self._mp.Pipe()
         from tui.core.engine import worker
 
@@ -252,7 +260,7 @@ class LocalBackend(Backend):
                 self.family_hint,
                 self._cancel,
                 self._prompt_phase,
-                self._log_path,
+                log_path,
             ),
             name=f"llmtui-{self.label}",
             daemon=True,
@@ -395,7 +403,7 @@ class LocalBackend(Backend):
                 code = f" (killed by signal {-exitcode})"
         elif exitcode is not None:
             code = f" (exit status {exitcode})"
-        detail = _log_tail(self._log_path)
+        detail = _log_tail(self._log)
         reason = f": {detail}" if detail else ""
         return f"llama.cpp crashed {what}{code}{reason}"
 
@@ -446,12 +454,13 @@ def _plain(message: Message) -> dict:
     return {"role": message.role, "content": message.content}
 
 
-def _log_tail(path: str | None, lines: int = 3) -> str:
+def _log_tail(fd: int | None, lines: int = 3, window: int = 64 * 1024) -> str:
     """What a dead worker last said about why (the native error), as one line."""
-    if not path:
+    if fd is None:
         return ""
     try:
-        text = Path(path).read_text("utf-8", "replace")
+        size = os.fstat(fd).st_size
+        text = os.pread(fd, window, max(0, size - window)).decode("utf-8", "replace")
     except OSError:
         return ""
     said = [line.strip() for line in text.splitlines() if line.strip()]
