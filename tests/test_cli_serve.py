@@ -73,6 +73,38 @@ def download(fake_hub, files: dict) -> None:
 
 
 @pytest.mark.inference
+def test_serve_answers_in_the_prompt_format_chat_would_use(tiny_gguf):
+    from tui.core.engine.local import LocalBackend
+
+    # No template in the file: `llmtui chat` guesses Mistral's [INST] format from the name, where
+    # llama-cpp-python on its own would fall back to Llama-2's.
+    path = tiny_gguf(PIECES, chat_template=None, name="Mistral 7B Instruct v0.2")
+    conversation = [Message("system", "Be brief."), Message("user", "Tell me")]
+    with LocalBackend(path) as local:
+        local.load()
+        expected = local.count_tokens(conversation)
+        local.set_template("llama-2")
+        assert local.count_tokens(conversation) != expected  # the formats differ in length
+    port = free_port()
+    server = llmtui("serve", str(path), "--port", str(port))
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_serving(url, server)
+        import httpx2  # the server's own count of the prompt it built (its streams carry none)
+
+        answer = httpx2.post(f"{url}/chat/completions", timeout=30, json={
+            "model": "Mistral 7B Instruct v0.2", "max_tokens": 20,
+            "messages": [{"role": m.role, "content": m.content} for m in conversation],
+        }).json()  # fmt: skip
+        assert answer["choices"][0]["message"]["content"] == "".join(PIECES)
+        assert answer["usage"]["prompt_tokens"] == expected
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert "prompt format guessed (mistral)" in output
+
+
+@pytest.mark.inference
 def test_serve_a_downloaded_catalogue_model_by_its_id_and_quant(fake_hub, tiny_gguf):
     download(fake_hub, {
         "phi-2.Q4_K_M.gguf": tiny_gguf(PIECES, name="q4.gguf"),

@@ -53,6 +53,11 @@ def register(subparsers) -> None:
         metavar="VAR",
         help="require the API key held in this environment variable",
     )
+    serve.add_argument(
+        "--template",
+        metavar="NAME",
+        help="prompt format (gguf, chatml, llama-2, ...); default: as `llmtui chat` chooses",
+    )
     serve.set_defaults(func=run_serve)
 
     endpoints = subparsers.add_parser(
@@ -97,7 +102,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    path = _model_file(args)
+    path, chat_format = _model_file(args)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
@@ -124,7 +129,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
     server = ServerSettings(host=args.host, port=args.port, api_key=api_key)
-    model = ModelSettings(model=str(path), model_alias=alias, n_ctx=args.ctx, verbose=False)
+    model = ModelSettings(
+        model=str(path), model_alias=alias, n_ctx=args.ctx, chat_format=chat_format, verbose=False
+    )
     try:
         app = create_app(server_settings=server, model_settings=[model])  # loads the model
     except ValueError as error:  # llama.cpp's "Failed to load model from file"
@@ -136,8 +143,9 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_file(args: argparse.Namespace) -> Path:
-    """The GGUF file MODEL names, checked to be one; CliError (exit 2) otherwise."""
+def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
+    """The GGUF file MODEL names, checked to be one, and the chat format to serve it with;
+    CliError (exit 2) otherwise."""
     from tui.cli import load_catalogue
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
@@ -151,11 +159,42 @@ def _model_file(args: argparse.Namespace) -> Path:
     except CliError:
         catalogue = None
     try:
-        path = find_local(args.model, catalogue).path
-        check_local(path)
+        model = find_local(args.model, catalogue)
+        header = check_local(model.path)
     except (EngineError, GgufHeaderError) as error:
         raise CliError(f"cannot serve {args.model}: {error}") from None
-    return path
+    return model.path, _chat_format(header, model.family_hint, args.template)
+
+
+def _chat_format(header, family_hint: str | None, choice: str | None) -> str | None:
+    """The server answers in the prompt format `llmtui chat` would use for this file: the GGUF's
+    own template (llama-cpp-python applies it itself: None), or a known format, registered with
+    llama-cpp-python under an `llmtui-` name and rendered by our templates."""
+    from tui.core.engine.templates import GGUF, TemplateError, choose_template
+
+    strings = {k: v for k, v in header.metadata.items() if isinstance(v, str)}
+    try:
+        template = choose_template(strings, header.path.name, choice, family_hint)
+    except TemplateError as error:
+        raise CliError(f"--template {choice}: {error}") from None
+    if template.is_guess:
+        print(f"llmtui: prompt format guessed ({template.name}): {template.reason}; "
+              "--template NAME chooses another", file=sys.stderr)  # fmt: skip
+    if template.name == GGUF:
+        return None
+    from llama_cpp import llama_chat_format
+
+    def format_prompt(messages, **_settings) -> llama_chat_format.ChatFormatterResponse:
+        # Known formats leave the BOS token to the tokenizer (added when the model wants one).
+        return llama_chat_format.ChatFormatterResponse(
+            prompt=template.render(messages), stop=list(template.stop), added_special=False
+        )
+
+    name = f"llmtui-{template.name}"
+    llama_chat_format.LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
+        name, llama_chat_format.chat_formatter_to_chat_completion_handler(format_prompt), True
+    )
+    return name
 
 
 def _check_port_free(host: str, port: int) -> None:
