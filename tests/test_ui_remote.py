@@ -23,6 +23,7 @@ from tui.ui.chat.widgets import MessageView
 from tui.ui.compare.screen import CompareScreen, ModelColumn
 from tui.ui.download.screen import ModelsScreen
 from tui.ui.endpoints import EndpointForm, EndpointsScreen
+from tui.ui.model_select import ModelSelect
 
 
 def rows(table: DataTable) -> list[list[str]]:
@@ -149,8 +150,10 @@ async def test_compare_a_local_gguf_with_a_remote_model(
         await until(pilot, lambda: isinstance(app.screen, CompareScreen), "compare shown")
         screen = app.screen
         # The picker offers the files here and every endpoint's models, labelled with it.
-        await until(pilot, lambda: screen._remote_options, "the servers answered")
-        assert screen._remote_options == [
+        picker = screen.query_one("#model-pick", ModelSelect)
+        await until(pilot, lambda: len(picker.models) == 3, "the servers answered")
+        assert picker.models == [
+            ("local.gguf", str(local)),
             ("tiny @ lab", "lab#tiny"),
             ("smollm2 @ lab", "lab#smollm2"),
         ]
@@ -178,3 +181,30 @@ async def test_compare_a_local_gguf_with_a_remote_model(
         screen.query_one("#model-add").focus()
         await pilot.press(*f"{llama_server}#smollm2", "enter")
         assert [c.spec for c in screen.choices][-1] == f"{llama_server}#smollm2"
+
+
+@pytest.mark.inference
+async def test_chat_opens_a_model_picked_from_my_models_or_a_server(
+    catalogue, llama_server, tiny_gguf, tmp_path
+):
+    from tui.ui.chat.screen import OpenModelScreen
+
+    local = tiny_gguf(["Local", " answer"], name="local.gguf")
+    add_model_folder(local.parent)
+    endpoints.add_endpoint(Endpoint("lab", llama_server))
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.open_job("chat", str(local))
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "chat shown")
+        chat = app.screen
+        await until(pilot, lambda: chat.info is not None, "local model loaded")
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, OpenModelScreen), "picker shown")
+        picker = app.screen.query_one(ModelSelect)
+        expected = {str(local), "lab#tiny", "lab#smollm2"}
+        await until(pilot, lambda: {s for _, s in picker.models} == expected, "all listed")
+        picker.focus()
+        await pilot.press("enter", *"tiny @ lab", "enter")
+        await until(pilot, lambda: app.screen is chat and chat.spec == "lab#tiny", "picked")
+        await until(pilot, lambda: chat.info is not None, "remote model loaded")
+        assert chat.backend.label == "tiny @ lab"

@@ -27,7 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from tui.core.engine.base import (
@@ -49,6 +49,7 @@ from tui.ui.chat.widgets import (
     stats_line,
 )
 from tui.ui.commands import PaletteCommand
+from tui.ui.model_select import ModelSelect
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -73,16 +74,26 @@ def ui_share(info: ModelInfo) -> float:
 
 
 class OpenModelScreen(ModalScreen[str | None]):
-    """Ask for a model: a .gguf path, a catalogue model, owner/repo[:QUANT] or URL#MODEL."""
+    """Ask for a model: picked from My models or a saved server, or typed: a .gguf path, a
+    catalogue model, owner/repo[:QUANT] or URL#MODEL."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="chat.open.cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-model"):
-            yield Label(
-                "Open a model: a .gguf path, a catalogue model, owner/repo[:QUANT] or URL#MODEL"
-            )
+            yield Label("Open a model from My models or a server")
+            yield ModelSelect("pick a model", id="open-pick")
+            yield Label("or type a .gguf path, a catalogue model, owner/repo[:QUANT] or URL#MODEL")
             yield Input(placeholder="~/models/mistral-7b-instruct-v0.2.Q4_K_M.gguf", id="open-spec")
+
+    def on_mount(self) -> None:
+        self.query_one(ModelSelect).rescan()
+        self.query_one("#open-spec", Input).focus()
+
+    @on(Select.Changed, "#open-pick")
+    def _picked(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.dismiss(event.value)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

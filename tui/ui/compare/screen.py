@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual._context import NoActiveAppError
 from textual.app import ComposeResult
@@ -62,6 +61,7 @@ from tui.core.compare import (
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.prompt_sets import Change, Prompt, PromptSetError, diff, load_prompt_set
 from tui.core.text import clean, one_line
+from tui.ui.model_select import ModelSelect
 
 RENDERS_PER_SECOND = 25
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
@@ -167,13 +167,6 @@ class CompareScreen(Screen):
         result: ComparisonResult
         changes: list[Change]
 
-    @dataclass
-    class LibraryScanned(Message):
-        models: list[tuple[str, str]]  # (label, path)
-
-    @dataclass
-    class RemoteScanned(Message):
-        models: list[tuple[str, str]]  # ("model @ endpoint", "ENDPOINT#MODEL")
 
     def __init__(self) -> None:
         super().__init__()
@@ -209,8 +202,6 @@ class CompareScreen(Screen):
         self._draining = False
         self._closing = False
         # The picker's choices: files on this machine, then the saved endpoints' models.
-        self._local_options: list[tuple[str, str]] = []
-        self._remote_options: list[tuple[str, str]] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -219,7 +210,7 @@ class CompareScreen(Screen):
                 yield Label("Models (2-4)", classes="pane-title")
                 yield OptionList(id="models")
                 yield Input(placeholder="add: .gguf path, catalogue id, URL#MODEL", id="model-add")
-                yield Select([], prompt="add from My models or a server", id="model-pick")
+                yield ModelSelect("add from My models or a server", id="model-pick")
                 yield Label("Overrides for the highlighted model", classes="pane-title")
                 yield Input(placeholder="e.g. temperature=0.2 max_tokens=128", id="overrides")
                 yield Label("Settings for all", classes="pane-title")
@@ -251,8 +242,7 @@ class CompareScreen(Screen):
 
     def on_screen_resume(self) -> None:
         # Each time the screen shows: files downloaded and endpoints added meanwhile are offered.
-        self._scan_library()
-        self._scan_remote()
+        self.query_one("#model-pick", ModelSelect).rescan()
 
     def on_unmount(self) -> None:
         self._closing = True
@@ -329,47 +319,6 @@ class CompareScreen(Screen):
         if index is not None and index < len(self.choices):
             del self.choices[index]
             self._show_choices()
-
-    @work(thread=True, exclusive=True, group="library", exit_on_error=False)
-    def _scan_library(self) -> None:
-        from tui.core.library import scan
-
-        library = scan(self.settings.model_dirs)
-        self.post_message(self.LibraryScanned([(m.label, str(m.path)) for m in library.models]))
-
-    @work(thread=True, exclusive=True, group="remote", exit_on_error=False)
-    def _scan_remote(self) -> None:
-        # Each endpoint's models; one that is down is left out (My models says why).
-        from tui.core.endpoints import remote_models, remote_spec
-        from tui.core.paths import app_paths
-        from tui.core.settings import SettingsError, load_settings
-
-        try:
-            settings = load_settings(app_paths().settings_file)
-        except SettingsError:
-            settings = self.settings
-        found = remote_models(settings)
-        self.post_message(
-            self.RemoteScanned([(f"{m} @ {e.name}", remote_spec(e, m)) for e, m in found])
-        )
-
-    @on(LibraryScanned)
-    def _library_scanned(self, event: LibraryScanned) -> None:
-        self._local_options = event.models
-        self._show_picker()
-
-    @on(RemoteScanned)
-    def _remote_scanned(self, event: RemoteScanned) -> None:
-        self._remote_options = event.models
-        self._show_picker()
-
-    def _show_picker(self) -> None:
-        # Text, not Content: the picker's type-to-search reads only str and Text prompts.
-        options = [
-            (Text(one_line(label, 70)), spec)
-            for label, spec in (*self._local_options, *self._remote_options)
-        ]
-        self.query_one("#model-pick", Select).set_options(options)
 
     # -- running ---------------------------------------------------------------------------------
 
