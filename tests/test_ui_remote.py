@@ -153,7 +153,7 @@ async def test_compare_a_local_gguf_with_a_remote_model(
         picker = screen.query_one("#model-pick", ModelSelect)
         await until(pilot, lambda: len(picker.models) == 3, "the servers answered")
         assert picker.models == [
-            ("local.gguf", str(local)),
+            (str(local), str(local)),  # a file is labelled with its path
             ("tiny @ lab", "lab#tiny"),
             ("smollm2 @ lab", "lab#smollm2"),
         ]
