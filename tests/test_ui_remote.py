@@ -172,8 +172,12 @@ async def test_compare_a_local_gguf_with_a_remote_model(
         await pilot.pause()
         assert [c.state for c in result.columns] == ["done", "done"]
         assert [result.cell(0, i).answer for i in (0, 1)] == ["Local answer", "".join(TINY)]
-        shown = [screen.query_one(f"#column-{i}", ModelColumn).markdown.source for i in (0, 1)]
-        assert shown == ["Local answer", clean("".join(TINY))]
+        # The columns' Markdown is written by the screen's drain timer: wait for its next turn.
+        expected = ["Local answer", clean("".join(TINY))]
+        shown = lambda: [  # noqa: E731
+            screen.query_one(f"#column-{i}", ModelColumn).markdown.source for i in (0, 1)
+        ]
+        await until(pilot, lambda: shown() == expected, "answers shown")
         title = text_of(screen.query_one("#column-1 .column-title"))
         assert "B · tiny @ lab" in title and "done" in title
 

@@ -17,6 +17,7 @@ from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, 
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
 from tui.core.text import clean
+from tui.ui.markdown_stream import open_stream
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 _CODE_BLOCK = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
@@ -106,7 +107,7 @@ class MessageView(Vertical, can_focus=True):
         """Append streamed text (the caller coalesces: a few calls a second)."""
         self.text += fragment
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.body)
+            self._stream = await open_stream(self.body)
         await self._stream.write(clean(fragment))
 
     async def finish(self, text: str | None = None) -> None:

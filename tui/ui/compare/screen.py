@@ -61,6 +61,7 @@ from tui.core.compare import (
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.prompt_sets import Change, Prompt, PromptSetError, diff, load_prompt_set
 from tui.core.text import clean, one_line
+from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
 
 RENDERS_PER_SECOND = 25
@@ -477,7 +478,7 @@ class CompareScreen(Screen):
                 text = self._take_pending(index, row)
                 if kind == "start":
                     await widget.markdown.update("")
-                    widget.stream = Markdown.get_stream(widget.markdown)
+                    widget.stream = await open_stream(widget.markdown)
                     await widget.stream.write(clean(text))
                 else:
                     # One full update at the end: the stream never saw the whole text at once.
