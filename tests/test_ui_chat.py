@@ -254,6 +254,23 @@ async def test_real_model_answers_through_the_screen(catalogue, smollm2):
         assert "context" in str(screen.query_one("#meter").render())
 
 
+async def test_open_model_says_when_there_is_nothing_to_pick(catalogue, tiny_gguf):
+    from textual.widgets import Label
+
+    from tui.ui.chat.screen import OpenModelScreen
+
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, tiny_gguf(HOSTILE))  # a file outside any model folder
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(pilot.app.screen, OpenModelScreen), "dialog shown")
+        title = pilot.app.screen.query_one("#open-title", Label)
+        await until(pilot, lambda: "No models here" in str(title.render()), "nothing found")
+        await pilot.press(*"nowhere.gguf", "enter")  # typing still works
+        await until(pilot, lambda: pilot.app.screen is screen, "dialog closed")
+        await until(pilot, lambda: screen.last_error is not None, "the typed model tried")
+        assert pilot.app.is_running
+
+
 def test_renders_take_less_when_the_model_has_every_core(monkeypatch):
     import os
 

@@ -22,6 +22,7 @@ class ModelSelect(Select[str]):
     def __init__(self, prompt: str = "pick a model", **kwargs) -> None:
         super().__init__([], prompt=prompt, **kwargs)
         self._found: dict[str, list[tuple[str, str]]] = {"local": [], "remote": []}
+        self._waiting: set[str] = set()
 
     @property
     def models(self) -> list[tuple[str, str]]:
@@ -30,6 +31,7 @@ class ModelSelect(Select[str]):
 
     def rescan(self) -> None:
         """Look again (files downloaded and servers added since are offered)."""
+        self._waiting = {"local", "remote"}
         self._scan_library()
         self._scan_remote()
 
@@ -59,9 +61,15 @@ class ModelSelect(Select[str]):
             self.Scanned("remote", [(f"{m} @ {e.name}", remote_spec(e, m)) for e, m in found])
         )
 
+    @property
+    def scanned(self) -> bool:
+        """Both looks (this machine, the servers) have answered since the last `rescan`."""
+        return not self._waiting
+
     @on(Scanned)
     def _scanned(self, event: Scanned) -> None:
-        event.stop()
+        # Not stopped: the screen around may say something once both looks have answered.
+        self._waiting.discard(event.where)
         self._found[event.where] = event.models
         # Text, not Content: Select's type-to-search reads only str and Text prompts. Labels are
         # file and server names: untrusted, so never markup.

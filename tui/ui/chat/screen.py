@@ -81,7 +81,7 @@ class OpenModelScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-model"):
-            yield Label("Open a model from My models or a server")
+            yield Label("Open a model from My models or a server", id="open-title")
             yield ModelSelect("pick a model", id="open-pick")
             yield Label("or type a .gguf path, a catalogue model, owner/repo[:QUANT] or URL#MODEL")
             yield Input(placeholder="~/models/mistral-7b-instruct-v0.2.Q4_K_M.gguf", id="open-spec")
@@ -89,6 +89,15 @@ class OpenModelScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         self.query_one(ModelSelect).rescan()
         self.query_one("#open-spec", Input).focus()
+
+    @on(ModelSelect.Scanned)
+    def _scanned(self) -> None:
+        picker = self.query_one(ModelSelect)
+        if picker.scanned and not picker.models:
+            self.query_one("#open-title", Label).update(
+                "No models here or on saved servers yet: download one in My models (3), "
+                "add a server (F4), or type one below"
+            )
 
     @on(Select.Changed, "#open-pick")
     def _picked(self, event: Select.Changed) -> None:
