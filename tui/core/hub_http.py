@@ -21,6 +21,7 @@ huggingface-hub and `downloads._classify` sort into retryable and not.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import httpx2
@@ -96,25 +97,28 @@ def _mapped_errors() -> Iterator[None]:
 
 
 _installed = False
+_install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Make huggingface-hub build its client with this transport (its own settings kept); once."""
+    """Make huggingface-hub build its client with this transport (its own settings kept); once.
+    Callers on other threads wait until it is done: replacing the factory closes the old client."""
     global _installed
-    if _installed:
-        return
-    _installed = True
-    from huggingface_hub import get_session, set_client_factory
+    with _install_lock:
+        if _installed:
+            return
+        from huggingface_hub import get_session, set_client_factory
 
-    base = get_session()  # the client huggingface-hub would use: keep its hooks and settings
-    hooks, redirects, timeout = base.event_hooks, base.follow_redirects, base.timeout
+        base = get_session()  # the client huggingface-hub would use: keep its hooks and settings
+        hooks, redirects, timeout = base.event_hooks, base.follow_redirects, base.timeout
 
-    def factory() -> httpx2.Client:
-        return httpx2.Client(
-            event_hooks=hooks,
-            follow_redirects=redirects,
-            timeout=timeout,
-            transport=Urllib3Transport(),
-        )
+        def factory() -> httpx2.Client:
+            return httpx2.Client(
+                event_hooks=hooks,
+                follow_redirects=redirects,
+                timeout=timeout,
+                transport=Urllib3Transport(),
+            )
 
-    set_client_factory(factory)
+        set_client_factory(factory)
+        _installed = True
