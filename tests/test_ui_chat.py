@@ -224,6 +224,25 @@ async def test_a_guessed_template_is_flagged(catalogue, tiny_gguf):
         assert "Zephyr (guessed)" in str(bar.render()) and "⚠" in str(bar.render())
 
 
+async def test_keys_arriving_in_one_burst_are_sent_whole_and_in_order(catalogue, tiny_gguf):
+    # Over SSH or from a fast typist, "hello⏎" can arrive in one read: Enter must see every
+    # character before it, and a new line must land after them.
+    from textual import events
+
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, tiny_gguf(HOSTILE))
+        chat_input = screen.query_one(ChatInput)
+        chat_input.focus()
+        await pilot.pause()
+        burst = [*"one", "ctrl+j", *"two", "enter"]
+        for key in burst:
+            character = {"ctrl+j": None, "enter": "\r"}.get(key, key)
+            pilot.app.post_message(events.Key(key, character))
+        await until(pilot, lambda: len(views(screen)) == 2, "message sent")
+        assert views(screen)[0].text == "one\ntwo"
+        assert chat_input.text == ""
+
+
 async def test_input_history_and_copy(catalogue, tiny_gguf):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, tiny_gguf(["Here:\n", "```py\nprint(1)\n```\n"]))

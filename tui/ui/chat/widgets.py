@@ -197,7 +197,16 @@ class ChatInput(TextArea):
         self._recall = 0  # 0: the draft; n: the n-th last sent message
         self._draft = ""
 
+    # Both keys are priority bindings (TextArea would take Enter for itself), so they run when the
+    # app sees the key, before this widget has taken the characters typed just before it when
+    # they arrived in one read (a fast typist, SSH): act after those, in this widget's own queue.
     def action_submit(self) -> None:
+        self.call_later(self._submit)
+
+    def action_newline(self) -> None:
+        self.call_later(self.insert, "\n")
+
+    def _submit(self) -> None:
         text = self.text
         if not text.strip():
             return
@@ -206,9 +215,6 @@ class ChatInput(TextArea):
         self._recall = 0
         self.clear()
         self.post_message(self.Submitted(text))
-
-    def action_newline(self) -> None:
-        self.insert("\n")
 
     def action_cursor_up(self, select: bool = False) -> None:
         if not select and self.cursor_location[0] == 0 and self._recall < len(self.sent):
