@@ -489,10 +489,13 @@ class ModelsScreen(Screen):
 
     def _render_downloads(self) -> None:
         service = self.service
-        if service.version == self._seen_version and self.download_ids:
+        statuses = [s for s in service.statuses() if s.state != State.CANCELLED]
+        # Progress events are throttled: the bytes that came after the last one (before a stall)
+        # change no version, so a download in progress is read afresh each time.
+        active = any(s.state == State.DOWNLOADING for s in statuses)
+        if service.version == self._seen_version and self.download_ids and not active:
             return
         self._seen_version = service.version
-        statuses = [s for s in service.statuses() if s.state != State.CANCELLED]
         table = self.query_one("#downloads", DataTable)
         ids = [s.id for s in statuses]
         if ids != self.download_ids:
