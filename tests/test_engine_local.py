@@ -129,6 +129,42 @@ def test_cancel_event_stops_the_stream(tiny_gguf, open_backend):
     assert events[-1].stats.finish_reason == "cancelled"
 
 
+def _sends(backend, script):
+    """The answer's TokenEvents (one per message from the worker) and its stats."""
+    events = list(backend.stream(ASK, SamplingOptions(max_tokens=0)))
+    tokens = events[:-1]
+    assert "".join(e.text for e in tokens) == "".join(script)
+    return tokens, events[-1].stats
+
+
+def test_text_comes_seldom_while_the_model_takes_every_core(tiny_gguf, open_backend):
+    # Each message wakes threads in the app; with no core free that stalls the model's threads.
+    from tui.core.engine.base import usable_cores
+
+    script = [f"w{i} " for i in range(600)]
+    backend = open_backend(
+        tiny_gguf(script), load=LoadOptions(n_ctx=1024, n_threads=usable_cores())
+    )
+    assert backend.load().takes_every_core
+    tokens, stats = _sends(backend, script)
+    assert tokens[0].text == script[0]  # the first token still goes at once
+    # Then a few messages a second at most (worker.FLUSH_SECONDS_NO_SPARE_CORE), and the end.
+    assert len(tokens) <= 2 + stats.generation_seconds * 4
+
+
+def test_text_comes_often_while_a_core_is_free(tiny_gguf, open_backend):
+    from tui.core.engine.base import usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("needs a core beside the model's thread")
+    script = [f"w{i} " for i in range(600)]
+    backend = open_backend(tiny_gguf(script), load=LoadOptions(n_ctx=1024, n_threads=1))
+    assert not backend.load().takes_every_core
+    tokens, stats = _sends(backend, script)
+    assert tokens[0].text == script[0]
+    assert len(tokens) > 2 + stats.generation_seconds * 4
+
+
 def test_stop_during_prompt_processing_ends_the_worker_and_reloads(smollm2, open_backend):
     backend = open_backend(smollm2, load=LoadOptions(n_ctx=4096))
     backend.load()

@@ -15,7 +15,6 @@ unload).
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import threading
@@ -35,6 +34,7 @@ from tui.core.engine.base import (
     Message,
     SamplingOptions,
     TokenEvent,
+    usable_cores,
 )
 from tui.core.engine.resolve import find_local, is_remote
 from tui.core.engine.resolve import open_backend as resolve_backend
@@ -199,10 +199,7 @@ def make_plan(
     from tui.core.fit import human_bytes
 
     here = here or fit.machine()
-    if cores is None:
-        usable = getattr(os, "sched_getaffinity", None)
-        cores = len(usable(0)) if usable else os.cpu_count() or 1
-    cores = max(1, cores)
+    cores = max(1, usable_cores() if cores is None else cores)
     fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue) for s in specs]
     needs = tuple(
         0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True)

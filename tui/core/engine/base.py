@@ -8,6 +8,7 @@ raises `EngineError` (with the partial answer, if any, already yielded).
 
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -33,6 +34,22 @@ class LoadOptions:
     n_gpu_layers: int = 0  # -1: all layers
     seed: int = 0xFFFFFFFF  # llama.cpp's "random"
     use_mmap: bool = True
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def takes_every_core(n_threads: int | None, offloaded_layers: Sequence[int] | None) -> bool:
+    """Whether a local model's CPU threads leave no core free. llama.cpp's threads meet at a barrier
+    for every operation, so then any other thread that wakes preempts one of them and the rest wait
+    for it: whatever runs beside the model should wake as seldom as it can (bench/README.md,
+    "Chat"). With every layer on the GPU the CPU threads mostly wait."""
+    on_gpu = bool(offloaded_layers) and offloaded_layers[0] == offloaded_layers[1]
+    return bool(n_threads) and not on_gpu and n_threads >= usable_cores()
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,11 @@ class ModelInfo:
     @property
     def template_is_guess(self) -> bool:
         return self.template_source == "family"
+
+    @property
+    def takes_every_core(self) -> bool:
+        """A local model whose threads leave no core free (never a remote one)."""
+        return takes_every_core(self.extra.get("n_threads"), self.extra.get("offloaded_layers"))
 
 
 @dataclass

@@ -44,6 +44,9 @@ from tui.core.gguf_header import GgufFile, GgufHeaderError, check_local
 
 LOAD_TIMEOUT = 600.0  # a 70B model from a slow disk takes minutes; a hung load must still end
 CLOSE_TIMEOUT = 5.0
+# `stop()` wakes a stream at once; a cancel event set on its own is seen within this. Waking more
+# often would cost the model while its threads take every core (see `takes_every_core`).
+CANCEL_POLL_SECONDS = 0.25
 _DEAD = ("dead",)
 _STOPPED = ("stopped",)
 
@@ -117,7 +120,11 @@ class LocalBackend(Backend):
                 if cancel is not None and cancel.is_set():
                     self._stop_requests(rid)
                 try:
-                    reply = replies.get(timeout=0.05) if cancel is not None else replies.get()
+                    reply = (
+                        replies.get(timeout=CANCEL_POLL_SECONDS)
+                        if cancel is not None
+                        else replies.get()
+                    )
                 except queue.Empty:
                     continue
                 kind = reply[0]

@@ -31,9 +31,15 @@ import sys
 import time
 from collections import deque
 
+from tui.core.engine.base import takes_every_core
+
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 _DEVICE = re.compile(r"using device (.+?) - ")
-FLUSH_SECONDS = 0.015  # tokens arriving faster than this are sent together; the first goes at once
+# Tokens arriving faster than this are sent together; the first goes at once. Each send wakes two
+# threads in the app; when the model's threads take every core each wakeup stalls them, so then
+# text goes a few times a second: the chat screen shows it about once a second anyway.
+FLUSH_SECONDS = 0.015
+FLUSH_SECONDS_NO_SPARE_CORE = 0.25
 LOG_LINES = 400  # llama.cpp log lines kept for messages and the load report
 
 
@@ -147,6 +153,8 @@ class _Worker:
         self.template = None
         self._set_template(template_choice)
         self._warm_up()
+        busy = takes_every_core(self.llm.n_threads, self._offloaded_layers())
+        self.flush_seconds = FLUSH_SECONDS_NO_SPARE_CORE if busy else FLUSH_SECONDS
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -215,10 +223,14 @@ class _Worker:
             generator.close()
         self.llm.reset()  # the first prompt starts at position 0 (generate drops the stale cache)
 
+    def _offloaded_layers(self) -> list[int] | None:
+        """(layers on the GPU, layers in all) as llama.cpp reported them; None on a CPU-only build."""
+        counted = [m for m in (_OFFLOADED.search(line) for line in self.load_report) if m]
+        return [int(counted[-1].group(1)), int(counted[-1].group(2))] if counted else None
+
     def info(self) -> dict:
         metadata = self.llm.metadata
         offload = self.load_report
-        counted = [m for m in (_OFFLOADED.search(line) for line in offload) if m]
         devices = [m.group(1) for m in (_DEVICE.search(line) for line in offload) if m]
         return {
             "name": metadata.get("general.name") or os.path.basename(self.path),
@@ -235,11 +247,7 @@ class _Worker:
             "n_gpu_layers": self.options["n_gpu_layers"],
             "layers": self.llama_cpp.llama_model_n_layer(self.llm._model.model),
             "offload_report": offload,
-            # (layers on the GPU, layers in all) as llama.cpp reported them; None on a CPU-only
-            # build
-            "offloaded_layers": [int(counted[-1].group(1)), int(counted[-1].group(2))]
-            if counted
-            else None,
+            "offloaded_layers": self._offloaded_layers(),
             "devices": devices,
             "n_threads": self.llm.n_threads,
             "vocab_size": self.llm.n_vocab(),
@@ -364,7 +372,7 @@ class _Worker:
                 if n_prompt + produced >= self.n_ctx:
                     finish = "context"
                     break
-                if pending and last_at - last_flush >= FLUSH_SECONDS:
+                if pending and last_at - last_flush >= self.flush_seconds:
                     self.conn.send(("tokens", rid, "".join(pending), produced))
                     pending.clear()
                     last_flush = last_at
