@@ -197,6 +197,34 @@ async def test_delete_a_past_conversation_from_the_list(catalogue, tiny_gguf):
         assert screen.store.list() == []
 
 
+async def test_the_conversation_list_keeps_its_place_and_follows_the_order(catalogue, tiny_gguf):
+    path = tiny_gguf(["Answer"])
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, path)
+        await send(pilot, screen, "first chat")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        first = screen.conversation.id
+        await pilot.press("ctrl+n")
+        await send(pilot, screen, "second chat")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        second = screen.conversation.id
+        listed = screen.query_one("#conversations")
+        await pilot.press("ctrl+l", "down")
+        assert listed.highlighted == 1
+        # A message in the conversation at the top changes nothing the list shows: the place the
+        # user left in it stays.
+        await send(pilot, screen, "more")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        assert listed.highlighted == 1
+        assert [listed.get_option_at_index(i).id for i in range(2)] == [str(second), str(first)]
+        # A message in the older one brings it to the top.
+        await screen.open_conversation(first)
+        await until(pilot, lambda: screen.info is not None, "its model loaded")
+        await send(pilot, screen, "back again")
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        assert [listed.get_option_at_index(i).id for i in range(2)] == [str(first), str(second)]
+
+
 async def test_a_bad_file_shows_an_error_and_the_app_keeps_working(catalogue, tiny_gguf, tmp_path):
     good = tiny_gguf(["Fine"])
     bad = tmp_path / "broken.gguf"

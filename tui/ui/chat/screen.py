@@ -14,7 +14,6 @@ is written to the store when complete.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
-from textual.widgets.option_list import Option
 
 from tui.core.engine.base import (
     AnswerStats,
@@ -64,13 +62,7 @@ RELOAD_KEYS = ("context_length", "gpu_layers")
 
 def ui_share(info: ModelInfo) -> float:
     """The share of a core the UI may spend rendering this model's answers."""
-    threads = info.extra.get("n_threads")
-    offloaded = info.extra.get("offloaded_layers")
-    on_gpu = bool(offloaded) and offloaded[0] == offloaded[1]  # the CPU threads mostly wait
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if threads and not on_gpu and threads >= (cores or 1):
-        return UI_SHARE_NO_SPARE_CORE
-    return UI_SHARE
+    return UI_SHARE_NO_SPARE_CORE if info.takes_every_core else UI_SHARE
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -418,7 +410,10 @@ class ChatScreen(Screen):
             await view.set_text(text)
             if view.message_id is not None:
                 self.store.edit_message(view.message_id, text)
+            await self._start_answer()
         else:
+            question = MessageView("user", text)
+            await self._start_answer(question)
             if self.conversation is None:
                 self.conversation = self.store.create(
                     self.spec,
@@ -426,10 +421,8 @@ class ChatScreen(Screen):
                     self._conversation_settings(),
                     self.values.get("template"),
                 )
-            stored = self.store.add_message(self.conversation.id, "user", text)
-            await self._messages().mount(MessageView("user", text, message_id=stored.id))
+            question.message_id = self.store.add_message(self.conversation.id, "user", text).id
         self._refresh_conversations()
-        await self._start_answer()
 
     def _history(self) -> list[ChatMessage]:
         system = self.values.get("system_prompt") or ""
@@ -439,23 +432,28 @@ class ChatScreen(Screen):
         ]
         return messages
 
-    async def _start_answer(self) -> None:
+    async def _start_answer(self, question: MessageView | None = None) -> None:
+        """Ask for the answer (to `question`, a new message, if given), then show it coming. The
+        request goes first: the views are mounted and the question stored while the model reads
+        the prompt. The answer's first text is handled only after the caller returns."""
         history = self._history()
+        if question is not None:
+            history.append(ChatMessage("user", question.text))
         view = MessageView("assistant", note="writing…")
         self._answer_view = view
-        messages = self._messages()
-        await messages.mount(view)
-        messages.anchor()
         self._pending.clear()
         self._cancel = threading.Event()
-        # A blinking cursor repaints twice a second: CPU the model can use while it answers.
-        self.query_one(ChatInput).cursor_blink = False
         self.answering = True
-        self._drain_cpu = time.thread_time()
-        self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
         self._generate(
             self.backend, history, self._sampling(), self.values["context_policy"], self._cancel
         )
+        messages = self._messages()
+        await messages.mount_all([question, view] if question is not None else [view])
+        messages.anchor()
+        # A blinking cursor repaints twice a second: CPU the model can use while it answers.
+        self.query_one(ChatInput).cursor_blink = False
+        self._drain_cpu = time.thread_time()
+        self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
 
     def _sampling(self) -> SamplingOptions:
         values = {k: self.values[k] for k in SAMPLING_KEYS}
@@ -776,19 +774,8 @@ class ChatScreen(Screen):
     # --------------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
-        options = self.query_one("#conversations", OptionList)
         current = self.conversation.id if self.conversation else None
-        options.clear_options()
-        for summary in self.store.list():
-            title = Content.assemble(
-                (
-                    one_line(summary.title or "(untitled)", 40),
-                    "bold" if summary.id == current else "",
-                ),
-                "\n",
-                (one_line(summary.model_name, 40), "dim"),
-            )
-            options.add_option(Option(title, id=str(summary.id)))
+        self.query_one(ConversationList).show(self.store.list(), current)
 
     @on(ConversationList.DeleteRequested)
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:

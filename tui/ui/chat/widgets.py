@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from textual import on
@@ -13,10 +14,12 @@ from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
 from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, TextArea
+from textual.widgets.option_list import Option
 
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
-from tui.core.text import clean
+from tui.core.store import ConversationSummary
+from tui.core.text import clean, one_line
 from tui.ui.markdown_stream import open_stream
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -162,6 +165,30 @@ class ConversationList(OptionList):
     @dataclass
     class DeleteRequested(Message):
         conversation_id: int
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: list[tuple] = []
+
+    def show(self, conversations: Sequence[ConversationSummary], current: int | None) -> None:
+        """List these conversations, the current one in bold. Nothing is rebuilt when nothing shown
+        changed: a message in the conversation at the top re-renders no list."""
+        shown = [(c.id, c.title, c.model_name, c.id == current) for c in conversations]
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.clear_options()
+        self.add_options(
+            Option(
+                Content.assemble(
+                    (one_line(title or "(untitled)", 40), "bold" if is_current else ""),
+                    "\n",
+                    (one_line(model_name, 40), "dim"),
+                ),
+                id=str(conversation_id),
+            )
+            for conversation_id, title, model_name, is_current in shown
+        )
 
     def action_delete(self) -> None:
         if self.highlighted is not None:
