@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from tests.pilot import until
 from tui.core.text import clean
 from tui.ui.app import LlmTui
@@ -90,10 +92,13 @@ async def test_stop_mid_answer_keeps_the_part_and_marks_it(catalogue, tiny_gguf)
             lambda: screen._answer_view is not None and screen._answer_view.text,
             "first tokens",
         )
-        assert not screen.query_one(ChatInput).cursor_blink  # no repaints the model pays for
+        # Nothing the model pays for: no cursor blink, no full collection of the app's objects.
+        assert not screen.query_one(ChatInput).cursor_blink
+        assert gc.get_freeze_count() > 0
         await pilot.press("escape")
         await until(pilot, lambda: not screen.answering, "answer stopped")
         assert screen.query_one(ChatInput).cursor_blink
+        assert gc.get_freeze_count() == 0
         answer = views(screen)[-1]
         full = "".join(script)
         assert answer.text and full.startswith(answer.text) and len(answer.text) < len(full)

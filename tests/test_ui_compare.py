@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from tests.pilot import until
@@ -80,9 +82,11 @@ async def test_stop_one_column_from_the_keyboard(catalogue, tiny_gguf):
             lambda: all(result.columns[i].state == "generating" for i in (0, 1)),
             "both generating",
         )
+        assert gc.get_freeze_count() > 0  # no full collection while the columns stream
         screen.query_one("#column-0 .column-body").focus()
         await pilot.press("ctrl+k")
         await until(pilot, saved(screen), "comparison finished")
+        assert gc.get_freeze_count() == 0
         assert [c.state for c in result.columns] == ["stopped", "done"]
         assert result.cell(0, 1).answer == "".join(f" b{i}" for i in range(1500))
 

@@ -38,6 +38,7 @@ from tui.core.engine.base import (
 )
 from tui.core.engine.base import Message as ChatMessage
 from tui.core.text import one_line
+from tui.ui import collector
 from tui.ui.chat.widgets import (
     ChatInput,
     ConversationList,
@@ -265,6 +266,7 @@ class ChatScreen(Screen):
             self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
 
     def on_unmount(self) -> None:
+        collector.release(self)
         self._cancel.set()
         if self.backend is not None:
             backend, self.backend = self.backend, None
@@ -444,6 +446,7 @@ class ChatScreen(Screen):
         self._pending.clear()
         self._cancel = threading.Event()
         self.answering = True
+        collector.hold(self)
         self._generate(
             self.backend, history, self._sampling(), self.values["context_policy"], self._cancel
         )
@@ -522,6 +525,7 @@ class ChatScreen(Screen):
         await self._end_answer(None, event.error)
 
     async def _end_answer(self, stats: AnswerStats | None, error: EngineError | None) -> None:
+        collector.release(self)
         if self._drain_timer is not None:
             self._drain_timer.stop()
             self._drain_timer = None

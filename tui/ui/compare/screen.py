@@ -61,6 +61,7 @@ from tui.core.compare import (
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.prompt_sets import Change, Prompt, PromptSetError, diff, load_prompt_set
 from tui.core.text import clean, one_line
+from tui.ui import collector
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
 
@@ -246,6 +247,7 @@ class CompareScreen(Screen):
         self.query_one("#model-pick", ModelSelect).rescan()
 
     def on_unmount(self) -> None:
+        collector.release(self)
         self._closing = True
         if self.comparison is not None:
             self.comparison.stop()
@@ -390,6 +392,7 @@ class CompareScreen(Screen):
         comparison.start()
 
     async def _show_run(self, comparison: Comparison) -> None:
+        collector.hold(self)
         self.comparison = comparison
         self.result = comparison.result
         self.changes = []
@@ -506,6 +509,7 @@ class CompareScreen(Screen):
     def _run_finished(self, message: RunFinished) -> None:
         if message.result is not self.result:
             return
+        collector.release(self)
         self._show_status()
         self._save(message.result)
 
