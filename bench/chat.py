@@ -8,7 +8,7 @@ the screen re-renders the answer. 3. Keystroke latency while that answer streams
 generation (per-token flag) and during prompt processing (the worker is ended), with the cost of the
 reload that follows.
 
-    .venv/bin/python bench/chat.py [--tokens 200] [--runs 3]
+    .venv/bin/python bench/chat.py [--tokens 200] [--runs 3] [--answers 3]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -110,10 +111,13 @@ async def through_screen(
     from tui.ui.chat.widgets import ChatInput, MessageView
 
     appends: list[float] = []
+    app_cpu: list[float] = []  # the app process's CPU (every thread) at each append
     original = MessageView.stream_append
 
     async def timed(self, fragment):
         appends.append(time.perf_counter())
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        app_cpu.append(usage.ru_utime + usage.ru_stime)
         await original(self, fragment)
 
     MessageView.stream_append = timed
@@ -129,6 +133,7 @@ async def through_screen(
             for _ in range(runs):
                 await screen.action_new_chat()
                 appends.clear()
+                app_cpu.clear()
                 chat_input = screen.query_one(ChatInput)
                 chat_input.load_text(PROMPT)
                 cpu_started = time.thread_time()  # this thread runs the app (and this loop)
@@ -157,6 +162,9 @@ async def through_screen(
                         f"no answer: {[v.note for v in screen.query(MessageView)]} {app._notifications}"
                     )
                 span = appends[-1] - appends[0] if len(appends) > 1 else 0
+                # From the first token shown to the last (the end's render aside): what the app
+                # took while the model generated.
+                generating_cpu = app_cpu[-1] - app_cpu[0] if len(app_cpu) > 1 else 0.0
                 results.append(
                     {
                         "ttft": appends[0] - started,
@@ -165,6 +173,8 @@ async def through_screen(
                         "renders_per_s": len(appends) / span if span else None,
                         "engine_tps": stats.tokens_per_second,
                         "ui_cpu_share": ui_cpu_share,
+                        "app_cpu_ms": generating_cpu * 1000,
+                        "app_cpu_share": generating_cpu / span if span else None,
                         "keystrokes_ms": [t * 1000 for t in latencies],
                     }
                 )
@@ -234,16 +244,23 @@ def fast_model(folder: Path) -> Path:
 
 def smollm2_part(args) -> None:
     # Rounds interleave the two sides, so that a busy moment of the shared machine hits both alike;
-    # each round loads the model afresh on both sides and answers twice (a cold answer, then warm).
+    # each round loads the model afresh on both sides, answers once cold, then `--answers` times
+    # warm; a round's ratio compares the medians of its warm answers.
     raw, screen, ratios = [], [], []
+    answers = 1 + args.answers
     for _ in range(args.runs):
-        raw_round = raw_llama(args.tokens, 2)
-        screen_round = asyncio.run(through_screen(SMOLLM2, args.tokens, 2))
+        raw_round = raw_llama(args.tokens, answers)
+        screen_round = asyncio.run(through_screen(SMOLLM2, args.tokens, answers))
         raw += raw_round
         screen += screen_round
-        ratios.append(screen_round[1]["tps"] / raw_round[1]["tps"])
-    warm_raw, warm_screen = raw[1::2], screen[1::2]
-    out(f"SmolLM2, {args.tokens} tokens, {args.runs} interleaved rounds (warm answers):")
+        ratios.append(
+            statistics.median(r["tps"] for r in screen_round[1:])
+            / statistics.median(r["tps"] for r in raw_round[1:])
+        )
+    warm_raw = [r for i, r in enumerate(raw) if i % answers]
+    warm_screen = [r for i, r in enumerate(screen) if i % answers]
+    out(f"SmolLM2, {args.tokens} tokens, {args.runs} interleaved rounds of {args.answers} warm "
+        "answers a side:")  # fmt: skip
     out(f"  raw llama-cpp-python: best {best(warm_raw, 'tps'):.1f} tok/s, "
         f"TTFT {best(warm_raw, 'ttft', True) * 1000:.1f} ms")  # fmt: skip
     out(f"  chat screen:          best {best(warm_screen, 'tps'):.1f} tok/s shown "
@@ -252,11 +269,18 @@ def smollm2_part(args) -> None:
     out(f"  first (cold) TTFT: raw {raw[0]['ttft'] * 1000:.1f} ms, screen "
         f"{screen[0]['ttft'] * 1000:.1f} ms")  # fmt: skip
     ttft_gap = best(warm_screen, "ttft", True) - best(warm_raw, "ttft", True)
+    median_gap = statistics.median(r["ttft"] for r in warm_screen) - statistics.median(
+        r["ttft"] for r in warm_raw
+    )
     out(f"  ratio of bests {best(warm_screen, 'tps') / best(warm_raw, 'tps'):.3f}x; per round: "
         f"median {statistics.median(ratios):.3f}x, range {min(ratios):.3f}-{max(ratios):.3f}; "
-        f"TTFT difference {ttft_gap * 1000:+.1f} ms")  # fmt: skip
+        f"TTFT difference {ttft_gap * 1000:+.1f} ms (bests), {median_gap * 1000:+.1f} ms "
+        "(medians)")  # fmt: skip
     out(f"  renders per second while streaming: {best(warm_screen, 'renders_per_s', True):.1f}-"
         f"{best(warm_screen, 'renders_per_s'):.1f}")  # fmt: skip
+    out(f"  the app's CPU while the model generates (all threads): median "
+        f"{statistics.median(r['app_cpu_ms'] for r in warm_screen):.1f} ms an answer, "
+        f"{statistics.median(r['app_cpu_share'] for r in warm_screen):.1%} of a core")  # fmt: skip
 
 
 def fast_part(args) -> None:
@@ -272,8 +296,10 @@ def fast_part(args) -> None:
     out(f"Fast tiny model, {FAST_TOKENS} tokens, best of {args.runs}:")
     # Both timed in the worker: the model's pace, with and without the UI beside it.
     pace = best(ui, "engine_tps")
+    pairs = [u["engine_tps"] / b["tps"] for u, b in zip(ui, bare, strict=True)]
     out(f"  model's pace: bare backend {best(bare, 'tps'):.0f} tok/s, inside the app {pace:.0f} tok/s "
-        f"(ratio {pace / best(bare, 'tps'):.3f}x)")  # fmt: skip
+        f"(ratio of bests {pace / best(bare, 'tps'):.3f}x; per interleaved pair: median "
+        f"{statistics.median(pairs):.3f}x, range {min(pairs):.3f}-{max(pairs):.3f})")  # fmt: skip
     out(f"  text shown per second (first append to last): {best(ui, 'tps'):.0f}")
     out(
         f"  renders per second while streaming: {best(ui, 'renders_per_s', True):.1f}-"
@@ -281,7 +307,8 @@ def fast_part(args) -> None:
     )
     out(
         f"  app main thread CPU while streaming: {best(ui, 'ui_cpu_share', True):.0%}-"
-        f"{best(ui, 'ui_cpu_share'):.0%} of a core"
+        f"{best(ui, 'ui_cpu_share'):.0%} of a core; the app's CPU while the model generates "
+        f"(all threads): median {statistics.median(r['app_cpu_ms'] for r in ui):.1f} ms an answer"
     )
     out(
         f"  while typing (a key every 20 ms): model's pace {best(typed, 'engine_tps'):.0f} tok/s "
@@ -300,6 +327,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--answers", type=int, default=3, help="SmolLM2: warm answers per side and round"
+    )
     parser.add_argument(
         "--threads", type=int, default=THREADS, help="llama.cpp threads, everywhere"
     )

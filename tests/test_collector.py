@@ -9,14 +9,17 @@ from tui.ui import collector
 
 def test_frozen_while_any_holder_streams():
     chat, compare = object(), object()
+    before = gc.get_threshold()
     collector.hold(chat)
     frozen = gc.get_freeze_count()
     assert frozen > 0
+    assert gc.get_threshold() == (collector.STREAMING_THRESHOLD, *before[1:])
     collector.hold(compare)
     collector.release(object())  # never held: changes nothing
     collector.release(chat)
     assert gc.get_freeze_count() >= frozen  # compare still streams
+    assert gc.get_threshold()[0] == collector.STREAMING_THRESHOLD
     collector.release(compare)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
     collector.release(compare)  # twice: a no-op
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
