@@ -175,17 +175,23 @@ async def test_a_conversation_survives_an_app_restart(catalogue, tiny_gguf):
         assert len(screen.store.get(conversation_id).messages) == 4
 
 
+async def two_conversations(pilot, model) -> tuple[ChatScreen, int, int]:
+    """The chat screen with two chats of one exchange each, the second open; their ids, oldest
+    first."""
+    screen = await open_chat(pilot, model)
+    ids = []
+    for question in ("first chat", "second chat"):
+        if ids:
+            await pilot.press("ctrl+n")
+        await send(pilot, screen, question)
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        ids.append(screen.conversation.id)
+    return screen, ids[0], ids[1]
+
+
 async def test_delete_a_past_conversation_from_the_list(catalogue, tiny_gguf):
-    path = tiny_gguf(["Answer"])
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
-        screen = await open_chat(pilot, path)
-        await send(pilot, screen, "first chat")
-        await until(pilot, lambda: not screen.answering, "answer finished")
-        first = screen.conversation.id
-        await pilot.press("ctrl+n")
-        await send(pilot, screen, "second chat")
-        await until(pilot, lambda: not screen.answering, "answer finished")
-        second = screen.conversation.id
+        screen, first, second = await two_conversations(pilot, tiny_gguf(["Answer"]))
         listed = screen.query_one("#conversations")
         assert [listed.get_option_at_index(i).id for i in range(2)] == [str(second), str(first)]
 
@@ -203,16 +209,8 @@ async def test_delete_a_past_conversation_from_the_list(catalogue, tiny_gguf):
 
 
 async def test_the_conversation_list_keeps_its_place_and_follows_the_order(catalogue, tiny_gguf):
-    path = tiny_gguf(["Answer"])
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
-        screen = await open_chat(pilot, path)
-        await send(pilot, screen, "first chat")
-        await until(pilot, lambda: not screen.answering, "answer finished")
-        first = screen.conversation.id
-        await pilot.press("ctrl+n")
-        await send(pilot, screen, "second chat")
-        await until(pilot, lambda: not screen.answering, "answer finished")
-        second = screen.conversation.id
+        screen, first, second = await two_conversations(pilot, tiny_gguf(["Answer"]))
         listed = screen.query_one("#conversations")
         await pilot.press("ctrl+l", "down")
         assert listed.highlighted == 1
