@@ -73,9 +73,14 @@ async def test_pick_a_quant_download_it_and_find_it_in_my_models(app, fake_hub, 
         assert sha256_of(path) == sha256_of(smollm2)
 
 
-async def test_progress_shows_and_cancel_removes_the_download(app, fake_hub, smollm2):
+async def test_progress_shows_and_cancel_removes_the_download(
+    app, fake_hub, smollm2, monkeypatch
+):
     from tui.core.hub import list_files
+    from tui.ui.download import screen as models_screen
     from tui.ui.download.screen import download_service
+
+    monkeypatch.setattr(models_screen, "STALLED_AFTER", 0.5)
 
     fake_hub.add_repo(REPO, {"phi-2.Q4_K_M.gguf": smollm2})
     fake_hub.fault("phi-2.Q4_K_M.gguf", stall_after=20_000_000)
@@ -95,6 +100,9 @@ async def test_progress_shows_and_cancel_removes_the_download(app, fake_hub, smo
         await wait_until(pilot, lambda: shown_percent() >= 19)
         row = cells(table)[0]
         assert row[0] == "phi-2.Q4_K_M.gguf" and row[2] == "98.4 MB" and row[5] == "downloading"
+        # The server has stopped sending: the last speed and ETA give way to how long it has been.
+        await wait_until(pilot, lambda: cells(table)[0][3].startswith("stalled "))
+        assert cells(table)[0][4] == "" and cells(table)[0][5] == "downloading"
         await pilot.press("p")
         assert service.manager.status(job).state == State.PAUSED
         await pilot.press("p")

@@ -97,6 +97,7 @@ class Status:
     retry_in: float | None = None
     message: str | None = None  # why it failed / is retrying / was refused
     path: Path | None = None  # the verified file in the cache, once done
+    received_at: float | None = None  # time.monotonic() when bytes last arrived
 
     @property
     def fraction(self) -> float | None:
@@ -107,6 +108,12 @@ class Status:
         if not self.total or self.speed <= 0:
             return None
         return max(0.0, (self.total - self.done) / self.speed)
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds without a byte while downloading (its speed and ETA are then stale); else 0."""
+        if self.state != State.DOWNLOADING or self.received_at is None:
+            return 0.0
+        return max(0.0, now - self.received_at)
 
 
 _WORKING = (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
@@ -576,7 +583,7 @@ class DownloadManager:
         speed = (done - d0) / (now - t0) if now > t0 else job.status.speed
         if job.status.state == State.RETRYING:  # bytes again after an in-library resume
             self._set(job, state=State.DOWNLOADING, message=None, retry_in=None, done=done)
-        self._set(job, force=False, done=done, speed=speed, attempt=0)
+        self._set(job, force=False, done=done, speed=speed, attempt=0, received_at=now)
 
     def _check_space(self, job: _Job, remaining: int, size: int) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ from tui.core.settings import Endpoint
 from tui.core.text import one_line
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
+STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
 
 
 def _settings():
@@ -525,12 +526,16 @@ class ModelsScreen(Screen):
             s.state.value, ""
         )
         speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
+        eta = _duration(s.eta) if s.state == State.DOWNLOADING else ""
+        stalled = s.stalled_for(time.monotonic())
+        if stalled >= STALLED_AFTER:  # the last speed and ETA no longer say anything
+            speed, eta = f"stalled {_duration(stalled)}", ""
         return (
             Text(one_line(s.request.filename, 60)),
             _bar(s.fraction),
             size,
             speed,
-            _duration(s.eta) if s.state == State.DOWNLOADING else "",
+            eta,
             Text(state, style=style),
         )
 
