@@ -107,6 +107,29 @@ async def test_stop_mid_answer_keeps_the_part_and_marks_it(catalogue, tiny_gguf)
         assert (stored.content, stored.stopped) == (answer.text, True)
 
 
+async def test_an_unexpected_error_ends_the_answer_visibly(catalogue, tiny_gguf, monkeypatch):
+    from tui.core.engine.local import LocalBackend
+
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, tiny_gguf(["Fine"]))
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug [bold]here")
+
+        monkeypatch.setattr(LocalBackend, "stream", broken)
+        await type_and_enter(pilot, screen, "Go")
+        await until(pilot, lambda: not screen.answering, "the answer ended")
+        assert gc.get_freeze_count() == 0
+        assert any(
+            "unexpected error: a bug [bold]here" in str(n.message)
+            for n in pilot.app._notifications
+        )
+        monkeypatch.undo()
+        await send(pilot, screen, "Again")  # the chat still works
+        await until(pilot, lambda: not screen.answering, "answer finished")
+        assert views(screen)[-1].text == "Fine"
+
+
 async def test_regenerate_and_edit_and_resend(catalogue, tiny_gguf):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, tiny_gguf(["One", " two"]))

@@ -494,6 +494,8 @@ class ChatScreen(Screen):
                     self.post_message(self.FirstToken())
         except EngineError as error:
             self.post_message(self.AnswerFailed(error))
+        except Exception as error:  # noqa: BLE001 - a bug ends the answer instead of hanging it
+            self.post_message(self.AnswerFailed(EngineError(f"unexpected error: {error}")))
 
     @on(FirstToken)
     async def _first_token(self) -> None:
