@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.tiny_gguf import write_tiny_gguf  # noqa: E402
-from tui.core.compare import CompareConfig, Comparison, ModelChoice, make_plan  # noqa: E402
+from tui.core.compare.comparison import CompareConfig, Comparison, ModelChoice, make_plan  # noqa: E402
+from tui.core.compare.prompt_sets import Prompt  # noqa: E402
 from tui.core.engine.base import LoadOptions, Message, SamplingOptions  # noqa: E402
 from tui.core.engine.local import LocalBackend  # noqa: E402
-from tui.core.prompt_sets import Prompt  # noqa: E402
 
 SMOLLM2 = ROOT / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 PROMPT = "Write a short paragraph about the sea."

@@ -59,7 +59,7 @@ def main() -> None:
 
 def throughput(url: str, tmp: Path, runs: int) -> None:
     from tests.fakehub import sha256_of
-    from tui.core.downloads import DownloadManager, FileRequest, State
+    from tui.core.models.downloads import DownloadManager, FileRequest, State
 
     size = SMOLLM2.stat().st_size
     file_url = f"{url}/{REPO}/resolve/main/{SMOLLM2.name}"
@@ -117,7 +117,7 @@ def throughput(url: str, tmp: Path, runs: int) -> None:
 
 def resume(tmp: Path) -> None:
     from tests.fakehub import FakeHub, sha256_of
-    from tui.core.downloads import DownloadManager, FileRequest, State
+    from tui.core.models.downloads import DownloadManager, FileRequest, State
 
     hub = FakeHub().start()
     os.environ["HF_ENDPOINT"] = hub.url

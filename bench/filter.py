@@ -36,8 +36,8 @@ from textual import events  # noqa: E402
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.widgets import DataTable, Input  # noqa: E402
 
-from tui.core.browse import COLUMNS, ModelIndex  # noqa: E402
 from tui.core.catalogue import Catalogue, GgufRef, Model, load_catalogue  # noqa: E402
+from tui.core.catalogue.browse import COLUMNS, ModelIndex  # noqa: E402
 from tui.ui.app import LlmTui  # noqa: E402
 from tui.ui.browse.table import ModelTable  # noqa: E402
 

@@ -98,12 +98,12 @@ def real() -> Catalogue:
     return load_catalogue()
 
 
-def test_default_path_is_the_repository_file():
-    assert default_catalogue_path() == ROOT / "catalogue.yaml"
+def test_default_path_is_the_packaged_file():
+    assert default_catalogue_path() == ROOT / "tui/core/catalogue/catalogue.yaml"
 
 
 def test_real_catalogue_loads(real):
-    assert real.path == ROOT / "catalogue.yaml"
+    assert real.path == ROOT / "tui/core/catalogue/catalogue.yaml"
     assert [g.id for g in real.groups] == ["slm", "llm", "code", "embedding"]
     assert [lb.id for lb in real.leaderboards] == ["open_llm", "opencompass"]
     assert sum(real.group_counts().values()) == len(real.models)
@@ -724,7 +724,7 @@ def test_hostile_text_in_errors_is_quoted(tmp_path):
 
 
 def test_cache_gives_back_the_same_catalogue_without_reading_the_yaml(tmp_path, monkeypatch, real):
-    import tui.core.catalogue as catalogue_module
+    import tui.core.catalogue.loader as catalogue_module
 
     cache = tmp_path / "cache"
     first = load_catalogue(default_catalogue_path(), cache_dir=cache)

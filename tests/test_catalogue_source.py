@@ -1,7 +1,7 @@
 """catalogue.yaml against its source page: nothing dropped, every number as printed.
 
-The expectations are parsed from the page (shared/seed/llm-catalogue.md, next to this repository),
-not written out here, so a change on either side shows up as a failure.
+The expectations are parsed from the page (`tui/core/catalogue/llm-catalogue.md`, the catalogue's source
+record), not written out here, so a change on either side shows up as a failure.
 """
 
 from __future__ import annotations
@@ -14,12 +14,7 @@ import pytest
 
 from tui.core.catalogue import Catalogue, load_catalogue
 
-PAGE = Path(__file__).resolve().parents[2] / "shared/seed/llm-catalogue.md"
-
-pytestmark = pytest.mark.skipif(
-    not PAGE.is_file(),
-    reason=f"source page not found at {PAGE} (it lives in the shared folder beside the repository)",
-)
+PAGE = Path(__file__).resolve().parents[1] / "tui/core/catalogue/llm-catalogue.md"
 
 HEADING = re.compile(r"^(#{2,4})\s+(.*?)\s*$")
 LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")

@@ -98,7 +98,7 @@ async def test_without_prompt_the_chat_screen_opens_on_the_model(tiny_gguf, monk
 
 
 def test_a_model_in_a_user_folder_is_found_by_its_file_name(tiny_gguf, tmp_path, capsys):
-    from tui.core.paths import app_paths
+    from tui.core.config.paths import app_paths
 
     folder = tmp_path / "my-models"
     folder.mkdir()

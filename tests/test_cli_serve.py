@@ -16,9 +16,9 @@ from tests.faultserver import FaultServer, free_port, wait_until_serving
 from tests.test_endpoints import FakeKeyring
 from tui.cli import main
 from tui.cli.serve import is_loopback
+from tui.core.config.paths import app_paths
 from tui.core.engine.base import EngineError, Message, SamplingOptions, TokenEvent
 from tui.core.engine.remote import RemoteBackend
-from tui.core.paths import app_paths
 
 PIECES = ["Served", " from", " one", " machine", " to", " another", "."]
 KEY = "sk-serve-test-81c0aa"
@@ -63,7 +63,7 @@ def test_serve_a_gguf_and_chat_with_it_remotely(tiny_gguf):
 
 def download(fake_hub, files: dict) -> None:
     """Put files into the Hugging Face cache as `llmtui download` does (from the loopback Hub)."""
-    from tui.core.downloads import DownloadManager, FileRequest
+    from tui.core.models.downloads import DownloadManager, FileRequest
 
     fake_hub.add_repo("TheBloke/phi-2-GGUF", files)
     manager = DownloadManager()

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tui.core.compare import (
+from tui.core.compare.comparison import (
     CellChanged,
     ColumnChanged,
     CompareConfig,
@@ -20,10 +20,11 @@ from tui.core.compare import (
     make_plan,
     parse_overrides,
 )
-from tui.core.compare_store import CompareStore
+from tui.core.compare.diff import diff
+from tui.core.compare.prompt_sets import Prompt
+from tui.core.compare.store import CompareStore
 from tui.core.engine.base import LoadOptions, SamplingOptions
-from tui.core.fit import Machine
-from tui.core.prompt_sets import Prompt, diff
+from tui.core.models.fit import Machine
 
 ALPHA = ["Alpha", " one"]
 BETA = ["Beta", " two", "[bold]"]

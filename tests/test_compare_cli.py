@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tui.cli import main
-from tui.core.fit import Machine
+from tui.core.models.fit import Machine
 
 
 def test_fewer_than_two_models(tiny_gguf, capsys):
@@ -41,7 +41,7 @@ def test_a_model_that_would_not_fit(tiny_gguf, monkeypatch, capsys):
     alpha = tiny_gguf(["Alpha"], name="alpha.gguf")
     beta = tiny_gguf(["Beta"], name="beta.gguf")
     small = Machine(ram_total=1 << 20, ram_available=1 << 20)
-    monkeypatch.setattr("tui.core.fit.machine", lambda: small)
+    monkeypatch.setattr("tui.core.models.fit.machine", lambda: small)
     assert main(["compare", str(alpha), str(beta), "--prompt", "hi"]) == 2
     assert "would not fit in memory" in capsys.readouterr().err
 

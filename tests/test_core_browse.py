@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui.core.browse import COLUMN_IDS, ModelIndex, Sort
 from tui.core.catalogue import load_catalogue
+from tui.core.catalogue.browse import COLUMN_IDS, ModelIndex, Sort
 
 CATALOGUE = load_catalogue()
 GROUPS = [None, *(group.id for group in CATALOGUE.groups)]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
-from tui.core import hub as hubmod
-from tui.core.downloads import DownloadError, DownloadManager, FileRequest, State, clean_orphans
+from tui.core.models import hub as hubmod
+from tui.core.models.downloads import DownloadError, DownloadManager, FileRequest, State, clean_orphans
 
 REPO = "TheBloke/Tiny-GGUF"
 
@@ -152,7 +152,7 @@ def test_connection_refused(monkeypatch, tiny, tmp_path):
 
 
 def test_sha_mismatch_deletes_the_file(fake_hub, tiny, tmp_path):
-    from tui.core import library
+    from tui.core.models import library
 
     fake_hub.add_repo(REPO, {"tiny.Q8_0.gguf": tiny}, sha256={"tiny.Q8_0.gguf": "ab" * 32})
     m = manager(tmp_path)
@@ -377,7 +377,7 @@ def test_pausing_ends_the_hashing_thread(fake_hub, smollm2, tmp_path):
 def test_threaded_hash_follows_the_file(tmp_path, sizes):
     import random
 
-    from tui.core.downloads import _Hasher
+    from tui.core.models.downloads import _Hasher
 
     rng = random.Random(len(sizes))
     part = tmp_path / "x.part"

@@ -10,11 +10,11 @@ from textual.app import App
 from textual.widgets import Checkbox, DataTable, Input, Static
 
 from tests.faultserver import MODELS, FaultServer, free_port
-from tui.core import endpoints
+from tui.core.config import endpoints
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import Endpoint, Settings, load_settings
 from tui.core.engine.base import EngineError
 from tui.core.engine.remote import endpoint_api_key, open_remote
-from tui.core.paths import app_paths
-from tui.core.settings import Endpoint, Settings, load_settings
 from tui.ui.endpoints import EndpointForm, EndpointsScreen
 
 KEY = "sk-endpoint-test-5d1e77"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from tui.core import fit, gguf_header
-from tui.core.hub import GgufPart, QuantFile
+from tui.core.models import fit, gguf_header
+from tui.core.models.hub import GgufPart, QuantFile
 
 GiB = fit.GiB
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
-from tui.core import gguf_header, hub
+from tui.core.models import gguf_header, hub
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""huggingface-hub's client over the urllib3 transport (`tui.core.hub_http`), against a loopback
+"""huggingface-hub's client over the urllib3 transport (`tui.core.models.hub_http`), against a loopback
 server that answers in the ways a real one can: compressed, chunked, cut short."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx2
 import pytest
 
-from tui.core import hub_http
+from tui.core.models import hub_http
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.fakehub import fake_hub  # noqa: F401
-from tui.core import hub, library
-from tui.core.downloads import DownloadManager, FileRequest
+from tui.core.models import hub, library
+from tui.core.models.downloads import DownloadManager, FileRequest
 
 REPO = "TheBloke/Tiny-GGUF"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.compare import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
-from tui.core.prompt_sets import Prompt, PromptSetError, diff, load_prompt_set
+from tui.core.compare.comparison import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
+from tui.core.compare.diff import diff
+from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
 
 
 def test_yaml_set_with_system_checks_and_bare_strings(tmp_path):

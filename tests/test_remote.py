@@ -17,6 +17,7 @@ from tests.faultserver import (
     free_port,
 )
 from tests.tiny_gguf import write_tiny_gguf
+from tui.core.config.settings import Endpoint, Settings
 from tui.core.engine.base import DoneEvent, EngineError, Message, SamplingOptions, TokenEvent
 from tui.core.engine.remote import (
     DEFAULT_CONTEXT,
@@ -25,7 +26,6 @@ from tui.core.engine.remote import (
     list_models,
     open_remote,
 )
-from tui.core.settings import Endpoint, Settings
 
 QUESTION = [Message("user", "What is 2+2?")]
 GREEDY = SamplingOptions(temperature=0.0, max_tokens=32, seed=1)

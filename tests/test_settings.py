@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui.core.settings import Endpoint, Settings, SettingsError, load_settings, save_settings
+from tui.core.config.settings import Endpoint, Settings, SettingsError, load_settings, save_settings
 
 
 def test_a_missing_file_gives_the_defaults(tmp_path):

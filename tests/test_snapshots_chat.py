@@ -9,8 +9,8 @@ intended change (`pytest tests/test_snapshots_chat.py --snapshot-update`) and re
 from __future__ import annotations
 
 from tui.core.catalogue import load_catalogue
-from tui.core.paths import app_paths
-from tui.core.store import ConversationStore
+from tui.core.chat.store import ConversationStore
+from tui.core.config.paths import app_paths
 from tui.ui.app import LlmTui
 from tui.ui.chat.screen import ChatScreen
 from tui.ui.chat.widgets import ChatInput

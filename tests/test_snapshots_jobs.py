@@ -20,12 +20,12 @@ from textual.widgets import DataTable, Input, TextArea
 from tests.fakehub import fake_hub  # noqa: F401
 from tests.faultserver import FaultServer
 from tests.pilot import until
-from tui.core import endpoints
-from tui.core.compare import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
+from tui.core.compare.comparison import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
+from tui.core.compare.prompt_sets import Prompt
+from tui.core.config import endpoints
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.engine.base import AnswerStats, SamplingOptions
-from tui.core.paths import app_paths
-from tui.core.prompt_sets import Prompt
-from tui.core.settings import Endpoint, load_settings, save_settings
 from tui.ui.app import LlmTui
 
 SIZE = (120, 40)
@@ -100,7 +100,7 @@ def test_my_models(snap_compare, catalogue, home, tiny_gguf, server_on_a_fixed_p
 
 
 def test_quant_picker(snap_compare, catalogue, fake_hub, tiny_gguf, smollm2, monkeypatch):
-    from tui.core import fit
+    from tui.core.models import fit
 
     GiB = 1 << 30
     monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * GiB, 9 * GiB))
@@ -120,7 +120,7 @@ def test_quant_picker(snap_compare, catalogue, fake_hub, tiny_gguf, smollm2, mon
 
 def stored_comparison() -> int:
     """A finished local-versus-remote comparison, saved as the compare screen saves one."""
-    from tui.core.compare_store import CompareStore
+    from tui.core.compare.store import CompareStore
 
     config = CompareConfig(
         models=(ModelChoice("~/models/alpha-7b.Q4_K_M.gguf"), ModelChoice("lab#tiny")),

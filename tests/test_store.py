@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tui.core.store import ConversationStore, connect, migrate
+from tui.core.chat.store import ConversationStore
+from tui.core.database import connect, migrate
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tui.core.engine.templates import (
     guess_family,
     template_choices,
 )
-from tui.core.gguf_header import check_local
+from tui.core.models.gguf_header import check_local
 
 CONVERSATION = [
     {"role": "system", "content": "SYS"},

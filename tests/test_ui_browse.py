@@ -226,7 +226,7 @@ async def test_help_follows_the_user_keymap(catalogue):
 
 
 async def test_the_keymap_in_the_settings_file_applies_from_the_start(catalogue):
-    from tui.core.paths import app_paths
+    from tui.core.config.paths import app_paths
 
     settings = app_paths().settings_file
     settings.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ async def test_the_keymap_in_the_settings_file_applies_from_the_start(catalogue)
 
 
 async def test_a_broken_settings_file_is_reported_and_the_default_keys_stay(catalogue):
-    from tui.core.paths import app_paths
+    from tui.core.config.paths import app_paths
 
     settings = app_paths().settings_file
     settings.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
-from tui.core.downloads import State
+from tui.core.models.downloads import State
 
 REPO = "TheBloke/phi-2-GGUF"  # the catalogue maps microsoft/phi-2 here
 
@@ -76,7 +76,7 @@ async def test_pick_a_quant_download_it_and_find_it_in_my_models(app, fake_hub, 
 async def test_progress_shows_and_cancel_removes_the_download(
     app, fake_hub, smollm2, monkeypatch
 ):
-    from tui.core.hub import list_files
+    from tui.core.models.hub import list_files
     from tui.ui.download import screen as models_screen
     from tui.ui.download.screen import download_service
 
@@ -114,7 +114,7 @@ async def test_progress_shows_and_cancel_removes_the_download(
 
 
 async def test_delete_asks_first_and_frees_the_disk(app, fake_hub, tiny_gguf):
-    from tui.core.downloads import DownloadManager, FileRequest
+    from tui.core.models.downloads import DownloadManager, FileRequest
     from tui.ui.download.screen import Confirm
 
     tiny = tiny_gguf(["x"], name="t.gguf")

@@ -13,9 +13,9 @@ from textual.widgets import DataTable, Static
 from tests.conftest import TINY
 from tests.faultserver import free_port
 from tests.pilot import until
-from tui.core import endpoints
-from tui.core.paths import app_paths
-from tui.core.settings import Endpoint, load_settings, save_settings
+from tui.core.config import endpoints
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.text import clean
 from tui.ui.app import LlmTui
 from tui.ui.chat.screen import ChatScreen

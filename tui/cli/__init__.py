@@ -63,7 +63,7 @@ def load_catalogue(args: argparse.Namespace):
     """The catalogue to use, with the user's own models merged on top; CliError when it is bad."""
     from tui.core.catalogue import CatalogueError, default_catalogue_path
     from tui.core.catalogue import load_catalogue as load
-    from tui.core.paths import app_paths
+    from tui.core.config.paths import app_paths
 
     path = args.catalogue or default_catalogue_path()
     paths = app_paths()

@@ -54,8 +54,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tui.cli import CliError
-    from tui.core.paths import app_paths
-    from tui.core.settings import SettingsError, load_settings
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(app_paths().settings_file)

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from tui.cli import CliError, load_catalogue
-    from tui.core.compare import (
+    from tui.core.compare.comparison import (
         MAX_MODELS,
         MIN_MODELS,
         ColumnChanged,
@@ -62,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
         make_plan,
         parse_overrides,
     )
-    from tui.core.compare_store import CompareStore
+    from tui.core.compare.diff import diff
+    from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
+    from tui.core.compare.store import CompareStore
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import SettingsError, load_settings
     from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
     from tui.core.engine.resolve import find_local, is_remote
-    from tui.core.gguf_header import GgufHeaderError, check_local
-    from tui.core.paths import app_paths
-    from tui.core.prompt_sets import Prompt, PromptSetError, diff, load_prompt_set
-    from tui.core.settings import SettingsError, load_settings
+    from tui.core.models.gguf_header import GgufHeaderError, check_local
 
     if not MIN_MODELS <= len(args.models) <= MAX_MODELS:
         raise CliError(f"compare needs {MIN_MODELS} to {MAX_MODELS} models, got {len(args.models)}")
@@ -183,7 +184,7 @@ def print_side_by_side(result, plan_reason: str, changes) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from tui.core.compare import answer_text, stats_line
+    from tui.core.compare.comparison import answer_text, stats_line
     from tui.core.text import clean
 
     console = Console(highlight=False, soft_wrap=False)

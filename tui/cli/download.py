@@ -39,8 +39,8 @@ def register(subparsers) -> None:
 
 
 def _settings():
-    from tui.core.paths import app_paths
-    from tui.core.settings import SettingsError, load_settings
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import SettingsError, load_settings
 
     try:
         return load_settings(app_paths().settings_file)
@@ -60,7 +60,7 @@ def _catalogue(args):
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from tui.core import hub
+    from tui.core.models import hub
     from tui.core.text import one_line
 
     if hub.offline():
@@ -95,7 +95,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def _choose(files, yes: bool):
-    from tui.core import fit, gguf_header, hub
+    from tui.core.models import fit, gguf_header, hub
     from tui.core.text import one_line
 
     here = fit.machine()
@@ -126,7 +126,7 @@ def _choose(files, yes: bool):
 
 
 def _fetch(chosen, revision: str) -> int:
-    from tui.core.downloads import DownloadManager, FileRequest, State
+    from tui.core.models.downloads import DownloadManager, FileRequest, State
     from tui.core.text import one_line
 
     bar = _Bar()
@@ -162,7 +162,7 @@ class _Bar:
         self.last_state: dict[str, str] = {}
 
     def update(self, status) -> None:
-        from tui.core.fit import human_bytes
+        from tui.core.models.fit import human_bytes
         from tui.core.text import one_line
 
         name = one_line(status.request.filename, 40)
@@ -205,7 +205,7 @@ def _duration(seconds: float) -> str:
 
 def _offline_download(args) -> int:
     """HF_HUB_OFFLINE: answer from the cache only."""
-    from tui.core import hub, library
+    from tui.core.models import hub, library
 
     cached = [
         m
@@ -224,8 +224,8 @@ def _offline_download(args) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from tui.core import library
-    from tui.core.fit import human_bytes
+    from tui.core.models import library
+    from tui.core.models.fit import human_bytes
     from tui.core.text import one_line
 
     lib = library.scan(_settings().model_dirs)

@@ -149,7 +149,7 @@ def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
     from tui.cli import load_catalogue
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
-    from tui.core.gguf_header import GgufHeaderError, check_local
+    from tui.core.models.gguf_header import GgufHeaderError, check_local
 
     if is_remote(args.model):
         raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
@@ -229,8 +229,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from tui.core import endpoints
-    from tui.core.settings import Endpoint, SettingsError
+    from tui.core.config import endpoints
+    from tui.core.config.settings import Endpoint, SettingsError
 
     endpoint = Endpoint(
         name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring
@@ -256,8 +256,8 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from tui.core import endpoints
-    from tui.core.settings import SettingsError
+    from tui.core.config import endpoints
+    from tui.core.config.settings import SettingsError
 
     try:
         endpoints.remove_endpoint(args.name)
@@ -278,7 +278,7 @@ def run_test(args: argparse.Namespace) -> int:
 
 def _print_models(endpoint) -> int:
     """Connect and print the models, one a line as ENDPOINT#MODEL; exit 1 when the server fails."""
-    from tui.core import endpoints
+    from tui.core.config import endpoints
     from tui.core.engine.base import EngineError
     from tui.core.text import clean, one_line
 
@@ -294,8 +294,8 @@ def _print_models(endpoint) -> int:
 
 
 def _settings():
-    from tui.core.paths import app_paths
-    from tui.core.settings import SettingsError, load_settings
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import SettingsError, load_settings
 
     try:
         return load_settings(app_paths().settings_file)

@@ -92,8 +92,8 @@ class LlmTui(App):
 
     def _load_settings(self):
         """The user's settings; a broken settings file is reported once mounted, defaults apply."""
-        from tui.core.paths import app_paths
-        from tui.core.settings import Settings, SettingsError, load_settings
+        from tui.core.config.paths import app_paths
+        from tui.core.config.settings import Settings, SettingsError, load_settings
 
         try:
             return load_settings(app_paths().settings_file)
@@ -126,7 +126,7 @@ class LlmTui(App):
     def _start_downloads(self) -> None:
         # The download stack (huggingface_hub, httpx: ~250 ms of imports) is loaded and its
         # manager built in this thread, not on the event loop where it would stall typing.
-        from tui.core.downloads import DownloadManager
+        from tui.core.models.downloads import DownloadManager
 
         import_module("tui.ui.download.service")  # and huggingface_hub with it
         manager = DownloadManager.from_settings(self._settings)

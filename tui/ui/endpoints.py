@@ -21,10 +21,10 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
-from tui.core import endpoints as core
+from tui.core.config import endpoints as core
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import Endpoint, Settings, SettingsError, load_settings
 from tui.core.engine.base import EngineError
-from tui.core.paths import app_paths
-from tui.core.settings import Endpoint, Settings, SettingsError, load_settings
 from tui.core.text import clean, one_line
 
 

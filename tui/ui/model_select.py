@@ -37,8 +37,8 @@ class ModelSelect(Select[str]):
 
     @staticmethod
     def _settings():
-        from tui.core.paths import app_paths
-        from tui.core.settings import Settings, SettingsError, load_settings
+        from tui.core.config.paths import app_paths
+        from tui.core.config.settings import Settings, SettingsError, load_settings
 
         try:
             return load_settings(app_paths().settings_file)
@@ -47,14 +47,14 @@ class ModelSelect(Select[str]):
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False)
     def _scan_library(self) -> None:
-        from tui.core.library import scan
+        from tui.core.models.library import scan
 
         library = scan(self._settings().model_dirs)
         self.post_message(self.Scanned("local", [(m.label, str(m.path)) for m in library.models]))
 
     @work(thread=True, exclusive=True, group="remote", exit_on_error=False)
     def _scan_remote(self) -> None:
-        from tui.core.endpoints import remote_models, remote_spec
+        from tui.core.config.endpoints import remote_models, remote_spec
 
         found = remote_models(self._settings())
         self.post_message(

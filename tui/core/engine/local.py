@@ -1,7 +1,7 @@
 """`LocalBackend`: a GGUF run by llama-cpp-python in its own worker process (see `worker.py`).
 
 The file's header is checked here first (not a GGUF, truncated, unknown tensor type), and the
-memory estimate (`tui.core.fit`) made, so those answers need no process; then a worker loads the
+memory estimate (`tui.core.models.fit`) made, so those answers need no process; then a worker loads the
 model. One reader thread per worker routes its messages to the request waiting for them, so
 `count_tokens` works while an answer streams and `stop()` can end an answer from any thread
 without touching the pipe.
@@ -40,7 +40,7 @@ from tui.core.engine.base import (
     StreamEvent,
     TokenEvent,
 )
-from tui.core.gguf_header import GgufFile, GgufHeaderError, check_local
+from tui.core.models.gguf_header import GgufFile, GgufHeaderError, check_local
 
 LOAD_TIMEOUT = 600.0  # a 70B model from a slow disk takes minutes; a hung load must still end
 CLOSE_TIMEOUT = 5.0
@@ -298,7 +298,7 @@ class LocalBackend(Backend):
 
     def _worker_options(self, header: GgufFile) -> dict:
         """What the worker loads with; EngineError("too_large") when it cannot fit in memory here."""
-        from tui.core import fit
+        from tui.core.models import fit
 
         n_ctx = self.options.n_ctx or header.trained_context or 4096
         if header.trained_context:

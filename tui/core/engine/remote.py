@@ -28,6 +28,7 @@ import httpcore2
 import httpx2
 import openai
 
+from tui.core.config.settings import Endpoint, Settings
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -40,7 +41,6 @@ from tui.core.engine.base import (
     StreamEvent,
     TokenEvent,
 )
-from tui.core.settings import Endpoint, Settings
 from tui.core.text import one_line
 
 KEYRING_SERVICE = "llmtui"  # keyring entries: service "llmtui", user = the endpoint's name

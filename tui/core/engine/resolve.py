@@ -6,7 +6,7 @@ A spec is one of:
 - `URL#MODEL` or `ENDPOINT#MODEL`: a model on an OpenAI-compatible server (see `remote.py`);
 - a catalogue model id, a Hugging Face repository id (`owner/repo`), a repository file
 (`owner/repo/file.gguf`) or a file name (`file.gguf`): its file on this machine as
-`tui.core.library` finds them (the Hugging Face cache and the user's model folders; a folder file
+`tui.core.models.library` finds them (the Hugging Face cache and the user's model folders; a folder file
 belongs to a repository when its name starts with the repository's model name), the one used or
 downloaded last when there are several; `SPEC:QUANT` (e.g.
 `TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a quantization.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.core.engine.base import Backend, EngineError, LoadOptions
-from tui.core.library import scan
+from tui.core.models.library import scan
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ def open_backend(
         from tui.core.engine.remote import open_remote
 
         if settings is None:
-            from tui.core.paths import app_paths
-            from tui.core.settings import load_settings
+            from tui.core.config.paths import app_paths
+            from tui.core.config.settings import load_settings
 
             settings = load_settings(app_paths().settings_file)
         return open_remote(spec, settings)
@@ -123,8 +123,8 @@ def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = Non
 
 
 def _settings_model_dirs() -> tuple[str, ...]:
-    from tui.core.paths import app_paths
-    from tui.core.settings import SettingsError, load_settings
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import SettingsError, load_settings
 
     try:
         return load_settings(app_paths().settings_file).model_dirs

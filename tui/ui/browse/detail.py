@@ -15,8 +15,8 @@ from textual.style import Style
 from textual.visual import RenderOptions, Visual
 from textual.widgets import Button, Static
 
-from tui.core.browse import format_size
 from tui.core.catalogue import Catalogue, Model
+from tui.core.catalogue.browse import format_size
 from tui.core.text import clean, one_line
 
 # Detail-pane action buttons: (button id, label, mode for open_job). The screen binds the keys.

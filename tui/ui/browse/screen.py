@@ -1,6 +1,6 @@
 """Browse: model groups | model table (filter as you type, sort by any column) | detail pane.
 
-Filtering runs in `tui.core.browse.ModelIndex` over precomputed keys and the table draws only the
+Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws only the
 rows on screen, so a keystroke costs about the same with 30 or 10,000 models (bench/filter.py).
 """
 
@@ -18,8 +18,8 @@ from textual.timer import Timer
 from textual.widgets import Button, Header, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from tui.core.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, column
 from tui.core.catalogue import Model
+from tui.core.catalogue.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, column
 from tui.core.text import one_line
 from tui.ui.browse.detail import ACTIONS, ModelDetail
 from tui.ui.browse.table import ModelTable

@@ -22,7 +22,7 @@ from textual.reactive import Reactive, reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.core.browse import COLUMNS, Column, ModelRow, Sort
+from tui.core.catalogue.browse import COLUMNS, Column, ModelRow, Sort
 
 # Caps on a column's natural width (the name column takes whatever space is left).
 _MAX_WIDTH = {"name": 40, "organisation": 16, "group": 14}

@@ -209,15 +209,15 @@ class ChatScreen(Screen):
         super().__init__()
         from dataclasses import asdict
 
-        from tui.core.paths import app_paths
-        from tui.core.settings import SettingsError, load_settings
-        from tui.core.store import ConversationStore
+        from tui.core.chat.store import ConversationStore
+        from tui.core.config.paths import app_paths
+        from tui.core.config.settings import SettingsError, load_settings
 
         paths = app_paths()
         try:
             chat = load_settings(paths.settings_file).chat
         except SettingsError as error:
-            from tui.core.settings import ChatSettings
+            from tui.core.config.settings import ChatSettings
 
             chat = ChatSettings()
             self._settings_error: str | None = str(error)
@@ -312,9 +312,9 @@ class ChatScreen(Screen):
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, spec: str, load: LoadOptions, template: str | None) -> None:
-        from tui.core import library
         from tui.core.engine.local import LocalBackend
         from tui.core.engine.resolve import open_backend
+        from tui.core.models import library
 
         old, self.backend = self.backend, None
         if old is not None:

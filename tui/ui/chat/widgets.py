@@ -16,9 +16,9 @@ from textual.validation import Number
 from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from tui.core.chat.store import ConversationSummary
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
-from tui.core.store import ConversationSummary
 from tui.core.text import clean, one_line
 from tui.ui.markdown_stream import open_stream
 

@@ -4,7 +4,7 @@ Left: the chosen models (typed spec, or picked from My models), per-model overri
 scheduling and blind mode. Right: the system prompt and prompt, then one column per model streaming
 its answer as Markdown with its state and stats. A prompt set ends in a grid of prompt x model.
 
-The `Comparison` (tui.core.compare) runs on its own threads and calls back from them: token
+The `Comparison` (tui.core.compare.comparison) runs on its own threads and calls back from them: token
 text goes into per-column buffers under a lock, which a timer drains into each column's Markdown
 stream at most 25 times a second; state changes (rare) are posted as messages. Workers never
 touch widgets.
@@ -42,7 +42,7 @@ from textual.widgets import (
 from textual.widgets.markdown import MarkdownStream
 from textual.widgets.option_list import Option
 
-from tui.core.compare import (
+from tui.core.compare.comparison import (
     MAX_MODELS,
     CellChanged,
     ColumnChanged,
@@ -58,8 +58,9 @@ from tui.core.compare import (
     parse_overrides,
     stats_line,
 )
+from tui.core.compare.diff import Change, diff
+from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
 from tui.core.engine.base import LoadOptions, SamplingOptions
-from tui.core.prompt_sets import Change, Prompt, PromptSetError, diff, load_prompt_set
 from tui.core.text import clean, one_line
 from tui.ui import collector
 from tui.ui.markdown_stream import open_stream
@@ -172,9 +173,9 @@ class CompareScreen(Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        from tui.core.compare_store import CompareStore
-        from tui.core.paths import app_paths
-        from tui.core.settings import ChatSettings, SettingsError, load_settings
+        from tui.core.compare.store import CompareStore
+        from tui.core.config.paths import app_paths
+        from tui.core.config.settings import ChatSettings, SettingsError, load_settings
 
         paths = app_paths()
         self.data_dir = paths.data_dir
@@ -182,7 +183,7 @@ class CompareScreen(Screen):
         try:
             self.settings = load_settings(paths.settings_file)
         except SettingsError:
-            from tui.core.settings import Settings
+            from tui.core.config.settings import Settings
 
             self.settings = Settings()
         chat: ChatSettings = self.settings.chat

@@ -29,10 +29,11 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
-from tui.core import endpoints, fit, hub, library
-from tui.core.downloads import State, Status
-from tui.core.gguf_header import GgufHeaderError, GgufInfo
-from tui.core.settings import Endpoint
+from tui.core.config import endpoints
+from tui.core.config.settings import Endpoint
+from tui.core.models import fit, hub, library
+from tui.core.models.downloads import State, Status
+from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.text import one_line
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
@@ -40,8 +41,8 @@ STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
 
 
 def _settings():
-    from tui.core.paths import app_paths
-    from tui.core.settings import Settings, SettingsError, load_settings
+    from tui.core.config.paths import app_paths
+    from tui.core.config.settings import Settings, SettingsError, load_settings
 
     try:
         return load_settings(app_paths().settings_file)
@@ -224,7 +225,7 @@ class QuantPicker(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="picker-files", exit_on_error=False)
     def _load_files(self, repo_id: str) -> None:
-        from tui.core import gguf_header
+        from tui.core.models import gguf_header
 
         try:
             files = hub.list_files(repo_id)
@@ -681,8 +682,8 @@ class ModelsScreen(Screen):
                 return
             from dataclasses import replace
 
-            from tui.core.paths import app_paths
-            from tui.core.settings import save_settings
+            from tui.core.config.paths import app_paths
+            from tui.core.config.settings import save_settings
 
             settings = _settings()
             if str(folder) not in settings.model_dirs:
@@ -720,7 +721,7 @@ class ModelsScreen(Screen):
 
     @work(thread=True, group="remote-scan", exit_on_error=False)
     def _scan_remote(self, saved: tuple[Endpoint, ...], generation: int) -> None:
-        from tui.core.settings import Settings
+        from tui.core.config.settings import Settings
 
         failures: dict[str, str] = {}
 

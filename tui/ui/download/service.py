@@ -13,15 +13,15 @@ from collections import deque
 
 from textual.app import App
 
-from tui.core.downloads import DownloadManager, FileRequest, State, Status
-from tui.core.hub import QuantFile
+from tui.core.models.downloads import DownloadManager, FileRequest, State, Status
+from tui.core.models.hub import QuantFile
 from tui.core.text import one_line
 
 
 class DownloadService:
     def __init__(self, app: App, manager: DownloadManager | None = None) -> None:
-        from tui.core.paths import app_paths
-        from tui.core.settings import SettingsError, load_settings
+        from tui.core.config.paths import app_paths
+        from tui.core.config.settings import SettingsError, load_settings
 
         self.app = app
         self._lock = threading.Lock()
@@ -31,7 +31,7 @@ class DownloadService:
             try:
                 settings = load_settings(app_paths().settings_file)
             except SettingsError:
-                from tui.core.settings import Settings
+                from tui.core.config.settings import Settings
 
                 settings = Settings()
             manager = DownloadManager.from_settings(settings)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tui.core import hub
+from tui.core.models import hub
 
 _SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 _LOCK = threading.Lock()
@@ -51,7 +51,7 @@ class Library:
 
 
 def _usage_file() -> Path:
-    from tui.core.paths import app_paths
+    from tui.core.config.paths import app_paths
 
     return app_paths().data_dir / "last_used.json"
 

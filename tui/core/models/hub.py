@@ -65,7 +65,7 @@ def require_online() -> None:
 def api() -> HfApi:
     from huggingface_hub import HfApi
 
-    from tui.core import hub_http
+    from tui.core.models import hub_http
 
     hub_http.install()
     return HfApi(endpoint=endpoint(), library_name="llmtui")

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tui.core.compare.prompt_sets import Prompt
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -38,11 +39,10 @@ from tui.core.engine.base import (
 )
 from tui.core.engine.resolve import find_local, is_remote
 from tui.core.engine.resolve import open_backend as resolve_backend
-from tui.core.prompt_sets import Prompt
 from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:
-    from tui.core.fit import Fit, Machine
+    from tui.core.models.fit import Fit, Machine
 
 ColumnState = Literal["queued", "loading", "generating", "done", "stopped", "failed"]
 ModeRequest = Literal["auto", "parallel", "sequential"]
@@ -162,8 +162,8 @@ def model_file(spec: str, catalogue=None) -> Path | None:
 
 def memory_need(spec: str, n_ctx: int, here: Machine, catalogue=None) -> Fit | None:
     """The fit estimate of a local model (None: remote, or not a readable GGUF)."""
-    from tui.core import fit
-    from tui.core.gguf_header import GgufHeaderError, read_local
+    from tui.core.models import fit
+    from tui.core.models.gguf_header import GgufHeaderError, read_local
 
     path = model_file(spec, catalogue)
     if path is None:
@@ -195,8 +195,8 @@ def make_plan(
 ) -> Plan:
     """Together when the models fit in memory together (with fit's headroom) and each local model
     gets a core; else one after another. `requested` forces either."""
-    from tui.core import fit
-    from tui.core.fit import human_bytes
+    from tui.core.models import fit
+    from tui.core.models.fit import human_bytes
 
     here = here or fit.machine()
     cores = max(1, usable_cores() if cores is None else cores)
@@ -446,7 +446,7 @@ def answer_text(cell: Cell) -> str:
 
 def stats_line(column: Column, cell: Cell | None = None) -> str:
     """The one-line summary shown under a column: state, load time, TTFT, speed, tokens, memory."""
-    from tui.core.fit import human_bytes
+    from tui.core.models.fit import human_bytes
 
     parts = [column.state if column.state != "failed" else f"failed: {one_line(column.error, 120)}"]
     if column.load_seconds is not None:
@@ -614,7 +614,7 @@ class Comparison:
                     return
                 column.state = "loading"
             if index in self.plan.too_large:
-                from tui.core.fit import human_bytes
+                from tui.core.models.fit import human_bytes
 
                 need, free = self.plan.needs[index] or 0, self.plan.available
                 self._fail(

@@ -404,7 +404,7 @@ def read_remote(
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    from tui.core import hub, hub_http
+    from tui.core.models import hub, hub_http
 
     if not hub.safe_filename(filename):
         raise hub.HubError(f"refusing the unsafe file name {filename!r}", "bad_input")

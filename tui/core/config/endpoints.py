@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from tui.core.paths import app_paths
-from tui.core.settings import Endpoint, Settings, load_settings, save_settings
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import Endpoint, Settings, load_settings, save_settings
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KEY_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -44,7 +44,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tui.core import hub
+from tui.core.models import hub
 
 MiB = 1 << 20
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -145,7 +145,7 @@ def _tune_hub_http(stall_seconds: float) -> None:
     """
     from huggingface_hub import constants
 
-    from tui.core import hub_http
+    from tui.core.models import hub_http
 
     hub_http.install()
     constants.DOWNLOAD_CHUNK_SIZE = None
@@ -210,7 +210,7 @@ class DownloadManager:
         rate: float = 10.0,
         on_event: Callable[[Status], None] | None = None,
     ) -> None:
-        from tui.core.paths import app_paths
+        from tui.core.config.paths import app_paths
 
         self.work_dir = Path(work_dir or app_paths().downloads_dir)
         self._cache = cache
@@ -835,7 +835,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _mb(n: int) -> str:
-    from tui.core.fit import human_bytes
+    from tui.core.models.fit import human_bytes
 
     return human_bytes(n)
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tui.core.gguf_header import GgufInfo
-from tui.core.hub import QuantFile, quant_rank
+from tui.core.models.gguf_header import GgufInfo
+from tui.core.models.hub import QuantFile, quant_rank
 
 FitLabel = Literal["fits", "tight", "too large"]
 MiB = 1 << 20

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui.core.compare import Cell, Column, CompareConfig, CompareError, ComparisonResult, Vote
+from tui.core.compare.comparison import Cell, Column, CompareConfig, CompareError, ComparisonResult, Vote
+from tui.core.database import connect, migrate
 from tui.core.engine.base import AnswerStats
-from tui.core.store import connect, migrate
 
 MIGRATIONS = (
     """

@@ -1,0 +1,1 @@
+"""Chat: the conversation store."""

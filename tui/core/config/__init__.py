@@ -1,0 +1,1 @@
+"""Settings, paths and saved endpoints: what the user configured, read once at start."""
