@@ -1,6 +1,6 @@
 """ModelTable: a virtual table of catalogue models that draws only the rows on screen.
 
-`DataTable.add_rows` takes ~1.7 s for 10,000 rows (FACTS.md), far too slow to rebuild per keystroke.
+`DataTable.add_rows` takes ~1.7 s for 10,000 rows (docs/dependencies.md): too slow to rebuild per key.
 This widget uses the Line API instead: `show(rows)` only stores the list, and `render_line` draws
 the header and the visible rows from each row's precomputed cells, so a new filter result costs the
 same whether it holds ten rows or ten thousand.
