@@ -261,7 +261,7 @@ class _Worker:
             if message is None or message[0] == "close":
                 break
             self._handle(message)
-        self.llm.close()  # frees the model before the process ends (`del` alone may not: docs/)
+        self.llm.close()  # frees the model now (`del` alone may not: docs/dependencies.md)
 
     def _recv(self):
         try:
