@@ -174,8 +174,8 @@ class LlmTui(App):
     async def _run_before_text_input(self, event: events.Key) -> bool:
         """Run the app's priority binding for a key that the focused text field would type.
 
-        Textual leaves a key that a text field types to the field, priority binding or not;
-        alt+digit arriving as ¡ ™ £ ¢ ∞ is such a key.
+        Textual leaves a key that a text field types to the field, priority binding or not
+        (docs/dependencies.md); alt+digit arriving as ¡ ™ £ ¢ ∞ is such a key.
         """
         focused = self.focused
         if focused is None or not focused.check_consume_key(event.key, event.character):
