@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
+from textual.widgets import Header, Input, Label, OptionList, Select, Static
 
 from tui.core.engine.base import (
     AnswerStats,
@@ -48,6 +48,7 @@ from tui.ui.chat.widgets import (
     stats_line,
 )
 from tui.ui.commands import PaletteCommand
+from tui.ui.keys import KeyFooter, leave_text_input
 from tui.ui.model_select import ModelSelect
 
 RENDERS_PER_SECOND = 25
@@ -104,7 +105,7 @@ class OpenModelScreen(ModalScreen[str | None]):
 
 class ChatScreen(Screen):
     CSS_PATH = "chat.tcss"
-    AUTO_FOCUS = "#chat-input"
+    AUTO_FOCUS = ""  # what has the focus on entering depends on what there is (_focus_on_entry)
     HELP_TITLE = "Chat"
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop", tooltip="Stop the answer being written"),
@@ -255,7 +256,7 @@ class ChatScreen(Screen):
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
             yield SettingsPanel(self.values, id="settings")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#settings").display = False
@@ -264,6 +265,19 @@ class ChatScreen(Screen):
         self._refresh_conversations()
         if self._settings_error:
             self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
+
+    def on_screen_resume(self) -> None:
+        if self.focused is None:
+            self._focus_on_entry()
+
+    def _focus_on_entry(self) -> None:
+        """The input when there is a model to talk to; without one, the past conversations
+        (enter continues one, with its model); with none, nothing, so that the keys the model
+        bar names (ctrl+o, 1) work as typed."""
+        if self.spec is not None:
+            self.query_one(ChatInput).focus()
+        elif self.query_one(ConversationList).option_count:
+            self.action_focus_conversations()
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -300,6 +314,7 @@ class ChatScreen(Screen):
         self.info = None
         self.last_error = None
         self._show_model_bar(loading=True)
+        self.query_one(ChatInput).focus()  # a model chosen: what comes next is the question
         self._load(spec, self._load_options(), self.values.get("template"))
 
     def _load_options(self) -> LoadOptions:
@@ -621,6 +636,7 @@ class ChatScreen(Screen):
             self._set_input_title("")
             return
         if not self.answering:
+            leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
             return
         self._cancel.set()
         if self.backend is not None:

@@ -27,7 +27,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static
 
 from tui.core.config import endpoints
 from tui.core.config.settings import Endpoint
@@ -35,6 +35,7 @@ from tui.core.models import fit, hub, library
 from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.text import one_line
+from tui.ui.keys import KeyFooter
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -470,7 +471,7 @@ class ModelsScreen(Screen):
         yield DataTable(id="library", cursor_type="row", zebra_stripes=True)
         yield Static("On servers", classes="section", id="remote-title")
         yield DataTable(id="remote", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#downloads", DataTable).add_columns(
