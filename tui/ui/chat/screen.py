@@ -48,7 +48,7 @@ from tui.ui.chat.widgets import (
     stats_line,
 )
 from tui.ui.commands import PaletteCommand
-from tui.ui.model_select import ModelSelect
+from tui.ui.model_select import ModelOffer, ModelSelect
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -251,6 +251,7 @@ class ChatScreen(Screen):
                 yield ConversationList(id="conversations")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
+                yield ModelOffer(getattr(self.app, "catalogue", None), id="offer")
                 yield MessageList(id="messages")
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
@@ -264,6 +265,21 @@ class ChatScreen(Screen):
         self._refresh_conversations()
         if self._settings_error:
             self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
+
+    def on_screen_resume(self) -> None:
+        if self.spec is None:  # no model yet: offer what is here now (and a download)
+            offer = self.query_one(ModelOffer)
+            offer.rescan()
+            offer.focus()
+
+    @on(ModelOffer.Chosen)
+    def _offer_chosen(self, event: ModelOffer.Chosen) -> None:
+        if event.spec is not None:
+            self.open_model(event.spec)
+        elif event.download is not None:
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.download, "chat")
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -299,6 +315,10 @@ class ChatScreen(Screen):
         self.spec = spec
         self.info = None
         self.last_error = None
+        offer = self.query_one(ModelOffer)
+        if offer.display:
+            offer.display = False
+            self.query_one(ChatInput).focus()
         self._show_model_bar(loading=True)
         self._load(spec, self._load_options(), self.values.get("template"))
 
@@ -345,10 +365,17 @@ class ChatScreen(Screen):
 
     @on(ModelFailed)
     def _model_failed(self, event: ModelFailed) -> None:
+        from tui.core.engine.resolve import NotDownloaded
+
         if event.spec != self.spec:
             return
         self.last_error = event.error.message
         self._show_model_bar()
+        if isinstance(event.error, NotDownloaded):  # offer the download instead of an error
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.error.name, "chat")
+            return
         self.notify(
             event.error.message, title="Cannot open the model", severity="error", markup=False
         )
@@ -358,7 +385,8 @@ class ChatScreen(Screen):
         bar.remove_class("-error", "-guess")
         if self.spec is None:
             bar.update(
-                Content("No model: press ctrl+o to open one, or choose one under Models (1).")
+                Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
+                        "under Models (1).")
             )
             return
         name = one_line(self.info.name if self.info else self.spec, 80)
