@@ -311,6 +311,8 @@ class BrowseScreen(Screen):
 
     @on(Looked)
     def _looked(self, event: Looked) -> None:
+        if self.app.screen is not self:  # a picker is open already, or the user moved on
+            return
         if event.here:
             self.app.open_job(event.mode, event.model_id)
         else:
