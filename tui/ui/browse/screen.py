@@ -49,8 +49,7 @@ class BrowseScreen(Screen):
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="browse.filter",
-                tooltip="Filter models by name, organisation, id, group, licence or GGUF "
-                        "(gguf:yes, gguf:other, gguf:no)"),
+                tooltip="Filter by name, organisation, id, group, licence or gguf:yes|other|no"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="browse.clear_filter",
                 tooltip="Clear the model filter"),
         Binding("s", "next_sort", "Sort", id="browse.sort",
