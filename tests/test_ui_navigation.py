@@ -21,6 +21,7 @@ from tui.ui.chat.screen import ChatScreen, OpenModelScreen
 from tui.ui.chat.widgets import ChatInput
 from tui.ui.help import HelpScreen
 from tui.ui.keys import ALT_DIGIT_KEYS, KeyFooter
+from tui.ui.model_select import ModelOffer
 
 MODES = [mode for mode, _, _ in VIEWS]
 XTERM = {n: f"\x1b{n}" for n in range(1, 6)}  # alt+digit in xterm, tmux, GNOME's, Konsole
@@ -254,10 +255,10 @@ async def test_compare_focuses_the_models_to_choose_until_two_then_the_prompt(ca
 async def test_chat_focus_on_entering_follows_what_there_is(catalogue, tiny_gguf):
     model = tiny_gguf(["Hi"])
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
-        await pilot.press("4")  # nothing to talk to: nothing focused, the view keys work
+        await pilot.press("4")  # nothing to talk to yet: the offer of models, the view keys work
         await in_view(pilot, "chat")
         screen = pilot.app.screen
-        assert screen.focused is None
+        assert screen.focused is screen.query_one(ModelOffer)
         await pilot.press("1")
         await in_view(pilot, "browse")
         pilot.app.open_job("chat", str(model))  # a model chosen: the question comes next

@@ -49,7 +49,7 @@ from tui.ui.chat.widgets import (
 )
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter, leave_text_input
-from tui.ui.model_select import ModelSelect
+from tui.ui.model_select import ModelOffer, ModelSelect
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -252,6 +252,7 @@ class ChatScreen(Screen):
                 yield ConversationList(id="conversations")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
+                yield ModelOffer(getattr(self.app, "catalogue", None), id="offer")
                 yield MessageList(id="messages")
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
@@ -267,17 +268,30 @@ class ChatScreen(Screen):
             self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
 
     def on_screen_resume(self) -> None:
+        if self.spec is None:  # no model yet: offer what is here now (and a download)
+            self.query_one(ModelOffer).rescan()
         if self.focused is None:
             self._focus_on_entry()
 
     def _focus_on_entry(self) -> None:
-        """The input when there is a model to talk to; without one, the past conversations
-        (enter continues one, with its model); with none, nothing, so that the keys the model
-        bar names (ctrl+o, 1) work as typed."""
+        """The input when there is a model to talk to; without one, the past conversations (enter
+        continues one, with its model), or with none yet the offer of models (enter opens the first
+        one here, or gets one)."""
         if self.spec is not None:
             self.query_one(ChatInput).focus()
         elif self.query_one(ConversationList).option_count:
             self.action_focus_conversations()
+        elif (offer := self.query_one(ModelOffer)).display:
+            offer.focus()
+
+    @on(ModelOffer.Chosen)
+    def _offer_chosen(self, event: ModelOffer.Chosen) -> None:
+        if event.spec is not None:
+            self.open_model(event.spec)
+        elif event.download is not None:
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.download, "chat")
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -313,6 +327,7 @@ class ChatScreen(Screen):
         self.spec = spec
         self.info = None
         self.last_error = None
+        self.query_one(ModelOffer).display = False
         self._show_model_bar(loading=True)
         self.query_one(ChatInput).focus()  # a model chosen: what comes next is the question
         self._load(spec, self._load_options(), self.values.get("template"))
@@ -360,10 +375,17 @@ class ChatScreen(Screen):
 
     @on(ModelFailed)
     def _model_failed(self, event: ModelFailed) -> None:
+        from tui.core.engine.resolve import NotDownloaded
+
         if event.spec != self.spec:
             return
         self.last_error = event.error.message
         self._show_model_bar()
+        if isinstance(event.error, NotDownloaded):  # offer the download instead of an error
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.error.name, "chat")
+            return
         self.notify(
             event.error.message, title="Cannot open the model", severity="error", markup=False
         )
@@ -373,7 +395,8 @@ class ChatScreen(Screen):
         bar.remove_class("-error", "-guess")
         if self.spec is None:
             bar.update(
-                Content("No model: press ctrl+o to open one, or choose one under Models (1).")
+                Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
+                        "under Models (1).")
             )
             return
         name = one_line(self.info.name if self.info else self.spec, 80)
