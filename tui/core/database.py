@@ -133,7 +133,7 @@ class Database:
         except StorageError as error:
             if report is None:
                 raise
-            report(error)  # opened again at the next read or write
+            report(error.waiting())  # opened again at the next read or write
 
     @property
     def outage(self) -> StorageError | None:
@@ -241,6 +241,7 @@ class Recovery:
     damaged: Path  # where the damaged file is now
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows recovered
     title: str = "The history database was damaged"
+    severity: str = "warning"
 
     @property
     def conversations(self) -> int:

@@ -61,11 +61,21 @@ _OS_REASONS = {
 class StorageError(OSError):
     """Something could not be saved or read back: one line for the user."""
 
+    severity = "error"
+
     def __init__(self, message: str, *, kind: str = "", title: str = "Cannot save") -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind  # the SQLite code name or errno name, for tests and logs
         self.title = title
+
+    def waiting(self) -> StorageError:
+        """This fault as told when what it stopped is kept in memory and written later."""
+        return StorageError(
+            f"{self.message}; kept in memory and saved when writing works again",
+            kind=self.kind,
+            title="Not saved yet",
+        )
 
     def __str__(self) -> str:
         return self.message
@@ -127,6 +137,7 @@ class Saved:
 
     count: int
     title: str = "Saved"
+    severity: str = "information"
 
     @property
     def message(self) -> str:
@@ -229,7 +240,7 @@ class WriteQueue:
             self._timer.daemon = True
             self._timer.start()
         if first:
-            self._report(error)
+            self._report(error.waiting())
 
     def _retry(self) -> None:
         with self._lock:
