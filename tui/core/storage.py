@@ -16,12 +16,15 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 RETRY_SECONDS = 5.0  # how often waiting writes are tried again
 
@@ -93,6 +96,8 @@ def sqlite_code(error: sqlite3.Error) -> str:
 
 def storage_error(error: BaseException, path: Path, doing: str = "save to") -> StorageError | None:
     """`error` as a StorageError about `path`, or None when it is not a storage fault (a bug)."""
+    import sqlite3  # here: the CLI imports this module to catch StorageError, at every start
+
     if isinstance(error, StorageError):
         return error
     if isinstance(error, sqlite3.Error):
