@@ -179,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
                 changes = diff(store.load(previous), result)
         except StorageError as error:
             not_saved = error  # the answers are printed all the same, then the error
+        finally:
+            store.close()
     if args.json:
         data = {**result.to_dict(), "plan": plan.reason, "changes": [asdict(c) for c in changes]}
         print(json.dumps(data, ensure_ascii=False, indent=2))

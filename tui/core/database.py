@@ -24,6 +24,7 @@ from tui.core.storage import Report, StorageError, WriteQueue, sqlite_code, stor
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another copy's write before it is "busy"
 _DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 _SIDE_FILES = ("-wal", "-shm", "-journal")
+_FIRST_ROWID, _LAST_ROWID = -(2**63), 2**63 - 1
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -133,7 +134,7 @@ class Database:
         except StorageError as error:
             if report is None:
                 raise
-            report(error.waiting())  # opened again at the next read or write
+            self._queue.note(error)  # opened again at the next read or write
 
     @property
     def outage(self) -> StorageError | None:
@@ -354,7 +355,7 @@ def _salvage(source: Path, target: Path) -> dict[str, int]:
 
 
 def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> int:
-    """Copy `table` in rowid order; past a damaged page, seek further ahead until rows read again."""
+    """Copy `table` in rowid order; past a damaged page, go on from the first rowid that reads."""
     quoted = table.replace('"', '""')
     try:
         columns = [row[1] for row in src.execute(f'PRAGMA table_info("{quoted}")')]
@@ -363,17 +364,50 @@ def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> 
     names = ", ".join(f'"{c}"' for c in (c.replace('"', '""') for c in columns))
     select = f'SELECT rowid, {names} FROM "{quoted}" WHERE rowid >= ? ORDER BY rowid'  # noqa: S608
     insert = f'INSERT OR IGNORE INTO "{quoted}" ({names}) VALUES ({", ".join("?" * len(columns))})'  # noqa: S608
-    copied, start, skip = 0, -(2**63), 1
-    while start < 2**63:
+
+    def first(rowid: int) -> tuple | None:
+        """The first row from `rowid` on (None past the last); DatabaseError when damaged."""
+        return src.execute(f"{select} LIMIT 1", (rowid,)).fetchone()
+
+    def readable(rowid: int) -> bool:
+        try:
+            first(rowid)
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+    copied, start = 0, _FIRST_ROWID
+    while True:
         try:
             for row in src.execute(select, (start,)):
                 dst.execute(insert, row[1:])
                 copied += 1
-                start, skip = row[0] + 1, 1
+                start = row[0] + 1
             return copied
         except sqlite3.DatabaseError:
-            start, skip = start + skip, skip * 2  # over the damaged part, a little further each time
-    return copied
+            pass
+        # sqlite3 steps to the next row before it hands over this one: the row that failed may
+        # be a readable one just before the damage. Go on one row at a time until one fails.
+        try:
+            while (row := first(start)) is not None:
+                dst.execute(insert, row[1:])
+                copied += 1
+                start = row[0] + 1
+            return copied
+        except sqlite3.DatabaseError:
+            pass
+        # Rows from `start` on cannot be read: look further ahead, doubling the step, then
+        # bisect back to the first rowid that reads (no readable row is jumped over).
+        failing, step = start, 1
+        while not readable(min(failing + step, _LAST_ROWID)):
+            if failing + step >= _LAST_ROWID:
+                return copied
+            step *= 2
+        reads = min(failing + step, _LAST_ROWID)
+        while reads - failing > 1:
+            middle = (failing + reads) // 2
+            failing, reads = (failing, middle) if readable(middle) else (middle, reads)
+        start = reads
 
 
 def _unused(path: Path) -> Path:

@@ -228,8 +228,16 @@ class WriteQueue:
         if self._outage is not None:
             self._outage = None
             self._cancel_timer()
-            self._report(Saved(made))
+            if made:
+                self._report(Saved(made))
         return True
+
+    def note(self, error: StorageError) -> None:
+        """Report a fault met outside a write (opening the file): the writes that meet it next
+        are not reported again."""
+        with self._lock:
+            self._outage = error
+            self._report(error.waiting())
 
     def close(self) -> None:
         """Stop retrying (what still waits is given up; `waiting` says how much)."""
