@@ -109,7 +109,8 @@ def test_update_and_delete(store):
     store.delete(conv.id)
     with pytest.raises(KeyError):
         store.get(conv.id)
-    assert store._conn.execute("select count(*) from messages").fetchone()[0] == 0  # cascaded
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("select count(*) from messages").fetchone()[0] == 0  # cascaded
 
 
 def test_markdown_and_json_export(store):

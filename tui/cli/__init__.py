@@ -101,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(commands=not _plain_start(argv))
     args = parser.parse_args(argv)
+    from tui.core.storage import StorageError
+
     try:
         return args.func(args)
-    except CliError as error:
+    except (CliError, StorageError) as error:  # a full disk or read-only folder: one line too
         from tui.core.text import clean
 
         print(f"llmtui: error: {clean(str(error))}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Prints the answers side by side in columns as wide as the terminal (or JSON with --json), saves
 the comparison with the others, and for a prompt set says what changed since its last run with the
-same models. Exit status: 0 when every model answered, 1 when a model failed, 2 for bad input.
+same models. Exit status: 0 when every model answered, 1 when a model failed, 2 for bad input or
+a comparison that could not be saved (a full disk: the answers are printed first).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
+    from tui.core.storage import StorageError
 
     if not MIN_MODELS <= len(args.models) <= MAX_MODELS:
         raise CliError(f"compare needs {MIN_MODELS} to {MAX_MODELS} models, got {len(args.models)}")
@@ -147,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
             f"{(plan.needs[index] or 0) / 1e9:.1f} GB, {plan.available / 1e9:.1f} GB available"
         )
 
+    # Opened before the models run: a data folder that cannot be written fails now, not after.
+    store = None if args.no_save else CompareStore(paths.database)
+    if store is not None and store.recovery is not None:
+        print(f"llmtui: {store.recovery.title}: {store.recovery.message}", file=sys.stderr)
+
     def progress(event) -> None:
         if isinstance(event, ColumnChanged) and sys.stderr.isatty():
             column = event.column
@@ -163,18 +170,24 @@ def run(args: argparse.Namespace) -> int:
         comparison.wait()
         raise
 
-    changes = []
-    if not args.no_save:
-        store = CompareStore(paths.database)
-        previous = store.latest_like(result) if set_path else None
-        store.save(result)
-        if previous is not None:
-            changes = diff(store.load(previous), result)
+    changes, not_saved = [], None
+    if store is not None:
+        try:
+            previous = store.latest_like(result) if set_path else None
+            store.save(result)
+            if previous is not None:
+                changes = diff(store.load(previous), result)
+        except StorageError as error:
+            not_saved = error  # the answers are printed all the same, then the error
+        finally:
+            store.close()
     if args.json:
         data = {**result.to_dict(), "plan": plan.reason, "changes": [asdict(c) for c in changes]}
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print_side_by_side(result, plan.reason, changes)
+    if not_saved is not None:
+        raise CliError(f"the comparison was not saved: {not_saved}")
     failed = any(c.state == "failed" for c in result.columns)
     return 1 if failed else 0
 

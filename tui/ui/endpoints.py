@@ -25,6 +25,7 @@ from tui.core.config import endpoints as core
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, Settings, SettingsError, load_settings
 from tui.core.engine.base import EngineError
+from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
 
 
@@ -154,7 +155,7 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
                 core.edit_endpoint(self.original.name, endpoint, self.settings_path)
                 if key:
                     core.store_key(endpoint.name, key)
-        except (core.EndpointError, SettingsError) as error:
+        except (core.EndpointError, SettingsError, StorageError) as error:
             self._show(Content.styled(one_line(str(error), 300), "$text-error"))
             return
         self.dismiss(core.validated(endpoint))
@@ -259,7 +260,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         self._remove_armed = None
         try:
             core.remove_endpoint(endpoint.name, self.settings_path)
-        except (core.EndpointError, SettingsError) as error:
+        except (core.EndpointError, SettingsError, StorageError) as error:
             self._show(Content.styled(one_line(str(error), 300), "$text-error"))
             return
         self.reload()

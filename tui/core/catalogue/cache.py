@@ -7,8 +7,6 @@ are tagged objects; every other value is a JSON scalar.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from tui.core.catalogue.schema import (
     Source,
     Summary,
 )
+from tui.core.storage import StorageError, write_atomic
 
 _CACHED_TYPES = {
     cls.__name__: cls
@@ -97,15 +96,6 @@ class CatalogueCache:
             return
         text = json.dumps({"key": self.key, "catalogue": _to_json(catalogue)}, ensure_ascii=False)
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            # Written whole, then renamed: a concurrent start reads the old file or the new one.
-            fd, temp = tempfile.mkstemp(dir=self.file.parent, prefix=".catalogue-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    out.write(text)
-                os.replace(temp, self.file)
-            except BaseException:
-                os.unlink(temp)
-                raise
-        except OSError:
+            write_atomic(self.file, text)  # a concurrent start reads the old file or the new one
+        except StorageError:
             pass  # no cache this time; the next start loads the YAML again

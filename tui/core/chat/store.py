@@ -1,7 +1,8 @@
 """Conversations on disk: one SQLite database under the user data folder (`AppPaths.database`).
 
 Every message is written when it is complete (a question when sent, an answer when it ends or is
-stopped), so killing the app loses at most the answer in flight. A conversation keeps the model it
+stopped), so killing the app loses at most the answer in flight; a write the disk refuses waits in
+memory and is made when writing works again (see `ConversationStore`). A conversation keeps the model it
 was held with, its prompt format and its settings, so reopening it continues where it was. It writes
 itself out as Markdown or JSON.
 
@@ -11,12 +12,14 @@ The tables live in the one database of `tui.core.database`, beside the compariso
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tui.core.database import connect, migrate
+from tui.core.database import Database, Recovery
+from tui.core.storage import Report, StorageError
 from tui.core.text import one_line
 
 TITLE_LENGTH = 60
@@ -116,17 +119,39 @@ class ConversationSummary:
 
 
 class ConversationStore:
-    """The conversations in one database file; safe to call from several threads."""
+    """The conversations in one database file; safe to call from several threads.
 
-    def __init__(self, path: Path) -> None:
+    With `report` (the app), a write that meets a full disk, a read-only folder or a busy
+    database does not fail: it waits in memory, with every write after it, and is made at the
+    next write or by a retry timer (`tui.core.storage.WriteQueue`); `report` is told once per
+    outage (a `StorageError`) and again when the waiting writes are saved (`Saved`), and of a
+    damaged file recovered at open (`tui.core.database.Recovery`). It may be called from the
+    retry thread. Objects returned while their write waits carry a negative id: pass it back as
+    it is, the store maps it to the real id once written (and sets `Conversation.id` then).
+    Without `report` (scripts, tests), a storage fault raises `StorageError`.
+
+    Reads (`get`, `list`) raise StorageError when the file cannot be read; `get` of a
+    conversation whose changes still wait raises it too (what is on disk is not all of it yet).
+    """
+
+    def __init__(self, path: Path, report: Report | None = None) -> None:
         self.path = Path(path)
-        self._conn = connect(self.path)
-        self._lock = threading.Lock()
-        migrate(self._conn, "conversations", MIGRATIONS)
+        self._db = Database(self.path, "conversations", MIGRATIONS, report)
+        self._ids: dict[int, int] = {}  # waiting (negative) id -> the id it was written with
+        self._last_waiting_id = 0
+        self._ids_lock = threading.Lock()
+
+    @property
+    def recovery(self) -> Recovery | None:
+        """What was recovered from a damaged file when this store opened it."""
+        return self._db.recovery
+
+    def flush(self) -> bool:
+        """Make the waiting writes now; True when nothing waits."""
+        return self._db.flush()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def create(
         self,
@@ -136,15 +161,21 @@ class ConversationStore:
         template: str | None = None,
     ) -> Conversation:
         now = _now()
-        with self._lock, self._conn:
-            cursor = self._conn.execute(
+        conversation = Conversation(
+            self._waiting_id(), "", model, model_name, template, dict(settings or {}), now, now
+        )
+        waiting_id = conversation.id
+
+        def change(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
                 "INSERT INTO conversations (model, model_name, template, settings, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (model, model_name, template, json.dumps(settings or {}), now, now),
             )
-        return Conversation(
-            cursor.lastrowid, "", model, model_name, template, dict(settings or {}), now, now
-        )
+            conversation.id = self._written(waiting_id, cursor.lastrowid)
+
+        self._db.write(change, key=waiting_id)
+        return conversation
 
     def add_message(
         self,
@@ -156,12 +187,16 @@ class ConversationStore:
         stats: dict | None = None,
     ) -> StoredMessage:
         now = _now()
-        with self._lock, self._conn:
-            cursor = self._conn.execute(
+        message = StoredMessage(self._waiting_id(), role, content, now, stopped, stats)
+        waiting_id = message.id
+
+        def change(conn: sqlite3.Connection) -> None:
+            conversation = self._real(conversation_id)
+            cursor = conn.execute(
                 "INSERT INTO messages (conversation_id, role, content, stopped, stats, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    conversation_id,
+                    conversation,
                     role,
                     content,
                     int(stopped),
@@ -170,41 +205,50 @@ class ConversationStore:
                 ),
             )
             # The first question names the conversation.
-            self._conn.execute(
+            conn.execute(
                 "UPDATE conversations SET updated_at = ?,"
                 " title = CASE WHEN title = '' AND ? = 'user' THEN ? ELSE title END WHERE id = ?",
-                (now, role, one_line(content, TITLE_LENGTH), conversation_id),
+                (now, role, one_line(content, TITLE_LENGTH), conversation),
             )
-        return StoredMessage(cursor.lastrowid, role, content, now, stopped, stats)
+            message.id = self._written(waiting_id, cursor.lastrowid)
+
+        self._db.write(change, key=conversation_id)
+        return message
 
     def edit_message(self, message_id: int, content: str) -> None:
         """Change a message and forget every message after it (edit and resend)."""
-        with self._lock, self._conn:
-            row = self._conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+
+        def change(conn: sqlite3.Connection) -> None:
+            message = self._real(message_id)
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message,)
             ).fetchone()
             if row is None:
                 raise KeyError(message_id)
-            self._conn.execute(
-                "UPDATE messages SET content = ? WHERE id = ?", (content, message_id)
+            conn.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message))
+            conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (row[0], message)
             )
-            self._conn.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND id > ?", (row[0], message_id)
-            )
-            self._touch(row[0])
+            _touch(conn, row[0])
+
+        self._db.write(change)
 
     def delete_from(self, message_id: int) -> None:
         """Forget a message and every one after it (regenerate an answer)."""
-        with self._lock, self._conn:
-            row = self._conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+
+        def change(conn: sqlite3.Connection) -> None:
+            message = self._real(message_id)
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message,)
             ).fetchone()
             if row is None:
                 return
-            self._conn.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (row[0], message_id)
+            conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND id >= ?", (row[0], message)
             )
-            self._touch(row[0])
+            _touch(conn, row[0])
+
+        self._db.write(change)
 
     def update(self, conversation_id: int, **fields: object) -> None:
         """Change a conversation's title, model, model_name, template or settings."""
@@ -213,25 +257,39 @@ class ConversationStore:
             raise ValueError(f"cannot update {sorted(fields.keys() - allowed)}")
         values = {k: json.dumps(v) if k == "settings" else v for k, v in fields.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
-        with self._lock, self._conn:
-            self._conn.execute(
+        now = _now()
+
+        def change(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 f"UPDATE conversations SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608 - keys checked
-                (*values.values(), _now(), conversation_id),
+                (*values.values(), now, self._real(conversation_id)),
             )
 
+        self._db.write(change, key=conversation_id)
+
     def delete(self, conversation_id: int) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        def change(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM conversations WHERE id = ?", (self._real(conversation_id),))
+
+        self._db.write(change, key=conversation_id)
 
     def get(self, conversation_id: int) -> Conversation:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-            ).fetchone()
+        self._db.flush()
+        wanted = self._real(conversation_id)
+        if self._db.waits_for(lambda key: self._real(key) == wanted):
+            outage = self._db.outage
+            raise StorageError(
+                f"this conversation's latest changes are not saved yet ({outage}); "
+                "it opens once they are",
+                kind=outage.kind if outage else "",
+                title="Cannot open the conversation yet",
+            )
+        with self._db.read() as conn:
+            row = conn.execute("SELECT * FROM conversations WHERE id = ?", (wanted,)).fetchone()
             if row is None:
                 raise KeyError(conversation_id)
-            rows = self._conn.execute(
-                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+            rows = conn.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (wanted,)
             ).fetchall()
         messages = [
             StoredMessage(
@@ -257,9 +315,10 @@ class ConversationStore:
         )
 
     def list(self, limit: int = 500) -> list[ConversationSummary]:
-        """Conversations, the most recently used first (empty ones are left out)."""
-        with self._lock:
-            rows = self._conn.execute(
+        """Conversations, the most recently used first (empty ones are left out), as the file
+        has them now: another copy of llmtui's new conversations are there."""
+        with self._db.read() as conn:
+            rows = conn.execute(
                 "SELECT c.id, c.title, c.model_name, c.model, c.updated_at, COUNT(m.id) AS n"
                 " FROM conversations c JOIN messages m ON m.conversation_id = c.id"
                 " GROUP BY c.id ORDER BY c.updated_at DESC, c.id DESC LIMIT ?",
@@ -272,10 +331,24 @@ class ConversationStore:
             for r in rows
         ]
 
-    def _touch(self, conversation_id: int) -> None:
-        self._conn.execute(
-            "UPDATE conversations SET updated_at = ? WHERE id = ?", (_now(), conversation_id)
-        )
+    def _waiting_id(self) -> int:
+        with self._ids_lock:
+            self._last_waiting_id -= 1
+            return self._last_waiting_id
+
+    def _written(self, waiting_id: int, real_id: int) -> int:
+        with self._ids_lock:
+            self._ids[waiting_id] = real_id
+        return real_id
+
+    def _real(self, some_id: object) -> object:
+        """The id on disk for an id this store handed out (the same id when it was written)."""
+        with self._ids_lock:
+            return self._ids.get(some_id, some_id)
+
+
+def _touch(conn: sqlite3.Connection, conversation_id: int) -> None:
+    conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (_now(), conversation_id))
 
 
 def _now() -> str:

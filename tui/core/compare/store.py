@@ -3,7 +3,7 @@
 Every comparison keeps what reproduces it: prompts, system prompt, settings and seed, each model
 file's sha256 (a remote model keeps its URL#MODEL spec, never a key), the llama.cpp version, and
 the answers, stats and votes. Hashes are cached by path + size + mtime: a 5 GB file is read once.
-Each call opens its own connection, so a store is safe to use from any thread.
+A comparison or vote the disk refuses waits in memory and is written when writing works again.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui.core.compare.comparison import Cell, Column, CompareConfig, CompareError, ComparisonResult, Vote
-from tui.core.database import connect, migrate
+from tui.core.database import Database, Recovery, transaction
 from tui.core.engine.base import AnswerStats
+from tui.core.storage import Report, StorageError
 
 MIGRATIONS = (
     """
@@ -125,25 +124,35 @@ def sha256_file(path: Path) -> str:
 
 
 class CompareStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with self._db() as conn:
-            migrate(conn, "compare", MIGRATIONS)
+    """The comparisons in the database file; safe to use from any thread.
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        conn = connect(self.path)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+    `report` works as for `tui.core.chat.store.ConversationStore`: with it, a comparison or a
+    vote the disk refuses waits in memory and is written when writing works again (a waiting
+    comparison's `id` stays None until then, and is set when it is written); without it, a
+    storage fault raises `StorageError`.
+    """
+
+    def __init__(self, path: Path, report: Report | None = None) -> None:
+        self.path = Path(path)
+        self._db = Database(self.path, "compare", MIGRATIONS, report)
+
+    @property
+    def recovery(self) -> Recovery | None:
+        """What was recovered from a damaged file when this store opened it."""
+        return self._db.recovery
+
+    def flush(self) -> bool:
+        """Make the waiting writes now; True when nothing waits."""
+        return self._db.flush()
+
+    def close(self) -> None:
+        self._db.close()
 
     def file_hash(self, path: Path) -> str:
         """sha256 of a file, from the cache while its size and mtime are unchanged."""
         stat = path.stat()
         key = str(path.resolve())
-        with self._db() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 "SELECT sha256 FROM compare_file_hashes"
                 " WHERE path = ? AND size = ? AND mtime_ns = ?",
@@ -152,22 +161,30 @@ class CompareStore:
         if row:
             return row[0]
         digest = sha256_file(path)
-        with self._db() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO compare_file_hashes VALUES (?, ?, ?, ?)",
-                (key, stat.st_size, stat.st_mtime_ns, digest),
-            )
+        try:
+            with self._db.read() as conn, transaction(conn):
+                conn.execute(
+                    "INSERT OR REPLACE INTO compare_file_hashes VALUES (?, ?, ?, ?)",
+                    (key, stat.st_size, stat.st_mtime_ns, digest),
+                )
+        except StorageError:
+            pass  # only a cache: the file is hashed again next time
         return digest
 
-    def save(self, result: ComparisonResult) -> int:
-        """Store a finished comparison (hashing its model files); sets and returns `result.id`."""
+    def save(self, result: ComparisonResult) -> int | None:
+        """Store a finished comparison (hashing its model files); sets and returns `result.id`
+        (None while its write waits)."""
         for column in result.columns:
             if column.location and not column.sha256 and Path(column.location).is_file():
-                column.sha256 = self.file_hash(Path(column.location))
+                try:
+                    column.sha256 = self.file_hash(Path(column.location))
+                except StorageError:
+                    pass  # the database cannot be read now: the comparison waits, unhashed
         config = result.config
         first = config.prompts[0].prompt.strip().splitlines()[0] if config.prompts else ""
         title = Path(config.prompt_set).name if config.prompt_set else first[:200]
-        with self._db() as conn:
+
+        def change(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
                 "INSERT INTO compare_runs (parent_id, created, finished, title, prompt_set,"
                 " system_prompt, seed, blind, mode, config, llama_cpp_version, system_info)"
@@ -205,18 +222,22 @@ class CompareStore:
                 "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
                 [(run_id, v.choice, v.at) for v in result.votes],
             )
-        result.id = run_id
-        return run_id
+            result.id = run_id
+
+        self._db.write(change)
+        return result.id
 
     def add_vote(self, run_id: int, vote: Vote) -> None:
-        with self._db() as conn:
+        def change(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
                 (run_id, vote.choice, vote.at),
             )
 
+        self._db.write(change)
+
     def load(self, run_id: int) -> ComparisonResult:
-        with self._db() as conn:
+        with self._db.read() as conn:
             run = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
             if run is None:
                 raise CompareError(f"no saved comparison #{run_id}")
@@ -254,7 +275,7 @@ class CompareStore:
 
     def list(self, limit: int = 500) -> list[Summary]:
         """Saved comparisons, newest first."""
-        with self._db() as conn:
+        with self._db.read() as conn:
             runs = conn.execute(
                 "SELECT r.id, r.created, r.title, r.blind, r.parent_id,"
                 " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id),"
@@ -286,7 +307,7 @@ class CompareStore:
     def latest_like(self, result: ComparisonResult) -> int | None:
         """The newest saved run of the same prompt set with the same models (to diff against)."""
         specs = sorted(c.spec for c in result.columns)
-        with self._db() as conn:
+        with self._db.read() as conn:
             runs = conn.execute(
                 "SELECT id FROM compare_runs WHERE prompt_set = ? ORDER BY id DESC",
                 (result.config.prompt_set,),
@@ -298,5 +319,7 @@ class CompareStore:
         return None
 
     def delete(self, run_id: int) -> None:
-        with self._db() as conn:
+        def change(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,))
+
+        self._db.write(change)

@@ -11,6 +11,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass,
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from tui.core.storage import write_atomic
+
 
 class SettingsError(Exception):
     def __init__(self, path: Path, field_name: str, message: str) -> None:
@@ -84,12 +86,10 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
+    """Write the settings file whole (StorageError when it cannot be: the old file stays)."""
     import yaml
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True), "utf-8")
-    tmp.replace(path)
+    write_atomic(path, yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True))
 
 
 def update(settings: Settings, **changes: Any) -> Settings:

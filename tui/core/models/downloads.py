@@ -45,6 +45,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tui.core.models import hub
+from tui.core.storage import write_atomic
 
 MiB = 1 << 20
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -661,9 +662,7 @@ class DownloadManager:
         if old and old.get("request", {}).get("sha256") and not request.sha256:
             request = replace(request, sha256=old["request"]["sha256"])
         data = {"request": asdict(request), "state": state, "message": message}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data), "utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(data))
 
     def _read_journal(self, job_id: str) -> dict | None:
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from tui.core.models import hub
+from tui.core.storage import StorageError, write_atomic
 
 _SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 _LOCK = threading.Lock()
@@ -74,11 +75,7 @@ def _read_usage() -> dict[str, float]:
 
 
 def _write_usage(data: dict[str, float]) -> None:
-    path = _usage_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=0), "utf-8")
-    tmp.replace(path)
+    write_atomic(_usage_file(), json.dumps(data, indent=0))
 
 
 def mark_used(path: Path | str, when: float | None = None) -> None:
@@ -86,7 +83,10 @@ def mark_used(path: Path | str, when: float | None = None) -> None:
     with _LOCK:
         data = _read_usage()
         data[_key(Path(path))] = time.time() if when is None else when
-        _write_usage(data)
+        try:
+            _write_usage(data)
+        except StorageError:
+            pass  # only the order My models lists files in: a full disk must not stop a chat
 
 
 def _group(paths: Iterable[tuple[Path, int]]) -> list[tuple[str, list[tuple[Path, int]]]]:

@@ -37,6 +37,7 @@ from tui.core.engine.base import (
     SamplingOptions,
 )
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.storage import StorageError, write_atomic
 from tui.core.text import one_line
 from tui.ui import collector
 from tui.ui.chat.widgets import (
@@ -50,6 +51,7 @@ from tui.ui.chat.widgets import (
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter, leave_text_input
 from tui.ui.model_select import ModelOffer, ModelSelect
+from tui.ui.storage import StorageNotice, show_notice
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -226,7 +228,8 @@ class ChatScreen(Screen):
             self._settings_error = None
         self.values: dict = {**asdict(chat), "template": None}
         self.data_dir = paths.data_dir
-        self.store = ConversationStore(paths.database)
+        # A write the disk refuses waits in the store and is made later; the store says so.
+        self.store = ConversationStore(paths.database, report=self._store_report)
         self.conversation = None
         self.spec: str | None = None
         self.backend: Backend | None = None
@@ -292,6 +295,14 @@ class ChatScreen(Screen):
             from tui.ui.download.screen import get_then_open
 
             get_then_open(self.app, event.download, "chat")
+    def _store_report(self, notice: object) -> None:
+        self.post_message(StorageNotice(notice))  # from any thread: the store's retry timer too
+
+    @on(StorageNotice)
+    def _storage_notice(self, message: StorageNotice) -> None:
+        show_notice(self, message.notice)
+        if self.is_mounted:
+            self._refresh_conversations()  # saved again or recovered: the list has more now
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -751,12 +762,14 @@ class ChatScreen(Screen):
         if self.conversation is None:
             self.notify("Nothing to export yet", severity="warning")
             return
-        conversation = self.store.get(self.conversation.id)
-        folder = self.data_dir / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"conversation-{conversation.id}"
-        Path(f"{stem}.md").write_text(conversation.to_markdown(), "utf-8")
-        Path(f"{stem}.json").write_text(conversation.to_json(), "utf-8")
+        try:
+            conversation = self.store.get(self.conversation.id)
+            stem = self.data_dir / "exports" / f"conversation-{conversation.id}"
+            write_atomic(Path(f"{stem}.md"), conversation.to_markdown())
+            write_atomic(Path(f"{stem}.json"), conversation.to_json())
+        except StorageError as error:
+            show_notice(self, error)
+            return
         self.notify(f"Exported to {stem}.md and .json", markup=False)
 
     def palette_commands(self) -> list[PaletteCommand]:
@@ -820,7 +833,12 @@ class ChatScreen(Screen):
 
     def _refresh_conversations(self) -> None:
         current = self.conversation.id if self.conversation else None
-        self.query_one(ConversationList).show(self.store.list(), current)
+        try:
+            conversations = self.store.list()
+        except StorageError as error:
+            show_notice(self, error)  # the list stays as it was
+            return
+        self.query_one(ConversationList).show(conversations, current)
 
     @on(ConversationList.DeleteRequested)
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
@@ -843,7 +861,11 @@ class ChatScreen(Screen):
         """Show a past conversation and continue it with its model and settings."""
         if self.answering:
             self.action_stop()
-        conversation = self.store.get(conversation_id)
+        try:
+            conversation = self.store.get(conversation_id)
+        except StorageError as error:
+            show_notice(self, error)
+            return
         await self.action_new_chat()
         self.conversation = conversation
         self.values.update({k: v for k, v in conversation.settings.items() if k in self.values})

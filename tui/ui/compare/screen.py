@@ -61,11 +61,13 @@ from tui.core.compare.comparison import (
 from tui.core.compare.diff import Change, diff
 from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
 from tui.core.engine.base import LoadOptions, SamplingOptions
+from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
 from tui.ui import collector
 from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
+from tui.ui.storage import StorageNotice, show_notice
 
 RENDERS_PER_SECOND = 25
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
@@ -180,7 +182,8 @@ class CompareScreen(Screen):
 
         paths = app_paths()
         self.data_dir = paths.data_dir
-        self.store = CompareStore(paths.database)
+        # A comparison or vote the disk refuses waits in the store and is written later.
+        self.store = CompareStore(paths.database, report=self._store_report)
         try:
             self.settings = load_settings(paths.settings_file)
         except SettingsError:
@@ -236,6 +239,15 @@ class CompareScreen(Screen):
                 yield DataTable(id="grid", cursor_type="cell")
                 yield Static(id="grid-detail")
         yield KeyFooter()
+
+    def _store_report(self, notice: object) -> None:
+        self.post_message(StorageNotice(notice))  # from any thread: the store's retry timer too
+
+    @on(StorageNotice)
+    def _storage_notice(self, message: StorageNotice) -> None:
+        show_notice(self, message.notice)
+        if self.is_mounted:
+            self._show_status()  # a waiting comparison may have its number now
 
     def on_mount(self) -> None:
         self.query_one("#grid").display = False
@@ -527,9 +539,16 @@ class CompareScreen(Screen):
     @work(thread=True, group="store", exit_on_error=False)
     def _save(self, result: ComparisonResult) -> None:
         # Hashing model files takes a while the first time: a worker.
-        previous = self.store.latest_like(result) if result.config.prompt_set else None
-        self.store.save(result)
-        changes = diff(self.store.load(previous), result) if previous is not None else []
+        try:
+            previous = self.store.latest_like(result) if result.config.prompt_set else None
+        except StorageError:
+            previous = None  # nothing to diff against now; the store reports the fault itself
+        self.store.save(result)  # on a full disk it waits (result.id None) and says so
+        try:
+            changes = diff(self.store.load(previous), result) if previous is not None else []
+        except StorageError as error:
+            self.post_message(StorageNotice(error))
+            changes = []
         self.post_message(self.Saved(result, changes))
 
     @on(Saved)
@@ -554,6 +573,8 @@ class CompareScreen(Screen):
         parts = [plan]
         if result.id is not None:
             parts.append(f"saved as #{result.id}")
+        elif self.comparison is not None and self.comparison.done:
+            parts.append("not saved yet")
         if result.config.blind and result.finished_all and not result.votes:
             parts.append("vote: a/b/c/d better, t tie, x all bad")
         if result.votes:
@@ -644,7 +665,12 @@ class CompareScreen(Screen):
     # -- history, reopen, re-run, export ---------------------------------------------------------
 
     def action_history(self) -> None:
-        self.app.push_screen(HistoryScreen(self.store.list()), self._history_chosen)
+        try:
+            saved = self.store.list()
+        except StorageError as error:
+            show_notice(self, error)
+            return
+        self.app.push_screen(HistoryScreen(saved), self._history_chosen)
 
     async def _history_chosen(self, choice: tuple[str, int] | None) -> None:
         if choice is None:
@@ -652,6 +678,9 @@ class CompareScreen(Screen):
         what, run_id = choice
         try:
             saved = self.store.load(run_id)
+        except StorageError as error:
+            show_notice(self, error)
+            return
         except CompareError as error:
             self.notify(str(error), severity="error", markup=False)
             return
@@ -687,12 +716,13 @@ class CompareScreen(Screen):
 
     def _export(self, result: ComparisonResult, kinds: tuple[str, ...]) -> None:
         folder = self.data_dir / "exports"
-        folder.mkdir(parents=True, exist_ok=True)
         written = []
         for kind in kinds:
             path = folder / f"comparison-{result.id}.{'md' if kind == 'markdown' else 'jsonl'}"
-            path.write_text(
-                result.to_markdown() if kind == "markdown" else result.to_jsonl(), "utf-8"
-            )
+            try:
+                write_atomic(path, result.to_markdown() if kind == "markdown" else result.to_jsonl())
+            except StorageError as error:
+                show_notice(self, error)
+                return
             written.append(str(path))
         self.notify("Exported to " + ", ".join(written), markup=False)

@@ -36,8 +36,10 @@ from tui.core.config.settings import Endpoint
 from tui.core.models import fit, hub, library
 from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
+from tui.core.storage import StorageError
 from tui.core.text import one_line
 from tui.ui.keys import KeyFooter
+from tui.ui.storage import show_notice
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -790,7 +792,11 @@ class ModelsScreen(Screen):
             settings = _settings()
             if str(folder) not in settings.model_dirs:
                 settings = replace(settings, model_dirs=(*settings.model_dirs, str(folder)))
-                save_settings(settings, app_paths().settings_file)
+                try:
+                    save_settings(settings, app_paths().settings_file)
+                except StorageError as error:  # a full disk, a read-only config folder
+                    show_notice(self, error)
+                    return
             self.action_refresh()
 
         self.app.push_screen(Ask("Folder with GGUF files", "~/models"), chosen)
