@@ -299,12 +299,15 @@ def speeds(measurements: Iterable[Measurement]) -> list[Speed]:
     for model, items in grouped.items():
         tps = [m.tokens_per_second for m in items if m.tokens_per_second is not None]
         peaks = [m.peak_rss for m in items if m.peak_rss is not None]
+        ttft = [m.time_to_first_token for m in items if m.time_to_first_token is not None]
+        if not (tps or peaks or ttft):
+            continue  # nothing measured (answers kept without their stats)
         result.append(
             Speed(
                 model,
                 len(tps),
                 median(tps),
-                median([m.time_to_first_token for m in items if m.time_to_first_token is not None]),
+                median(ttft),
                 max(peaks) if peaks else None,
             )
         )

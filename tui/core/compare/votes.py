@@ -23,7 +23,7 @@ from pathlib import Path
 from tui.core.compare import ranking
 from tui.core.compare.ranking import WINNERS, Battle, Leaderboard, Measurement
 from tui.core.compare.store import CompareStore, JudgedRun
-from tui.core.engine.resolve import is_remote
+from tui.core.engine.resolve import _model_stem, is_remote
 from tui.core.text import one_line
 
 
@@ -202,7 +202,8 @@ def catalogue_model(name: str, spec: str | None, catalogue) -> str | None:
     """The catalogue model a ranked model is (its id), or None.
 
     By the spec it ran from (a catalogue id, a GGUF repository, a file in a repository's Hub
-    cache folder) or, for an imported name, by the catalogue's id or name."""
+    cache folder or named like that repository's files) or, for an imported name, by the
+    catalogue's id or name."""
     if catalogue is None:
         return None
     keys = {name.lower()}
@@ -213,9 +214,14 @@ def catalogue_model(name: str, spec: str | None, catalogue) -> str | None:
             if part.startswith("models--"):
                 keys.add(part.removeprefix("models--").replace("--", "/").lower())
         keys.add("/".join(spec.lower().split("/")[:2]))  # owner/repo/file.gguf
+    file_name = Path(spec).name.lower() if spec and spec.lower().endswith(".gguf") else ""
     for model in catalogue.models:
-        repos = {r.lower() for r in (model.gguf.repo, *model.gguf.alternatives) if r}
-        if keys & ({model.id.lower(), model.name.lower(), model.id.lower().split("/")[-1]} | repos):
+        repos = [r for r in (model.gguf.repo, *model.gguf.alternatives) if r]
+        names = {model.id.lower(), model.name.lower(), model.id.lower().split("/")[-1]}
+        if keys & (names | {r.lower() for r in repos}):
+            return model.id
+        # a file in a folder, named as its GGUF repository names its files (as find_local reads it)
+        if file_name and any(file_name.startswith(_model_stem(r) + ".") for r in repos):
             return model.id
     return None
 
