@@ -18,6 +18,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
 SCALE = 400 / math.log(10)  # natural-log strength -> Elo points
@@ -59,86 +60,96 @@ class Rating:
 
 @dataclass(frozen=True)
 class _Pairs:
-    """Battles aggregated per unordered pair of models: model indices, games, i's win share."""
+    """Battles aggregated per unordered pair of models (numpy arrays, one entry per pair)."""
 
     names: tuple[str, ...]
-    first: Sequence[int]  # numpy arrays, one entry per (pair, outcome) category
-    second: Sequence[int]
-    score: Sequence[float]  # the first model's share of the win in that category
-    counts: Sequence[float]  # battles in that category
+    first: Any  # model indices, first < second
+    second: Any
+    outcomes: Any  # (pairs, 3): the first model's wins, its losses, ties
 
 
-def _aggregate(battles: Iterable[Battle]):
+def _aggregate(battles: Iterable[Battle]) -> _Pairs:
     import numpy as np
 
     names: dict[str, int] = {}
-    categories: dict[tuple[int, int, float], int] = {}
+    tally: dict[tuple[int, int], list[int]] = {}
     for battle in battles:
         if battle.model_a == battle.model_b:
             continue  # a model against itself says nothing about the order
         a = names.setdefault(battle.model_a, len(names))
         b = names.setdefault(battle.model_b, len(names))
-        key = (a, b, battle.score_a) if a < b else (b, a, 1.0 - battle.score_a)
-        categories[key] = categories.get(key, 0) + 1
-    keys = list(categories)
+        score = battle.score_a if a < b else 1.0 - battle.score_a
+        tally.setdefault((min(a, b), max(a, b)), [0, 0, 0])[{1.0: 0, 0.0: 1}.get(score, 2)] += 1
+    keys = list(tally)
     return _Pairs(
         names=tuple(names),
         first=np.array([k[0] for k in keys], dtype=np.intp),
         second=np.array([k[1] for k in keys], dtype=np.intp),
-        score=np.array([k[2] for k in keys], dtype=float),
-        counts=np.array([categories[k] for k in keys], dtype=float),
+        outcomes=np.array([tally[k] for k in keys], dtype=float).reshape(-1, 3),
     )
 
 
-def _fit(pairs: _Pairs, counts, prior: float, start=None):
-    """Natural-log strengths maximising the likelihood of `counts` battles per category."""
+def _fit(pairs: _Pairs, outcomes, prior: float, start=None):
+    """Natural-log strengths maximising the likelihood, for each of R resamples at once.
+
+    `outcomes`: (R, pairs, 3) counts; returns (R, models). Newton's method on all R fits together
+    (one batched linear solve per step, not R small ones), each with its own step halving."""
     import numpy as np
 
-    n = len(pairs.names)
-    i, j, score = pairs.first, pairs.second, pairs.score
-    theta = np.zeros(n) if start is None else start.copy()
+    rounds, n = outcomes.shape[0], len(pairs.names)
+    i, j = pairs.first, pairs.second
+    wins = outcomes[..., 0] + 0.5 * outcomes[..., 2]  # a tie is half a win for each side
+    games = outcomes.sum(axis=-1)
+    theta = np.zeros((rounds, n)) if start is None else np.array(np.broadcast_to(start, (rounds, n)))
 
-    def objective(t):
-        d = t[i] - t[j]
-        # log sigma(x) = -log(1 + e^-x), computed stably; a virtual tie adds
-        # (log sigma(t) + log sigma(-t)) / 2 per model
-        ll = counts @ (-score * np.logaddexp(0, -d) - (1 - score) * np.logaddexp(0, d))
-        return ll - 0.5 * prior * (np.logaddexp(0, -t) + np.logaddexp(0, t)).sum()
+    def objective(t, rows=slice(None)):
+        d = t[:, i] - t[:, j]
+        # log sigma(x) = -log(1 + e^-x), computed stably; each model's virtual tie adds
+        # (log sigma(t) + log sigma(-t)) / 2
+        w, g = wins[rows], games[rows]
+        ll = -(w * np.logaddexp(0, -d) + (g - w) * np.logaddexp(0, d)).sum(axis=1)
+        return ll - 0.5 * prior * (np.logaddexp(0, -t) + np.logaddexp(0, t)).sum(axis=1)
 
     value = objective(theta)
+    active = np.ones(rounds, dtype=bool)
+    diagonal = np.arange(n)
     for _ in range(100):
-        d = theta[i] - theta[j]
+        d = theta[:, i] - theta[:, j]
         p = 1 / (1 + np.exp(-d))  # P(first beats second)
-        residual = counts * (score - p)
-        gradient = np.bincount(i, residual, n) - np.bincount(j, residual, n)
+        residual = wins - games * p
         q = 1 / (1 + np.exp(-theta))
-        gradient += prior * (0.5 - q)
-        weight = counts * p * (1 - p)
-        hessian = np.zeros((n, n))
-        np.add.at(hessian, (i, j), -weight)
-        np.add.at(hessian, (j, i), -weight)
-        hessian[np.diag_indices(n)] = -hessian.sum(axis=1) + prior * q * (1 - q)
+        gradient = prior * (0.5 - q)
+        np.add.at(gradient.T, i, residual.T)
+        np.add.at(gradient.T, j, -residual.T)
+        weight = games * p * (1 - p)
+        hessian = np.zeros((rounds, n, n))
+        hessian[:, i, j] = -weight  # pairs are unique: plain assignment
+        hessian[:, j, i] = -weight
+        hessian[:, diagonal, diagonal] = -hessian.sum(axis=2) + prior * q * (1 - q)
         if prior > 0:
-            step = np.linalg.solve(hessian, gradient)
+            step = np.linalg.solve(hessian, gradient[..., None])[..., 0]
         else:  # no prior: ratings are defined up to a constant, the Hessian is singular
-            step = np.linalg.lstsq(hessian, gradient, rcond=None)[0]
-        size = 1.0
-        while size > 1e-6:  # halve the step until the likelihood does not fall
-            candidate = theta + size * step
-            new_value = objective(candidate)
-            if new_value >= value - 1e-12:
+            step = (np.linalg.pinv(hessian, hermitian=True) @ gradient[..., None])[..., 0]
+        step[~active] = 0
+        size = np.ones(rounds)
+        candidate, new_value = theta + step, objective(theta + step)
+        for _halving in range(30):  # halve each fit's step until its likelihood does not fall
+            worse = new_value < value - 1e-12
+            if not worse.any():
                 break
-            size /= 2
-        else:
-            break
-        theta, value = candidate, new_value
-        if np.max(np.abs(size * step)) < 1e-9:
+            size[worse] /= 2
+            candidate[worse] = theta[worse] + size[worse, None] * step[worse]
+            new_value[worse] = objective(candidate[worse], worse)
+        moved = ~(new_value < value - 1e-12)
+        theta[moved], value[moved] = candidate[moved], new_value[moved]
+        active &= moved & (np.abs(size[:, None] * step).max(axis=1) >= 1e-9)
+        if not active.any():
             break
     return theta
 
 
 def _elo(theta):
-    return CENTRE + SCALE * (theta - theta.mean())
+    return CENTRE + SCALE * (theta - theta.mean(axis=-1, keepdims=True))
 
 
 def fit_ratings(battles: Iterable[Battle], prior: float = PRIOR_GAMES) -> dict[str, float]:
@@ -146,7 +157,8 @@ def fit_ratings(battles: Iterable[Battle], prior: float = PRIOR_GAMES) -> dict[s
     pairs = _aggregate(battles)
     if not pairs.names:
         return {}
-    return dict(zip(pairs.names, _elo(_fit(pairs, pairs.counts, prior)).tolist(), strict=True))
+    point = _elo(_fit(pairs, pairs.outcomes[None], prior))[0]
+    return dict(zip(pairs.names, point.tolist(), strict=True))
 
 
 def rank(
@@ -163,14 +175,21 @@ def rank(
     pairs = _aggregate(battles)
     if not pairs.names:
         return []
-    point = _fit(pairs, pairs.counts, prior)
+    point = _fit(pairs, pairs.outcomes[None], prior)[0]
     ratings = _elo(point)
-    total = int(pairs.counts.sum())
-    rng = np.random.default_rng(seed)
-    samples = np.empty((rounds, len(pairs.names)))
-    for r, counts in enumerate(rng.multinomial(total, pairs.counts / total, size=rounds)):
-        samples[r] = _elo(_fit(pairs, counts.astype(float), prior, start=point))
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0) if rounds else (ratings, ratings)
+    low, high = ratings, ratings
+    if rounds:
+        # Resampling the battles with replacement = a multinomial draw over (pair, outcome).
+        flat = pairs.outcomes.ravel()
+        total = int(flat.sum())
+        rng = np.random.default_rng(seed)
+        samples = []
+        batch = max(1, 20_000_000 // (8 * len(pairs.names) ** 2))  # Hessians of ~20 MB at once
+        for done in range(0, rounds, batch):
+            counts = rng.multinomial(total, flat / total, size=min(batch, rounds - done))
+            resampled = counts.reshape(-1, *pairs.outcomes.shape).astype(float)
+            samples.append(_elo(_fit(pairs, resampled, prior, start=point)))
+        low, high = np.percentile(np.concatenate(samples), [2.5, 97.5], axis=0)
     record = {name: [0, 0, 0, 0] for name in pairs.names}  # games, wins, losses, ties
     for battle in battles:
         if battle.model_a == battle.model_b:
