@@ -62,7 +62,7 @@ def test_opencompass_sorted(snap_compare, catalogue, size):
 def test_linked_leaderboards(snap_compare, catalogue, size):
     assert snap_compare(
         LlmTui(catalogue),
-        press=["2", "right_square_bracket", "right_square_bracket"],
+        press=["2", "right_square_bracket", "right_square_bracket", "right_square_bracket"],
         terminal_size=size,
         run_before=steady(),
     )

@@ -173,3 +173,61 @@ async def run_prompt_without_waiting(pilot, screen):
     screen.query_one("#prompt").focus()
     await pilot.press("ctrl+r")
     await pilot.pause()
+
+
+async def test_next_pair_sets_up_the_least_certain_pair_blind(catalogue, tiny_gguf):
+    from tests.judged import save_comparison
+    from tui.core.compare import votes
+    from tui.core.compare.store import CompareStore
+    from tui.core.config.paths import app_paths
+
+    alpha, beta, gamma = (
+        tiny_gguf([name.title(), " here"], name=f"{name}.gguf") for name in ("alpha", "beta", "gamma")
+    )
+    store = CompareStore(app_paths().database)
+    for _ in range(6):
+        save_comparison(store, [(str(alpha), "alpha"), (str(beta), "beta")], ("A",),
+                        prompts=("Old question?",))  # fmt: skip
+    save_comparison(store, [(str(alpha), "alpha"), (str(gamma), "gamma")], ("B",),
+                    prompts=("Which is heavier, a kilo of feathers or of lead?",))  # fmt: skip
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen), "compare shown")
+        screen = app.screen
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: len(screen.choices) == 2, "a pair proposed")
+        # alpha and gamma met once, alpha and beta six times
+        assert {c.spec for c in screen.choices} == {str(alpha), str(gamma)}
+        assert screen.query_one("#blind").value is True
+        prompt = screen.query_one("#prompt").text
+        assert prompt in ("Old question?", "Which is heavier, a kilo of feathers or of lead?")
+
+        await pilot.press("ctrl+r")
+        await until(pilot, saved(screen), "the proposed pair ran")
+        result = screen.result
+        assert result.config.blind and result.config.prompts[0].prompt == prompt
+        letter = next(c.letter for c in result.columns if c.spec == str(gamma))
+        screen.query_one("#column-0 .column-body").focus()
+        await pilot.press(letter.lower())
+        board = votes.leaderboard(store, rounds=20)
+        gamma_rating = next(r for r in board.ratings if r.model == "gamma")
+        assert (gamma_rating.games, gamma_rating.wins) == (2, 2)
+
+        gamma.unlink()  # a model whose file is gone is not proposed
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: {c.spec for c in screen.choices} == {str(alpha), str(beta)},
+                    "the pair without the missing file")  # fmt: skip
+
+
+async def test_next_pair_without_comparisons_says_what_to_do(catalogue):
+    app = LlmTui(catalogue)
+    notes = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen), "compare shown")
+        screen = app.screen
+        screen.notify = lambda message, **kw: notes.append(message)
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: notes, "a notification")
+        assert "Compare two models" in notes[0] and screen.choices == []

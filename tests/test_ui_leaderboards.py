@@ -25,7 +25,7 @@ async def test_one_tab_per_table_plus_linked_leaderboards(catalogue):
         screen = await open_boards(pilot)
         tabs = screen.query_one(TabbedContent)
         labels = [str(tab.label) for tab in tabs.query("ContentTab")]
-        assert labels == [b.name for b in catalogue.leaderboards] + ["Linked leaderboards"]
+        assert labels == [b.name for b in catalogue.leaderboards] + ["Yours", "Linked leaderboards"]
         for board in catalogue.leaderboards:
             screen.show_tab(f"board-{board.id}")
             await pilot.pause()
@@ -36,6 +36,8 @@ async def test_one_tab_per_table_plus_linked_leaderboards(catalogue):
             }
             assert {cells[0]: cells[1:] for cells in cell_texts(table)} == expected
             assert pilot.app.focused is table
+        await pilot.press("right_square_bracket")
+        assert tabs.active == "yours"
         await pilot.press("right_square_bracket")
         assert tabs.active == "linked"
         await pilot.press("right_square_bracket")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tui import __version__
 
-COMMAND_MODULES = ("download", "chat", "compare", "serve")
+COMMAND_MODULES = ("download", "chat", "compare", "serve", "votes")
 
 
 class CliError(Exception):

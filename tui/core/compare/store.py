@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,19 @@ CREATE TABLE compare_file_hashes (
 );
 CREATE INDEX compare_runs_by_prompt_set ON compare_runs (prompt_set)
 """,
+    # imported battles (llmtui votes import)
+    """
+CREATE TABLE imported_battles (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL UNIQUE,  -- sha256 of the record as canonical JSON: one copy of each
+    model_a TEXT NOT NULL,
+    model_b TEXT NOT NULL,
+    winner TEXT NOT NULL,
+    record TEXT NOT NULL,         -- the whole record as JSON, every field kept
+    source TEXT NOT NULL DEFAULT '',
+    imported TEXT NOT NULL
+)
+""",
 )
 
 
@@ -113,6 +127,31 @@ class Summary:
     blind: bool
     votes: int
     parent_id: int | None
+
+
+@dataclass(frozen=True)
+class JudgedRun:
+    """A blind comparison's first vote, and its models as (letter, name, spec)."""
+
+    id: int
+    created: str
+    choice: str
+    at: str
+    models: tuple[tuple[str, str, str], ...]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One answer of a comparison, with what was measured about its model."""
+
+    model: str  # the backend's name for it (the spec while it never loaded)
+    spec: str
+    location: str
+    prompt_set: str
+    passed: bool | None
+    stats: AnswerStats | None
+    state: str
+    peak_rss: int | None
 
 
 def sha256_file(path: Path) -> str:
@@ -323,3 +362,84 @@ class CompareStore:
             conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,))
 
         self._db.write(change)
+
+    # --- for the ranking ---------------------------------------------------------------------------
+
+    def judged_runs(self) -> list[JudgedRun]:
+        """Every blind comparison with a vote, oldest first, with its first vote: the one cast
+        before the names showed."""
+        with self._db.read() as conn:
+            runs = conn.execute(
+                "SELECT r.id, r.created, v.choice, v.at FROM compare_runs r"
+                " JOIN compare_votes v ON v.id ="
+                " (SELECT MIN(id) FROM compare_votes WHERE run_id = r.id)"
+                " WHERE r.blind = 1 ORDER BY r.id"
+            ).fetchall()
+            models: dict[int, list[tuple[str, str, str]]] = {}
+            for run_id, letter, label, spec in conn.execute(
+                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
+            ):
+                models.setdefault(run_id, []).append((letter, label or spec, spec))
+        return [
+            JudgedRun(run_id, created, choice, at, tuple(models.get(run_id, ())))
+            for run_id, created, choice, at in runs
+        ]
+
+    def measured(self) -> list[Measured]:
+        """Every answer of a comparison whose names are shown (not blind, or voted on), oldest
+        first, with its model's peak memory."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT m.label, m.spec, m.location, r.prompt_set, a.passed, a.stats, a.state,"
+                " m.peak_rss"
+                " FROM compare_answers a JOIN compare_runs r ON r.id = a.run_id"
+                " JOIN compare_models m ON m.run_id = a.run_id AND m.col = a.col"
+                " WHERE r.blind = 0 OR EXISTS (SELECT 1 FROM compare_votes v WHERE v.run_id = r.id)"
+                " ORDER BY a.run_id, a.row, a.col"
+            ).fetchall()
+        return [
+            Measured(label or spec, spec, location, prompt_set,
+                     None if passed is None else bool(passed), _load_stats(stats), state,
+                     peak_rss)
+            for label, spec, location, prompt_set, passed, stats, state, peak_rss in rows
+        ]  # fmt: skip
+
+    def recent_prompts(self, limit: int = 20) -> list[str]:
+        """The prompts of the latest single-prompt comparisons, newest first, each once."""
+        with self._db.read() as conn:
+            configs = conn.execute(
+                "SELECT config FROM compare_runs WHERE prompt_set = '' ORDER BY id DESC LIMIT ?",
+                (limit * 5,),
+            ).fetchall()
+        prompts: list[str] = []
+        for (config,) in configs:
+            for prompt in json.loads(config).get("prompts", [])[:1]:
+                text = prompt.get("prompt", "")
+                if text.strip() and text not in prompts:
+                    prompts.append(text)
+        return prompts[:limit]
+
+    def add_battles(self, records: Sequence[Mapping], source: str, at: str) -> int:
+        """Keep imported battle records (already validated); returns how many were new."""
+        rows = []
+        for record in records:
+            text = json.dumps(record, ensure_ascii=False)
+            canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)
+            digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+            rows.append((digest, record["model_a"], record["model_b"], record["winner"], text,
+                         source, at))  # fmt: skip
+        with self._db.read() as conn, transaction(conn):
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO imported_battles"
+                " (digest, model_a, model_b, winner, record, source, imported)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return conn.total_changes - before
+
+    def imported_battles(self) -> list[dict]:
+        """The imported battle records as they were read, in import order."""
+        with self._db.read() as conn:
+            rows = conn.execute("SELECT record FROM imported_battles ORDER BY id").fetchall()
+        return [json.loads(record) for (record,) in rows]

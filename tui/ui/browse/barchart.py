@@ -75,3 +75,72 @@ class BarChart(Widget):
                 )
             )
         return Content("\n").join(lines)
+
+
+@dataclass(frozen=True)
+class IntervalBar:
+    key: str
+    label: str
+    value: float
+    low: float
+    high: float
+    text: str
+
+
+def interval_bar(item: IntervalBar, start: float, end: float, width: int) -> tuple[str, str, str]:
+    """(solid part, interval part, the rest) of a bar on the axis start..end: solid up to the
+    interval's low end, shaded across the interval with a dot at the value."""
+    if end <= start or width <= 0:
+        return "", "", ""
+
+    def cell(x: float) -> int:
+        return max(0, min(width - 1, round((x - start) / (end - start) * (width - 1))))
+
+    low, value, high = cell(item.low), cell(item.value), cell(item.high)
+    shaded = "".join("●" if x == value else "▒" for x in range(low, high + 1))
+    return "█" * low, shaded, " " * (width - high - 1)
+
+
+class IntervalChart(Widget):
+    """Ratings with their intervals as bars on a shared axis, best first; the marked one bold."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title = ""
+        self.items: tuple[IntervalBar, ...] = ()
+        self.marked: str | None = None
+
+    def plot(self, title: str, items: Sequence[IntervalBar], marked: str | None = None) -> None:
+        self.title = title
+        self.items = tuple(sorted(items, key=lambda b: -b.value))
+        self.marked = marked
+        self.refresh(layout=True)
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self.items) + 1
+
+    def render(self) -> Content:
+        width = self.content_region.width
+        lines = [Content.styled(fit(self.title, width), "bold")]
+        if not self.items:
+            return lines[0]
+        low = min(b.low for b in self.items)
+        high = max(b.high for b in self.items)
+        start = low - (high - low) * 0.1  # the worst interval still shows a stub of solid bar
+        label_width = min(max(cell_len(b.label) for b in self.items), max(width // 3, 6))
+        text_width = max(cell_len(b.text) for b in self.items)
+        bar_width = max(width - label_width - text_width - 3, 1)
+        for b in self.items:
+            solid, shaded, rest = interval_bar(b, start, high, bar_width)
+            lines.append(
+                Content.assemble(
+                    (fit(b.label, label_width), "bold" if b.key == self.marked else ""),
+                    " ",
+                    (solid, "$primary"),
+                    (shaded, "$accent"),
+                    rest,
+                    " ",
+                    (b.text.rjust(text_width), "bold" if b.key == self.marked else ""),
+                )
+            )
+        return Content("\n").join(lines)

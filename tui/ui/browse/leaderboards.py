@@ -1,4 +1,5 @@
-"""Leaderboards: one tab per leaderboard table, and a tab of the leaderboards the page links to.
+"""Leaderboards: one tab per leaderboard table, yours (tui.ui.browse.yours), and a tab of the
+leaderboards the page links to.
 
 Each table tab: the table (sortable by every column, best value per column highlighted), the
 explanation of the metric under the cursor in Chinese and English, a bar chart of that metric across
@@ -22,6 +23,7 @@ from textual.widgets.option_list import Option
 from tui.core.catalogue import Leaderboard, LeaderboardRow, LinkedLeaderboard, Metric
 from tui.core.text import clean, one_line
 from tui.ui.browse.barchart import Bar, BarChart
+from tui.ui.browse.yours import SORTS, RankingTable, YoursView
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter
 
@@ -279,6 +281,8 @@ class LeaderboardsScreen(Screen):
             for board in self.catalogue.leaderboards:
                 with TabPane(Content(one_line(board.name)), id=f"board-{board.id}"):
                     yield LeaderboardView(board)
+            with TabPane(Content("Yours"), id="yours"):
+                yield YoursView()
             with TabPane(Content("Linked leaderboards"), id="linked"):
                 options: list[Option | None] = []
                 for linked in self.catalogue.linked_leaderboards:
@@ -303,9 +307,15 @@ class LeaderboardsScreen(Screen):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        focus = event.pane.query("LeaderboardTable, #linked-list")
+        focus = event.pane.query("LeaderboardTable, RankingTable, #linked-list")
         if focus:
             focus.first().focus()
+        if event.pane.id == "yours":
+            self.query_one(YoursView).recompute()  # votes cast since it was last shown count
+
+    def on_screen_resume(self) -> None:
+        if self.tabs.active == "yours":
+            self.query_one(YoursView).recompute()
 
     def action_tab(self, step: int) -> None:
         panes = [pane.id for pane in self.tabs.query(TabPane)]
@@ -316,6 +326,9 @@ class LeaderboardsScreen(Screen):
         view = self.current_view
         if view is not None:
             self.app.open_url(one_line(view.board.url, limit=500))
+            return
+        if self.tabs.active == "yours":
+            self.notify("Your leaderboard lives here only: `llmtui votes export FILE` shares it")
             return
         linked_list = self.query_one("#linked-list", OptionList)
         if linked_list.highlighted is not None:
@@ -337,8 +350,15 @@ class LeaderboardsScreen(Screen):
                            lambda pane=f"board-{board.id}": self.show_tab(pane))
             for board in self.catalogue.leaderboards
         ]
+        commands.append(PaletteCommand("Show your leaderboard", "leaderboard tab",
+                                       lambda: self.show_tab("yours")))
         commands.append(PaletteCommand("Show linked leaderboards", "leaderboard tab",
                                        lambda: self.show_tab("linked")))
+        if self.tabs.active == "yours":
+            table = self.query_one(RankingTable)
+            for column, (header, _key, _first) in SORTS.items():
+                commands.append(PaletteCommand(f"Sort your leaderboard by {header}", "sort",
+                                               lambda column=column: table.sort_by(column)))
         view = self.current_view
         if view is not None:
             table = view.table

@@ -60,6 +60,7 @@ from tui.core.compare.comparison import (
 )
 from tui.core.compare.diff import Change, diff
 from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
+from tui.core.compare.votes import Proposal
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
@@ -153,6 +154,9 @@ class CompareScreen(Screen):
                 tooltip="Saved comparisons: reopen, re-run, export"),
         Binding("ctrl+s", "export", "Export", id="compare.export",
                 tooltip="Export this comparison as Markdown and JSONL"),
+        Binding("ctrl+n", "next_pair", "Next pair", id="compare.next_pair",
+                tooltip="Set up, blind, the two models whose order your votes settle least, "
+                        "with one of your recent prompts"),
         *(Binding(key, f"vote('{choice}')", VOTE_LABELS.get(choice, f"{choice} better"),
                   id=f"compare.vote.{choice}", tooltip="Vote (blind mode shows names after it)")
           for key, choice in VOTE_KEYS.items()),
@@ -172,6 +176,10 @@ class CompareScreen(Screen):
     class Saved(Message):
         result: ComparisonResult
         changes: list[Change]
+
+    @dataclass
+    class PairProposed(Message):
+        proposal: Proposal | None
 
 
     def __init__(self) -> None:
@@ -627,6 +635,46 @@ class CompareScreen(Screen):
             self._show_column(column.index)
         self._show_status()
         self.notify(f"Vote kept: {result.vote_text(vote)}", markup=False)
+
+    def action_next_pair(self) -> None:
+        if self.comparison is not None and not self.comparison.done:
+            self.notify("A comparison is running: Esc stops it", severity="warning")
+            return
+        self._propose()
+
+    @work(thread=True, exclusive=True, group="next-pair", exit_on_error=False)
+    def _propose(self) -> None:
+        # Ranking (a bootstrap) and finding each model's file take a moment: a worker.
+        from tui.core.compare.comparison import model_file
+        from tui.core.compare.votes import propose_pair
+        from tui.core.engine.resolve import is_remote
+
+        catalogue = getattr(self.app, "catalogue", None)
+
+        def usable(spec: str) -> bool:
+            return is_remote(spec) or model_file(spec, catalogue) is not None
+
+        self.post_message(self.PairProposed(propose_pair(self.store, usable)))
+
+    @on(PairProposed)
+    def _pair_proposed(self, message: PairProposed) -> None:
+        proposal = message.proposal
+        if proposal is None:
+            self.notify("Compare two models you have here first: the next pair comes from "
+                        "the models your comparisons ran", severity="warning")  # fmt: skip
+            return
+        self.choices = [ModelChoice(spec) for spec in proposal.specs]
+        self._show_choices()
+        self.query_one("#blind", Checkbox).value = True
+        self.query_one("#set-path", Input).value = ""
+        prompt = self.query_one("#prompt", TextArea)
+        if proposal.prompt:
+            prompt.load_text(proposal.prompt)
+        prompt.focus()
+        a, b = (one_line(name, 60) for name in proposal.names)
+        ask = "ctrl+r runs it blind" if proposal.prompt else "write a prompt, ctrl+r runs it blind"
+        self.notify(f"Next pair: {a} and {b} ({one_line(proposal.why)}); {ask}",
+                    title="Judge where it matters", markup=False)  # fmt: skip
 
     # -- prompt-set grid -------------------------------------------------------------------------
 
