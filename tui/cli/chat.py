@@ -52,44 +52,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tui.cli import CliError
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings(app_paths().settings_file)
-    except SettingsError as error:
-        raise CliError(str(error)) from None
+def run(args: argparse.Namespace, context) -> int:
     if args.prompt is None:
-        return _open_screen(args)
-    return _answer(args, settings)
-
-
-def chat_options(chat, args: argparse.Namespace | None = None):
-    """LoadOptions and SamplingOptions from the chat settings, with command-line overrides."""
-    from tui.core.engine.base import LoadOptions, SamplingOptions
-
-    def pick(name: str, default):
-        value = getattr(args, name, None) if args is not None else None
-        return default if value is None else value
-
-    seed = pick("seed", chat.seed)
-    load = LoadOptions(
-        n_ctx=pick("ctx", chat.context_length),
-        n_threads=pick("threads", chat.threads) or None,
-        n_gpu_layers=pick("gpu_layers", chat.gpu_layers),
-    )
-    sampling = SamplingOptions(
-        temperature=pick("temperature", chat.temperature),
-        top_p=pick("top_p", chat.top_p),
-        top_k=pick("top_k", chat.top_k),
-        min_p=pick("min_p", chat.min_p),
-        repeat_penalty=pick("repeat_penalty", chat.repeat_penalty),
-        max_tokens=pick("max_tokens", chat.max_tokens),
-        seed=None if seed < 0 else seed,
-    )
-    return load, sampling
+        return _open_screen(args, context)
+    return _answer(args, context)
 
 
 # command-line flag -> the chat screen's setting of the same meaning
@@ -118,17 +84,18 @@ def screen_options(args: argparse.Namespace) -> dict:
     }
 
 
-def _answer(args: argparse.Namespace, settings) -> int:
-    from tui.cli import CliError, load_catalogue
-    from tui.core.engine.base import DoneEvent, EngineError, Message
+def _answer(args: argparse.Namespace, context) -> int:
+    from tui.cli import CliError
+    from tui.core.engine.base import DoneEvent, EngineError, Message, chat_options
     from tui.core.engine.resolve import open_backend
     from tui.core.text import clean
 
+    settings = context.settings
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     system = settings.chat.system_prompt if args.system is None else args.system
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-    load, sampling = chat_options(settings.chat, args)
-    catalogue = _catalogue_or_none(args, load_catalogue)
+    load, sampling = chat_options(settings.chat, **screen_options(args))
+    catalogue = _catalogue_or_none(context)
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
@@ -136,7 +103,7 @@ def _answer(args: argparse.Namespace, settings) -> int:
     parts: list[str] = []
     try:
         backend = open_backend(
-            args.model, load=load, template=args.template, settings=settings, catalogue=catalogue
+            args.model, settings, load=load, template=args.template, catalogue=catalogue
         )
         info = backend.load()
         for event in backend.stream(messages, sampling):
@@ -179,20 +146,19 @@ def _answer(args: argparse.Namespace, settings) -> int:
     return 0
 
 
-def _catalogue_or_none(args: argparse.Namespace, load_catalogue):
+def _catalogue_or_none(context):
     """The catalogue resolves model ids; a chat with a file path does not need it to load."""
-    from tui.cli import CliError
+    from tui.core.catalogue import CatalogueError
 
     try:
-        return load_catalogue(args)
-    except (CliError, ImportError):
+        return context.catalogue()
+    except (CatalogueError, ImportError):
         return None
 
 
-def _open_screen(args: argparse.Namespace) -> int:
-    from tui.cli import load_catalogue
+def _open_screen(args: argparse.Namespace, context) -> int:
     from tui.ui.app import LlmTui
 
-    options = screen_options(args)
-    LlmTui(load_catalogue(args), first_job=("chat", args.model, {"options": options})).run()
+    job = ("chat", args.model, {"options": screen_options(args)})
+    LlmTui(context.catalogue(), context=context, first_job=job).run()
     return 0

@@ -47,10 +47,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run, mode="auto")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, context) -> int:
     from dataclasses import asdict
 
-    from tui.cli import CliError, load_catalogue
+    from tui.cli import CliError
     from tui.core.compare.comparison import (
         MAX_MODELS,
         MIN_MODELS,
@@ -65,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.core.compare.diff import diff
     from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
     from tui.core.compare.store import CompareStore
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-    from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
+    from tui.core.engine.base import EngineError, chat_options
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
 
@@ -77,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --prompt TEXT or --prompts FILE")
     catalogue = None
     if any(not is_remote(m) and not Path(m).expanduser().is_file() for m in args.models):
-        catalogue = load_catalogue(args)  # a catalogue id names its downloaded file
+        catalogue = context.catalogue()  # a catalogue id names its downloaded file
     for spec in args.models:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
         try:
-            check_local(find_local(spec, catalogue).path)
+            check_local(find_local(spec, catalogue, context.settings.model_dirs).path)
         except EngineError as error:
             raise CliError(error.message) from None
         except GgufHeaderError as error:
@@ -101,12 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.prompt.strip():
             raise CliError("--prompt is empty")
         prompts, system, set_path = (Prompt(args.prompt, id="prompt"),), "", ""
-    paths = app_paths()
-    try:
-        chat = load_settings(paths.settings_file).chat
-    except SettingsError as error:
-        raise CliError(str(error)) from None
-
+    chat = context.settings.chat
     overrides: list[dict] = [{} for _ in args.models]
     for item in args.set:
         number, sep, setting = item.partition(":")
@@ -119,17 +112,10 @@ def run(args: argparse.Namespace) -> int:
         except CompareError as error:
             raise CliError(f"--set {item!r}: {error}") from None
 
-    seed = args.seed if args.seed is not None else (None if chat.seed < 0 else chat.seed)
-    sampling = SamplingOptions(
-        temperature=args.temperature if args.temperature is not None else chat.temperature,
-        top_p=chat.top_p,
-        top_k=chat.top_k,
-        min_p=chat.min_p,
-        repeat_penalty=chat.repeat_penalty,
-        max_tokens=args.max_tokens or chat.max_tokens,
-        seed=seed,
-    )
-    load = LoadOptions(n_ctx=args.ctx or chat.context_length, n_gpu_layers=chat.gpu_layers)
+    load, sampling = chat_options(
+        chat, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+        context_length=args.ctx,
+    )  # fmt: skip
     config = CompareConfig(
         models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
         prompts=tuple(prompts),
@@ -139,7 +125,10 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         prompt_set=set_path,
     )
-    plan = make_plan(args.models, args.mode, n_ctx=load.n_ctx, catalogue=catalogue)
+    plan = make_plan(
+        args.models, args.mode, n_ctx=load.n_ctx, max_threads=load.n_threads,
+        catalogue=catalogue, model_dirs=context.settings.model_dirs,
+    )  # fmt: skip
     if plan.too_large:
         index = plan.too_large[0]
         raise CliError(
@@ -153,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{column.letter}] {column.spec}: {column.state}", file=sys.stderr)
 
     try:
-        comparison = Comparison(config, on_event=progress, plan=plan, catalogue=catalogue)
+        comparison = Comparison(
+            config, on_event=progress, plan=plan, catalogue=catalogue, settings=context.settings
+        )
     except CompareError as error:
         raise CliError(str(error)) from None
     try:
@@ -165,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     changes = []
     if not args.no_save:
-        store = CompareStore(paths.database)
+        store = CompareStore(context.paths.database)
         previous = store.latest_like(result) if set_path else None
         store.save(result)
         if previous is not None:

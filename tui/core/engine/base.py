@@ -13,7 +13,12 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from tui.core.errors import LlmtuiError
+
+if TYPE_CHECKING:
+    from tui.core.config.settings import ChatSettings
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error", "context"]
@@ -64,6 +69,21 @@ class SamplingOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def chat_options(chat: ChatSettings, **overrides) -> tuple[LoadOptions, SamplingOptions]:
+    """How chat and compare load and sample, from the chat settings; `overrides` (by the settings'
+    names, e.g. from the command line or the settings panel) win, None leaving a setting as is."""
+    v = {**asdict(chat), **{k: o for k, o in overrides.items() if o is not None}}
+    load = LoadOptions(
+        n_ctx=v["context_length"], n_threads=v["threads"] or None, n_gpu_layers=v["gpu_layers"]
+    )
+    sampling = SamplingOptions(
+        **{k: v[k] for k in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")},
+        max_tokens=v["max_tokens"],
+        seed=None if v["seed"] < 0 else v["seed"],
+    )
+    return load, sampling
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,7 @@ ErrorKind = Literal[
 ]
 
 
-class EngineError(Exception):
+class EngineError(LlmtuiError):
     """A failure a user can act on; `message` is plain text (untrusted parts already included)."""
 
     def __init__(self, message: str, kind: ErrorKind = "other", partial: str = "") -> None:

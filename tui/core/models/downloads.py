@@ -44,6 +44,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tui.core.errors import LlmtuiError
 from tui.core.models import hub
 
 MiB = 1 << 20
@@ -119,7 +120,7 @@ class Status:
 _WORKING = (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
 
 
-class DownloadError(Exception):
+class DownloadError(LlmtuiError):
     def __init__(self, message: str, kind: str = "failed") -> None:
         super().__init__(message)
         self.kind = kind
@@ -198,7 +199,7 @@ class DownloadManager:
     def __init__(
         self,
         *,
-        work_dir: Path | None = None,
+        work_dir: Path,
         cache: Path | None = None,
         concurrency: int = 2,
         stall_seconds: float = 30.0,
@@ -210,9 +211,7 @@ class DownloadManager:
         rate: float = 10.0,
         on_event: Callable[[Status], None] | None = None,
     ) -> None:
-        from tui.core.config.paths import app_paths
-
-        self.work_dir = Path(work_dir or app_paths().downloads_dir)
+        self.work_dir = Path(work_dir)
         self._cache = cache
         self.concurrency = max(1, concurrency)
         self.stall_seconds = stall_seconds
@@ -229,13 +228,6 @@ class DownloadManager:
         self._changed = threading.Condition(self._lock)
         self._closed = False
         _tune_hub_http(stall_seconds)
-
-    @classmethod
-    def from_settings(cls, settings, **kwargs) -> DownloadManager:
-        d = settings.downloads
-        return cls(
-            concurrency=d.concurrency, stall_seconds=d.stall_seconds, retries=d.retries, **kwargs
-        )
 
     @property
     def cache(self) -> Path:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
-from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,6 +24,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.types import NoActiveAppError
 from textual.widgets import (
     Button,
     Checkbox,
@@ -60,9 +60,10 @@ from tui.core.compare.comparison import (
 )
 from tui.core.compare.diff import Change, diff
 from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
-from tui.core.engine.base import LoadOptions, SamplingOptions
+from tui.core.engine.base import chat_options
 from tui.core.text import clean, one_line
 from tui.ui import collector
+from tui.ui.errors import show_error
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
 
@@ -174,25 +175,11 @@ class CompareScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         from tui.core.compare.store import CompareStore
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import ChatSettings, SettingsError, load_settings
 
-        paths = app_paths()
-        self.data_dir = paths.data_dir
-        self.store = CompareStore(paths.database)
-        try:
-            self.settings = load_settings(paths.settings_file)
-        except SettingsError:
-            from tui.core.config.settings import Settings
-
-            self.settings = Settings()
-        chat: ChatSettings = self.settings.chat
-        self.base_sampling = SamplingOptions(
-            temperature=chat.temperature, top_p=chat.top_p, top_k=chat.top_k, min_p=chat.min_p,
-            repeat_penalty=chat.repeat_penalty, max_tokens=chat.max_tokens,
-            seed=None if chat.seed < 0 else chat.seed,
-        )  # fmt: skip
-        self.load_options = LoadOptions(n_ctx=chat.context_length, n_gpu_layers=chat.gpu_layers)
+        context = self.app.context
+        self.data_dir = context.paths.data_dir
+        self.store = CompareStore(context.paths.database)
+        self.load_options, self.base_sampling = chat_options(context.settings.chat)
         self.choices: list[ModelChoice] = []
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None  # the one shown (running, finished or reopened)
@@ -313,7 +300,7 @@ class CompareScreen(Screen):
         try:
             overrides = parse_overrides(event.value)
         except CompareError as error:
-            self.notify(str(error), title="Overrides", severity="error", markup=False)
+            show_error(self, error, title="Overrides")
             return
         self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
         self._show_choices()
@@ -364,7 +351,7 @@ class CompareScreen(Screen):
         try:
             prompt_set = load_prompt_set(Path(path).expanduser())
         except PromptSetError as error:
-            self.notify(str(error), title="Prompt set", severity="error", markup=False)
+            show_error(self, error, title="Prompt set")
             return
         system = self.query_one("#system", Input).value or prompt_set.system
         resolved = str(Path(path).expanduser().resolve())
@@ -378,17 +365,15 @@ class CompareScreen(Screen):
             config = make_config()
             config.validate()
         except CompareError as error:
-            self.notify(str(error), title="Cannot compare", severity="error", markup=False)
+            show_error(self, error)
             return
         self._launch(config, parent_id)
 
     @work(thread=True, group="compare", exit_on_error=False)
     def _launch(self, config: CompareConfig, parent_id: int | None) -> None:
         # Planning reads file headers and resolves catalogue ids: off the event loop.
-        catalogue = getattr(self.app, "catalogue", None)
-        comparison = Comparison(
-            config, on_event=self._on_event, parent_id=parent_id, catalogue=catalogue
-        )
+        comparison = Comparison(config, on_event=self._on_event, parent_id=parent_id,
+                                catalogue=self.app.catalogue, settings=self.app.context.settings)  # fmt: skip
         self.app.call_from_thread(self._show_run, comparison)
         comparison.start()
 
@@ -641,7 +626,7 @@ class CompareScreen(Screen):
         try:
             saved = self.store.load(run_id)
         except CompareError as error:
-            self.notify(str(error), severity="error", markup=False)
+            show_error(self, error)
             return
         if what == "rerun":
             self._start(lambda: saved.config, parent_id=saved.id)
