@@ -140,7 +140,7 @@ def _answer(args: argparse.Namespace, context) -> int:
         if info.template_is_guess:
             print(
                 f"llmtui: prompt format guessed ({info.template_name}): "
-                f"{info.extra.get('template_reason', '')}",
+                f"{info.template_reason}",
                 file=sys.stderr,
             )
     return 0

@@ -645,11 +645,11 @@ class Comparison:
                 self._fail(index, f"{type(error).__name__}: {error}", "other")
                 return
             column.load_seconds = time.perf_counter() - started
-            column.label = getattr(backend, "label", "") or info.name
+            column.label = backend.label or info.name
             column.location = info.location
-            column.threads = info.extra.get("n_threads")
-            if info.extra.get("llama_cpp_version"):
-                self.result.llama_cpp_version = info.extra["llama_cpp_version"]
+            column.threads = info.n_threads
+            if info.llama_cpp_version:
+                self.result.llama_cpp_version = info.llama_cpp_version
             self._sample_memory(index)
             for row in range(len(self.config.prompts)):
                 if cancel.is_set():
@@ -746,7 +746,7 @@ class Comparison:
     def _sample_memory(self, index: int) -> None:
         with self._lock:
             backend = self._backends[index]
-        pid = getattr(backend, "pid", None)
+        pid = backend.pid if backend is not None else None
         if pid is None:
             return
         import psutil

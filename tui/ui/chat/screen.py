@@ -356,7 +356,7 @@ class ChatScreen(Screen):
             )
             return
         info = self.info
-        label = info.extra.get("template_label") or info.template_name or "server"
+        label = info.template_label or info.template_name or "server"
         source = {
             "gguf": "from the GGUF",
             "family": "guessed",
@@ -366,7 +366,7 @@ class ChatScreen(Screen):
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
         if info.template_is_guess:
             bar.add_class("-guess")
-            reason = one_line(str(info.extra.get("template_reason", "")), 200)
+            reason = one_line(info.template_reason, 200)
             parts.append(f"  ⚠ {reason}: check it under Settings (F2)")
         bar.update(Content.assemble(*parts))
 
