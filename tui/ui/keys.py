@@ -17,6 +17,8 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.widget import Widget
 
+from tui.ui.textual_compat import bindings_with_keymap
+
 if TYPE_CHECKING:
     from textual.screen import Screen
 
@@ -38,11 +40,7 @@ class KeyEntry:
 
 def key_entries(node: DOMNode) -> list[KeyEntry]:
     """Described bindings of ``node`` (in declaration order), one entry per action."""
-    bindings = node._bindings.copy()
-    # The keymap lives on the app without a public getter; it maps binding ids to keys.
-    keymap = node.app._keymap
-    if keymap:
-        bindings.apply_keymap(keymap)
+    bindings = bindings_with_keymap(node)
     merged: dict[tuple[str, str], tuple[list[str], Binding]] = {}
     for _key, binding in bindings:
         if not binding.description or binding.system:
