@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # llama-cpp-python builds from source here; its multimodal library is not needed.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: run test install install-test models lint bench screenshot clean
+.PHONY: run test smoke install install-test models lint bench screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: install
 
 test: models
 	$(BIN)/python -m pytest -q
+
+# The wheel as users get it: installed (not editable) into a fresh environment, used from outside the
+# checkout (first screen, `python -m tui`, `llmtui models --json`, download -> list -> chat).
+smoke: models
+	bash scripts/smoke_installed.sh
 
 lint: install-test
 	$(BIN)/python -m pip install -q ruff
