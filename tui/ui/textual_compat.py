@@ -1,11 +1,7 @@
-"""Textual internals llmtui needs where Textual has no public API; checked against Textual 8.2.8.
-
-- `DOMNode._bindings`: a node's bindings map (its class's and its bases' `BINDINGS`, merged); the
-  public `active_bindings` lists only the focused chain's.
-- `App._keymap`: the keymap `App.set_keymap` installed (normalised key names); no getter.
-
-tests/test_dependency_adapters.py fails on any other Textual version: check both against the new
-version, then update CHECKED_VERSION.
+"""Textual internals llmtui needs where Textual has no public API; checked against Textual 8.2.8:
+`DOMNode._bindings` (a node's merged bindings; the public `active_bindings` has only the focused
+chain's) and `App._keymap` (what `set_keymap` installed). tests/test_dependency_adapters.py fails
+on another version: check both, then update CHECKED_VERSION.
 """
 
 from __future__ import annotations

@@ -210,9 +210,7 @@ def make_plan(
     total = sum(need or 0 for need in needs)
     together = known and total <= available * fit.HEADROOM
     if requested == "sequential":
-        return Plan(
-            "sequential", "one after another (chosen)", max_threads, needs, available, too_large
-        )
+        return Plan("sequential", "one after another (chosen)", max_threads, needs, available, too_large)
     if requested == "parallel" or (together and cores >= local):
         threads = min(max(1, cores // max(1, local)), max_threads or cores)
         why = (

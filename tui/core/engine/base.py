@@ -76,15 +76,9 @@ def chat_options(chat: ChatSettings, **overrides) -> tuple[LoadOptions, Sampling
     """How chat and compare load and sample, from the chat settings; `overrides` (by the settings'
     names, e.g. from the command line or the settings panel) win, None leaving a setting as is."""
     v = {**asdict(chat), **{k: o for k, o in overrides.items() if o is not None}}
-    load = LoadOptions(
-        n_ctx=v["context_length"], n_threads=v["threads"] or None, n_gpu_layers=v["gpu_layers"]
-    )
-    sampling = SamplingOptions(
-        **{k: v[k] for k in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")},
-        max_tokens=v["max_tokens"],
-        seed=None if v["seed"] < 0 else v["seed"],
-    )
-    return load, sampling
+    load = LoadOptions(v["context_length"], v["threads"] or None, v["gpu_layers"])
+    names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
+    return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from tui.core.errors import LlmtuiError
-from tui.core.models import hub
+from tui.core.models import hf_compat, hub
 
 MiB = 1 << 20
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -136,15 +136,6 @@ def disk_free(path: Path) -> int:
     return 0
 
 
-def _tune_hub_http(stall_seconds: float) -> None:
-    """huggingface-hub's client carries the bytes with urllib3 (`hub_http`), and hands them over
-    as the network delivers them, with our stall timeout (`hf_compat.tune`)."""
-    from tui.core.models import hf_compat, hub_http
-
-    hub_http.install()
-    hf_compat.tune(stall_seconds)
-
-
 class _Job:
     def __init__(self, request: FileRequest, state: State) -> None:
         self.request = request
@@ -189,7 +180,10 @@ class DownloadManager:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._closed = False
-        _tune_hub_http(stall_seconds)
+        from tui.core.models import hub_http
+
+        hub_http.install()  # huggingface-hub's client carries the bytes with urllib3
+        hf_compat.tune(stall_seconds)  # as the network delivers them, with our stall timeout
 
     @property
     def cache(self) -> Path:
@@ -507,8 +501,6 @@ class DownloadManager:
     def _fetch(self, job: _Job, meta: _Meta, part: Path, hasher: _Hasher) -> None:
         from huggingface_hub.utils import build_hf_headers
 
-        from tui.core.models import hf_compat
-
         headers = build_hf_headers(library_name="llmtui")
         if _origin(meta.location) != _origin(meta.url):
             headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
@@ -583,8 +575,6 @@ class DownloadManager:
         return None
 
     def _place(self, request: FileRequest, meta: _Meta, part: Path) -> Path:
-        from tui.core.models import hf_compat
-
         storage = self._storage(request.repo_id)
         blob = storage / "blobs" / meta.etag
         pointer = storage / "snapshots" / meta.commit / request.filename

@@ -1,19 +1,12 @@
 """huggingface-hub internals the download manager needs, in one place; checked against 2.4.0.
 
-huggingface-hub has no public API for these, and each is essential:
-
-- `file_download.http_get` with `_nb_retries=0`: a resumable transfer into our own part file
-  (`hf_hub_download` never resumes across processes), with its retries left to us;
-- setting `constants.DOWNLOAD_CHUNK_SIZE` (None: no re-chunking, so pause, progress and a dropped
-  connection act per network piece) and `constants.HF_HUB_DOWNLOAD_TIMEOUT` (our stall detector);
-  this module is the only one that changes them;
-- its log warning "... Trying to resume download...": http_get resumes a dropped transfer by itself
-  once bytes came through, and says so nowhere else;
-- `file_download._create_symlink` and `_cache_commit_hash_for_specific_revision`: the cache layout
-  (`snapshots/` links, `refs/`) exactly as `hf_hub_download` writes it.
-
-tests/test_dependency_adapters.py fails on any other huggingface-hub version, or when one of these
-is gone: check each use against the new version, then update CHECKED_VERSION.
+It has no public API for these: `file_download.http_get` without its retries (`_nb_retries=0`),
+into our own resumable part file; `constants.DOWNLOAD_CHUNK_SIZE` (None: no re-chunking, so pause,
+progress and a dropped connection act per network piece) and `HF_HUB_DOWNLOAD_TIMEOUT` (our stall
+detector), changed here only; its "Trying to resume download" log line, the one sign that http_get
+resumed by itself; `_create_symlink` and `_cache_commit_hash_for_specific_revision`, the cache
+layout exactly as `hf_hub_download` writes it. tests/test_dependency_adapters.py fails on another
+version or when one is gone: check each use, then update CHECKED_VERSION.
 """
 
 from __future__ import annotations
