@@ -59,7 +59,8 @@ def main() -> None:
 
 def throughput(url: str, tmp: Path, runs: int) -> None:
     from tests.fakehub import sha256_of
-    from tui.core.models.downloads import DownloadManager, FileRequest, State
+    from tui.core.config.context import AppContext
+    from tui.core.models.downloads import FileRequest, State
 
     size = SMOLLM2.stat().st_size
     file_url = f"{url}/{REPO}/resolve/main/{SMOLLM2.name}"
@@ -79,7 +80,7 @@ def throughput(url: str, tmp: Path, runs: int) -> None:
 
     def ours(events: list) -> tuple[float, float]:
         shutil.rmtree(tmp / "hub", ignore_errors=True)
-        m = DownloadManager(on_event=events.append)
+        m = AppContext.load().download_manager(on_event=events.append)
         c, t = cpu(resource.RUSAGE_SELF), time.perf_counter()
         status = m.wait(m.submit(request))
         elapsed = time.perf_counter() - t
@@ -117,7 +118,8 @@ def throughput(url: str, tmp: Path, runs: int) -> None:
 
 def resume(tmp: Path) -> None:
     from tests.fakehub import FakeHub, sha256_of
-    from tui.core.models.downloads import DownloadManager, FileRequest, State
+    from tui.core.config.context import AppContext
+    from tui.core.models.downloads import FileRequest, State
 
     hub = FakeHub().start()
     os.environ["HF_ENDPOINT"] = hub.url
@@ -126,7 +128,7 @@ def resume(tmp: Path) -> None:
     hub.add_repo(REPO, {SMOLLM2.name: SMOLLM2})
     hub.fault(SMOLLM2.name, stall_after=size // 2)
     request = FileRequest(REPO, SMOLLM2.name, size, sha256_of(SMOLLM2))
-    m = DownloadManager()
+    m = AppContext.load().download_manager()
     job = m.submit(request)
     while m.status(job).done < size // 2 - (1 << 20):
         time.sleep(0.01)
@@ -135,7 +137,7 @@ def resume(tmp: Path) -> None:
     m.close()
     have = (m.work_dir / f"{job}.part").stat().st_size
     hub.served.clear()
-    m2 = DownloadManager()
+    m2 = AppContext.load().download_manager()
     m2.restore()
     m2.resume(job)
     assert m2.wait(job).state == State.DONE

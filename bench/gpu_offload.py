@@ -67,7 +67,7 @@ def engine(path: Path, gpu_layers: int, runs: int) -> dict:
                 stats = event.stats
         answers.append({"exact": text == EXPECTED, **stats.to_dict()})
     backend.close()
-    return {"load_s": load_s, "offload_report": info.extra.get("offload_report"), "answers": answers}
+    return {"load_s": load_s, "offload_report": info.offload_report, "answers": answers}
 
 
 def best(result: dict) -> float:

@@ -63,10 +63,11 @@ def test_serve_a_gguf_and_chat_with_it_remotely(tiny_gguf):
 
 def download(fake_hub, files: dict) -> None:
     """Put files into the Hugging Face cache as `llmtui download` does (from the loopback Hub)."""
-    from tui.core.models.downloads import DownloadManager, FileRequest
+    from tui.core.config.context import AppContext
+    from tui.core.models.downloads import FileRequest
 
     fake_hub.add_repo("TheBloke/phi-2-GGUF", files)
-    manager = DownloadManager()
+    manager = AppContext.load().download_manager()
     for name in files:
         f = fake_hub.repos["TheBloke/phi-2-GGUF"].files[name]
         manager.wait(manager.submit(FileRequest("TheBloke/phi-2-GGUF", name, f.size, f.sha256)))

@@ -109,6 +109,10 @@ def test_the_plan_goes_sequential_when_the_models_do_not_fit_together(tiny_gguf)
     # The user can force either.
     assert make_plan(specs, "parallel", n_ctx=512, here=tight, cores=1).mode == "parallel"
     assert make_plan(specs, "sequential", n_ctx=512, here=PLENTY, cores=2).mode == "sequential"
+    # The user's threads setting caps each model's share of the cores, in either mode.
+    assert make_plan(specs, n_ctx=512, here=PLENTY, cores=4).threads == 2
+    assert make_plan(specs, n_ctx=512, here=PLENTY, cores=4, max_threads=1).threads == 1
+    assert make_plan(specs, "sequential", n_ctx=512, here=PLENTY, max_threads=3).threads == 3
     # A model bigger than the whole memory is flagged before anything loads.
     tiny = Machine(ram_total=one // 2, ram_available=one // 4)
     assert make_plan(specs, n_ctx=512, here=tiny, cores=2).too_large == (0, 1)

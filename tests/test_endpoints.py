@@ -11,6 +11,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static
 
 from tests.faultserver import MODELS, FaultServer, free_port
 from tui.core.config import endpoints
+from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, Settings, load_settings
 from tui.core.engine.base import EngineError
@@ -67,16 +68,17 @@ def saved() -> Settings:
 
 
 def test_add_edit_remove_persist_in_the_settings_file():
-    endpoints.add_endpoint(Endpoint("gpu-box", "http://gpu-box:8080"))
-    endpoints.add_endpoint(Endpoint("lab", "https://lab.example/v1", api_key_env="LAB_KEY"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("gpu-box", "http://gpu-box:8080"))
+    lab = Endpoint("lab", "https://lab.example/v1", api_key_env="LAB_KEY")
+    endpoints.add_endpoint(AppContext.load(), lab)
     assert [(e.name, e.url) for e in saved().endpoints] == [
         ("gpu-box", "http://gpu-box:8080/v1"),  # normalised
         ("lab", "https://lab.example/v1"),
     ]
-    endpoints.edit_endpoint("gpu-box", Endpoint("gpu", "http://gpu-box:9000/v1"))
+    endpoints.edit_endpoint(AppContext.load(), "gpu-box", Endpoint("gpu", "http://gpu-box:9000/v1"))
     assert [e.name for e in saved().endpoints] == ["gpu", "lab"]  # renamed in place
     assert saved().endpoint("gpu").url == "http://gpu-box:9000/v1"
-    endpoints.remove_endpoint("lab")
+    endpoints.remove_endpoint(AppContext.load(), "lab")
     assert [e.name for e in saved().endpoints] == ["gpu"]
 
 
@@ -91,21 +93,21 @@ def test_add_edit_remove_persist_in_the_settings_file():
 )
 def test_bad_endpoints_are_refused_with_a_reason(endpoint, message):
     with pytest.raises(endpoints.EndpointError, match=message):
-        endpoints.add_endpoint(endpoint)
+        endpoints.add_endpoint(AppContext.load(), endpoint)
     assert saved().endpoints == ()
 
 
 def test_names_are_unique_and_unknown_names_list_the_known():
-    endpoints.add_endpoint(Endpoint("gpu-box", "http://gpu-box:8080/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("gpu-box", "http://gpu-box:8080/v1"))
     with pytest.raises(endpoints.EndpointError, match="already exists"):
-        endpoints.add_endpoint(Endpoint("gpu-box", "http://other:8080/v1"))
-    endpoints.add_endpoint(Endpoint("lab", "http://lab:8080/v1"))
+        endpoints.add_endpoint(AppContext.load(), Endpoint("gpu-box", "http://other:8080/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", "http://lab:8080/v1"))
     with pytest.raises(endpoints.EndpointError, match="already exists"):
-        endpoints.edit_endpoint("lab", Endpoint("gpu-box", "http://lab:8080/v1"))
+        endpoints.edit_endpoint(AppContext.load(), "lab", Endpoint("gpu-box", "http://lab:8080/v1"))
     with pytest.raises(
         endpoints.EndpointError, match=r"no endpoint named 'x' \(endpoints: gpu-box, lab\)"
     ):
-        endpoints.remove_endpoint("x")
+        endpoints.remove_endpoint(AppContext.load(), "x")
 
 
 def test_test_endpoint_lists_models_or_says_what_is_wrong(fault):
@@ -128,14 +130,14 @@ def test_remote_models_labels_models_with_their_endpoint_and_skips_a_down_server
 
 def test_keyring_keys_are_stored_moved_and_deleted_with_the_endpoint(keyed, keyring):
     endpoints.store_key("vault", KEY)
-    endpoints.add_endpoint(Endpoint("vault", keyed.url, use_keyring=True))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("vault", keyed.url, use_keyring=True))
     assert KEY not in app_paths().settings_file.read_text()
     backend = open_remote("vault#ok", saved())
     assert backend.load().name == "ok"  # the key from the keyring was accepted
-    endpoints.edit_endpoint("vault", Endpoint("safe", keyed.url, use_keyring=True))
+    endpoints.edit_endpoint(AppContext.load(), "vault", Endpoint("safe", keyed.url, use_keyring=True))
     assert keyring.store == {("llmtui", "safe"): KEY}
     assert endpoint_api_key(saved().endpoint("safe")) == KEY
-    endpoints.remove_endpoint("safe")
+    endpoints.remove_endpoint(AppContext.load(), "safe")
     assert keyring.store == {}
 
 
@@ -159,6 +161,10 @@ def test_storing_a_key_without_the_keyring_package_says_so(monkeypatch):
 
 class Host(App):
     """The lead binds the screen into the app; here it is shown on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context = AppContext.load()
 
     def on_mount(self) -> None:
         self.push_screen(EndpointsScreen())
@@ -201,7 +207,7 @@ async def test_add_an_endpoint_in_the_ui_saves_and_tests_it(fault):
 
 
 async def test_edit_test_and_remove_in_the_ui(fault):
-    endpoints.add_endpoint(Endpoint("down", f"http://127.0.0.1:{free_port()}/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("down", f"http://127.0.0.1:{free_port()}/v1"))
     app = Host()
     async with app.run_test(size=(110, 40)) as pilot:
         await pilot.press("t")
@@ -254,7 +260,7 @@ async def test_keyring_missing_in_the_form_is_explained_and_nothing_saved(monkey
 
 async def test_renaming_with_a_new_key_keeps_the_new_key(keyed, keyring):
     keyring.set_password("llmtui", "vault", "sk-old")
-    endpoints.add_endpoint(Endpoint("vault", keyed.url, use_keyring=True))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("vault", keyed.url, use_keyring=True))
     app = Host()
     async with app.run_test(size=(110, 40)) as pilot:
         await pilot.press("e")

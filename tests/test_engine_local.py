@@ -232,8 +232,8 @@ def test_smollm2_answers_with_its_embedded_chatml_template(smollm2, open_backend
     backend = open_backend(smollm2, load=LoadOptions(n_ctx=1024))
     info = backend.load()
     assert (info.template_name, info.template_source) == ("gguf", "gguf")
-    assert info.extra["gpu_offload_supported"] in (True, False)
-    assert "offload_report" in info.extra and info.extra["layers"] == 30
+    assert info.gpu_offload_supported in (True, False)
+    assert isinstance(info.offload_report, tuple) and info.n_layers == 30
     messages = [
         Message("system", "Answer in one word."),
         Message("user", "What colour is the sky?"),
@@ -253,7 +253,7 @@ def test_family_fallback_when_the_gguf_has_no_template(tiny_gguf, open_backend):
         "family",
         True,
     )
-    assert "guessed" in info.extra["template_reason"]
+    assert "guessed" in info.template_reason
 
 
 def test_set_template_switches_without_reloading(tiny_gguf, open_backend):

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.fakehub import fake_hub  # noqa: F401
+from tui.core.config.context import AppContext
 from tui.core.models import hub, library
-from tui.core.models.downloads import DownloadManager, FileRequest
+from tui.core.models.downloads import FileRequest
 
 REPO = "TheBloke/Tiny-GGUF"
 
@@ -19,7 +20,7 @@ def downloaded(fake_hub, tiny_gguf):
     def fetch(files: dict[str, str]):
         paths = {name: tiny_gguf([piece], name=f"{piece}.gguf") for name, piece in files.items()}
         fake_hub.add_repo(REPO, paths)
-        m = DownloadManager()
+        m = AppContext.load().download_manager()
         out = {}
         for name in files:
             f = fake_hub.repos[REPO].files[name]

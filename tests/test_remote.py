@@ -22,10 +22,10 @@ from tui.core.engine.base import DoneEvent, EngineError, Message, SamplingOption
 from tui.core.engine.remote import (
     DEFAULT_CONTEXT,
     RemoteBackend,
-    is_remote_spec,
     list_models,
     open_remote,
 )
+from tui.core.engine.resolve import is_remote, open_backend
 
 QUESTION = [Message("user", "What is 2+2?")]
 GREEDY = SamplingOptions(temperature=0.0, max_tokens=32, seed=1)
@@ -250,7 +250,7 @@ def test_wrong_base_url_says_where_the_api_usually_is(fault):
 def test_context_size_is_the_servers_or_the_default(fault):
     assert RemoteBackend(fault.url, "ok").load().context_size == 8192  # vLLM's max_model_len
     info = RemoteBackend(fault.url, "flaky").load()
-    assert info.context_size == DEFAULT_CONTEXT and not info.extra["context_reported"]
+    assert info.context_size == DEFAULT_CONTEXT and not info.context_reported
 
 
 def test_url_without_a_path_gets_v1(fault):
@@ -397,14 +397,23 @@ def test_key_never_appears_in_errors_labels_stats_or_logs(keyed, caplog, tmp_pat
 # -- specs -----------------------------------------------------------------------------------------
 
 
-def test_remote_specs_are_recognised(tmp_path):
-    settings = Settings(endpoints=(Endpoint("gpu-box", "http://gpu-box:8080/v1"),))
+def test_what_remote_means(tmp_path):
+    """One definition (resolve.is_remote): a '#' makes a spec remote unless it names a file here;
+    opening a remote spec that is wrong says what is wrong with it, not "no such file"."""
     odd = tmp_path / "my#model.gguf"
-    assert is_remote_spec("http://127.0.0.1:8080/v1#smollm2")
-    assert is_remote_spec("gpu-box#llama3:8b", settings)
-    assert not is_remote_spec("gpu-box#llama3:8b")  # no settings: not a known endpoint
-    assert not is_remote_spec(str(odd), settings)
-    assert not is_remote_spec("http://127.0.0.1:8080/v1#", settings)
+    odd.write_bytes(b"GGUF")
+    settings = Settings(endpoints=(Endpoint("gpu-box", "http://gpu-box:8080/v1"),))
+    assert is_remote("http://127.0.0.1:8080/v1#smollm2")
+    assert is_remote("gpu-box#llama3:8b") and is_remote("unknown#model")
+    assert not is_remote(str(odd))
+    assert not is_remote("TheBloke/phi-2-GGUF:Q4_K_M")
+    backend = open_backend("gpu-box#llama3:8b", settings)
+    assert isinstance(backend, RemoteBackend) and backend.path is None
+    assert not backend.can_set_template
+    with pytest.raises(EngineError, match="no endpoint named 'lab'"):
+        open_backend("lab#model", settings)
+    with pytest.raises(EngineError, match="not a remote model"):
+        open_backend("http://127.0.0.1:8080/v1#", settings)
 
 
 def test_open_remote_parses_url_and_endpoint_specs():

@@ -1,10 +1,22 @@
-"""The settings file: defaults, validation naming the field, and a save that loads back the same."""
+"""The settings file: defaults, validation naming the field, a save that loads back the same; the
+options built from it; one policy for a bad file."""
 
 from __future__ import annotations
 
 import pytest
 
-from tui.core.config.settings import Endpoint, Settings, SettingsError, load_settings, save_settings
+from tui.core.config import endpoints
+from tui.core.config.context import AppContext
+from tui.core.config.paths import app_paths
+from tui.core.config.settings import (
+    ChatSettings,
+    Endpoint,
+    Settings,
+    SettingsError,
+    load_settings,
+    save_settings,
+)
+from tui.core.engine.base import chat_options
 
 
 def test_a_missing_file_gives_the_defaults(tmp_path):
@@ -60,3 +72,31 @@ def test_save_then_load_gives_the_same_settings(tmp_path):
     save_settings(settings, path)
     assert load_settings(path) == settings
     assert "GPU_KEY" in path.read_text() and "key:" not in path.read_text().replace("api_key_env", "")
+
+
+def test_chat_options_come_from_the_chat_settings_with_overrides():
+    chat = ChatSettings(threads=3, seed=-1, temperature=0.2, context_length=2048)
+    load, sampling = chat_options(chat, temperature=None, max_tokens=7, context_length=1024)
+    assert (load.n_ctx, load.n_threads, load.n_gpu_layers) == (1024, 3, 0)
+    assert (sampling.temperature, sampling.max_tokens, sampling.seed) == (0.2, 7, None)
+    load, sampling = chat_options(ChatSettings(threads=0, seed=5), template="chatml")
+    assert (load.n_threads, sampling.seed) == (None, 5)  # 0 threads: llama.cpp's default
+
+
+def test_a_bad_settings_file_stops_a_command_and_is_never_overwritten(capsys):
+    from tui.cli import main
+
+    paths = app_paths()
+    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text("chat:\n  temperature: hot\n")
+    for argv in (["models"], ["endpoints", "list"], ["serve", "x.gguf"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("llmtui: error: ") and err.count("\n") == 1
+        assert "chat.temperature" in err and "Traceback" not in err
+    # The app goes on with the defaults and says why; nothing writes over the user's file.
+    context = AppContext.load()
+    assert context.settings == Settings() and isinstance(context.settings_error, SettingsError)
+    with pytest.raises(SettingsError):
+        endpoints.add_endpoint(context, Endpoint("lab", "http://lab:8080/v1"))
+    assert paths.settings_file.read_text() == "chat:\n  temperature: hot\n"

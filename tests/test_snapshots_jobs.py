@@ -23,6 +23,7 @@ from tests.pilot import until
 from tui.core.compare.comparison import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
 from tui.core.compare.prompt_sets import Prompt
 from tui.core.config import endpoints
+from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.engine.base import AnswerStats, SamplingOptions
@@ -86,8 +87,8 @@ def test_my_models(snap_compare, catalogue, home, tiny_gguf, server_on_a_fixed_p
     tiny_gguf(["Beta", " two"], name="models/beta-3b.Q8_0.gguf")
     tiny_gguf(["Gamma", " three", " pieces"], name="models/chat/gamma-1b.Q5_K_S.gguf")
     add_model_folder(home / "models")
-    endpoints.add_endpoint(Endpoint("lab", f"http://127.0.0.1:{SERVER_PORT}/v1"))
-    endpoints.add_endpoint(Endpoint("gpu-box", f"http://127.0.0.1:{CLOSED_PORT}/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", f"http://127.0.0.1:{SERVER_PORT}/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("gpu-box", f"http://127.0.0.1:{CLOSED_PORT}/v1"))
 
     async def run_before(pilot) -> None:
         await pilot.press("3")
@@ -172,8 +173,9 @@ def test_compare_reopened_from_the_store(snap_compare, catalogue):
 
 
 def save_two_endpoints() -> None:
-    endpoints.add_endpoint(Endpoint("gpu-box", "http://gpu-box:8080", api_key_env="GPU_BOX_KEY"))
-    endpoints.add_endpoint(Endpoint("lab", "https://lab.example/v1", use_keyring=True))
+    gpu_box = Endpoint("gpu-box", "http://gpu-box:8080", api_key_env="GPU_BOX_KEY")
+    endpoints.add_endpoint(AppContext.load(), gpu_box)
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", "https://lab.example/v1", use_keyring=True))
 
 
 def test_endpoints_screen(snap_compare, catalogue):

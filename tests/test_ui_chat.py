@@ -352,14 +352,14 @@ def test_renders_take_less_when_the_model_has_every_core(monkeypatch):
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
 
-    def info(**extra) -> ModelInfo:
-        return ModelInfo("m", "m.gguf", 4096, extra=extra)
+    def info(**local) -> ModelInfo:
+        return ModelInfo("m", "m.gguf", 4096, **local)
 
     assert chat.ui_share(info(n_threads=4)) == chat.UI_SHARE_NO_SPARE_CORE
     assert chat.ui_share(info(n_threads=2)) == chat.UI_SHARE  # a core to spare
     # All layers on the GPU: the CPU threads mostly wait, as for a remote model.
-    assert chat.ui_share(info(n_threads=4, offloaded_layers=[30, 30])) == chat.UI_SHARE
-    assert chat.ui_share(info(n_threads=4, offloaded_layers=[10, 30])) == chat.UI_SHARE_NO_SPARE_CORE
+    assert chat.ui_share(info(n_threads=4, offloaded_layers=(30, 30))) == chat.UI_SHARE
+    assert chat.ui_share(info(n_threads=4, offloaded_layers=(10, 30))) == chat.UI_SHARE_NO_SPARE_CORE
     assert chat.ui_share(info()) == chat.UI_SHARE
     assert chat.UI_SHARE_NO_SPARE_CORE < chat.UI_SHARE
 

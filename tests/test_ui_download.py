@@ -114,13 +114,14 @@ async def test_progress_shows_and_cancel_removes_the_download(
 
 
 async def test_delete_asks_first_and_frees_the_disk(app, fake_hub, tiny_gguf):
-    from tui.core.models.downloads import DownloadManager, FileRequest
+    from tui.core.config.context import AppContext
+    from tui.core.models.downloads import FileRequest
     from tui.ui.download.screen import Confirm
 
     tiny = tiny_gguf(["x"], name="t.gguf")
     fake_hub.add_repo(REPO, {"phi-2.Q4_0.gguf": tiny})
     f = fake_hub.repos[REPO].files["phi-2.Q4_0.gguf"]
-    m = DownloadManager()
+    m = AppContext.load().download_manager()
     path = m.wait(m.submit(FileRequest(REPO, "phi-2.Q4_0.gguf", f.size, f.sha256))).path
     blob = path.resolve()
     async with app.run_test(size=(140, 40)) as pilot:

@@ -217,11 +217,12 @@ async def test_first_chat_offers_this_machine_first_then_small_downloads(
 
 async def test_a_downloaded_catalogue_model_is_not_offered_again(catalogue, hub_with_model):
     from tui.core.catalogue.browse import smallest_chat_models
-    from tui.core.models.downloads import DownloadManager, FileRequest
+    from tui.core.config.context import AppContext
+    from tui.core.models.downloads import FileRequest
     from tui.ui.model_select import OFFERED_DOWNLOADS, ModelOffer
 
     f = hub_with_model.repos[REPO].files[GOOD]
-    manager = DownloadManager()
+    manager = AppContext.load().download_manager()
     manager.wait(manager.submit(FileRequest(REPO, GOOD, f.size, f.sha256)))
     manager.close()
     app = LlmTui(catalogue)

@@ -14,6 +14,7 @@ from tests.conftest import TINY
 from tests.faultserver import free_port
 from tests.pilot import until
 from tui.core.config import endpoints
+from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.text import clean
@@ -49,8 +50,8 @@ def add_model_folder(folder) -> None:
 @pytest.mark.inference
 async def test_my_models_lists_remote_models_and_chats_with_one(catalogue, llama_server):
     down_port = free_port()  # nothing listens there: connection refused
-    endpoints.add_endpoint(Endpoint("lab", llama_server))
-    endpoints.add_endpoint(Endpoint("down", f"http://127.0.0.1:{down_port}/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", llama_server))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("down", f"http://127.0.0.1:{down_port}/v1"))
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = await my_models(pilot)
@@ -90,7 +91,7 @@ async def test_my_models_lists_remote_models_and_chats_with_one(catalogue, llama
 
 async def test_an_endpoint_that_refuses_connections_shows_as_down(catalogue):
     port = free_port()
-    endpoints.add_endpoint(Endpoint("gone", f"http://127.0.0.1:{port}/v1"))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("gone", f"http://127.0.0.1:{port}/v1"))
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await my_models(pilot)
@@ -143,7 +144,7 @@ async def test_compare_a_local_gguf_with_a_remote_model(
     (tmp_path / "models").mkdir()
     local = tiny_gguf(["Local", " answer"], name="models/local.gguf")
     add_model_folder(local.parent)
-    endpoints.add_endpoint(Endpoint("lab", llama_server))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", llama_server))
     app = LlmTui(catalogue)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("5")
@@ -195,7 +196,7 @@ async def test_chat_opens_a_model_picked_from_my_models_or_a_server(
 
     local = tiny_gguf(["Local", " answer"], name="local.gguf")
     add_model_folder(local.parent)
-    endpoints.add_endpoint(Endpoint("lab", llama_server))
+    endpoints.add_endpoint(AppContext.load(), Endpoint("lab", llama_server))
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
         app.open_job("chat", str(local))

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module here (`download`, `chat`, `compare`, `serve`) and exposes
 `register(subparsers)`; heavy imports happen inside the command, so `llmtui --help` stays instant.
-Bad input ends with one clear line on stderr and exit status 2.
+A command is called with the parsed arguments and the `AppContext` built once here. Bad input (any
+`LlmtuiError`) ends with one clear line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import sys
 from pathlib import Path
 
 from tui import __version__
+from tui.core.errors import LlmtuiError
 
 COMMAND_MODULES = ("download", "chat", "compare", "serve", "votes")
 
 
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit status 2."""
+class CliError(LlmtuiError):
+    """Bad command-line input. It and every other `LlmtuiError` a command lets through is printed
+    as one line, exit status 2."""
 
 
 def engine_message(error) -> str:
@@ -69,30 +72,11 @@ def _plain_start(argv: list[str]) -> bool:
     return True
 
 
-def load_catalogue(args: argparse.Namespace):
-    """The catalogue to use, with the user's own models merged on top; CliError when it is bad."""
-    from tui.core.catalogue import CatalogueError, default_catalogue_path
-    from tui.core.catalogue import load_catalogue as load
-    from tui.core.config.paths import app_paths
-
-    path = args.catalogue or default_catalogue_path()
-    paths = app_paths()
-    overlay = paths.user_catalogue
-    try:
-        return load(
-            path,
-            overlay=overlay if overlay.exists() else None,
-            cache_dir=paths.cache_dir,
-        )
-    except CatalogueError as error:
-        raise CliError(str(error)) from None
-
-
-def run_app(args: argparse.Namespace) -> int:
-    catalogue = load_catalogue(args)
+def run_app(args: argparse.Namespace, context) -> int:
+    catalogue = context.catalogue()
     from tui.ui.app import LlmTui
 
-    LlmTui(catalogue).run()
+    LlmTui(catalogue, context=context).run()
     return 0
 
 
@@ -101,11 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(commands=not _plain_start(argv))
     args = parser.parse_args(argv)
-    from tui.core.storage import StorageError
+    from tui.core.config.context import AppContext
 
+    context = AppContext.load(args.catalogue)
     try:
-        return args.func(args)
-    except (CliError, StorageError) as error:  # a full disk or read-only folder: one line too
+        if args.func is not run_app:  # a command cannot go on with defaults; the app says why
+            context.checked_settings()
+        return args.func(args, context)
+    except LlmtuiError as error:
         from tui.core.text import clean
 
         print(f"llmtui: error: {clean(str(error))}", file=sys.stderr)

@@ -61,25 +61,16 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from tui.cli import CliError
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings(app_paths().settings_file)
-    except SettingsError as error:
-        raise CliError(str(error)) from None
-    catalogue = _catalogue_or_none(args)
-    code = _download_if_missing(args, catalogue)
+def run(args: argparse.Namespace, context) -> int:
+    code = _download_if_missing(args, context, _catalogue_or_none(context))
     if code:
         return code
     if args.prompt is None:
-        return _open_screen(args, catalogue)
-    return _answer(args, settings, catalogue)
+        return _open_screen(args, context)
+    return _answer(args, context)
 
 
-def _download_if_missing(args: argparse.Namespace, catalogue) -> int:
+def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     """Download MODEL's file when it names a model that is not on this machine; the exit status of a
     download that failed, else 0."""
     from tui.cli import CliError
@@ -91,7 +82,7 @@ def _download_if_missing(args: argparse.Namespace, catalogue) -> int:
     if is_remote(args.model):
         return 0
     try:
-        find_local(args.model, catalogue)
+        find_local(args.model, catalogue, context.settings.model_dirs)
         return 0
     except NotDownloaded as error:
         missing = error
@@ -103,37 +94,11 @@ def _download_if_missing(args: argparse.Namespace, catalogue) -> int:
         raise CliError(f"{missing.message}; {hub.OFFLINE_MESSAGE}")
     print(f"llmtui: {missing.message}", file=sys.stderr)
     _, _, quant = args.model.partition(":")
-    chosen = pick_file(missing.name, catalogue, quant=quant or None, yes=args.yes)
+    chosen = pick_file(missing.name, context, quant=quant or None, yes=args.yes)
     if chosen is None:
         return 1
-    code, _ = fetch(chosen)
+    code, _ = fetch(chosen, context)
     return code
-
-
-def chat_options(chat, args: argparse.Namespace | None = None):
-    """LoadOptions and SamplingOptions from the chat settings, with command-line overrides."""
-    from tui.core.engine.base import LoadOptions, SamplingOptions
-
-    def pick(name: str, default):
-        value = getattr(args, name, None) if args is not None else None
-        return default if value is None else value
-
-    seed = pick("seed", chat.seed)
-    load = LoadOptions(
-        n_ctx=pick("ctx", chat.context_length),
-        n_threads=pick("threads", chat.threads) or None,
-        n_gpu_layers=pick("gpu_layers", chat.gpu_layers),
-    )
-    sampling = SamplingOptions(
-        temperature=pick("temperature", chat.temperature),
-        top_p=pick("top_p", chat.top_p),
-        top_k=pick("top_k", chat.top_k),
-        min_p=pick("min_p", chat.min_p),
-        repeat_penalty=pick("repeat_penalty", chat.repeat_penalty),
-        max_tokens=pick("max_tokens", chat.max_tokens),
-        seed=None if seed < 0 else seed,
-    )
-    return load, sampling
 
 
 # command-line flag -> the chat screen's setting of the same meaning
@@ -162,16 +127,18 @@ def screen_options(args: argparse.Namespace) -> dict:
     }
 
 
-def _answer(args: argparse.Namespace, settings, catalogue) -> int:
+def _answer(args: argparse.Namespace, context) -> int:
     from tui.cli import CliError, engine_message
-    from tui.core.engine.base import DoneEvent, EngineError, Message
+    from tui.core.engine.base import DoneEvent, EngineError, Message, chat_options
     from tui.core.engine.resolve import open_backend
     from tui.core.text import clean
 
+    settings = context.settings
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     system = settings.chat.system_prompt if args.system is None else args.system
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-    load, sampling = chat_options(settings.chat, args)
+    load, sampling = chat_options(settings.chat, **screen_options(args))
+    catalogue = _catalogue_or_none(context)
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
@@ -179,7 +146,7 @@ def _answer(args: argparse.Namespace, settings, catalogue) -> int:
     parts: list[str] = []
     try:
         backend = open_backend(
-            args.model, load=load, template=args.template, settings=settings, catalogue=catalogue
+            args.model, settings, load=load, template=args.template, catalogue=catalogue
         )
         info = backend.load()
         for event in backend.stream(messages, sampling):
@@ -216,28 +183,25 @@ def _answer(args: argparse.Namespace, settings, catalogue) -> int:
         if info.template_is_guess:
             print(
                 f"llmtui: prompt format guessed ({info.template_name}): "
-                f"{info.extra.get('template_reason', '')}",
+                f"{info.template_reason}",
                 file=sys.stderr,
             )
     return 0
 
 
-def _catalogue_or_none(args: argparse.Namespace):
+def _catalogue_or_none(context):
     """The catalogue resolves model ids; a chat with a file path does not need it to load."""
-    from tui.cli import CliError, load_catalogue
+    from tui.core.catalogue import CatalogueError
 
     try:
-        return load_catalogue(args)
-    except (CliError, ImportError):
+        return context.catalogue()
+    except (CatalogueError, ImportError):
         return None
 
 
-def _open_screen(args: argparse.Namespace, catalogue) -> int:
-    from tui.cli import load_catalogue
+def _open_screen(args: argparse.Namespace, context) -> int:
     from tui.ui.app import LlmTui
 
-    if catalogue is None:
-        catalogue = load_catalogue(args)  # the app needs one: say what is wrong with it
-    options = screen_options(args)
-    LlmTui(catalogue, first_job=("chat", args.model, {"options": options})).run()
+    job = ("chat", args.model, {"options": screen_options(args)})
+    LlmTui(context.catalogue(), context=context, first_job=job).run()
     return 0

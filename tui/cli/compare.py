@@ -48,10 +48,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run, mode="auto")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, context) -> int:
     from dataclasses import asdict
 
-    from tui.cli import CliError, engine_message, load_catalogue
+    from tui.cli import CliError, engine_message
     from tui.core.compare.comparison import (
         MAX_MODELS,
         MIN_MODELS,
@@ -66,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from tui.core.compare.diff import diff
     from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
     from tui.core.compare.store import CompareStore
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-    from tui.core.engine.base import EngineError, LoadOptions, SamplingOptions
+    from tui.core.engine.base import EngineError, chat_options
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
     from tui.core.storage import StorageError
@@ -79,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give --prompt TEXT or --prompts FILE")
     catalogue = None
     if any(not is_remote(m) and not Path(m).expanduser().is_file() for m in args.models):
-        catalogue = load_catalogue(args)  # a catalogue id names its downloaded file
+        catalogue = context.catalogue()  # a catalogue id names its downloaded file
     for spec in args.models:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
         try:
-            check_local(find_local(spec, catalogue).path)
+            check_local(find_local(spec, catalogue, context.settings.model_dirs).path)
         except EngineError as error:
             raise CliError(engine_message(error)) from None
         except GgufHeaderError as error:
@@ -103,12 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.prompt.strip():
             raise CliError("--prompt is empty")
         prompts, system, set_path = (Prompt(args.prompt, id="prompt"),), "", ""
-    paths = app_paths()
-    try:
-        chat = load_settings(paths.settings_file).chat
-    except SettingsError as error:
-        raise CliError(str(error)) from None
-
+    chat = context.settings.chat
     overrides: list[dict] = [{} for _ in args.models]
     for item in args.set:
         number, sep, setting = item.partition(":")
@@ -121,17 +114,10 @@ def run(args: argparse.Namespace) -> int:
         except CompareError as error:
             raise CliError(f"--set {item!r}: {error}") from None
 
-    seed = args.seed if args.seed is not None else (None if chat.seed < 0 else chat.seed)
-    sampling = SamplingOptions(
-        temperature=args.temperature if args.temperature is not None else chat.temperature,
-        top_p=chat.top_p,
-        top_k=chat.top_k,
-        min_p=chat.min_p,
-        repeat_penalty=chat.repeat_penalty,
-        max_tokens=args.max_tokens or chat.max_tokens,
-        seed=seed,
-    )
-    load = LoadOptions(n_ctx=args.ctx or chat.context_length, n_gpu_layers=chat.gpu_layers)
+    load, sampling = chat_options(
+        chat, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+        context_length=args.ctx,
+    )  # fmt: skip
     config = CompareConfig(
         models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
         prompts=tuple(prompts),
@@ -141,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode,
         prompt_set=set_path,
     )
-    plan = make_plan(args.models, args.mode, n_ctx=load.n_ctx, catalogue=catalogue)
+    plan = make_plan(
+        args.models, args.mode, n_ctx=load.n_ctx, max_threads=load.n_threads,
+        catalogue=catalogue, model_dirs=context.settings.model_dirs,
+    )  # fmt: skip
     if plan.too_large:
         index = plan.too_large[0]
         raise CliError(
@@ -150,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     # Opened before the models run: a data folder that cannot be written fails now, not after.
-    store = None if args.no_save else CompareStore(paths.database)
+    store = None if args.no_save else CompareStore(context.paths.database)
     if store is not None and store.recovery is not None:
         print(f"llmtui: {store.recovery.title}: {store.recovery.message}", file=sys.stderr)
 
@@ -160,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{column.letter}] {column.spec}: {column.state}", file=sys.stderr)
 
     try:
-        comparison = Comparison(config, on_event=progress, plan=plan, catalogue=catalogue)
+        comparison = Comparison(
+            config, on_event=progress, plan=plan, catalogue=catalogue, settings=context.settings
+        )
     except CompareError as error:
         raise CliError(str(error)) from None
     try:

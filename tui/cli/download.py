@@ -38,43 +38,33 @@ def register(subparsers) -> None:
     m.set_defaults(func=run_models)
 
 
-def _settings():
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
+def _catalogue(context):
+    from tui.core.catalogue import CatalogueError
 
     try:
-        return load_settings(app_paths().settings_file)
-    except SettingsError as error:
-        raise CliError(str(error)) from None
-
-
-def _catalogue(args):
-    from tui.cli import load_catalogue
-
-    try:
-        return load_catalogue(args)
-    except CliError:
+        return context.catalogue()
+    except CatalogueError:
         raise
     except Exception:  # noqa: BLE001 - a missing catalogue only means no mapping
         return None
 
 
-def run_download(args: argparse.Namespace) -> int:
+def run_download(args: argparse.Namespace, context) -> int:
     from tui.core.models import hub
 
     if hub.offline():
         return _offline_download(args)
-    chosen = pick_file(args.model, _catalogue(args), quant=args.quant, filename=args.file,
+    chosen = pick_file(args.model, context, quant=args.quant, filename=args.file,
                        yes=args.yes, revision=args.revision)  # fmt: skip
     if chosen is None:
         return 1
-    code, path = fetch(chosen, args.revision)
+    code, path = fetch(chosen, context, args.revision)
     if path is not None:
         print(path)
     return code
 
 
-def pick_file(model: str, catalogue, *, quant: str | None = None, filename: str | None = None,
+def pick_file(model: str, context, *, quant: str | None = None, filename: str | None = None,
               yes: bool = False, revision: str = "main"):  # fmt: skip
     """The file to download for MODEL: `quant`/`filename`, else the recommended one for this machine
     (listed on stderr, and asked about unless `yes`). None when the Hub or the network failed (said
@@ -82,6 +72,7 @@ def pick_file(model: str, catalogue, *, quant: str | None = None, filename: str 
     from tui.core.models import hub
     from tui.core.text import one_line
 
+    catalogue = _catalogue(context)
     try:
         search = hub.find_gguf_repos(model, catalogue)
         if search.thebloke is None and not search.others:
@@ -97,7 +88,7 @@ def pick_file(model: str, catalogue, *, quant: str | None = None, filename: str 
         if quant or filename:
             chosen = files.find(quant=quant, filename=filename)
         else:
-            chosen = _choose(files, yes)
+            chosen = _choose(files, yes, context.settings.downloads.context_length)
     except hub.HubError as error:
         if error.kind in ("bad_input", "not_found"):
             raise CliError(str(error)) from None
@@ -110,20 +101,19 @@ def pick_file(model: str, catalogue, *, quant: str | None = None, filename: str 
     return chosen
 
 
-def _choose(files, yes: bool):
+def _choose(files, yes: bool, context_length: int):
     from tui.core.models import fit, gguf_header, hub
     from tui.core.text import one_line
 
     here = fit.machine()
-    context = _settings().downloads.context_length
     try:
         smallest = min(files.files, key=lambda f: f.size)
         header = gguf_header.read_remote(files.repo_id, smallest.first)
     except (hub.HubError, gguf_header.GgufHeaderError):
         header = None
-    fits = [fit.estimate(f.size, context, here, header) for f in files.files]
+    fits = [fit.estimate(f.size, context_length, here, header) for f in files.files]
     best = fit.recommend(files.files, fits)
-    print(f"{files.repo_id} (context {context}):", file=sys.stderr)
+    print(f"{files.repo_id} (context {context_length}):", file=sys.stderr)
     for f, estimate in zip(files.files, fits, strict=True):
         mark = "*" if f is best else " "
         print(f" {mark} {f.quant or '?':8} {fit.human_bytes(f.size):>9}  {estimate.label:9}  "
@@ -144,14 +134,14 @@ def _choose(files, yes: bool):
     return best
 
 
-def fetch(chosen, revision: str = "main"):
+def fetch(chosen, context, revision: str = "main"):
     """Download a file with a progress line on stderr: (exit status, the verified file's path or
     None)."""
-    from tui.core.models.downloads import DownloadManager, FileRequest, State
+    from tui.core.models.downloads import FileRequest, State
     from tui.core.text import one_line
 
     bar = _Bar()
-    manager = DownloadManager.from_settings(_settings(), on_event=bar.update)
+    manager = context.download_manager(on_event=bar.update)
     ids = [
         manager.submit(FileRequest(chosen.repo_id, p.filename, p.size, p.sha256, revision))
         for p in chosen.parts
@@ -182,7 +172,7 @@ class _Bar:
         self.last_state: dict[str, str] = {}
 
     def update(self, status) -> None:
-        from tui.core.models.fit import human_bytes
+        from tui.core.models.fit import human_bytes, human_duration
         from tui.core.text import one_line
 
         name = one_line(status.request.filename, 40)
@@ -193,7 +183,7 @@ class _Bar:
         if status.speed > 0:
             line += f" {human_bytes(status.speed)}/s"
         if status.eta is not None and status.state.value == "downloading":
-            line += f" ETA {_duration(status.eta)}"
+            line += f" ETA {human_duration(status.eta)}"
         if status.state.value != "downloading":
             line += f" [{status.state.value}"
             if status.message:
@@ -212,15 +202,6 @@ class _Bar:
     def finish(self) -> None:
         if self.tty and self.last_line:
             sys.stderr.write("\n")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _offline_download(args) -> int:
@@ -243,12 +224,12 @@ def _offline_download(args) -> int:
     return 0
 
 
-def run_models(args: argparse.Namespace) -> int:
+def run_models(args: argparse.Namespace, context) -> int:
     from tui.core.models import library
     from tui.core.models.fit import human_bytes
     from tui.core.text import one_line
 
-    lib = library.scan(_settings().model_dirs)
+    lib = library.scan(context.settings.model_dirs)
     if args.json:
         print(json.dumps([
             {

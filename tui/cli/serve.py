@@ -101,8 +101,8 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    path, chat_format = _model_file(args)
+def run_serve(args: argparse.Namespace, context) -> int:
+    path, chat_format = _model_file(args, context)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
@@ -143,10 +143,11 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
+def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None]:
     """The GGUF file MODEL names, checked to be one, and the chat format to serve it with;
     CliError (exit 2) otherwise."""
-    from tui.cli import engine_message, load_catalogue
+    from tui.cli import engine_message
+    from tui.core.catalogue import CatalogueError
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
@@ -155,11 +156,11 @@ def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
         raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
     try:
-        catalogue = load_catalogue(args)
-    except CliError:
+        catalogue = context.catalogue()
+    except CatalogueError:
         catalogue = None
     try:
-        model = find_local(args.model, catalogue)
+        model = find_local(args.model, catalogue, context.settings.model_dirs)
         header = check_local(model.path)
     except EngineError as error:
         raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None
@@ -217,11 +218,11 @@ def _check_port_free(host: str, port: int) -> None:
 # -- endpoints -------------------------------------------------------------------------------------
 
 
-def run_list(args: argparse.Namespace) -> int:
+def run_list(args: argparse.Namespace, context) -> int:
     from tui.core.engine.remote import key_source
     from tui.core.text import one_line
 
-    settings = _settings()
+    settings = context.settings
     if not settings.endpoints:
         print("no endpoints saved (add one: llmtui endpoints add NAME URL)")
         return 0
@@ -230,47 +231,40 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_add(args: argparse.Namespace) -> int:
+def run_add(args: argparse.Namespace, context) -> int:
     from tui.core.config import endpoints
-    from tui.core.config.settings import Endpoint, SettingsError
+    from tui.core.config.settings import Endpoint
 
     endpoint = Endpoint(
         name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring
     )
-    try:
-        endpoint = endpoints.validated(endpoint)
-        if _settings().endpoint(endpoint.name) is not None:  # before a keyring entry is overwritten
-            raise CliError(f"an endpoint named {endpoint.name!r} already exists")
-        if args.keyring:
-            import getpass
+    endpoint = endpoints.validated(endpoint)
+    if context.settings.endpoint(endpoint.name) is not None:  # before a keyring entry is overwritten
+        raise CliError(f"an endpoint named {endpoint.name!r} already exists")
+    if args.keyring:
+        import getpass
 
-            key = getpass.getpass(f"API key for {endpoint.name} (not shown): ")
-            if not key:
-                raise CliError("no key given")
-            endpoints.store_key(endpoint.name, key)
-        endpoints.add_endpoint(endpoint)
-    except (endpoints.EndpointError, SettingsError) as error:
-        raise CliError(str(error)) from None
+        key = getpass.getpass(f"API key for {endpoint.name} (not shown): ")
+        if not key:
+            raise CliError("no key given")
+        endpoints.store_key(endpoint.name, key)
+    endpoints.add_endpoint(context, endpoint)
     print(f"saved endpoint {endpoint.name} ({endpoint.url})")
     if args.no_test:
         return 0
     return _print_models(endpoint)
 
 
-def run_remove(args: argparse.Namespace) -> int:
+def run_remove(args: argparse.Namespace, context) -> int:
     from tui.core.config import endpoints
-    from tui.core.config.settings import SettingsError
 
-    try:
-        endpoints.remove_endpoint(args.name)
-    except (endpoints.EndpointError, SettingsError) as error:
-        raise CliError(str(error)) from None
+    endpoints.remove_endpoint(context, args.name)
     print(f"removed endpoint {args.name}")
     return 0
 
 
-def run_test(args: argparse.Namespace) -> int:
-    settings = _settings()
+def run_test(args: argparse.Namespace, context) -> int:
+    settings = context.settings
     endpoint = settings.endpoint(args.name)
     if endpoint is None:
         known = ", ".join(e.name for e in settings.endpoints) or "none saved"
@@ -293,13 +287,3 @@ def _print_models(endpoint) -> int:
     for model in models:
         print(one_line(endpoints.remote_spec(endpoint, model), 300))
     return 0
-
-
-def _settings():
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(app_paths().settings_file)
-    except SettingsError as error:
-        raise CliError(str(error)) from None

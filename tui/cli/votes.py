@@ -50,24 +50,18 @@ def register(subparsers) -> None:
     rank.set_defaults(func=run_rank)
 
 
-def _store():
-    import sqlite3
-
+def _store(context):
+    """The comparisons' store (a damaged or unwritable file is a StorageError: one line, exit 2)."""
     from tui.core.compare.store import CompareStore
-    from tui.core.config.paths import app_paths
 
-    path = app_paths().database
-    try:
-        return CompareStore(path)
-    except sqlite3.Error as error:
-        raise CliError(f"cannot open {path}: {error}") from None
+    return CompareStore(context.paths.database)
 
 
-def run_import(args: argparse.Namespace) -> int:
+def run_import(args: argparse.Namespace, context) -> int:
     from tui.core.compare.votes import VotesError, import_battles
 
     try:
-        done = import_battles(_store(), args.file)
+        done = import_battles(_store(context), args.file)
     except VotesError as error:
         raise CliError(f"{error}; nothing imported") from None
     print(f"imported {done.added} battle(s) from {args.file}" +
@@ -75,18 +69,18 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_export(args: argparse.Namespace) -> int:
+def run_export(args: argparse.Namespace, context) -> int:
     from tui.core.compare.votes import VotesError, export_battles
 
     try:
-        count = export_battles(_store(), args.file)
+        count = export_battles(_store(context), args.file)
     except VotesError as error:
         raise CliError(str(error)) from None
     print(f"exported {count} battle(s) to {args.file}")
     return 0
 
 
-def run_rank(args: argparse.Namespace) -> int:
+def run_rank(args: argparse.Namespace, context) -> int:
     from tui.core.compare import ranking
     from tui.core.compare.votes import leaderboard
     from tui.core.text import one_line
@@ -95,7 +89,7 @@ def run_rank(args: argparse.Namespace) -> int:
     if rounds < 0:
         raise CliError("--rounds must be 0 or more")
     seed = ranking.SEED if args.seed is None else args.seed
-    board = leaderboard(_store(), rounds=rounds, seed=seed)
+    board = leaderboard(_store(context), rounds=rounds, seed=seed)
     if args.json:
         rows = [
             {**r.to_dict(), **{k: round(getattr(r, k), 1) for k in ("rating", "ci_low", "ci_high")}}

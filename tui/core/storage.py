@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui.core.errors import LlmtuiError
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -61,7 +63,7 @@ _OS_REASONS = {
 }
 
 
-class StorageError(OSError):
+class StorageError(LlmtuiError, OSError):
     """Something could not be saved or read back: one line for the user."""
 
     severity = "error"

@@ -19,8 +19,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.core.catalogue import Catalogue
+from tui.core.config.context import AppContext
 from tui.ui.commands import LlmTuiCommands
-from tui.ui.keys import ALT_DIGIT_KEYS, bindings_of
+from tui.ui.errors import show_error
+from tui.ui.keys import ALT_DIGIT_KEYS
+from tui.ui.textual_compat import bindings_with_keymap
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
@@ -79,15 +82,21 @@ class LlmTui(App):
                 tooltip="Add, edit, test or remove OpenAI-compatible servers"),
     ]  # fmt: skip
 
-    def __init__(self, catalogue: Catalogue, first_job: tuple[str, str, dict] | None = None) -> None:
-        """`first_job`: (mode, model, options) to open once mounted, e.g. `llmtui chat MODEL`."""
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        first_job: tuple[str, str, dict] | None = None,
+        *,
+        context: AppContext | None = None,
+    ) -> None:
+        """`first_job`: (mode, model, options) to open once mounted, e.g. `llmtui chat MODEL`.
+        `context`: the one the CLI built (default: built here, from the usual places)."""
         super().__init__()
         self.catalogue = catalogue
+        self.context = context or AppContext.load()
         self._first_job = first_job
         self.origin_mode: str | None = None  # the mode the last open_job came from ("back")
-        self._settings_error: str | None = None
-        self._settings = self._load_settings()  # as at start-up: keymap, download manager
-        self.set_keymap(self._settings.keymap)
+        self.set_keymap(self.context.settings.keymap)
 
     def get_default_screen(self) -> Screen:
         """The first mode's screen, built the way Textual builds a plain app's default screen.
@@ -106,28 +115,16 @@ class LlmTui(App):
         self.add_mode(self.DEFAULT_MODE, _screen_factory(target))  # switch_mode() back to it
         return screen
 
-    def _load_settings(self):
-        """The user's settings; a broken settings file is reported once mounted, defaults apply."""
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import Settings, SettingsError, load_settings
-
-        try:
-            return load_settings(app_paths().settings_file)
-        except SettingsError as error:
-            self._settings_error = str(error)
-            return Settings()
-
     @cached_property
     def downloads(self):
         """The app-wide download manager: downloads go on while the user browses."""
         from tui.ui.download.service import DownloadService
 
-        return DownloadService(self)
+        return DownloadService(self, self.context.download_manager())
 
     def on_mount(self) -> None:
-        if self._settings_error is not None:
-            self.notify(self._settings_error, title="Settings not applied", severity="error",
-                        markup=False, timeout=10)
+        if self.context.settings_error is not None:  # the defaults apply meanwhile
+            show_error(self, self.context.settings_error, timeout=10)
         # What start-up built (catalogue, rows, widgets) lives as long as the app: leave it out of
         # the garbage collector's full passes, which otherwise pause a keystroke for 25-80 ms
         # with 10,000 models (bench/filter.py). Given back to the collector on exit.
@@ -142,10 +139,8 @@ class LlmTui(App):
     def _start_downloads(self) -> None:
         # The download stack (huggingface_hub, httpx: ~250 ms of imports) is loaded and its
         # manager built in this thread, not on the event loop where it would stall typing.
-        from tui.core.models.downloads import DownloadManager
-
         import_module("tui.ui.download.service")  # and huggingface_hub with it
-        manager = DownloadManager.from_settings(self._settings)
+        manager = self.context.download_manager()
         self.call_from_thread(self._adopt_downloads, manager)
 
     def _adopt_downloads(self, manager) -> None:
@@ -180,7 +175,7 @@ class LlmTui(App):
         focused = self.focused
         if focused is None or not focused.check_consume_key(event.key, event.character):
             return False
-        for binding in bindings_of(self).key_to_bindings.get(event.key, ()):
+        for binding in bindings_with_keymap(self).key_to_bindings.get(event.key, ()):
             if binding.priority and await self.run_action(binding.action):
                 return True
         return False

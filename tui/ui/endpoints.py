@@ -22,8 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from tui.core.config import endpoints as core
-from tui.core.config.paths import app_paths
-from tui.core.config.settings import Endpoint, Settings, SettingsError, load_settings
+from tui.core.config.settings import Endpoint, Settings, SettingsError
 from tui.core.engine.base import EngineError
 from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
@@ -79,10 +78,9 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
         Binding("ctrl+s", "save", "Save", id="endpoint_form.save"),
     ]
 
-    def __init__(self, endpoint: Endpoint | None = None, settings_path=None) -> None:
+    def __init__(self, endpoint: Endpoint | None = None) -> None:
         super().__init__()
         self.original = endpoint  # None: adding
-        self.settings_path = settings_path or app_paths().settings_file
 
     def compose(self) -> ComposeResult:
         e = self.original or Endpoint("", "")
@@ -142,17 +140,18 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
     def action_save(self) -> None:
         endpoint = self.endpoint()
         key = self._typed_key()
+        context = self.app.context
         try:
             if self.original is None:
                 core.validated(endpoint)  # before a keyring entry is written for a bad one
-                if load_settings(self.settings_path).endpoint(endpoint.name) is not None:
+                if context.checked_settings().endpoint(endpoint.name) is not None:
                     raise core.EndpointError(f"an endpoint named {endpoint.name!r} already exists")
                 if key:
                     core.store_key(endpoint.name, key)
-                core.add_endpoint(endpoint, self.settings_path)
+                core.add_endpoint(context, endpoint)
             else:
                 # Saved first: a rename moves the stored key, which must not replace the new one.
-                core.edit_endpoint(self.original.name, endpoint, self.settings_path)
+                core.edit_endpoint(context, self.original.name, endpoint)
                 if key:
                     core.store_key(endpoint.name, key)
         except (core.EndpointError, SettingsError, StorageError) as error:
@@ -178,9 +177,8 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         Binding("escape", "dismiss", "Close", id="endpoints.close"),
     ]
 
-    def __init__(self, settings_path=None) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.settings_path = settings_path or app_paths().settings_file
         self.settings = Settings()
         self._remove_armed: str | None = None  # the endpoint a first "d" pointed at
 
@@ -199,7 +197,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
 
     def reload(self, select: str | None = None) -> None:
         try:
-            self.settings = load_settings(self.settings_path)
+            self.settings = self.app.context.checked_settings()
         except SettingsError as error:
             self._show(Content.styled(one_line(str(error), 300), "$text-error"))
             return
@@ -230,11 +228,11 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         self.query_one("#endpoint-result", Static).update(content)
 
     def action_add(self) -> None:
-        self.app.push_screen(EndpointForm(None, self.settings_path), self._saved)
+        self.app.push_screen(EndpointForm(None), self._saved)
 
     def action_edit(self) -> None:
         if (endpoint := self.selected()) is not None:
-            self.app.push_screen(EndpointForm(endpoint, self.settings_path), self._saved)
+            self.app.push_screen(EndpointForm(endpoint), self._saved)
 
     def _saved(self, endpoint: Endpoint | None) -> None:
         if endpoint is not None:
@@ -259,7 +257,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
             return
         self._remove_armed = None
         try:
-            core.remove_endpoint(endpoint.name, self.settings_path)
+            core.remove_endpoint(self.app.context, endpoint.name)
         except (core.EndpointError, SettingsError, StorageError) as error:
             self._show(Content.styled(one_line(str(error), 300), "$text-error"))
             return

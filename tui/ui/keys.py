@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingsMap
+from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.widget import Widget
+
+from tui.ui.textual_compat import bindings_with_keymap
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -47,16 +49,6 @@ class KeyEntry:
         await self.node.run_action(self.binding.action)
 
 
-def bindings_of(node: DOMNode) -> BindingsMap:
-    """The node's own bindings, with the user's keymap applied."""
-    bindings = node._bindings.copy()
-    # The keymap lives on the app without a public getter; it maps binding ids to keys.
-    keymap = node.app._keymap
-    if keymap:
-        bindings.apply_keymap(keymap)
-    return bindings
-
-
 def is_text_input(widget: Widget | None) -> bool:
     """Whether the widget types the characters pressed (Input, an editable TextArea, ...)."""
     return widget is not None and widget.check_consume_key("a", "a")
@@ -73,7 +65,7 @@ def leave_text_input(screen: Screen) -> bool:
 
 def key_entries(node: DOMNode) -> list[KeyEntry]:
     """Described bindings of ``node`` (in declaration order), one entry per action."""
-    bindings = bindings_of(node)
+    bindings = bindings_with_keymap(node)
     merged: dict[tuple[str, str], tuple[list[str], Binding]] = {}
     for _key, binding in bindings:
         if not binding.description or binding.system:

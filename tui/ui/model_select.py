@@ -53,21 +53,11 @@ class _ModelScan:
         self._scan_library()
         self._scan_remote()
 
-    @staticmethod
-    def _settings():
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import Settings, SettingsError, load_settings
-
-        try:
-            return load_settings(app_paths().settings_file)
-        except SettingsError:
-            return Settings()
-
     @work(thread=True, exclusive=True, group="library", exit_on_error=False)
     def _scan_library(self) -> None:
         from tui.core.models.library import scan
 
-        library = scan(self._settings().model_dirs)
+        library = scan(self.app.context.settings.model_dirs)
         models = [(m.label, str(m.path)) for m in library.models]
         repos = frozenset(m.repo_id.lower() for m in library.models if m.repo_id)
         self.post_message(self.Scanned("local", models, repos))
@@ -76,7 +66,7 @@ class _ModelScan:
     def _scan_remote(self) -> None:
         from tui.core.config.endpoints import remote_models, remote_spec
 
-        found = remote_models(self._settings())
+        found = remote_models(self.app.context.settings)
         self.post_message(
             self.Scanned("remote", [(f"{m} @ {e.name}", remote_spec(e, m)) for e, m in found])
         )

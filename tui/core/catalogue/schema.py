@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.core.errors import LlmtuiError
+
 Number = int | float
 
 KINDS = ("chat", "base", "code", "embedding")
@@ -20,7 +22,7 @@ SCHEMA_VERSION = 1
 # Errors
 
 
-class CatalogueError(Exception):
+class CatalogueError(LlmtuiError):
     """A catalogue file that cannot be used. ``line`` is 1-based; ``line``/``field`` may be None."""
 
     def __init__(

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from tui.core.compare.prompt_sets import Prompt
+from tui.core.config.settings import Settings
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -39,9 +39,11 @@ from tui.core.engine.base import (
 )
 from tui.core.engine.resolve import find_local, is_remote
 from tui.core.engine.resolve import open_backend as resolve_backend
+from tui.core.errors import LlmtuiError
 from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:
+    from tui.core.catalogue import Catalogue
     from tui.core.models.fit import Fit, Machine
 
 ColumnState = Literal["queued", "loading", "generating", "done", "stopped", "failed"]
@@ -53,8 +55,10 @@ MIN_MODELS, MAX_MODELS = 2, 4
 MEMORY_SAMPLE_SECONDS = 0.2
 
 
-class CompareError(Exception):
+class CompareError(LlmtuiError):
     """Bad input for a comparison (too few models, a bad override): the message is for the user."""
+
+    title = "Cannot compare"
 
 
 def parse_overrides(text: str) -> dict[str, Any]:
@@ -150,27 +154,17 @@ class CompareConfig:
 # --- plan -----------------------------------------------------------------------------------------
 
 
-def model_file(spec: str, catalogue=None) -> Path | None:
-    """The GGUF file a local spec names (None for a remote model, or one loading will explain)."""
-    if is_remote(spec):
-        return None
-    try:
-        return find_local(spec, catalogue).path
-    except EngineError:
-        return None
-
-
-def memory_need(spec: str, n_ctx: int, here: Machine, catalogue=None) -> Fit | None:
-    """The fit estimate of a local model (None: remote, or not a readable GGUF)."""
+def memory_need(
+    spec: str, n_ctx: int, here: Machine, catalogue: Catalogue | None, model_dirs: Sequence[str]
+) -> Fit | None:
+    """The fit estimate of a local model (None: not a readable GGUF; loading it will say why)."""
     from tui.core.models import fit
     from tui.core.models.gguf_header import GgufHeaderError, read_local
 
-    path = model_file(spec, catalogue)
-    if path is None:
-        return None
     try:
+        path = find_local(spec, catalogue, model_dirs).path
         return fit.estimate(path.stat().st_size, n_ctx, here, read_local(path))
-    except (OSError, GgufHeaderError):
+    except (EngineError, OSError, GgufHeaderError):
         return None  # loading it will say what is wrong
 
 
@@ -191,16 +185,21 @@ def make_plan(
     n_ctx: int = 4096,
     here: Machine | None = None,
     cores: int | None = None,
-    catalogue=None,
+    max_threads: int | None = None,
+    catalogue: Catalogue | None = None,
+    model_dirs: Sequence[str] = (),
 ) -> Plan:
     """Together when the models fit in memory together (with fit's headroom) and each local model
-    gets a core; else one after another. `requested` forces either."""
+    gets a core; else one after another. `requested` forces either. `max_threads` (the user's
+    `threads` setting) caps each local model's share of the cores."""
     from tui.core.models import fit
     from tui.core.models.fit import human_bytes
 
     here = here or fit.machine()
     cores = max(1, usable_cores() if cores is None else cores)
-    fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue) for s in specs]
+    fits = [
+        None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, model_dirs) for s in specs
+    ]
     needs = tuple(
         0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True)
     )
@@ -211,9 +210,9 @@ def make_plan(
     total = sum(need or 0 for need in needs)
     together = known and total <= available * fit.HEADROOM
     if requested == "sequential":
-        return Plan("sequential", "one after another (chosen)", None, needs, available, too_large)
+        return Plan("sequential", "one after another (chosen)", max_threads, needs, available, too_large)
     if requested == "parallel" or (together and cores >= local):
-        threads = max(1, cores // max(1, local))
+        threads = min(max(1, cores // max(1, local)), max_threads or cores)
         why = (
             "chosen"
             if requested == "parallel"
@@ -227,7 +226,7 @@ def make_plan(
         why = f"together they need {human_bytes(total)}, {human_bytes(available)} free"
     else:
         why = f"{local} models, {cores} cores"
-    return Plan("sequential", f"one after another ({why})", None, needs, available, too_large)
+    return Plan("sequential", f"one after another ({why})", max_threads, needs, available, too_large)
 
 
 # --- result ---------------------------------------------------------------------------------------
@@ -511,9 +510,12 @@ class Comparison:
         on_event: Callable[[CompareEvent], None] | None = None,
         open_backend: OpenBackend | None = None,
         plan: Plan | None = None,
-        catalogue=None,
+        catalogue: Catalogue | None = None,
+        settings: Settings | None = None,
         parent_id: int | None = None,
     ) -> None:
+        """`settings`: the endpoints and model folders specs may name (default: none saved)."""
+        settings = settings or Settings()
         config.validate()
         if config.sampling.seed is None:
             # Recorded, so a re-run can reproduce the answers.
@@ -523,8 +525,9 @@ class Comparison:
         self.config = config
         specs = [m.spec for m in config.models]
         self.plan = plan or make_plan(
-            specs, config.mode, n_ctx=config.load.n_ctx, catalogue=catalogue
-        )
+            specs, config.mode, n_ctx=config.load.n_ctx, max_threads=config.load.n_threads,
+            catalogue=catalogue, model_dirs=settings.model_dirs,
+        )  # fmt: skip
         letters = list(LETTERS[: len(specs)])
         if config.blind:
             random.shuffle(letters)
@@ -536,7 +539,7 @@ class Comparison:
         self._on_event = on_event or (lambda event: None)
         # How a spec becomes a Backend: the engine's resolver unless a caller brings its own.
         self._open = open_backend or (
-            lambda spec, load: resolve_backend(spec, load=load, catalogue=catalogue)
+            lambda spec, load: resolve_backend(spec, settings, load=load, catalogue=catalogue)
         )
         self._cancel = [threading.Event() for _ in specs]
         self._backends: list[Backend | None] = [None] * len(specs)
@@ -640,11 +643,11 @@ class Comparison:
                 self._fail(index, f"{type(error).__name__}: {error}", "other")
                 return
             column.load_seconds = time.perf_counter() - started
-            column.label = getattr(backend, "label", "") or info.name
+            column.label = backend.label or info.name
             column.location = info.location
-            column.threads = info.extra.get("n_threads")
-            if info.extra.get("llama_cpp_version"):
-                self.result.llama_cpp_version = info.extra["llama_cpp_version"]
+            column.threads = info.n_threads
+            if info.llama_cpp_version:
+                self.result.llama_cpp_version = info.llama_cpp_version
             self._sample_memory(index)
             for row in range(len(self.config.prompts)):
                 if cancel.is_set():
@@ -741,7 +744,7 @@ class Comparison:
     def _sample_memory(self, index: int) -> None:
         with self._lock:
             backend = self._backends[index]
-        pid = getattr(backend, "pid", None)
+        pid = backend.pid if backend is not None else None
         if pid is None:
             return
         import psutil

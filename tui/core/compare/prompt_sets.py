@@ -26,10 +26,12 @@ from typing import Any
 
 import yaml
 
+from tui.core.errors import LlmtuiError
+
 PROMPT_KEYS = {"id", "prompt", "system", "expect", "regex", "ignore_case"}
 
 
-class PromptSetError(Exception):
+class PromptSetError(LlmtuiError):
     def __init__(self, path: Path | str, line: int | None, message: str) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from tui.core.compare import ranking
 from tui.core.compare.ranking import WINNERS, Battle, Leaderboard, Measurement
 from tui.core.compare.store import CompareStore, JudgedRun
-from tui.core.engine.resolve import _model_stem, is_remote
+from tui.core.engine.resolve import is_remote, model_stem
 from tui.core.text import one_line
 
 
@@ -221,7 +221,7 @@ def catalogue_model(name: str, spec: str | None, catalogue) -> str | None:
         if keys & (names | {r.lower() for r in repos}):
             return model.id
         # a file in a folder, named as its GGUF repository names its files (as find_local reads it)
-        if file_name and any(file_name.startswith(_model_stem(r) + ".") for r in repos):
+        if file_name and any(file_name.startswith(model_stem(r) + ".") for r in repos):
             return model.id
     return None
 

@@ -2,9 +2,9 @@
 
 An endpoint is a name, a base URL and where its API key comes from: an environment variable it
 names, or the OS keyring (service "llmtui", user = the endpoint's name). The key itself is never
-written to the settings file. Adding, editing and removing rewrite the settings file; testing asks
-the server for its models. `remote_models()` lists every endpoint's models, for My models, chat and
-compare.
+written to the settings file. Adding, editing and removing change the app context's settings and
+write them; testing asks the server for its models. `remote_models()` lists every endpoint's
+models, for My models, chat and compare.
 """
 
 from __future__ import annotations
@@ -13,22 +13,21 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui.core.config.paths import app_paths
-from tui.core.config.settings import Endpoint, Settings, load_settings, save_settings
+from tui.core.config.settings import Endpoint, Settings
+from tui.core.errors import LlmtuiError
+
+if TYPE_CHECKING:
+    from tui.core.config.context import AppContext
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KEY_ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LIST_TIMEOUT = 10.0  # seconds a server gets to list its models when many are asked at once
 
 
-class EndpointError(Exception):
+class EndpointError(LlmtuiError):
     """Bad endpoint input (name taken or unknown, URL not a server URL, ...): a one-line message."""
-
-
-def settings_file(path: Path | None = None) -> Path:
-    return path or app_paths().settings_file
 
 
 def validated(endpoint: Endpoint) -> Endpoint:
@@ -49,40 +48,34 @@ def validated(endpoint: Endpoint) -> Endpoint:
     return replace(endpoint, url=url)
 
 
-def add_endpoint(endpoint: Endpoint, path: Path | None = None) -> Settings:
-    file = settings_file(path)
-    settings = load_settings(file)
+def add_endpoint(context: AppContext, endpoint: Endpoint) -> Settings:
+    settings = context.checked_settings()
     endpoint = validated(endpoint)
     if settings.endpoint(endpoint.name) is not None:
         raise EndpointError(f"an endpoint named {endpoint.name!r} already exists")
-    settings = replace(settings, endpoints=(*settings.endpoints, endpoint))
-    save_settings(settings, file)
-    return settings
+    return context.save_settings(replace(settings, endpoints=(*settings.endpoints, endpoint)))
 
 
-def edit_endpoint(name: str, endpoint: Endpoint, path: Path | None = None) -> Settings:
+def edit_endpoint(context: AppContext, name: str, endpoint: Endpoint) -> Settings:
     """Replace endpoint `name` (it may be renamed), keeping its place in the list."""
-    file = settings_file(path)
-    settings = load_settings(file)
+    settings = context.checked_settings()
     old = _existing(settings, name)
     endpoint = validated(endpoint)
     if endpoint.name != name and settings.endpoint(endpoint.name) is not None:
         raise EndpointError(f"an endpoint named {endpoint.name!r} already exists")
     endpoints = tuple(endpoint if e.name == name else e for e in settings.endpoints)
-    settings = replace(settings, endpoints=endpoints)
-    save_settings(settings, file)
+    settings = context.save_settings(replace(settings, endpoints=endpoints))
     if old.use_keyring and endpoint.use_keyring and endpoint.name != name:
         _move_key(name, endpoint.name)  # keyring entries are named after the endpoint
     return settings
 
 
-def remove_endpoint(name: str, path: Path | None = None) -> Settings:
+def remove_endpoint(context: AppContext, name: str) -> Settings:
     """Remove endpoint `name` from the settings, and its key from the keyring if it has one."""
-    file = settings_file(path)
-    settings = load_settings(file)
+    settings = context.checked_settings()
     old = _existing(settings, name)
-    settings = replace(settings, endpoints=tuple(e for e in settings.endpoints if e.name != name))
-    save_settings(settings, file)
+    endpoints = tuple(e for e in settings.endpoints if e.name != name)
+    settings = context.save_settings(replace(settings, endpoints=endpoints))
     if old.use_keyring:
         _move_key(name, None)
     return settings

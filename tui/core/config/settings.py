@@ -11,10 +11,13 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass,
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from tui.core.errors import LlmtuiError
 from tui.core.storage import write_atomic
 
 
-class SettingsError(Exception):
+class SettingsError(LlmtuiError):
+    title = "Settings not applied"  # the app goes on with the defaults
+
     def __init__(self, path: Path, field_name: str, message: str) -> None:
         super().__init__(f"{path}: {field_name}: {message}")
         self.path = path

@@ -12,8 +12,14 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from tui.core.errors import LlmtuiError
+
+if TYPE_CHECKING:
+    from tui.core.config.settings import ChatSettings
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error", "context"]
@@ -66,6 +72,15 @@ class SamplingOptions:
         return asdict(self)
 
 
+def chat_options(chat: ChatSettings, **overrides) -> tuple[LoadOptions, SamplingOptions]:
+    """How chat and compare load and sample, from the chat settings; `overrides` (by the settings'
+    names, e.g. from the command line or the settings panel) win, None leaving a setting as is."""
+    v = {**asdict(chat), **{k: o for k, o in overrides.items() if o is not None}}
+    load = LoadOptions(v["context_length"], v["threads"] or None, v["gpu_layers"])
+    names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
+    return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a loaded model is, and which prompt format it is answered in."""
@@ -80,7 +95,16 @@ class ModelInfo:
     # model's family), "user", or "server" (a remote server applies its own).
     template_source: str = "gguf"
     load_seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    template_label: str | None = None  # the format's display name, e.g. "ChatML"
+    template_reason: str = ""  # why a guessed format was chosen
+    context_reported: bool = True  # False: a server did not say, `context_size` is assumed
+    # A local model: how llama.cpp runs it.
+    llama_cpp_version: str | None = None
+    n_threads: int | None = None
+    n_layers: int | None = None
+    gpu_offload_supported: bool | None = None
+    offloaded_layers: tuple[int, int] | None = None  # (on the GPU, in all), as llama.cpp said
+    offload_report: tuple[str, ...] = ()  # llama.cpp's log lines about devices and offloading
 
     @property
     def template_is_guess(self) -> bool:
@@ -89,7 +113,7 @@ class ModelInfo:
     @property
     def takes_every_core(self) -> bool:
         """A local model whose threads leave no core free (never a remote one)."""
-        return takes_every_core(self.extra.get("n_threads"), self.extra.get("offloaded_layers"))
+        return takes_every_core(self.n_threads, self.offloaded_layers)
 
 
 @dataclass
@@ -142,7 +166,7 @@ ErrorKind = Literal[
 ]
 
 
-class EngineError(Exception):
+class EngineError(LlmtuiError):
     """A failure a user can act on; `message` is plain text (untrusted parts already included)."""
 
     def __init__(self, message: str, kind: ErrorKind = "other", partial: str = "") -> None:
@@ -153,10 +177,24 @@ class EngineError(Exception):
 
 
 class Backend(ABC):
-    """Something that can stream a chat answer."""
+    """Something that can stream a chat answer. Optional capabilities have defaults here, so a
+    caller asks the interface, never the class."""
 
     #: short name for columns and lists, e.g. "SmolLM2-135M-Instruct.Q4_1" or "smollm2 @ gpu-box"
     label: str
+    #: the GGUF file on this machine a local backend runs (None: remote)
+    path: Path | None = None
+    #: whether `set_template` can change the prompt format (a server applies its own)
+    can_set_template: bool = False
+
+    @property
+    def pid(self) -> int | None:
+        """The process on this machine running the model, while it runs (its memory is sampled)."""
+        return None
+
+    def set_template(self, choice: str | None) -> ModelInfo:
+        """Answer in another prompt format from now on (None: automatic), without reloading."""
+        raise EngineError(f"{self.label} answers in its server's own prompt format", "unsupported")
 
     @abstractmethod
     def load(self) -> ModelInfo:

@@ -52,6 +52,8 @@ _STOPPED = ("stopped",)
 
 
 class LocalBackend(Backend):
+    can_set_template = True
+
     def __init__(
         self,
         path: str | Path,
@@ -321,19 +323,7 @@ class LocalBackend(Backend):
         return options
 
     def _model_info(self, data: dict) -> ModelInfo:
-        extra = {k: v for k, v in data.items() if k not in _INFO_FIELDS}
-        extra["file_size"] = self.header.file_size if self.header else None
-        return ModelInfo(
-            name=data["name"],
-            location=str(self.path),
-            context_size=data["context_size"],
-            trained_context=data["trained_context"],
-            architecture=data["architecture"],
-            template_name=data["template_name"],
-            template_source=data["template_source"],
-            load_seconds=data["load_seconds"],
-            extra=extra,
-        )
+        return ModelInfo(location=str(self.path), **data)
 
     def _read(self, process, conn) -> None:
         """Route the worker's replies to their requests until it ends; then tell those still waiting."""
@@ -444,17 +434,6 @@ def _ensure_resource_tracker() -> None:
             resource_tracker.ensure_running()
         finally:
             sys.stderr = captured
-
-
-_INFO_FIELDS = {
-    "name",
-    "context_size",
-    "trained_context",
-    "architecture",
-    "template_name",
-    "template_source",
-    "load_seconds",
-}
 
 
 def _plain(message: Message) -> dict:

@@ -72,16 +72,6 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def is_remote_spec(spec: str, settings: Settings | None = None) -> bool:
-    """Whether a model argument is remote: `URL#MODEL`, or `ENDPOINT#MODEL` for a saved endpoint."""
-    where, sep, model = spec.partition("#")
-    if not sep or not model:
-        return False
-    if where.startswith(("http://", "https://")):
-        return True
-    return settings is not None and settings.endpoint(where) is not None
-
-
 def open_remote(spec: str, settings: Settings, **options) -> RemoteBackend:
     """A backend (not loaded yet) for `URL#MODEL` or `ENDPOINT#MODEL`; EngineError if neither.
 
@@ -257,11 +247,7 @@ class RemoteBackend(Backend):
             context_size=reported or DEFAULT_CONTEXT,
             template_source="server",
             load_seconds=time.perf_counter() - start,
-            extra={
-                "endpoint": self.endpoint_name or "",
-                "server": self.base_url,
-                "context_reported": bool(reported),
-            },
+            context_reported=bool(reported),
         )
         return self._info
 

@@ -21,9 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.core.engine.base import Backend, EngineError, LoadOptions
 from tui.core.models.library import scan
+
+if TYPE_CHECKING:
+    from tui.core.catalogue import Catalogue
+    from tui.core.config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -43,40 +48,41 @@ class NotDownloaded(EngineError):
 
 def open_backend(
     spec: str,
+    settings: Settings,
     *,
     load: LoadOptions | None = None,
     template: str | None = None,
-    settings=None,
-    catalogue=None,
+    catalogue: Catalogue | None = None,
 ) -> Backend:
-    """A backend for `spec`, not loaded yet (call `load()`, in a worker thread). Raises EngineError."""
+    """A backend for `spec`, not loaded yet (call `load()`, in a worker thread). Raises EngineError.
+
+    `settings`: the endpoints a remote spec may name, the model folders a local one is looked in."""
     spec = spec.strip()
     if not spec:
         raise EngineError("no model given", "not_found")
     if is_remote(spec):
         from tui.core.engine.remote import open_remote
 
-        if settings is None:
-            from tui.core.config.paths import app_paths
-            from tui.core.config.settings import load_settings
-
-            settings = load_settings(app_paths().settings_file)
         return open_remote(spec, settings)
     from tui.core.engine.local import LocalBackend
 
-    model = find_local(spec, catalogue)
+    model = find_local(spec, catalogue, settings.model_dirs)
     return LocalBackend(model.path, load, template, family_hint=model.family_hint)
 
 
 def is_remote(spec: str) -> bool:
-    """`URL#MODEL` or `ENDPOINT#MODEL` (an existing file whose name has a '#' stays a file)."""
+    """Whether a model spec is remote, the one definition: `URL#MODEL` or `ENDPOINT#MODEL`. An
+    existing file whose name has a '#' stays a file; an unknown endpoint or an empty model is still
+    remote, so opening it says what is wrong with it."""
     return "#" in spec and not Path(spec).expanduser().is_file()
 
 
-def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = None) -> LocalModel:
+def find_local(
+    spec: str, catalogue: Catalogue | None = None, model_dirs: Iterable[str] = ()
+) -> LocalModel:
     """The GGUF file a local spec names. Raises EngineError("not_found") with what to do instead.
 
-    `model_dirs`: the user's model folders (None: those in the settings file)."""
+    `model_dirs`: the user's model folders, looked in besides the Hugging Face cache."""
     path = Path(spec).expanduser()
     if path.is_file():
         return LocalModel(path)
@@ -97,12 +103,10 @@ def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = Non
             f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id",
             "not_found",
         )
-    if model_dirs is None:
-        model_dirs = _settings_model_dirs()
     found = list(scan(model_dirs).models)
     if repos:
         wanted = {r.lower() for r in repos}
-        stems = tuple(_model_stem(r) for r in repos)
+        stems = tuple(model_stem(r) for r in repos)
         found = [
             m
             for m in found
@@ -132,17 +136,7 @@ def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = Non
     return LocalModel(chosen.path, chosen.repo_id, hint)
 
 
-def _settings_model_dirs() -> tuple[str, ...]:
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import SettingsError, load_settings
-
-    try:
-        return load_settings(app_paths().settings_file).model_dirs
-    except SettingsError:
-        return ()  # a broken settings file is reported where it is loaded for its own sake
-
-
-def _model_stem(repo_id: str) -> str:
+def model_stem(repo_id: str) -> str:
     """`TheBloke/Mistral-7B-Instruct-v0.2-GGUF` -> `mistral-7b-instruct-v0.2`: its files' prefix."""
     stem = repo_id.split("/")[-1].lower()
     return stem.removesuffix("-gguf").removesuffix("_gguf").removesuffix(".gguf")
@@ -155,7 +149,7 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _repos_for(name: str, catalogue) -> tuple[list[str], str | None]:
+def _repos_for(name: str, catalogue: Catalogue | None) -> tuple[list[str], str | None]:
     """The GGUF repositories of a catalogue model (its `gguf.repo` and alternatives), and its format."""
     if catalogue is None:
         return [], None

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from tui.core.errors import LlmtuiError
+
 GGUF = "gguf"  # the name of the embedded template, also a valid user choice
 
 
-class TemplateError(Exception):
+class TemplateError(LlmtuiError):
     """A template that cannot render this conversation (syntax error, or it refuses the roles given)."""
 
 

@@ -24,6 +24,7 @@ incrementally instead.
 from __future__ import annotations
 
 import codecs
+import ctypes
 import os
 import random
 import re
@@ -34,7 +35,6 @@ from collections import deque
 from tui.core.engine.base import takes_every_core
 
 _OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
-_DEVICE = re.compile(r"using device (.+?) - ")
 # Tokens arriving faster than this are sent together; the first goes at once. Each send wakes two
 # threads in the app; when the model's threads take every core each wakeup stalls them, so then
 # text goes a few times a second: the chat screen shows it about once a second anyway.
@@ -147,7 +147,8 @@ class _Worker:
         except Exception as error:
             raise self._load_failure(error) from None
         self.load_seconds = time.perf_counter() - started
-        self.vocab = self.llm._model.vocab
+        self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self._piece_buffer = ctypes.create_string_buffer(64)
         self.n_ctx = self.llm.n_ctx()
         self.options = options
         self.template = None
@@ -223,19 +224,18 @@ class _Worker:
             generator.close()
         self.llm.reset()  # the first prompt starts at position 0 (generate drops the stale cache)
 
-    def _offloaded_layers(self) -> list[int] | None:
+    def _offloaded_layers(self) -> tuple[int, int] | None:
         """(layers on the GPU, layers in all) as llama.cpp reported them; None on a CPU-only build."""
         counted = [m for m in (_OFFLOADED.search(line) for line in self.load_report) if m]
-        return [int(counted[-1].group(1)), int(counted[-1].group(2))] if counted else None
+        return (int(counted[-1].group(1)), int(counted[-1].group(2))) if counted else None
 
     def info(self) -> dict:
+        """The `ModelInfo` fields (all but `location`), by name."""
         metadata = self.llm.metadata
-        offload = self.load_report
-        devices = [m.group(1) for m in (_DEVICE.search(line) for line in offload) if m]
         return {
             "name": metadata.get("general.name") or os.path.basename(self.path),
             "context_size": self.n_ctx,
-            "trained_context": self.llm._model.n_ctx_train(),
+            "trained_context": self.llama_cpp.llama_model_n_ctx_train(self.llm.model),
             "architecture": metadata.get("general.architecture"),
             "template_name": self.template.name,
             "template_label": self.template.label,
@@ -244,13 +244,10 @@ class _Worker:
             "load_seconds": self.load_seconds,
             "llama_cpp_version": self.llama_cpp.__version__,
             "gpu_offload_supported": self.gpu_offload,
-            "n_gpu_layers": self.options["n_gpu_layers"],
-            "layers": self.llama_cpp.llama_model_n_layer(self.llm._model.model),
-            "offload_report": offload,
+            "n_layers": self.llama_cpp.llama_model_n_layer(self.llm.model),
+            "offload_report": tuple(self.load_report),
             "offloaded_layers": self._offloaded_layers(),
-            "devices": devices,
             "n_threads": self.llm.n_threads,
-            "vocab_size": self.llm.n_vocab(),
         }
 
     # -- serving ---------------------------------------------------------------------------------
@@ -283,7 +280,13 @@ class _Worker:
             self.conn.send(("error", rid, error.kind, error.message))
 
     def _piece(self, token: int, special: bool) -> bytes:
-        return self.llm._model.token_to_piece(token, special).rstrip(b"\0")
+        """The bytes of one token, through llama.cpp's C API (a negative count: the size needed)."""
+        buffer = self._piece_buffer
+        n = self.llama_cpp.llama_token_to_piece(self.vocab, token, buffer, len(buffer), 0, special)
+        if n < 0:
+            buffer = self._piece_buffer = ctypes.create_string_buffer(-n)
+            n = self.llama_cpp.llama_token_to_piece(self.vocab, token, buffer, -n, 0, special)
+        return buffer.raw[:n]
 
     def _prompt_tokens(self, messages: list[dict]) -> list[int]:
         from tui.core.engine.templates import TemplateError

@@ -31,7 +31,6 @@ import errno
 import functools
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -44,7 +43,8 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tui.core.models import hub
+from tui.core.errors import LlmtuiError
+from tui.core.models import hf_compat, hub
 from tui.core.storage import write_atomic
 
 MiB = 1 << 20
@@ -120,7 +120,7 @@ class Status:
 _WORKING = (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
 
 
-class DownloadError(Exception):
+class DownloadError(LlmtuiError):
     def __init__(self, message: str, kind: str = "failed") -> None:
         super().__init__(message)
         self.kind = kind
@@ -135,52 +135,6 @@ def disk_free(path: Path) -> int:
         if candidate.exists():
             return shutil.disk_usage(candidate).free
     return 0
-
-
-def _tune_hub_http(stall_seconds: float) -> None:
-    """huggingface-hub reads these at call time. No re-chunking: http_get then hands over the pieces
-    as the network delivers them instead of copying them into 10 MiB chunks, so pause, progress and
-    a dropped connection act per piece and nothing received is lost (and it is faster). Its download
-    read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins). Its client carries
-    the bytes with urllib3 (`hub_http`).
-    """
-    from huggingface_hub import constants
-
-    from tui.core.models import hub_http
-
-    hub_http.install()
-    constants.DOWNLOAD_CHUNK_SIZE = None
-    _install_retry_log()
-    if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
-        constants.HF_HUB_DOWNLOAD_TIMEOUT = stall_seconds
-
-
-class _RetryLog(logging.Handler):
-    """http_get resumes a dropped transfer by itself (after a second's pause) once some bytes came
-    through, announcing it only in a log warning: turn that warning into a visible `retrying` state
-    of the job this thread works on, and keep it off the terminal."""
-
-    current = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = getattr(self.current, "target", None)
-        if target is not None and "resume" in record.getMessage():
-            manager, job = target
-            reason = (
-                record.args[1] if isinstance(record.args, tuple) and len(record.args) > 1 else ""
-            )
-            manager._set(job, state=State.RETRYING, attempt=job.status.attempt + 1, retry_in=1.0,
-                         message=f"connection lost ({reason}); resuming", speed=0.0)  # fmt: skip
-
-
-_RETRY_LOG = _RetryLog()
-
-
-def _install_retry_log() -> None:
-    log = logging.getLogger("huggingface_hub.file_download")
-    if _RETRY_LOG not in log.handlers:
-        log.addHandler(_RETRY_LOG)
-        log.propagate = False
 
 
 class _Job:
@@ -199,7 +153,7 @@ class DownloadManager:
     def __init__(
         self,
         *,
-        work_dir: Path | None = None,
+        work_dir: Path,
         cache: Path | None = None,
         concurrency: int = 2,
         stall_seconds: float = 30.0,
@@ -211,9 +165,7 @@ class DownloadManager:
         rate: float = 10.0,
         on_event: Callable[[Status], None] | None = None,
     ) -> None:
-        from tui.core.config.paths import app_paths
-
-        self.work_dir = Path(work_dir or app_paths().downloads_dir)
+        self.work_dir = Path(work_dir)
         self._cache = cache
         self.concurrency = max(1, concurrency)
         self.stall_seconds = stall_seconds
@@ -229,14 +181,10 @@ class DownloadManager:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._closed = False
-        _tune_hub_http(stall_seconds)
+        from tui.core.models import hub_http
 
-    @classmethod
-    def from_settings(cls, settings, **kwargs) -> DownloadManager:
-        d = settings.downloads
-        return cls(
-            concurrency=d.concurrency, stall_seconds=d.stall_seconds, retries=d.retries, **kwargs
-        )
+        hub_http.install()  # huggingface-hub's client carries the bytes with urllib3
+        hf_compat.tune(stall_seconds)  # as the network delivers them, with our stall timeout
 
     @property
     def cache(self) -> Path:
@@ -552,25 +500,28 @@ class DownloadManager:
         return _Meta(url, meta.location, etag, commit, size, sha)
 
     def _fetch(self, job: _Job, meta: _Meta, part: Path, hasher: _Hasher) -> None:
-        from huggingface_hub import file_download
         from huggingface_hub.utils import build_hf_headers
 
         headers = build_hf_headers(library_name="llmtui")
         if _origin(meta.location) != _origin(meta.url):
             headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
-        _RetryLog.current.target = (self, job)
+
+        def resuming(reason: str) -> None:  # the library resumes by itself after a second
+            self._set(job, state=State.RETRYING, attempt=job.status.attempt + 1, retry_in=1.0,
+                      message=f"connection lost ({reason}); resuming", speed=0.0)  # fmt: skip
+
         with part.open("ab", buffering=0) as f:
             writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
             try:
-                file_download.http_get(
+                hf_compat.http_get(  # retries are ours: visible, with backoff, and resumable
                     meta.location,
                     writer,
+                    on_resume=resuming,
                     resume_size=hasher.size,
                     headers=headers,
                     expected_size=meta.size,
                     displayed_filename=job.request.filename,
-                    tqdm_class=functools.partial(_StopHook, job.stop),  # type: ignore[arg-type]
-                    _nb_retries=0,  # retries are ours: visible, with backoff, and resumable
+                    tqdm_class=functools.partial(_StopHook, job.stop),
                 )
             finally:
                 hasher.close()  # the digest catches up with the file; no thread outlives this
@@ -625,11 +576,6 @@ class DownloadManager:
         return None
 
     def _place(self, request: FileRequest, meta: _Meta, part: Path) -> Path:
-        from huggingface_hub.file_download import (
-            _cache_commit_hash_for_specific_revision,
-            _create_symlink,
-        )
-
         storage = self._storage(request.repo_id)
         blob = storage / "blobs" / meta.etag
         pointer = storage / "snapshots" / meta.commit / request.filename
@@ -639,12 +585,12 @@ class DownloadManager:
                 raise DownloadError(f"refusing to write {path} outside the cache", "bad_input")
             path.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(part, blob)
-        _create_symlink(str(blob), str(pointer), new_blob=True)
+        hf_compat.create_symlink(str(blob), str(pointer))
         if (
             re.fullmatch(r"[A-Za-z0-9._\-]{1,100}", request.revision)
             and ".." not in request.revision
         ):
-            _cache_commit_hash_for_specific_revision(str(storage), request.revision, meta.commit)
+            hf_compat.record_revision(str(storage), request.revision, meta.commit)
         return pointer
 
     # -- the journal ------------------------------------------------------------------------------

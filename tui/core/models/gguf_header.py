@@ -26,6 +26,8 @@ from pathlib import Path
 
 from gguf import GGUF_MAGIC, GGUFValueType, Keys, LlamaFileType
 
+from tui.core.errors import LlmtuiError
+
 MAX_BYTES = 8 << 20
 _FIRST_READ = 256 << 10
 _SCALARS = {
@@ -38,7 +40,7 @@ _SMALL_ARRAY = 64  # arrays this long or less are kept (per-layer head counts); 
 _MAX_COUNT = 1_000_000  # more keys or tensors than this: a corrupted header, not a model
 
 
-class GgufHeaderError(Exception):
+class GgufHeaderError(LlmtuiError):
     """What is wrong with a file; `kind` is "not_found", "bad_file" or "unsupported"."""
 
     def __init__(self, message: str, kind: str = "bad_file") -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tui.core.errors import LlmtuiError
+
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
@@ -83,7 +85,7 @@ ErrorKind = Literal[
 ]  # fmt: skip
 
 
-class HubError(Exception):
+class HubError(LlmtuiError):
     """A Hub failure explained for a person: what happened and what to do about it."""
 
     def __init__(

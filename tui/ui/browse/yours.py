@@ -178,12 +178,12 @@ class YoursView(VerticalScroll):
 
         from tui.core.compare import votes
         from tui.core.compare.store import CompareStore
-        from tui.core.config.paths import app_paths
+        from tui.core.storage import StorageError
 
         catalogue = self.app.catalogue
         try:
-            board = votes.leaderboard(CompareStore(app_paths().database))
-        except sqlite3.Error as error:
+            board = votes.leaderboard(CompareStore(self.app.context.paths.database))
+        except (sqlite3.Error, StorageError) as error:
             self.post_message(self.Computed(None, [], f"cannot read your votes: {error}"))
             return
         rows = []

@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, OptionList, Select, Static
 
+from tui.core.config.settings import ChatSettings
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -35,6 +36,7 @@ from tui.core.engine.base import (
     LoadOptions,
     ModelInfo,
     SamplingOptions,
+    chat_options,
 )
 from tui.core.engine.base import Message as ChatMessage
 from tui.core.storage import StorageError, write_atomic
@@ -60,7 +62,6 @@ RENDERS_PER_SECOND = 25
 UI_SHARE = 0.1
 UI_SHARE_NO_SPARE_CORE = 0.02
 SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the answer moves at least this often
-SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens", "seed")
 RELOAD_KEYS = ("context_length", "gpu_layers")
 
 
@@ -213,20 +214,9 @@ class ChatScreen(Screen):
         from dataclasses import asdict
 
         from tui.core.chat.store import ConversationStore
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import SettingsError, load_settings
 
-        paths = app_paths()
-        try:
-            chat = load_settings(paths.settings_file).chat
-        except SettingsError as error:
-            from tui.core.config.settings import ChatSettings
-
-            chat = ChatSettings()
-            self._settings_error: str | None = str(error)
-        else:
-            self._settings_error = None
-        self.values: dict = {**asdict(chat), "template": None}
+        paths = self.app.context.paths  # a bad settings file: the app says so, defaults apply
+        self.values: dict = {**asdict(self.app.context.settings.chat), "template": None}
         self.data_dir = paths.data_dir
         # A write the disk refuses waits in the store and is made later; the store says so.
         self.store = ConversationStore(paths.database, report=self._store_report)
@@ -267,8 +257,6 @@ class ChatScreen(Screen):
         self._show_model_bar()
         self._show_meter()
         self._refresh_conversations()
-        if self._settings_error:
-            self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
 
     def on_screen_resume(self) -> None:
         if self.spec is None:  # no model yet: offer what is here now (and a download)
@@ -344,12 +332,7 @@ class ChatScreen(Screen):
         self._load(spec, self._load_options(), self.values.get("template"))
 
     def _load_options(self) -> LoadOptions:
-        threads = self.values.get("threads") or None
-        return LoadOptions(
-            n_ctx=self.values["context_length"],
-            n_gpu_layers=self.values["gpu_layers"],
-            n_threads=threads,
-        )
+        return chat_options(ChatSettings(), **self.values)[0]
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, spec: str, load: LoadOptions, template: str | None) -> None:
@@ -361,9 +344,8 @@ class ChatScreen(Screen):
         if old is not None:
             old.close()
         try:
-            backend = open_backend(
-                spec, load=load, template=template, catalogue=getattr(self.app, "catalogue", None)
-            )
+            backend = open_backend(spec, self.app.context.settings, load=load, template=template,
+                                   catalogue=self.app.catalogue)  # fmt: skip
             info = backend.load()
         except EngineError as error:
             self.post_message(self.ModelFailed(spec, error))
@@ -423,7 +405,7 @@ class ChatScreen(Screen):
             )
             return
         info = self.info
-        label = info.extra.get("template_label") or info.template_name or "server"
+        label = info.template_label or info.template_name or "server"
         source = {
             "gguf": "from the GGUF",
             "family": "guessed",
@@ -433,7 +415,7 @@ class ChatScreen(Screen):
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
         if info.template_is_guess:
             bar.add_class("-guess")
-            reason = one_line(str(info.extra.get("template_reason", "")), 200)
+            reason = one_line(info.template_reason, 200)
             parts.append(f"  ⚠ {reason}: check it under Settings (F2)")
         bar.update(Content.assemble(*parts))
 
@@ -508,9 +490,7 @@ class ChatScreen(Screen):
         self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
 
     def _sampling(self) -> SamplingOptions:
-        values = {k: self.values[k] for k in SAMPLING_KEYS}
-        seed = values.pop("seed")
-        return SamplingOptions(**values, seed=None if seed < 0 else seed)
+        return chat_options(ChatSettings(), **self.values)[1]
 
     @work(thread=True, group="answer", exit_on_error=False)
     def _generate(

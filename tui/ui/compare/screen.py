@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
-from textual._context import NoActiveAppError
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,6 +24,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.types import NoActiveAppError
 from textual.widgets import (
     Button,
     Checkbox,
@@ -61,10 +61,11 @@ from tui.core.compare.comparison import (
 from tui.core.compare.diff import Change, diff
 from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
 from tui.core.compare.votes import Proposal
-from tui.core.engine.base import LoadOptions, SamplingOptions
+from tui.core.engine.base import chat_options
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
 from tui.ui import collector
+from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
@@ -185,26 +186,12 @@ class CompareScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         from tui.core.compare.store import CompareStore
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import ChatSettings, SettingsError, load_settings
 
-        paths = app_paths()
-        self.data_dir = paths.data_dir
+        context = self.app.context
+        self.data_dir = context.paths.data_dir
         # A comparison or vote the disk refuses waits in the store and is written later.
-        self.store = CompareStore(paths.database, report=self._store_report)
-        try:
-            self.settings = load_settings(paths.settings_file)
-        except SettingsError:
-            from tui.core.config.settings import Settings
-
-            self.settings = Settings()
-        chat: ChatSettings = self.settings.chat
-        self.base_sampling = SamplingOptions(
-            temperature=chat.temperature, top_p=chat.top_p, top_k=chat.top_k, min_p=chat.min_p,
-            repeat_penalty=chat.repeat_penalty, max_tokens=chat.max_tokens,
-            seed=None if chat.seed < 0 else chat.seed,
-        )  # fmt: skip
-        self.load_options = LoadOptions(n_ctx=chat.context_length, n_gpu_layers=chat.gpu_layers)
+        self.store = CompareStore(context.paths.database, report=self._store_report)
+        self.load_options, self.base_sampling = chat_options(context.settings.chat)
         self.choices: list[ModelChoice] = []
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None  # the one shown (running, finished or reopened)
@@ -343,7 +330,7 @@ class CompareScreen(Screen):
         try:
             overrides = parse_overrides(event.value)
         except CompareError as error:
-            self.notify(str(error), title="Overrides", severity="error", markup=False)
+            show_error(self, error, title="Overrides")
             return
         self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
         self._show_choices()
@@ -394,7 +381,7 @@ class CompareScreen(Screen):
         try:
             prompt_set = load_prompt_set(Path(path).expanduser())
         except PromptSetError as error:
-            self.notify(str(error), title="Prompt set", severity="error", markup=False)
+            show_error(self, error, title="Prompt set")
             return
         system = self.query_one("#system", Input).value or prompt_set.system
         resolved = str(Path(path).expanduser().resolve())
@@ -408,17 +395,15 @@ class CompareScreen(Screen):
             config = make_config()
             config.validate()
         except CompareError as error:
-            self.notify(str(error), title="Cannot compare", severity="error", markup=False)
+            show_error(self, error)
             return
         self._launch(config, parent_id)
 
     @work(thread=True, group="compare", exit_on_error=False)
     def _launch(self, config: CompareConfig, parent_id: int | None) -> None:
         # Planning reads file headers and resolves catalogue ids: off the event loop.
-        catalogue = getattr(self.app, "catalogue", None)
-        comparison = Comparison(
-            config, on_event=self._on_event, parent_id=parent_id, catalogue=catalogue
-        )
+        comparison = Comparison(config, on_event=self._on_event, parent_id=parent_id,
+                                catalogue=self.app.catalogue, settings=self.app.context.settings)  # fmt: skip
         self.app.call_from_thread(self._show_run, comparison)
         comparison.start()
 
@@ -645,14 +630,20 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, group="next-pair", exit_on_error=False)
     def _propose(self) -> None:
         # Ranking (a bootstrap) and finding each model's file take a moment: a worker.
-        from tui.core.compare.comparison import model_file
         from tui.core.compare.votes import propose_pair
-        from tui.core.engine.resolve import is_remote
+        from tui.core.engine.base import EngineError
+        from tui.core.engine.resolve import find_local, is_remote
 
         catalogue = getattr(self.app, "catalogue", None)
+        model_dirs = self.app.context.settings.model_dirs
 
         def usable(spec: str) -> bool:
-            return is_remote(spec) or model_file(spec, catalogue) is not None
+            if is_remote(spec):
+                return True
+            try:
+                return find_local(spec, catalogue, model_dirs).path.is_file()
+            except EngineError:
+                return False  # its file is gone: nothing to run
 
         self.post_message(self.PairProposed(propose_pair(self.store, usable)))
 
@@ -730,7 +721,7 @@ class CompareScreen(Screen):
             show_notice(self, error)
             return
         except CompareError as error:
-            self.notify(str(error), severity="error", markup=False)
+            show_error(self, error)
             return
         if what == "rerun":
             self._start(lambda: saved.config, parent_id=saved.id)

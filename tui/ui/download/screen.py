@@ -38,32 +38,11 @@ from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.storage import StorageError
 from tui.core.text import one_line
+from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter
-from tui.ui.storage import show_notice
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
-
-
-def _settings():
-    from tui.core.config.paths import app_paths
-    from tui.core.config.settings import Settings, SettingsError, load_settings
-
-    try:
-        return load_settings(app_paths().settings_file)
-    except SettingsError:
-        return Settings()
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _short_path(path: Path) -> str:
@@ -85,7 +64,7 @@ def download_service(app):
     if service is None:
         from tui.ui.download.service import DownloadService
 
-        service = app.downloads = DownloadService(app)
+        service = app.downloads = DownloadService(app, app.context.download_manager())
     return service
 
 
@@ -167,10 +146,10 @@ def status_cells(s: Status) -> tuple:
         s.state.value, ""
     )
     speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
-    eta = _duration(s.eta) if s.state == State.DOWNLOADING else ""
+    eta = fit.human_duration(s.eta) if s.state == State.DOWNLOADING else ""
     stalled = s.stalled_for(time.monotonic())
     if stalled >= STALLED_AFTER:  # the last speed and ETA no longer say anything
-        speed, eta = f"stalled {_duration(stalled)}", ""
+        speed, eta = f"stalled {fit.human_duration(stalled)}", ""
     return (
         Text(one_line(s.request.filename, 60)),
         _bar(s.fraction),
@@ -233,7 +212,7 @@ class QuantPicker(ModalScreen[Path | None]):
         self.repos: list[hub.RepoChoice] = []
         self.fits: list[fit.Fit] = []
         self.recommended: hub.QuantFile | None = None
-        self.context = _settings().downloads.context_length
+        self.context = self.app.context.settings.downloads.context_length
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
@@ -677,7 +656,7 @@ class ModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
     def _scan_library(self) -> None:
-        self.post_message(self.Scanned(library.scan(_settings().model_dirs)))
+        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
 
     @on(Scanned)
     def _on_scanned(self, message: Scanned) -> None:
@@ -774,7 +753,7 @@ class ModelsScreen(Screen):
         else:
             message = f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed"
             self.app.call_from_thread(self.notify, message, markup=False)
-        self.post_message(self.Scanned(library.scan(_settings().model_dirs)))
+        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
 
     def action_add_folder(self) -> None:
         def chosen(answer: str | None) -> None:
@@ -786,16 +765,15 @@ class ModelsScreen(Screen):
                 return
             from dataclasses import replace
 
-            from tui.core.config.paths import app_paths
-            from tui.core.config.settings import save_settings
+            from tui.core.config.settings import SettingsError
 
-            settings = _settings()
-            if str(folder) not in settings.model_dirs:
-                settings = replace(settings, model_dirs=(*settings.model_dirs, str(folder)))
+            context = self.app.context
+            if str(folder) not in context.settings.model_dirs:
+                dirs = (*context.settings.model_dirs, str(folder))
                 try:
-                    save_settings(settings, app_paths().settings_file)
-                except StorageError as error:  # a full disk, a read-only config folder
-                    show_notice(self, error)
+                    context.save_settings(replace(context.settings, model_dirs=dirs))
+                except (SettingsError, StorageError) as error:  # a bad file, a full disk
+                    show_error(self, error)
                     return
             self.action_refresh()
 
@@ -805,12 +783,12 @@ class ModelsScreen(Screen):
 
     def on_screen_resume(self) -> None:
         # Back from the Endpoints screen (or endpoints changed elsewhere): list what is saved now.
-        if _settings().endpoints != self._endpoints_asked:
+        if self.app.context.settings.endpoints != self._endpoints_asked:
             self.refresh_remote()
 
     def refresh_remote(self) -> None:
         """Ask each saved endpoint for its models."""
-        settings = _settings()
+        settings = self.app.context.settings
         self._endpoints_asked = settings.endpoints
         self._remote_generation += 1
         title = self.query_one("#remote-title", Static)

@@ -19,22 +19,11 @@ from tui.core.text import one_line
 
 
 class DownloadService:
-    def __init__(self, app: App, manager: DownloadManager | None = None) -> None:
-        from tui.core.config.paths import app_paths
-        from tui.core.config.settings import SettingsError, load_settings
-
+    def __init__(self, app: App, manager: DownloadManager) -> None:
         self.app = app
         self._lock = threading.Lock()
         self._finished: deque[Status] = deque()
         self.version = 0
-        if manager is None:
-            try:
-                settings = load_settings(app_paths().settings_file)
-            except SettingsError:
-                from tui.core.config.settings import Settings
-
-                settings = Settings()
-            manager = DownloadManager.from_settings(settings)
         self.manager = manager
         manager.on_event = self._on_event
         manager.restore()
