@@ -1,19 +1,25 @@
 """The download manager: GGUF files from the Hub into the Hugging Face cache, reliably.
 
 huggingface-hub's `hf_hub_download` never reuses a partial file across processes (its `.incomplete`
-name is process-unique), checks only sizes and merely warns on low disk space. So llmtui downloads
-with the library's own building blocks — `hf_hub_url`, `get_hf_file_metadata`,
-`http_get(resume_size=...)` with a `tqdm_class` hook — into partial files of its own under
-`AppPaths.downloads_dir`:
+name is process-unique), checks only sizes, merely warns on low disk space and fetches a file over
+one connection. So llmtui downloads with the library's public building blocks (`hf_hub_url`,
+`get_hf_file_metadata` for the commit, etag, size and the final URL, `build_hf_headers` for the
+token, and its HTTP client, `get_session`, whose bytes urllib3 carries: `hub_http`) into partial
+files of its own under `AppPaths.downloads_dir`:
 
-- `<id>.part` holds the bytes received so far and `<id>.json` what they are (repo, file, revision,
-  size, sha256, queued or paused), so a download resumes where it stopped, also after a kill or a
-  reboot; `<id>.lock` keeps two processes off the same file;
-- every attempt asks the Hub for fresh metadata, then resumes with a Range request; dropped
-  connections, stalls (no byte for `stall_seconds`: the read timeout), 429s and 5xx are retried with
-  exponential backoff, in the open (state `retrying`, with the reason and the wait);
+- `<id>.part` is the file at its final size, filled in place; `<id>.ranges` says which bytes of it
+  have arrived (`_Plan`), updated after every write, so a download resumes at the exact byte, also
+  after a kill -9 or a reboot; `<id>.json` says what the file is (repo, file, revision, size,
+  sha256, queued or paused); `<id>.lock` keeps two processes off the same file;
+- when the server honours byte ranges, one file comes over up to `connections` connections, each
+  fetching pieces of it (the first piece's answer decides: a server that ignores the Range header
+  gets one connection, as `curl` would use);
+- every attempt asks the Hub for fresh metadata; dropped connections, stalls (no byte for
+  `stall_seconds`: the read timeout), 429s and 5xx are retried with exponential backoff, per
+  connection, in the open (state `retrying`, with the reason and the wait);
 - free space is checked before starting (counting the other downloads in flight);
-- the sha256 is computed while the bytes arrive and compared with the Hub's LFS sha256; a mismatch
+- the sha256 is computed over the whole file in order while the pieces arrive (they are taken in
+  order, so the hash follows close behind) and compared with the Hub's LFS sha256; a mismatch
   deletes the file. Only then is the file moved into the cache's own layout (`blobs/<sha256>`, the
   `snapshots/<commit>/<name>` link, `refs/<revision>`), where `hf`, `scan_cache_dir` and
   `hf_hub_download` find it;
@@ -28,13 +34,12 @@ Textual.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
+import struct
 import threading
 import time
 from collections import deque
@@ -136,52 +141,6 @@ def disk_free(path: Path) -> int:
     return 0
 
 
-def _tune_hub_http(stall_seconds: float) -> None:
-    """huggingface-hub reads these at call time. No re-chunking: http_get then hands over the pieces
-    as the network delivers them instead of copying them into 10 MiB chunks, so pause, progress and
-    a dropped connection act per piece and nothing received is lost (and it is faster). Its download
-    read timeout is our stall detector (HF_HUB_DOWNLOAD_TIMEOUT, when set, wins). Its client carries
-    the bytes with urllib3 (`hub_http`).
-    """
-    from huggingface_hub import constants
-
-    from tui.core.models import hub_http
-
-    hub_http.install()
-    constants.DOWNLOAD_CHUNK_SIZE = None
-    _install_retry_log()
-    if "HF_HUB_DOWNLOAD_TIMEOUT" not in os.environ:
-        constants.HF_HUB_DOWNLOAD_TIMEOUT = stall_seconds
-
-
-class _RetryLog(logging.Handler):
-    """http_get resumes a dropped transfer by itself (after a second's pause) once some bytes came
-    through, announcing it only in a log warning: turn that warning into a visible `retrying` state
-    of the job this thread works on, and keep it off the terminal."""
-
-    current = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = getattr(self.current, "target", None)
-        if target is not None and "resume" in record.getMessage():
-            manager, job = target
-            reason = (
-                record.args[1] if isinstance(record.args, tuple) and len(record.args) > 1 else ""
-            )
-            manager._set(job, state=State.RETRYING, attempt=job.status.attempt + 1, retry_in=1.0,
-                         message=f"connection lost ({reason}); resuming", speed=0.0)  # fmt: skip
-
-
-_RETRY_LOG = _RetryLog()
-
-
-def _install_retry_log() -> None:
-    log = logging.getLogger("huggingface_hub.file_download")
-    if _RETRY_LOG not in log.handlers:
-        log.addHandler(_RETRY_LOG)
-        log.propagate = False
-
-
 class _Job:
     def __init__(self, request: FileRequest, state: State) -> None:
         self.request = request
@@ -201,6 +160,8 @@ class DownloadManager:
         work_dir: Path | None = None,
         cache: Path | None = None,
         concurrency: int = 2,
+        connections: int = 8,
+        piece_size: int | None = None,
         stall_seconds: float = 30.0,
         retries: int = 6,
         backoff: float = 1.0,
@@ -215,6 +176,8 @@ class DownloadManager:
         self.work_dir = Path(work_dir or app_paths().downloads_dir)
         self._cache = cache
         self.concurrency = max(1, concurrency)
+        self.connections = max(1, connections)
+        self.piece_size = piece_size  # None: sized to the file (`_piece_size`)
         self.stall_seconds = stall_seconds
         self.retries = retries
         self.backoff = backoff
@@ -228,14 +191,15 @@ class DownloadManager:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._closed = False
-        _tune_hub_http(stall_seconds)
+        from tui.core.models import hub_http
+
+        hub_http.install()
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> DownloadManager:
         d = settings.downloads
-        return cls(
-            concurrency=d.concurrency, stall_seconds=d.stall_seconds, retries=d.retries, **kwargs
-        )
+        return cls(concurrency=d.concurrency, connections=d.connections,
+                   stall_seconds=d.stall_seconds, retries=d.retries, **kwargs)  # fmt: skip
 
     @property
     def cache(self) -> Path:
@@ -464,58 +428,52 @@ class DownloadManager:
 
     def _download_locked(self, job: _Job) -> Path:
         request = job.request
-        part = self.work_dir / f"{request.id}.part"
-        hasher: _Hasher | None = None
+        part, ranges = self._paths(request.id)
+        plan: _Plan | None = None
         failures = 0
         last_done = -1
-        while True:
-            self._check_stop(job)
-            try:
-                meta = self._metadata(request)
-                cached = self._cached(request, meta.commit)
-                if cached is not None:
-                    part.unlink(missing_ok=True)
-                    self._discard(request.id)
-                    return cached
-                if meta.sha256 != self._journal_sha(request.id):
-                    part.unlink(missing_ok=True)  # a part of another version of the file
-                    hasher = None
-                    self._journal(replace(request, sha256=meta.sha256, size=meta.size), "queued")
-                if part.exists() and part.stat().st_size > meta.size:
-                    part.unlink()
-                    hasher = None
-                if hasher is None:
-                    self._set(job, state=State.DOWNLOADING, message="checking the partial file")
-                    hasher = _Hasher.of(part)
-                self._check_space(job, meta.size - hasher.size, meta.size)
-                self._set(job, state=State.DOWNLOADING, total=meta.size, done=hasher.size,
-                          message=None, retry_in=None)  # fmt: skip
-                self._fetch(job, meta, part, hasher)
-                break
-            except (_Stopped, DownloadError):
-                raise
-            except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
-                problem = _classify(error, request)
-                if not problem.retryable:
-                    raise DownloadError(str(problem), problem.kind) from None
-                done = job.status.done
-                failures = 1 if done > last_done else failures + 1
-                last_done = done
-                if failures > self.retries:
-                    raise DownloadError(
-                        f"gave up after {self.retries} retries: {problem}", problem.kind
-                    ) from None
-                wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
-                if problem.retry_after is not None:
-                    wait = min(self.max_backoff, max(wait, problem.retry_after))
-                self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
-                          message=str(problem), speed=0.0)  # fmt: skip
-                if job.stop.wait(wait):
-                    raise _Stopped from None
-        self._set(job, state=State.VERIFYING, message=None, speed=0.0)
-        digest = hasher.hexdigest()
+        try:
+            while True:
+                self._check_stop(job)
+                try:
+                    meta = self._metadata(request)
+                    cached = self._cached(request, meta.commit)
+                    if cached is not None:
+                        self._discard(request.id)
+                        return cached
+                    if meta.sha256 != self._journal_sha(request.id) or (
+                        plan is not None and plan.size != meta.size
+                    ):
+                        if plan is not None:  # another version of the file
+                            plan.close()
+                            plan = None
+                        for path in (part, ranges):
+                            path.unlink(missing_ok=True)
+                        self._journal(replace(request, sha256=meta.sha256, size=meta.size), "queued")
+                    if plan is None:
+                        self._set(job, state=State.DOWNLOADING, message="checking the partial file")
+                        plan = _Plan.open(part, ranges, meta.size, self._piece_size(meta.size))
+                    self._check_space(job, meta.size - plan.done, meta.size)
+                    self._set(job, state=State.DOWNLOADING, total=meta.size, done=plan.done,
+                              message=None, retry_in=None)  # fmt: skip
+                    self._fetch(job, meta, plan)
+                    break
+                except (_Stopped, DownloadError):
+                    raise
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                    problem = _classify(error, request)
+                    if not problem.retryable:
+                        raise DownloadError(str(problem), problem.kind) from None
+                    done = job.status.done
+                    failures = 1 if done > last_done else failures + 1
+                    last_done = done
+                    self._back_off(job, problem, failures)
+            self._set(job, state=State.VERIFYING, message=None, speed=0.0)
+            digest = plan.hexdigest()
+        finally:
+            if plan is not None:
+                plan.close()
         if digest != meta.sha256:
-            part.unlink(missing_ok=True)
             self._discard(request.id)
             raise DownloadError(
                 f"{request.filename} failed verification: its sha256 is {digest}, the Hub says "
@@ -525,6 +483,29 @@ class DownloadManager:
         path = self._place(request, meta, part)
         self._discard(request.id)
         return path
+
+    def _back_off(self, job: _Job, problem: hub.HubError, failures: int) -> None:
+        """Wait before retrying (in the open), or give up after `retries` failures in a row."""
+        if failures > self.retries:
+            raise DownloadError(
+                f"gave up after {self.retries} retries: {problem}", problem.kind
+            ) from None
+        wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+        if problem.retry_after is not None:
+            wait = min(self.max_backoff, max(wait, problem.retry_after))
+        self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
+                  message=str(problem), speed=0.0)  # fmt: skip
+        if job.stop.wait(wait):
+            raise _Stopped from None
+
+    def _piece_size(self, size: int) -> int:
+        """Pieces of 8-64 MiB, about four per connection: few requests, and the bytes arrive close
+        enough to in order for the hash to follow them (`_Plan`). One connection: one piece."""
+        if self.piece_size is not None:
+            return self.piece_size
+        if self.connections == 1:
+            return max(1, size)
+        return min(64 * MiB, max(8 * MiB, size // (4 * self.connections)))
 
     def _check_stop(self, job: _Job) -> None:
         if job.stop.is_set():
@@ -550,29 +531,106 @@ class DownloadManager:
             raise DownloadError(f"the Hub did not say how large {request.filename} is", "hub")
         return _Meta(url, meta.location, etag, commit, size, sha)
 
-    def _fetch(self, job: _Job, meta: _Meta, part: Path, hasher: _Hasher) -> None:
-        from huggingface_hub import file_download
+    def _fetch(self, job: _Job, meta: _Meta, plan: _Plan) -> None:
+        """Fill in the missing pieces: one connection first; when its answer honours the Range
+        header, the others join it. Returns when every piece is in, raises what made one fail."""
         from huggingface_hub.utils import build_hf_headers
 
         headers = build_hf_headers(library_name="llmtui")
         if _origin(meta.location) != _origin(meta.url):
             headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
-        _RetryLog.current.target = (self, job)
-        with part.open("ab", buffering=0) as f:
-            writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
-            try:
-                file_download.http_get(
-                    meta.location,
-                    writer,
-                    resume_size=hasher.size,
-                    headers=headers,
-                    expected_size=meta.size,
-                    displayed_filename=job.request.filename,
-                    tqdm_class=functools.partial(_StopHook, job.stop),  # type: ignore[arg-type]
-                    _nb_retries=0,  # retries are ours: visible, with backoff, and resumable
-                )
-            finally:
-                hasher.close()  # the digest catches up with the file; no thread outlives this
+        headers["Accept-Encoding"] = "identity"  # a compressed answer ignores the Range
+        plan.on_progress = lambda done: self._progress(job, done)
+        while not plan.complete:
+            plan.reset_run()
+            wanted = min(self.connections, plan.open_pieces())
+            first = self._start_connection(job, meta, plan, headers)
+            plan.answered.wait()  # set by the first answer, or when that connection gives up
+            threads = [first]
+            if plan.ranges and not plan.failure:
+                threads += [
+                    self._start_connection(job, meta, plan, headers) for _ in range(wanted - 1)
+                ]
+            for thread in threads:
+                thread.join()
+            self._check_stop(job)
+            if plan.failure is not None:
+                raise plan.failure
+            if not plan.complete and not plan.ranges:
+                plan.restart_whole()  # ranges stopped being honoured: one connection, from 0
+
+    def _start_connection(self, job: _Job, meta: _Meta, plan: _Plan, headers) -> threading.Thread:
+        thread = threading.Thread(target=self._connection, args=(job, meta, plan, headers),
+                                  name=f"download-{job.request.id}-part", daemon=True)  # fmt: skip
+        thread.start()
+        return thread
+
+    def _connection(self, job: _Job, meta: _Meta, plan: _Plan, headers: dict) -> None:
+        """One connection's loop: take a piece, fetch it, retry it after a drop (with backoff)."""
+        failures = 0
+        try:
+            while (piece := plan.take()) is not None:
+                before = plan.done
+                try:
+                    self._fetch_piece(job, meta, plan, piece, headers)
+                except _Stopped:
+                    return
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                    plan.release(piece)
+                    problem = _classify(error, job.request)
+                    if not problem.retryable:
+                        raise DownloadError(str(problem), problem.kind) from None
+                    failures = 1 if plan.done > before else failures + 1
+                    self._back_off(job, problem, failures)
+                else:
+                    failures = 0
+                    plan.release(piece)
+        except _Stopped:
+            pass
+        except Exception as error:  # noqa: BLE001 - the job fails with it, the others stop
+            plan.fail(error if isinstance(error, DownloadError) else DownloadError(
+                f"unexpected error: {error}", "server"))  # fmt: skip
+        finally:
+            plan.answered.set()
+
+    def _fetch_piece(self, job: _Job, meta: _Meta, plan: _Plan, piece: _Piece, headers) -> None:
+        import httpx2
+        from huggingface_hub import get_session
+        from huggingface_hub.utils import hf_raise_for_status
+
+        asked = piece.pos
+        headers = {**headers, "Range": f"bytes={asked}-{piece.end - 1}"}
+        with get_session().stream(
+            "GET", meta.location, headers=headers, timeout=self._read_timeout()
+        ) as response:
+            hf_raise_for_status(response)
+            if response.status_code == 200:
+                # The server sent the whole file: fine for the only connection, which then
+                # fetches it from the start; any other stops and leaves it the job.
+                if not plan.whole_file(piece):
+                    return
+            else:
+                plan.ranges_honoured()
+                start = _content_range_start(response.headers.get("Content-Range"))
+                if response.status_code != 206 or start != asked:
+                    raise httpx2.RemoteProtocolError(
+                        f"asked for bytes from {asked}, got {response.status_code} "
+                        f"({response.headers.get('Content-Range')})"
+                    )
+            for data in response.iter_raw():
+                if job.stop.is_set() or plan.failure is not None:
+                    raise _Stopped
+                if not plan.write(piece, data):
+                    return  # another connection took the rest of this piece
+            if piece.pos < piece.end:
+                raise httpx2.RemoteProtocolError("the server sent fewer bytes than it announced")
+
+    def _read_timeout(self) -> float:
+        """The stall detector: HF_HUB_DOWNLOAD_TIMEOUT, when set, wins over the setting."""
+        try:
+            return float(os.environ["HF_HUB_DOWNLOAD_TIMEOUT"])
+        except (KeyError, ValueError):
+            return self.stall_seconds
 
     def _progress(self, job: _Job, done: int) -> None:
         now = time.monotonic()
@@ -648,11 +706,12 @@ class DownloadManager:
 
     # -- the journal ------------------------------------------------------------------------------
 
+    def _paths(self, job_id: str) -> tuple[Path, Path]:
+        """The partial file and the record of which of its bytes have arrived."""
+        return self.work_dir / f"{job_id}.part", self.work_dir / f"{job_id}.ranges"
+
     def _part_size(self, job_id: str) -> int:
-        try:
-            return (self.work_dir / f"{job_id}.part").stat().st_size
-        except OSError:
-            return 0
+        return _Plan.received(*self._paths(job_id))
 
     def _journal(self, request: FileRequest, state: str, message: str | None = None) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -676,7 +735,7 @@ class DownloadManager:
         return (data.get("request") or {}).get("sha256")
 
     def _discard(self, job_id: str) -> None:
-        for suffix in (".part", ".json"):
+        for suffix in (".part", ".ranges", ".json"):
             try:
                 (self.work_dir / f"{job_id}{suffix}").unlink(missing_ok=True)
             except OSError:
@@ -693,8 +752,220 @@ class _Meta:
     sha256: str
 
 
+class _Piece:
+    """Bytes [start, end) of a file; `pos` is the next one wanted; `slot` its record."""
+
+    __slots__ = ("start", "end", "pos", "slot", "busy")
+
+    def __init__(self, start: int, end: int, pos: int, slot: int) -> None:
+        self.start, self.end, self.pos, self.slot, self.busy = start, end, pos, slot, False
+
+
+class _Plan:
+    """Which bytes of one file have arrived, and which connection fetches which of the rest.
+
+    The pieces tile the file in order. Each is a record (start, end, pos) in `<id>.ranges`; after
+    every write to the part file its `pos` is written there too, so what the record says has
+    arrived has (a kill -9 loses neither: both are in the kernel's page cache), and a resumed
+    download asks for exactly the bytes still missing. Reopening rebuilds the records from what
+    arrived, whatever a crash left half-written.
+
+    Connections take the first piece nobody fetches, so the file fills roughly in order and the
+    sha256 (`_Hasher`) follows the `frontier`, the end of what arrived without a gap, reading the
+    bytes back from the page cache: nothing is held in memory. When no piece is left, an idle
+    connection takes the second half of what the piece with most left still wants, so one slow
+    connection does not hold up the end. All methods are thread-safe.
+    """
+
+    RECORD = struct.Struct("<QQQ")
+    MIN_SPLIT = 2 * MiB  # a piece with less left is not worth a second request
+
+    def __init__(self, part: Path, ranges: Path, size: int, pieces: list[_Piece]) -> None:
+        self.part, self.record_path, self.size, self.pieces = part, ranges, size, pieces
+        self.done = sum(p.pos - p.start for p in pieces)
+        self.ranges_ok: bool | None = None  # what the server's first answer said
+        self.failure: DownloadError | None = None
+        self.answered = threading.Event()
+        self.on_progress: Callable[[int], None] | None = None
+        self._lock = threading.Lock()
+        self._head = 0  # the first piece not complete
+        self._fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+        self._rfd = os.open(ranges, os.O_RDWR)
+        if os.fstat(self._fd).st_size != size:
+            os.ftruncate(self._fd, size)  # sparse: the disk check has counted what it needs
+        self._advance_head()
+        self.hasher = _Hasher(part)
+        self.hasher.advance_to(self.frontier)
+
+    @classmethod
+    def open(cls, part: Path, ranges: Path, size: int, piece_size: int) -> _Plan:
+        have = cls._arrived(part, ranges, size)
+        pieces: list[_Piece] = []
+        cursor = 0
+        for a, b in [*have, (size, size)]:
+            start = cursor
+            while start < a:
+                end = start + piece_size
+                if a - end < piece_size // 2:
+                    end = a  # no small last piece
+                pieces.append(_Piece(start, end, start, len(pieces)))
+                start = end
+            if a < b:
+                pieces.append(_Piece(a, b, b, len(pieces)))
+            cursor = b
+        tmp = ranges.with_suffix(".ranges-tmp")
+        tmp.write_bytes(b"".join(cls.RECORD.pack(p.start, p.end, p.pos) for p in pieces))
+        tmp.replace(ranges)
+        return cls(part, ranges, size, pieces)
+
+    @classmethod
+    def _arrived(cls, part: Path, ranges: Path, size: int) -> list[tuple[int, int]]:
+        """The byte intervals of the part file that arrived, merged, in order."""
+        try:
+            data = ranges.read_bytes()
+        except OSError:
+            data = None
+        if data is None:  # none, or a part written front to back (by an older llmtui)
+            try:
+                return [(0, min(part.stat().st_size, size))] if part.stat().st_size else []
+            except OSError:
+                return []
+        spans = sorted(
+            (start, min(pos, end, size))
+            for start, end, pos in cls.RECORD.iter_unpack(data[: len(data) // 24 * 24])
+            if start < min(pos, end, size)
+        )
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    @classmethod
+    def received(cls, part: Path, ranges: Path) -> int:
+        return sum(b - a for a, b in cls._arrived(part, ranges, 1 << 62))
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.size
+
+    @property
+    def ranges(self) -> bool:
+        return self.ranges_ok is not False
+
+    @property
+    def frontier(self) -> int:
+        return self.pieces[self._head].pos if self._head < len(self.pieces) else self.size
+
+    def open_pieces(self) -> int:
+        with self._lock:
+            return sum(1 for p in self.pieces if p.pos < p.end)
+
+    def reset_run(self) -> None:
+        self.answered.clear()
+
+    def take(self) -> _Piece | None:
+        with self._lock:
+            if self.failure is not None:
+                return None
+            if self.ranges_ok is False and any(p.busy for p in self.pieces):
+                return None  # a server that ignores ranges gets one connection
+            for piece in self.pieces[self._head :]:
+                if not piece.busy and piece.pos < piece.end:
+                    piece.busy = True
+                    return piece
+            if not self.ranges_ok:
+                return None  # no splitting before the server has honoured a Range
+            victim = max(self.pieces, key=lambda p: (p.end - p.pos) if p.busy else 0)
+            left = victim.end - victim.pos
+            if not victim.busy or left < 2 * self.MIN_SPLIT:
+                return None
+            middle = victim.pos + left // 2
+            piece = _Piece(middle, victim.end, middle, self._records())
+            self._record(piece)  # first the new record, then the shorter one: never a gap
+            victim.end = middle
+            os.pwrite(self._rfd, struct.pack("<Q", middle), victim.slot * 24 + 8)
+            self.pieces.insert(self.pieces.index(victim) + 1, piece)
+            piece.busy = True
+            return piece
+
+    def release(self, piece: _Piece) -> None:
+        with self._lock:
+            piece.busy = False
+
+    def write(self, piece: _Piece, data: bytes) -> bool:
+        """Store bytes that arrived for a piece; False once it has all it wants (it was split)."""
+        with self._lock:
+            room = piece.end - piece.pos
+            view = memoryview(data)[:room]
+            written = 0
+            while written < len(view):  # a write may take part of a buffer (a disk filling up)
+                written += os.pwrite(self._fd, view[written:], piece.pos + written)
+            piece.pos += written
+            os.pwrite(self._rfd, struct.pack("<Q", piece.pos), piece.slot * 24 + 16)
+            self.done += written
+            self._advance_head()
+            self.hasher.advance_to(self.frontier)
+            if self.on_progress is not None:
+                self.on_progress(self.done)
+            return len(data) <= room
+
+    def ranges_honoured(self) -> None:
+        with self._lock:
+            self.ranges_ok = True
+        self.answered.set()
+
+    def whole_file(self, piece: _Piece) -> bool:
+        """The server ignored the Range header. The only connection then takes the whole file
+        from its first byte (True); any other leaves it to that one (False)."""
+        with self._lock:
+            self.ranges_ok = False
+            alone = all(not p.busy for p in self.pieces if p is not piece)
+        self.answered.set()
+        if alone:
+            self.restart_whole(piece)
+        return alone
+
+    def restart_whole(self, piece: _Piece | None = None) -> None:
+        """Everything from byte 0 over one connection (for a server that ignores ranges)."""
+        with self._lock:
+            piece = piece or _Piece(0, 0, 0, 0)
+            piece.start, piece.end, piece.pos, piece.slot = 0, self.size, 0, 0
+            self.pieces = [piece]
+            os.ftruncate(self._rfd, 0)
+            self._record(piece)
+            self.done = self._head = 0
+            self.hasher.reset()
+
+    def fail(self, error: DownloadError) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = error
+
+    def hexdigest(self) -> str:
+        return self.hasher.hexdigest()
+
+    def close(self) -> None:
+        self.hasher.close()
+        for fd in (self._fd, self._rfd):
+            os.close(fd)
+
+    def _records(self) -> int:
+        return os.fstat(self._rfd).st_size // 24
+
+    def _record(self, piece: _Piece) -> None:
+        os.pwrite(self._rfd, self.RECORD.pack(piece.start, piece.end, piece.pos), piece.slot * 24)
+
+    def _advance_head(self) -> None:
+        pieces = self.pieces
+        while self._head < len(pieces) and pieces[self._head].pos == pieces[self._head].end:
+            self._head += 1
+
+
 class _Hasher:
-    """sha256 of the part file, following it as bytes are appended.
+    """sha256 of the part file, following its first bytes as they are written.
 
     A thread of its own reads what was written back from the page cache, a BLOCK at a time, and
     hashes it, overlapping with receiving and writing. Both the read and hashlib release the GIL
@@ -702,7 +973,7 @@ class _Hasher:
     piece the network delivers: per piece (64 KiB on loopback), the hand-overs cost more wall time
     than the hashing itself (bench/README.md, "Downloads"). Nothing is held in memory, however far
     the network runs ahead. `size` counts the bytes written; `close` waits until they are hashed.
-    One thread at a time calls it.
+    One thread at a time calls it (`_Plan` holds its lock).
     """
 
     BLOCK = 4 * MiB
@@ -717,19 +988,12 @@ class _Hasher:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    @classmethod
-    def of(cls, path: Path) -> _Hasher:
-        """The hasher of a part file already on disk (a resumed download)."""
-        hasher = cls(path)
-        if path.exists():
-            hasher.advance(path.stat().st_size)
-            hasher.close()
-        return hasher
-
-    def advance(self, n: int) -> None:
-        """`n` more bytes were appended to the file."""
+    def advance_to(self, size: int) -> None:
+        """The file's first `size` bytes are written."""
         with self._wake:
-            self.size += n
+            if size <= self.size:
+                return
+            self.size = size
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
                 self._thread.start()
@@ -779,54 +1043,10 @@ class _Hasher:
         return self.digest.hexdigest()
 
 
-class _PartWriter:
-    """The file object http_get writes to: appends (unbuffered, so the hasher can read the bytes
-    back at once), hashes, reports progress."""
-
-    def __init__(self, f, hasher: _Hasher, progress: Callable[[int], None]) -> None:
-        self.f = f
-        self.hasher = hasher
-        self.progress = progress
-
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        written = 0
-        while written < len(view):  # a raw file may take part of a buffer (a disk filling up)
-            written += self.f.write(view[written:])
-        self.hasher.advance(written)
-        self.progress(self.hasher.size)
-        return written
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.f.seek(offset, whence)
-
-    def truncate(self, size: int | None = None) -> int:
-        # http_get truncates when a server ignored our Range and sent the whole file: start over.
-        result = self.f.truncate(size)
-        self.hasher.reset()
-        if result:
-            raise OSError("truncating a part file to a non-zero size is not supported")
-        return result
-
-
-class _StopHook:
-    """The `tqdm_class` huggingface-hub drives per chunk: it stops the transfer when asked."""
-
-    def __init__(self, stop: threading.Event, **_tqdm_kwargs) -> None:
-        self.stop = stop
-
-    def __enter__(self) -> _StopHook:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, n: int = 1) -> None:
-        if self.stop.is_set():
-            raise _Stopped
+def _content_range_start(value: str | None) -> int | None:
+    """The first byte of a `Content-Range: bytes START-END/SIZE` answer."""
+    m = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*", value or "")
+    return int(m[1]) if m else None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -860,14 +1080,14 @@ def _classify(error: BaseException, request: FileRequest) -> hub.HubError:
 def clean_orphans(cache: Path, work_dir: Path) -> int:
     """Delete partial files nobody will resume; returns the bytes freed.
 
-    Ours: a `.part` without its journal. huggingface-hub's: a `<etag>.<random>.incomplete` blob
+    Ours: a `.part` or `.ranges` without its journal. huggingface-hub's: a `<etag>.<random>.incomplete` blob
     whose download lock (`.locks/<repo>/<etag>.lock`) nobody holds, i.e. its process was killed."""
     from filelock import FileLock, Timeout
 
     freed = 0
     candidates: list[tuple[Path, Path]] = []
     if work_dir.exists():
-        for part in work_dir.glob("*.part"):
+        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges")):
             if not part.with_suffix(".json").exists():
                 candidates.append((part, part.with_suffix(".lock")))
     if cache.exists():
