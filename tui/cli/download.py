@@ -126,15 +126,12 @@ def _choose(files, yes: bool):
 
 
 def _fetch(chosen, revision: str) -> int:
-    from tui.core.models.downloads import DownloadManager, FileRequest, State
+    from tui.core.models.downloads import DownloadManager, State, requests_for
     from tui.core.text import one_line
 
     bar = _Bar()
     manager = DownloadManager.from_settings(_settings(), on_event=bar.update)
-    ids = [
-        manager.submit(FileRequest(chosen.repo_id, p.filename, p.size, p.sha256, revision))
-        for p in chosen.parts
-    ]
+    ids = [manager.submit(r) for r in requests_for(chosen, revision)]
     try:
         results = [manager.wait(i) for i in ids]
     except KeyboardInterrupt:
@@ -149,7 +146,8 @@ def _fetch(chosen, revision: str) -> int:
         print(f"llmtui: error: {one_line(r.message or r.state.value, 400)}", file=sys.stderr)
     if failed:
         return 1
-    print(results[0].path)
+    # The file to open: the first part of a split, or the file byte-split parts were joined into.
+    print(next(r.path for r in results if r.path is not None and r.path.exists()))
     return 0
 
 

@@ -83,11 +83,21 @@ class FileRequest:
     size: int | None = None
     sha256: str | None = None  # the Hub's LFS sha256, from the file listing
     revision: str = "main"
+    joins: tuple[str, ...] = ()  # a byte-split part: every part of its set, in order
 
     @property
     def id(self) -> str:
         key = f"{self.repo_id}\0{self.revision}\0{self.filename}".encode()
         return hashlib.sha256(key).hexdigest()[:20]
+
+
+def requests_for(file: hub.QuantFile, revision: str = "main") -> list[FileRequest]:
+    """The downloads of one picker entry: its file, or each part of a split one."""
+    joins = tuple(p.filename for p in file.parts) if file.joined else ()
+    return [
+        FileRequest(file.repo_id, p.filename, p.size, p.sha256, revision, joins)
+        for p in file.parts
+    ]
 
 
 @dataclass(frozen=True)
@@ -283,6 +293,7 @@ class DownloadManager:
             try:
                 data = json.loads(path.read_text("utf-8"))
                 request = FileRequest(**data["request"])
+                request = replace(request, joins=tuple(request.joins))
                 state = data["state"]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
@@ -482,6 +493,8 @@ class DownloadManager:
             )
         path = self._place(request, meta, part)
         self._discard(request.id)
+        if request.joins:
+            return self._join(request, meta.commit) or path
         return path
 
     def _back_off(self, job: _Job, problem: hub.HubError, failures: int) -> None:
@@ -671,15 +684,64 @@ class DownloadManager:
         return self.cache / repo_folder_name(repo_id=repo_id, repo_type="model")
 
     def _cached(self, request: FileRequest, revision: str) -> Path | None:
-        """The file in the cache at this revision, linking an existing blob if needed."""
+        """The file in the cache at this revision (for a byte-split part, the joined file)."""
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(
-            request.repo_id, request.filename, cache_dir=self.cache, revision=revision
-        )
-        if isinstance(found, str) and Path(found).exists():
-            return Path(found)
+        for name in (hub.joined_name(request.filename) if request.joins else None,
+                     request.filename):  # fmt: skip
+            if name is None:
+                continue
+            found = try_to_load_from_cache(
+                request.repo_id, name, cache_dir=self.cache, revision=revision
+            )
+            if isinstance(found, str) and Path(found).exists():
+                return Path(found)
         return None
+
+    _joining = threading.Lock()
+
+    def _join(self, request: FileRequest, commit: str) -> Path | None:
+        """Once every byte-split part is in the cache, they become the one GGUF they were cut
+        from: a blob named by its sha256 (computed while copying), linked as `NAME.gguf` in the
+        snapshot beside where the parts were, so `hf` and llama.cpp see an ordinary file; then
+        the parts go (the disk keeps one copy). None while parts are missing."""
+        from huggingface_hub.file_download import _create_symlink
+
+        snapshot = self._storage(request.repo_id) / "snapshots" / commit
+        parts = [snapshot / name for name in request.joins]
+        target = snapshot / (hub.joined_name(request.joins[0]) or "")
+        with self._joining:
+            if target.exists():
+                return target
+            if not all(p.exists() for p in parts):
+                return None
+            total = sum(p.stat().st_size for p in parts)
+            free = self.free_space(self.work_dir)
+            if free - self.spare < total:
+                raise DownloadError(
+                    f"Not enough disk space to join the parts of {target.name}: it needs "
+                    f"{_mb(total)} and {self.work_dir} has {_mb(free)} free. Free some space, "
+                    "then download it again (the parts are kept).",
+                    "disk",
+                )
+            tmp = self.work_dir / f"{request.id}.joining"
+            digest = hashlib.sha256()
+            with tmp.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as f:
+                        while block := f.read(_Hasher.BLOCK):
+                            digest.update(block)
+                            out.write(block)
+            blob = snapshot.parents[1] / "blobs" / digest.hexdigest()
+            shutil.move(tmp, blob)
+            _create_symlink(str(blob), str(target), new_blob=True)
+            for part in parts:
+                part_blob = part.resolve()
+                part.unlink()
+                if not any(p.is_symlink() and p.resolve() == part_blob
+                           for p in snapshot.parent.rglob("*")):  # fmt: skip
+                    part_blob.unlink(missing_ok=True)
+        return target
 
     def _place(self, request: FileRequest, meta: _Meta, part: Path) -> Path:
         from huggingface_hub.file_download import (
