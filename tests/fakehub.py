@@ -19,7 +19,9 @@ measures a client.
 
 Faults (`hub.fault(name, ...)`) apply to the next GETs of one file: drop the connection after N
 bytes, stall after N bytes, or answer a status (500, 429 ...). `hub.served[name]` counts the body
-bytes sent.
+bytes sent; `hub.active` the bodies being sent now and `hub.peak` the most at once (how many
+connections a client really used). `hub.rate` caps each connection's speed (as a CDN caps one
+connection); `hub.ranges = False` makes it ignore Range headers and send every file whole.
 
 Run as a module (`python -m tests.fakehub --serve FILE`) for benchmarks, so that the client under
 test does not share a GIL with the server."""

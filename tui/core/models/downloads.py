@@ -583,6 +583,11 @@ class DownloadManager:
         failures = 0
         try:
             while (piece := plan.take()) is not None:
+                if piece is WAIT:
+                    if job.stop.wait(0.1):
+                        return
+                    continue
+                assert isinstance(piece, _Piece)
                 before = plan.done
                 try:
                     self._fetch_piece(job, meta, plan, piece, headers)
@@ -815,12 +820,26 @@ class _Meta:
 
 
 class _Piece:
-    """Bytes [start, end) of a file; `pos` is the next one wanted; `slot` its record."""
+    """Bytes [start, end) of a file; `pos` is the next one wanted; `slot` its record; since
+    `taken` (a monotonic time) its connection has fetched from `taken_at`."""
 
-    __slots__ = ("start", "end", "pos", "slot", "busy")
+    __slots__ = ("start", "end", "pos", "slot", "busy", "taken", "taken_at")
 
     def __init__(self, start: int, end: int, pos: int, slot: int) -> None:
         self.start, self.end, self.pos, self.slot, self.busy = start, end, pos, slot, False
+        self.taken, self.taken_at = 0.0, pos
+
+    def take(self, now: float) -> _Piece:
+        self.busy, self.taken, self.taken_at = True, now, self.pos
+        return self
+
+    def eta(self, now: float) -> float:
+        """Seconds its connection needs for the rest, at its speed so far."""
+        got = self.pos - self.taken_at
+        return (self.end - self.pos) * (now - self.taken) / got if got > 0 else float("inf")
+
+
+WAIT = object()  # `_Plan.take`: no piece now, but one may be worth splitting soon
 
 
 class _Plan:
@@ -835,12 +854,16 @@ class _Plan:
     Connections take the first piece nobody fetches, so the file fills roughly in order and the
     sha256 (`_Hasher`) follows the `frontier`, the end of what arrived without a gap, reading the
     bytes back from the page cache: nothing is held in memory. When no piece is left, an idle
-    connection takes the second half of what the piece with most left still wants, so one slow
-    connection does not hold up the end. All methods are thread-safe.
+    connection takes the second half of what the slowest piece still wants, once that would take
+    its connection more than SPLIT_AFTER seconds: one slow or hung connection does not hold up
+    the end. A split abandons what the server had already sent beyond the middle (the socket
+    buffers: little on a paced link, some MB on loopback), so a quick finish is left alone.
+    All methods are thread-safe.
     """
 
     RECORD = struct.Struct("<QQQ")
     MIN_SPLIT = 2 * MiB  # a piece with less left is not worth a second request
+    SPLIT_AFTER = 0.25
 
     def __init__(self, part: Path, ranges: Path, size: int, pieces: list[_Piece]) -> None:
         self.part, self.record_path, self.size, self.pieces = part, ranges, size, pieces
@@ -928,30 +951,32 @@ class _Plan:
     def reset_run(self) -> None:
         self.answered.clear()
 
-    def take(self) -> _Piece | None:
+    def take(self) -> _Piece | object | None:
+        """A piece to fetch; WAIT when only a split may come; None when this connection is done."""
         with self._lock:
+            now = time.monotonic()
             if self.failure is not None:
                 return None
             if self.ranges_ok is False and any(p.busy for p in self.pieces):
                 return None  # a server that ignores ranges gets one connection
             for piece in self.pieces[self._head :]:
                 if not piece.busy and piece.pos < piece.end:
-                    piece.busy = True
-                    return piece
+                    return piece.take(now)
             if not self.ranges_ok:
                 return None  # no splitting before the server has honoured a Range
-            victim = max(self.pieces, key=lambda p: (p.end - p.pos) if p.busy else 0)
-            left = victim.end - victim.pos
-            if not victim.busy or left < 2 * self.MIN_SPLIT:
+            busy = [p for p in self.pieces if p.busy and p.end - p.pos >= 2 * self.MIN_SPLIT]
+            if not busy:
                 return None
-            middle = victim.pos + left // 2
+            victim = max(busy, key=lambda p: p.eta(now))
+            if victim.eta(now) < self.SPLIT_AFTER:
+                return WAIT
+            middle = victim.pos + (victim.end - victim.pos) // 2
             piece = _Piece(middle, victim.end, middle, self._records())
             self._record(piece)  # first the new record, then the shorter one: never a gap
             victim.end = middle
             os.pwrite(self._rfd, struct.pack("<Q", middle), victim.slot * 24 + 8)
             self.pieces.insert(self.pieces.index(victim) + 1, piece)
-            piece.busy = True
-            return piece
+            return piece.take(now)
 
     def release(self, piece: _Piece) -> None:
         with self._lock:
