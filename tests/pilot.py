@@ -10,3 +10,18 @@ async def until(pilot, condition, what: str = "the screen never got there", step
             return
         await pilot.pause(0.02)
     raise AssertionError(f"never happened: {what}")
+
+
+def put_on_this_machine(model, source):
+    """A copy of the GGUF `source` in llmtui's models folder, named as the catalogue model's GGUF
+    repository names its files (`TheBloke/phi-2-GGUF` -> `phi-2.Q4_0.gguf`), so that it counts as
+    that model's file on this machine."""
+    import shutil
+
+    from tui.core.config.paths import app_paths
+
+    repo = model.gguf.repo or next(iter(model.gguf.alternatives), model.id)
+    stem = repo.split("/")[-1].lower().removesuffix("-gguf")
+    folder = app_paths().models_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    return shutil.copyfile(source, folder / f"{stem}.Q4_0.gguf")

@@ -134,14 +134,14 @@ def test_a_model_that_is_not_here_or_remote_is_refused(fake_hub, tiny_gguf, caps
     download(fake_hub, {"phi-2.Q4_K_M.gguf": tiny_gguf(PIECES)})
     assert main(["serve", "TheBloke/phi-2-GGUF:Q8_0"]) == 2  # that quant is not downloaded
     assert capsys.readouterr().err.splitlines() == [
-        "llmtui: error: cannot serve microsoft/phi-2: microsoft/phi-2 is not downloaded: run "
-        "`llmtui download microsoft/phi-2` (looked in the Hugging Face cache for "
-        "TheBloke/phi-2-GGUF)",
+        "llmtui: error: cannot serve microsoft/phi-2: microsoft/phi-2 is not downloaded (looked "
+        "in the Hugging Face cache for TheBloke/phi-2-GGUF): `llmtui download microsoft/phi-2` "
+        "fetches it",
         "llmtui: error: cannot serve http://127.0.0.1:8080/v1#smollm2: it is a remote model; "
         "serve a local GGUF",
         "llmtui: error: cannot serve TheBloke/phi-2-GGUF:Q8_0: TheBloke/phi-2-GGUF (Q8_0) is not "
-        "downloaded: run `llmtui download TheBloke/phi-2-GGUF` (looked in the Hugging Face cache "
-        "for TheBloke/phi-2-GGUF)",
+        "downloaded (looked in the Hugging Face cache for TheBloke/phi-2-GGUF): `llmtui download "
+        "TheBloke/phi-2-GGUF` fetches it",
     ]
 
 

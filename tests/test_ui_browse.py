@@ -7,6 +7,7 @@ import importlib
 import pytest
 from textual.widgets import Input, OptionList, Static
 
+from tests.pilot import put_on_this_machine, until
 from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
@@ -150,23 +151,23 @@ def opened(monkeypatch):
 
 
 @pytest.mark.parametrize(("key", "mode"), [("d", "models"), ("c", "chat"), ("m", "compare")])
-async def test_actions_open_the_job_with_the_selected_model(catalogue, opened, key, mode):
+async def test_actions_open_the_job_with_the_selected_model(catalogue, opened, tiny_gguf, key, mode):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         table = pilot.app.screen.query_one(ModelTable)
         await pilot.press("down", "down")
         chosen = table.current.id
+        put_on_this_machine(catalogue.model(chosen), tiny_gguf(["x"]))  # chat needs a file
         await pilot.press(key)
-        await pilot.pause()
-        assert pilot.app.current_mode == mode
+        await until(pilot, lambda: pilot.app.current_mode == mode)
         assert opened == [(mode, chosen)]
 
 
-async def test_action_buttons_do_the_same_as_the_keys(catalogue, opened):
+async def test_action_buttons_do_the_same_as_the_keys(catalogue, opened, tiny_gguf):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         chosen = pilot.app.screen.query_one(ModelTable).current.id
+        put_on_this_machine(catalogue.model(chosen), tiny_gguf(["x"]))
         await pilot.click("#action-chat")
-        await pilot.pause()
-        assert pilot.app.current_mode == "chat"
+        await until(pilot, lambda: pilot.app.current_mode == "chat")
         assert opened == [("chat", chosen)]
 
 

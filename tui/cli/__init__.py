@@ -21,6 +21,16 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+def engine_message(error) -> str:
+    """An EngineError as the command line says it: a model that is not downloaded also names the
+    command that fetches it."""
+    from tui.core.engine.resolve import NotDownloaded
+
+    if isinstance(error, NotDownloaded):
+        return f"{error.message}: `llmtui download {error.name}` fetches it"
+    return error.message
+
+
 def build_parser(commands: bool = True) -> argparse.ArgumentParser:
     """The `llmtui` parser; without `commands`, only the top-level options (no sub-command
     module is imported: the plain start does not pay for them)."""

@@ -5,6 +5,11 @@ the answer, the model, its prompt format and the stats). Without it the TUI open
 with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
 cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
 context, is one line on stderr and exit status 2.
+
+A catalogue model (or Hub repository) with no file on this machine is downloaded first: the
+recommended file for this machine (MODEL:QUANT picks another), after asking on the terminal, or
+at once with `--yes`. Where nobody can be asked (stdin is not a terminal) and `--yes` is not given,
+it is one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ def register(subparsers) -> None:
     parser.add_argument("--repeat-penalty", type=float, metavar="R")
     parser.add_argument("--max-tokens", type=int, metavar="N")
     parser.add_argument("--seed", type=int, metavar="N")
+    parser.add_argument(
+        "--yes", "-y", action="store_true",
+        help="a model that is not on this machine yet: download its recommended file without asking",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -61,9 +70,44 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(app_paths().settings_file)
     except SettingsError as error:
         raise CliError(str(error)) from None
+    catalogue = _catalogue_or_none(args)
+    code = _download_if_missing(args, catalogue)
+    if code:
+        return code
     if args.prompt is None:
-        return _open_screen(args)
-    return _answer(args, settings)
+        return _open_screen(args, catalogue)
+    return _answer(args, settings, catalogue)
+
+
+def _download_if_missing(args: argparse.Namespace, catalogue) -> int:
+    """Download MODEL's file when it names a model that is not on this machine; the exit status of a
+    download that failed, else 0."""
+    from tui.cli import CliError
+    from tui.cli.download import fetch, pick_file
+    from tui.core.engine.base import EngineError
+    from tui.core.engine.resolve import NotDownloaded, find_local, is_remote
+    from tui.core.models import hub
+
+    if is_remote(args.model):
+        return 0
+    try:
+        find_local(args.model, catalogue)
+        return 0
+    except NotDownloaded as error:
+        missing = error
+    except EngineError:
+        return 0  # not a model to download: opening it says what is wrong
+    if not args.yes and not sys.stdin.isatty():
+        raise CliError(f"{missing.message}; pass --yes to download it first")
+    if hub.offline():
+        raise CliError(f"{missing.message}; {hub.OFFLINE_MESSAGE}")
+    print(f"llmtui: {missing.message}", file=sys.stderr)
+    _, _, quant = args.model.partition(":")
+    chosen = pick_file(missing.name, catalogue, quant=quant or None, yes=args.yes)
+    if chosen is None:
+        return 1
+    code, _ = fetch(chosen)
+    return code
 
 
 def chat_options(chat, args: argparse.Namespace | None = None):
@@ -118,8 +162,8 @@ def screen_options(args: argparse.Namespace) -> dict:
     }
 
 
-def _answer(args: argparse.Namespace, settings) -> int:
-    from tui.cli import CliError, load_catalogue
+def _answer(args: argparse.Namespace, settings, catalogue) -> int:
+    from tui.cli import CliError, engine_message
     from tui.core.engine.base import DoneEvent, EngineError, Message
     from tui.core.engine.resolve import open_backend
     from tui.core.text import clean
@@ -128,7 +172,6 @@ def _answer(args: argparse.Namespace, settings) -> int:
     system = settings.chat.system_prompt if args.system is None else args.system
     messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
     load, sampling = chat_options(settings.chat, args)
-    catalogue = _catalogue_or_none(args, load_catalogue)
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
@@ -148,7 +191,7 @@ def _answer(args: argparse.Namespace, settings) -> int:
                     sys.stdout.write(show(event.text))
                     sys.stdout.flush()
     except EngineError as error:
-        raise CliError(error.message) from None
+        raise CliError(engine_message(error)) from None
     except KeyboardInterrupt:
         if backend is not None:
             backend.stop()
@@ -179,9 +222,9 @@ def _answer(args: argparse.Namespace, settings) -> int:
     return 0
 
 
-def _catalogue_or_none(args: argparse.Namespace, load_catalogue):
+def _catalogue_or_none(args: argparse.Namespace):
     """The catalogue resolves model ids; a chat with a file path does not need it to load."""
-    from tui.cli import CliError
+    from tui.cli import CliError, load_catalogue
 
     try:
         return load_catalogue(args)
@@ -189,10 +232,12 @@ def _catalogue_or_none(args: argparse.Namespace, load_catalogue):
         return None
 
 
-def _open_screen(args: argparse.Namespace) -> int:
+def _open_screen(args: argparse.Namespace, catalogue) -> int:
     from tui.cli import load_catalogue
     from tui.ui.app import LlmTui
 
+    if catalogue is None:
+        catalogue = load_catalogue(args)  # the app needs one: say what is wrong with it
     options = screen_options(args)
-    LlmTui(load_catalogue(args), first_job=("chat", args.model, {"options": options})).run()
+    LlmTui(catalogue, first_job=("chat", args.model, {"options": options})).run()
     return 0

@@ -50,7 +50,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from tui.cli import CliError, load_catalogue
+    from tui.cli import CliError, engine_message, load_catalogue
     from tui.core.compare.comparison import (
         MAX_MODELS,
         MIN_MODELS,
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             check_local(find_local(spec, catalogue).path)
         except EngineError as error:
-            raise CliError(error.message) from None
+            raise CliError(engine_message(error)) from None
         except GgufHeaderError as error:
             raise CliError(f"{spec}: {error}") from None
     if args.prompts is not None:

@@ -61,13 +61,29 @@ def _catalogue(args):
 
 def run_download(args: argparse.Namespace) -> int:
     from tui.core.models import hub
-    from tui.core.text import one_line
 
     if hub.offline():
         return _offline_download(args)
-    catalogue = _catalogue(args)
+    chosen = pick_file(args.model, _catalogue(args), quant=args.quant, filename=args.file,
+                       yes=args.yes, revision=args.revision)  # fmt: skip
+    if chosen is None:
+        return 1
+    code, path = fetch(chosen, args.revision)
+    if path is not None:
+        print(path)
+    return code
+
+
+def pick_file(model: str, catalogue, *, quant: str | None = None, filename: str | None = None,
+              yes: bool = False, revision: str = "main"):  # fmt: skip
+    """The file to download for MODEL: `quant`/`filename`, else the recommended one for this machine
+    (listed on stderr, and asked about unless `yes`). None when the Hub or the network failed (said
+    on stderr); CliError for bad input or a "no"."""
+    from tui.core.models import hub
+    from tui.core.text import one_line
+
     try:
-        search = hub.find_gguf_repos(args.model, catalogue)
+        search = hub.find_gguf_repos(model, catalogue)
         if search.thebloke is None and not search.others:
             raise CliError(f"{search.note} No other GGUF repository was found either.")
         choice = search.thebloke or search.others[0]
@@ -75,23 +91,23 @@ def run_download(args: argparse.Namespace) -> int:
             others = ", ".join(c.repo_id for c in search.others[:5])
             raise CliError(f"{search.note} GGUF repositories by others: {others}. "
                            "Run `llmtui download REPO` with one of them.")  # fmt: skip
-        files = hub.list_files(choice.repo_id, revision=args.revision)
+        files = hub.list_files(choice.repo_id, revision=revision)
         if not files.files:
             raise CliError(f"{choice.repo_id} has no .gguf files.")
-        if args.quant or args.file:
-            chosen = files.find(quant=args.quant, filename=args.file)
+        if quant or filename:
+            chosen = files.find(quant=quant, filename=filename)
         else:
-            chosen = _choose(files, args.yes)
+            chosen = _choose(files, yes)
     except hub.HubError as error:
         if error.kind in ("bad_input", "not_found"):
             raise CliError(str(error)) from None
         print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
-        return 1
+        return None
     if not chosen.complete:
         raise CliError(
             f"{chosen.name}: some parts of this split file are missing from the repository."
         )
-    return _fetch(chosen, args.revision)
+    return chosen
 
 
 def _choose(files, yes: bool):
@@ -118,14 +134,19 @@ def _choose(files, yes: bool):
         return best
     if not sys.stdin.isatty():
         raise CliError(f"pick a file with --quant or --file, or pass --yes to take {best.name}")
-    answer = input(f"Download {one_line(best.name)} ({fit.human_bytes(best.size)})? [Y/n] ")
-    answer = answer.strip().lower()
-    if answer not in ("", "y", "yes"):
+    # The question goes to stderr with the list: stdout carries only the result (a path, an answer).
+    sys.stderr.write(f"Download {one_line(best.name)} ({fit.human_bytes(best.size)})? [Y/n] ")
+    sys.stderr.flush()
+    line = sys.stdin.readline()  # "" at end of input (ctrl+d): no answer, so no
+    answer = line.strip().lower()
+    if not line or answer not in ("", "y", "yes"):
         raise CliError("nothing downloaded")
     return best
 
 
-def _fetch(chosen, revision: str) -> int:
+def fetch(chosen, revision: str = "main"):
+    """Download a file with a progress line on stderr: (exit status, the verified file's path or
+    None)."""
     from tui.core.models.downloads import DownloadManager, State, requests_for
     from tui.core.text import one_line
 
@@ -138,17 +159,16 @@ def _fetch(chosen, revision: str) -> int:
         manager.close()
         bar.finish()
         print("llmtui: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return 130, None
     manager.close()
     bar.finish()
     failed = [r for r in results if r.state != State.DONE]
     for r in failed:
         print(f"llmtui: error: {one_line(r.message or r.state.value, 400)}", file=sys.stderr)
     if failed:
-        return 1
+        return 1, None
     # The file to open: the first part of a split, or the file byte-split parts were joined into.
-    print(next(r.path for r in results if r.path is not None and r.path.exists()))
-    return 0
+    return 0, next(r.path for r in results if r.path is not None and r.path.exists())
 
 
 class _Bar:

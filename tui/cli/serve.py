@@ -146,7 +146,7 @@ def run_serve(args: argparse.Namespace) -> int:
 def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
     """The GGUF file MODEL names, checked to be one, and the chat format to serve it with;
     CliError (exit 2) otherwise."""
-    from tui.cli import load_catalogue
+    from tui.cli import engine_message, load_catalogue
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
@@ -161,7 +161,9 @@ def _model_file(args: argparse.Namespace) -> tuple[Path, str | None]:
     try:
         model = find_local(args.model, catalogue)
         header = check_local(model.path)
-    except (EngineError, GgufHeaderError) as error:
+    except EngineError as error:
+        raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None
+    except GgufHeaderError as error:
         raise CliError(f"cannot serve {args.model}: {error}") from None
     return model.path, _chat_format(header, model.family_hint, args.template)
 

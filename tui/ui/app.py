@@ -2,6 +2,9 @@
 
 Mode screens are imported only when first shown, so start-up pays for the browse screen alone.
 The user's keymap (`keymap:` in settings.yaml, binding id -> keys) applies to every screen.
+
+Views and help are reachable from anywhere: `1`-`5` and `?` where no text field has the focus
+(there they type), `alt+1`-`alt+5` and `f1` everywhere, text fields included.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import gc
 from functools import cached_property
 from importlib import import_module
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 from tui.core.catalogue import Catalogue
 from tui.ui.commands import LlmTuiCommands
+from tui.ui.keys import ALT_DIGIT_KEYS, bindings_of
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
@@ -28,6 +32,15 @@ MODE_SCREENS = {
 }
 FIRST_MODE = "browse"
 _MODES = Binding.Group("Views", compact=True)
+# mode, footer label, what it does; its key is its place in the list (1-5, alt+1-alt+5).
+VIEWS = [
+    ("browse", "Models", "Go to the model catalogue"),
+    ("leaderboards", "Leaderboards", "Go to the leaderboards"),
+    ("models", "My models", "Go to my models (downloads)"),
+    ("chat", "Chat", "Go to chat"),
+    ("compare", "Compare", "Go to compare side by side"),
+]
+_ALT_DIGIT_KEY = {digit: name for name, digit in ALT_DIGIT_KEYS.items()}
 
 
 def _screen_factory(target: str):
@@ -47,21 +60,24 @@ class LlmTui(App):
     MODES = {mode: _screen_factory(target) for mode, target in MODE_SCREENS.items()
              if mode != FIRST_MODE}
     DEFAULT_MODE = FIRST_MODE
+    # A digit types into a text field, so each view has a second binding, alt+digit, that works
+    # everywhere: a priority binding, and run before a text field can take it (on_event) when it
+    # arrives as the character ESC+digit becomes (¡ ™ £ ¢ ∞, also what option+digit types on a
+    # Mac). Whoever types one of those characters as text rebinds `mode.<view>.anywhere` to
+    # `alt+N` alone in the keymap.
     BINDINGS = [
-        Binding("1", "switch_mode('browse')", "Models", id="mode.browse", group=_MODES,
-                tooltip="Go to the model catalogue"),
-        Binding("2", "switch_mode('leaderboards')", "Leaderboards", id="mode.leaderboards",
-                group=_MODES, tooltip="Go to the leaderboards"),
-        Binding("3", "switch_mode('models')", "My models", id="mode.models", group=_MODES,
-                tooltip="Go to my models (downloads)"),
-        Binding("4", "switch_mode('chat')", "Chat", id="mode.chat", group=_MODES,
-                tooltip="Go to chat"),
-        Binding("5", "switch_mode('compare')", "Compare", id="mode.compare", group=_MODES,
-                tooltip="Go to compare side by side"),
+        *(Binding(str(n), f"view('{mode}')", label, id=f"mode.{mode}", group=_MODES,
+                  tooltip=tooltip)
+          for n, (mode, label, tooltip) in enumerate(VIEWS, 1)),
+        *(Binding(f"alt+{n},{_ALT_DIGIT_KEY[str(n)]}", f"view('{mode}')", label,
+                  id=f"mode.{mode}.anywhere", group=_MODES, tooltip=tooltip, priority=True)
+          for n, (mode, label, tooltip) in enumerate(VIEWS, 1)),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
+        Binding("f1", "help", "Help", id="app.help.anywhere", tooltip="Show every key",
+                priority=True),
         Binding("f4", "endpoints", "Endpoints", id="app.endpoints", show=False,
                 tooltip="Add, edit, test or remove OpenAI-compatible servers"),
-        Binding("question_mark", "help", "Help", id="app.help", tooltip="Show every key"),
-    ]
+    ]  # fmt: skip
 
     def __init__(self, catalogue: Catalogue, first_job: tuple[str, str, dict] | None = None) -> None:
         """`first_job`: (mode, model, options) to open once mounted, e.g. `llmtui chat MODEL`."""
@@ -149,6 +165,43 @@ class LlmTui(App):
         if open_model is not None:
             open_model(model_id, **options)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if await self._run_before_text_input(event):
+                return
+        await super().on_event(event)
+
+    async def _run_before_text_input(self, event: events.Key) -> bool:
+        """Run the app's priority binding for a key that the focused text field would type.
+
+        Textual leaves a key that a text field types to the field, priority binding or not
+        (docs/dependencies.md); alt+digit arriving as ¡ ™ £ ¢ ∞ is such a key.
+        """
+        focused = self.focused
+        if focused is None or not focused.check_consume_key(event.key, event.character):
+            return False
+        for binding in bindings_of(self).key_to_bindings.get(event.key, ()):
+            if binding.priority and await self.run_action(binding.action):
+                return True
+        return False
+
+    def get_key_display(self, binding: Binding) -> str:
+        digit = ALT_DIGIT_KEYS.get(binding.key)
+        if digit is not None and not binding.key_display:
+            return f"alt+{digit}"  # what the user pressed, not the character it arrived as
+        return super().get_key_display(binding)
+
+    def action_view(self, mode: str) -> None:
+        """Go to a view. The help and the command palette, which are about the screen left,
+        close; any other dialog stays open in its view for the user's return."""
+        from textual.command import CommandPalette
+
+        from tui.ui.help import HelpScreen
+
+        while isinstance(self.screen, (HelpScreen, CommandPalette)):
+            self.pop_screen()
+        self.switch_mode(mode)
+
     def action_endpoints(self) -> None:
         from tui.ui.endpoints import EndpointsScreen
 
@@ -156,7 +209,10 @@ class LlmTui(App):
             self.push_screen(EndpointsScreen())
 
     def action_help(self) -> None:
+        """Open the help, or close it (f1 again)."""
         from tui.ui.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
             self.push_screen(HelpScreen())

@@ -1,4 +1,4 @@
-"""Help (?): every key of the app and of the screen below it, generated from the bindings."""
+"""Help (? or f1): every key of the app and of the screen below it, generated from the bindings."""
 
 from __future__ import annotations
 
@@ -51,8 +51,11 @@ class HelpScreen(ModalScreen[None]):
         screen = self.about
         with VerticalScroll() as scroll:
             scroll.border_title = "Keys"
-            scroll.border_subtitle = "escape to close"
+            scroll.border_subtitle = "escape or f1 to close"
             for title, entries in help_sections(screen):
                 yield Static(_section(title, entries), classes="help-section")
-            yield Static(Content.styled("ctrl+p opens the command palette: every action by name.",
-                                        "$text-muted"))
+            yield Static(Content.styled(
+                "In a text field the digits and ? are typed: alt+1 … alt+5 and f1 work everywhere, "
+                "and esc leaves the field.\nctrl+p opens the command palette: every action by name.",
+                "$text-muted",
+            ))  # fmt: skip

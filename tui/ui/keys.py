@@ -13,12 +13,23 @@ from typing import TYPE_CHECKING
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.dom import DOMNode
 from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+
+# Most terminals (xterm, tmux, GNOME's, Konsole) send alt+digit as ESC and the digit, and Textual
+# 8.2.8's parser turns ESC 1 ... ESC 5 into the characters macOS types for option+digit, which
+# macOS terminals send themselves: these keys are alt+digit wherever a key binds alt+digit.
+ALT_DIGIT_KEYS = {
+    "inverted_exclamation_mark": "1",  # ¡
+    "trade_mark_sign": "2",  # ™
+    "pound_sign": "3",  # £
+    "cent_sign": "4",  # ¢
+    "infinity": "5",  # ∞
+}
 
 
 @dataclass(frozen=True)
@@ -36,13 +47,33 @@ class KeyEntry:
         await self.node.run_action(self.binding.action)
 
 
-def key_entries(node: DOMNode) -> list[KeyEntry]:
-    """Described bindings of ``node`` (in declaration order), one entry per action."""
+def bindings_of(node: DOMNode) -> BindingsMap:
+    """The node's own bindings, with the user's keymap applied."""
     bindings = node._bindings.copy()
     # The keymap lives on the app without a public getter; it maps binding ids to keys.
     keymap = node.app._keymap
     if keymap:
         bindings.apply_keymap(keymap)
+    return bindings
+
+
+def is_text_input(widget: Widget | None) -> bool:
+    """Whether the widget types the characters pressed (Input, an editable TextArea, ...)."""
+    return widget is not None and widget.check_consume_key("a", "a")
+
+
+def leave_text_input(screen: Screen) -> bool:
+    """Move the focus out of a text field (to nothing, so the keys of the screen and the app
+    work); False where no text field had it."""
+    if not is_text_input(screen.focused):
+        return False
+    screen.set_focus(None)
+    return True
+
+
+def key_entries(node: DOMNode) -> list[KeyEntry]:
+    """Described bindings of ``node`` (in declaration order), one entry per action."""
+    bindings = bindings_of(node)
     merged: dict[tuple[str, str], tuple[list[str], Binding]] = {}
     for _key, binding in bindings:
         if not binding.description or binding.system:
@@ -134,8 +165,50 @@ class KeyFooter(Widget, can_focus=False):
         style = self.get_component_rich_style
         key_style = style("key-footer--key", partial=True)
         description_style = style("key-footer--description", partial=True)
+        # As Footer: one key an action, the first active one (a view's digit where it works, its
+        # alt+digit in a text field). The screen's keys come first; the app's (views, help),
+        # which work everywhere, stay in sight at the right end, before the palette's.
+        by_action: dict[str, tuple[str, Binding, bool, str]] = {}
+        app_actions: set[str] = set()
+        for key, (namespace, binding, enabled, tooltip) in self.screen.active_bindings.items():
+            if binding.show and binding.action not in by_action:
+                by_action[binding.action] = (key, binding, enabled, tooltip)
+                if namespace is self.app:
+                    app_actions.add(binding.action)
+        screen_keys, screen_spans, screen_ends = self._draw(
+            [entry for action, entry in by_action.items() if action not in app_actions],
+            key_style, description_style,
+        )  # fmt: skip
+        app_keys, app_spans, _ = self._draw(
+            [entry for action, entry in by_action.items() if action in app_actions],
+            key_style, description_style,
+        )  # fmt: skip
+        palette = self._palette_key(style, key_style, description_style)
+        width = max(self.size.width - palette.cell_len, 0)
+        app_keys.truncate(min(app_keys.cell_len, width))
+        left = width - app_keys.cell_len
+        # The screen's keys that fit whole (a key cut short reads as another word).
+        cut = max((end for end in screen_ends if end <= left), default=0)
+        screen_keys.truncate(cut)
+        screen_keys.truncate(left, pad=True)
+        spans = [span for span in screen_spans if span[1] <= cut]
+        spans += [(left + start, min(left + end, width), key) for start, end, key in app_spans
+                  if left + start < width]  # fmt: skip
+        if self._palette is not None:
+            spans.append((width, width + palette.cell_len, self._palette))
+        self._spans = spans
+        return screen_keys + app_keys + palette
+
+    def _draw(
+        self, entries: list[tuple[str, Binding, bool, str]], key_style: Style, description_style: Style
+    ) -> tuple[Text, list[tuple[int, int, _FooterKey]], list[int]]:
+        """Keys as Footer.compose draws them, the cells of each key, and where each item (a key
+        and its description, or a group) ends. A group of several actions shows their keys
+        together (a modifier they share once: alt+12345), then its description."""
+        style = self.get_component_rich_style
         line = Text(no_wrap=True, overflow="crop", end="")
         spans: list[tuple[int, int, _FooterKey]] = []
+        ends: list[int] = []
 
         def add(key: _FooterKey, *parts: tuple[str, Style]) -> None:
             base = style("key-footer--hover" if key == self._hover else "key-footer--item")
@@ -146,20 +219,21 @@ class KeyFooter(Widget, can_focus=False):
                 line.append(text, base + part_style)
             spans.append((start, len(line), key))
 
-        # As Footer.compose: one key an action; a group of several actions shows their keys
-        # together, then the group's description.
-        by_action: dict[str, tuple[str, Binding, bool, str]] = {}
-        for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items():
-            if binding.show:
-                by_action.setdefault(binding.action, (key, binding, enabled, tooltip))
-        for group, members in groupby(by_action.values(), lambda entry: entry[1].group):
+        for group, members in groupby(entries, lambda entry: entry[1].group):
             members = list(members)
             if group is not None and len(members) > 1:
+                displays = [self.app.get_key_display(binding) for _, binding, _, _ in members]
+                modifier = displays[0].rpartition("+")[0]
+                if modifier and all(display.startswith(f"{modifier}+") for display in displays):
+                    displays = [display[len(modifier) + 1 :] for display in displays]
+                    modifier += "+"
+                else:
+                    modifier = ""
                 line.append(" " if group.compact else "")
-                for key, binding, enabled, tooltip in members:
+                line.append(modifier, style("key-footer--item") + key_style)
+                for (key, binding, enabled, tooltip), display in zip(members, displays, strict=True):
                     margin = "" if group.compact else " "
                     line.append(margin)
-                    display = self.app.get_key_display(binding)
                     add(
                         _FooterKey(key, enabled, tooltip or binding.description),
                         (display, key_style),
@@ -168,6 +242,7 @@ class KeyFooter(Widget, can_focus=False):
                 line.append(" " if group.compact else "")
                 line.append(group.description, style("key-footer--description"))
                 line.append(" ")
+                ends.append(len(line))
             else:
                 for key, binding, enabled, tooltip in members:
                     display = self.app.get_key_display(binding)
@@ -175,13 +250,8 @@ class KeyFooter(Widget, can_focus=False):
                     if not binding.description:  # as FooterKey: the bare key, no padding
                         parts = [(display, key_style)]
                     add(_FooterKey(key, enabled, tooltip), *parts)
-        palette = self._palette_key(style, key_style, description_style)
-        width = self.size.width - palette.cell_len
-        line.truncate(max(width, 0), pad=True)
-        self._spans = [(start, min(end, width), key) for start, end, key in spans if start < width]
-        if self._palette is not None:
-            self._spans.append((width, width + palette.cell_len, self._palette))
-        return line + palette
+                    ends.append(len(line))
+        return line, spans, ends
 
     def _palette_key(self, style, key_style: Style, description_style: Style) -> Text:
         """The command palette's key at the right end, as Footer docks it (compact)."""

@@ -4,6 +4,9 @@ Pure Python (no Textual), built for typing speed: every row keeps its display ce
 search key and one sort key per column, all computed once. A filter is then a substring test per
 row, and a query that extends the previous one only narrows the previous result. Each sort order is
 computed once and cached, so filtering keeps the chosen order without sorting again.
+
+The GGUF column says where a model's GGUF files are (`GGUF_WORDS`); a row's search key holds
+`gguf:yes`, `gguf:other` or `gguf:no`, so the filter narrows to each with the same words.
 """
 
 from __future__ import annotations
@@ -62,6 +65,34 @@ class Sort:
     descending: bool = False
 
 
+# TheBloke's repository (the catalogue's `gguf.repo`), only other publishers' (`gguf.alternatives`),
+# none known; in this order when sorted.
+GGUF_WORDS = ("yes", "other", "no")
+
+
+def gguf_word(model: Model) -> str:
+    """What the GGUF column says for a model: one of `GGUF_WORDS`."""
+    if model.gguf.available:
+        return "yes"
+    return "other" if model.gguf.alternatives else "no"
+
+
+def smallest_chat_models(
+    catalogue: Catalogue, count: int, exclude: frozenset[str] = frozenset()
+) -> list[Model]:
+    """Up to `count` chat models with a known size and a GGUF repository, smallest first (ties in
+    catalogue order); a model with a repository in `exclude` (lowercase ids: those with files on this
+    machine) is left out."""
+    def repos(model: Model) -> set[str]:
+        return {r.lower() for r in (model.gguf.repo, *model.gguf.alternatives) if r}
+
+    candidates = [
+        m for m in catalogue.models
+        if m.kind == "chat" and m.params_b is not None and repos(m) and not repos(m) & exclude
+    ]
+    return sorted(candidates, key=lambda m: m.params_b)[:count]
+
+
 def format_size(params_b: float | None) -> str:
     if params_b is None:
         return "?"
@@ -80,6 +111,7 @@ class ModelIndex:
         for model in catalogue.models if models is None else models:
             group = groups[model.group]
             best = catalogue.best_score(model.id)
+            gguf = gguf_word(model)
             if best is None:
                 best_cell, best_key = "", None
             else:
@@ -93,19 +125,19 @@ class ModelIndex:
                 one_line(model.organisation or ""),
                 format_size(model.params_b),
                 one_line(group.name),
-                "yes" if model.gguf.available else "no",
+                gguf,
                 best_cell,
             )
             search = " ".join(
                 (model.name, model.organisation or "", model.id, group.id, group.name,
-                 model.license or "")
+                 model.license or "", f"gguf:{gguf}")
             ).lower()
             rows.append(ModelRow(model, cells, search, (
                 (cells[0].lower(), model.id),
                 ((cells[1] or "\uffff").lower(), cells[0].lower()),
                 model.params_b,
                 (group_order[model.group], cells[0].lower()),
-                (not model.gguf.available, cells[0].lower()),
+                (GGUF_WORDS.index(gguf), cells[0].lower()),
                 best_key,
             )))
         self.rows: tuple[ModelRow, ...] = tuple(rows)

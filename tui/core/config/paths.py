@@ -1,8 +1,10 @@
 """Where llmtui keeps its configuration, data and caches.
 
 platformdirs gives each OS its usual places; LLMTUI_CONFIG_DIR / LLMTUI_DATA_DIR / LLMTUI_CACHE_DIR
-override them (tests point them at temporary folders). Models are not kept here: they live in the
-standard Hugging Face cache (HF_HOME / HF_HUB_CACHE), so `hf` and other tools see the same files.
+override them (tests point them at temporary folders). Downloaded models are not kept here: they
+live in the standard Hugging Face cache (HF_HOME / HF_HUB_CACHE), so `hf` and other tools see the
+same files. GGUF files that come from elsewhere can go into `models_dir`, which the library always
+scans (`make run` puts the test model there).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ class AppPaths:
     def database(self) -> Path:
         """Conversations and comparisons."""
         return self.data_dir / "llmtui.sqlite3"
+
+    @property
+    def models_dir(self) -> Path:
+        """GGUF files not from the Hub, found like those in the user's model folders."""
+        return self.data_dir / "models"
 
     @property
     def downloads_dir(self) -> Path:

@@ -11,7 +11,9 @@ belongs to a repository when its name starts with the repository's model name), 
 downloaded last when there are several; `SPEC:QUANT` (e.g.
 `TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a quantization.
 
-Nothing is downloaded here: a model that is not on this machine is a clear "not_found" error.
+Nothing is downloaded here: a model that is not on this machine is a clear "not_found" error,
+`NotDownloaded`, which names what to download (the app offers the download, the CLI names the
+command).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ class LocalModel:
     path: Path
     repo_id: str | None = None
     family_hint: str | None = None  # the catalogue's prompt format, when the model is in it
+
+
+class NotDownloaded(EngineError):
+    """A catalogue model or Hub repository with no file on this machine; `name` is what to fetch."""
+
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message, "not_found")
+        self.name = name
 
 
 def open_backend(
@@ -112,10 +122,10 @@ def find_local(spec: str, catalogue=None, model_dirs: Iterable[str] | None = Non
                 f"no file named {name} in the Hugging Face cache{folders}", "not_found"
             )
         what = f"{name} ({quant.upper()})" if quant else name
-        raise EngineError(
-            f"{what} is not downloaded: run `llmtui download {name}` (looked in the Hugging Face "
-            f"cache for {', '.join(repos)}{folders})",
-            "not_found",
+        raise NotDownloaded(
+            f"{what} is not downloaded (looked in the Hugging Face cache for {', '.join(repos)}"
+            f"{folders})",
+            name,
         )
     # The one used last, else downloaded last: what a user who just fetched a quant means.
     chosen = max(found, key=lambda m: (m.last_used or 0, _mtime(m.path)))

@@ -17,7 +17,7 @@ Protocol over a duplex Pipe (tuples; `rid` is the parent's request id):
 Two shared integers: `cancel` (every request with rid <= cancel is to stop) is polled once per
 token; `prompt_phase` holds the rid whose prompt is being processed, which the parent ends by ending
 the process. The library's own streaming is not used: it stalls on an orphaned partial UTF-8 byte
-and re-detokenizes the whole answer per token (FACTS.md); this loop decodes each token's bytes
+and re-detokenizes the whole answer per token (docs/dependencies.md); this loop decodes each token's bytes
 incrementally instead.
 """
 
@@ -261,7 +261,7 @@ class _Worker:
             if message is None or message[0] == "close":
                 break
             self._handle(message)
-        self.llm.close()  # frees the model before the process ends (FACTS: `del` alone may not)
+        self.llm.close()  # frees the model now (`del` alone may not: docs/dependencies.md)
 
     def _recv(self):
         try:

@@ -1,4 +1,5 @@
-"""The GGUF files on this machine: the Hugging Face cache plus the folders the user adds.
+"""The GGUF files on this machine: the Hugging Face cache, llmtui's own models folder
+(`AppPaths.models_dir`) and the folders the user adds.
 
 The cache is read with huggingface-hub's `scan_cache_dir` (only verified, finished files live in its
 snapshots; partial downloads never do). A split model (`-00001-of-00003.gguf`) is one entry whose
@@ -160,9 +161,13 @@ def _model(name, parts, source, usage, repo_id=None) -> LocalModel:
 
 
 def scan(model_dirs: Iterable[str] = (), cache: Path | None = None) -> Library:
-    """Every GGUF here, most recently used first, then by name. Never touches the network."""
+    """Every GGUF here (the Hugging Face cache, llmtui's own models folder, `model_dirs`), most
+    recently used first, then by name. Never touches the network."""
+    from tui.core.config.paths import app_paths
+
     usage = _read_usage()
-    models = _cache_models(cache or hub.cache_dir(), usage) + _folder_models(model_dirs, usage)
+    folders = (str(app_paths().models_dir), *model_dirs)
+    models = _cache_models(cache or hub.cache_dir(), usage) + _folder_models(folders, usage)
     models.sort(key=lambda m: (-(m.last_used or 0), m.label.lower()))
     return Library(tuple(models))
 

@@ -16,13 +16,14 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from tui.core.catalogue import Leaderboard, LeaderboardRow, LinkedLeaderboard, Metric
 from tui.core.text import clean, one_line
 from tui.ui.browse.barchart import Bar, BarChart
 from tui.ui.commands import PaletteCommand
+from tui.ui.keys import KeyFooter
 
 LABEL = "model"  # the column key of the model-name column
 _ARROWS = {False: " ▲", True: " ▼"}
@@ -283,7 +284,7 @@ class LeaderboardsScreen(Screen):
                 for linked in self.catalogue.linked_leaderboards:
                     options += [_linked_option(linked, tables), None]  # None: a separator
                 yield OptionList(*options[:-1], id="linked-list")
-        yield Footer()
+        yield KeyFooter()
 
     # ---------------------------------------------------------------- state
 

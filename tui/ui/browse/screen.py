@@ -2,16 +2,22 @@
 
 Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws only the
 rows on screen, so a keystroke costs about the same with 30 or 10,000 models (bench/filter.py).
+
+Chat (`c`) and compare (`m`) on a model that is not on this machine open the quant picker here; the
+job opens once the chosen file is downloaded and verified.
 """
 
 from __future__ import annotations
 
-from textual import on
+from dataclasses import dataclass
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -43,7 +49,7 @@ class BrowseScreen(Screen):
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="browse.filter",
-                tooltip="Filter models by name, organisation, id, group or licence"),
+                tooltip="Filter by name, organisation, id, group, licence or gguf:yes|other|no"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="browse.clear_filter",
                 tooltip="Clear the model filter"),
         Binding("s", "next_sort", "Sort", id="browse.sort",
@@ -64,6 +70,14 @@ class BrowseScreen(Screen):
                 tooltip="Back to the leaderboard row you came from"),
     ]
     HELP_TITLE = "Models"
+
+    @dataclass
+    class Looked(Message):
+        """Whether a model a job was asked for has a file on this machine."""
+
+        mode: str
+        model_id: str
+        here: bool
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,7 +107,7 @@ class BrowseScreen(Screen):
             with Vertical(id="models-pane", classes="browse-pane"):
                 with Horizontal(id="filter-bar"):
                     yield FilterInput(
-                        placeholder="filter: name, organisation, id, group, licence",
+                        placeholder="filter: name, org, licence, gguf:yes|other|no",
                         id="filter",
                     )
                     yield Label(id="match-count")
@@ -273,8 +287,37 @@ class BrowseScreen(Screen):
 
     def action_job(self, mode: str) -> None:
         model = self.selected_model
-        if model is not None:
+        if model is None:
+            return
+        if mode == "models":
             self.app.open_job(mode, model.id)
+        else:  # chat and compare need the file: look for it first (a disk scan, so not here)
+            self._look_for_file(mode, model.id)
+
+    @work(thread=True, exclusive=True, group="browse-look", exit_on_error=False)
+    def _look_for_file(self, mode: str, model_id: str) -> None:
+        from tui.core.engine.base import EngineError
+        from tui.core.engine.resolve import NotDownloaded, find_local
+
+        try:
+            find_local(model_id, self.catalogue)
+        except NotDownloaded:
+            self.post_message(self.Looked(mode, model_id, here=False))
+            return
+        except EngineError:
+            pass  # anything else wrong with the file: the job says what
+        self.post_message(self.Looked(mode, model_id, here=True))
+
+    @on(Looked)
+    def _looked(self, event: Looked) -> None:
+        if self.app.screen is not self:  # a picker is open already, or the user moved on
+            return
+        if event.here:
+            self.app.open_job(event.mode, event.model_id)
+        else:
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.model_id, event.mode)
 
     def action_open_page(self) -> None:
         model = self.selected_model

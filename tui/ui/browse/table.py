@@ -1,6 +1,6 @@
 """ModelTable: a virtual table of catalogue models that draws only the rows on screen.
 
-`DataTable.add_rows` takes ~1.7 s for 10,000 rows (FACTS.md), far too slow to rebuild per keystroke.
+`DataTable.add_rows` takes ~1.7 s for 10,000 rows (docs/dependencies.md): too slow to rebuild per key.
 This widget uses the Line API instead: `show(rows)` only stores the list, and `render_line` draws
 the header and the visible rows from each row's precomputed cells, so a new filter result costs the
 same whether it holds ten rows or ten thousand.
@@ -89,6 +89,7 @@ class ModelTable(ScrollView, can_focus=True):
         self.sort = Sort()
         self._natural = {column.id: cell_len(column.title) + 2 for column in COLUMNS}
         self._layout: list[tuple[int, Column, int]] = []  # (cell index, column, width)
+        self._layout_width = -1  # the width `_layout` was fitted to
         self._highlighted: ModelRow | None = None
         self._strips: LRUCache[tuple[ModelRow, bool], Strip] = LRUCache(256)
         self._strip_key: object = None
@@ -223,7 +224,7 @@ class ModelTable(ScrollView, can_focus=True):
 
     def _layout_columns(self) -> None:
         """Fit the columns to the width: drop the least useful ones, then give the name the rest."""
-        width = self.scrollable_content_region.width
+        width = self._layout_width = self.scrollable_content_region.width
         shown = list(enumerate(COLUMNS))
         name_wanted = min(self._natural["name"], _COMFORTABLE_NAME) + 2
 
@@ -248,6 +249,10 @@ class ModelTable(ScrollView, can_focus=True):
         # styles or the column layout change.
         styles = {name: self.get_component_rich_style(name) for name in self.COMPONENT_CLASSES}
         styles["base"] = self.rich_style
+        # The first frame is painted before the Resize event arrives: fit the columns to the width
+        # being painted, not to the zero width the table had when its rows were measured.
+        if self._layout_width != self.scrollable_content_region.width:
+            self._layout_columns()
         key = (styles, tuple(self._layout), self.scrollable_content_region.width)
         if key != self._strip_key:
             self._strip_key = key

@@ -26,7 +26,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
+from textual.widgets import Header, Input, Label, OptionList, Select, Static
 
 from tui.core.engine.base import (
     AnswerStats,
@@ -48,7 +48,8 @@ from tui.ui.chat.widgets import (
     stats_line,
 )
 from tui.ui.commands import PaletteCommand
-from tui.ui.model_select import ModelSelect
+from tui.ui.keys import KeyFooter, leave_text_input
+from tui.ui.model_select import ModelOffer, ModelSelect
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -104,7 +105,7 @@ class OpenModelScreen(ModalScreen[str | None]):
 
 class ChatScreen(Screen):
     CSS_PATH = "chat.tcss"
-    AUTO_FOCUS = "#chat-input"
+    AUTO_FOCUS = ""  # what has the focus on entering depends on what there is (_focus_on_entry)
     HELP_TITLE = "Chat"
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop", tooltip="Stop the answer being written"),
@@ -251,11 +252,12 @@ class ChatScreen(Screen):
                 yield ConversationList(id="conversations")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
+                yield ModelOffer(getattr(self.app, "catalogue", None), id="offer")
                 yield MessageList(id="messages")
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
             yield SettingsPanel(self.values, id="settings")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#settings").display = False
@@ -264,6 +266,32 @@ class ChatScreen(Screen):
         self._refresh_conversations()
         if self._settings_error:
             self.notify(self._settings_error, title="Settings file", severity="error", markup=False)
+
+    def on_screen_resume(self) -> None:
+        if self.spec is None:  # no model yet: offer what is here now (and a download)
+            self.query_one(ModelOffer).rescan()
+        if self.focused is None:
+            self._focus_on_entry()
+
+    def _focus_on_entry(self) -> None:
+        """The input when there is a model to talk to; without one, the past conversations (enter
+        continues one, with its model), or with none yet the offer of models (enter opens the first
+        one here, or gets one)."""
+        if self.spec is not None:
+            self.query_one(ChatInput).focus()
+        elif self.query_one(ConversationList).option_count:
+            self.action_focus_conversations()
+        elif (offer := self.query_one(ModelOffer)).display:
+            offer.focus()
+
+    @on(ModelOffer.Chosen)
+    def _offer_chosen(self, event: ModelOffer.Chosen) -> None:
+        if event.spec is not None:
+            self.open_model(event.spec)
+        elif event.download is not None:
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.download, "chat")
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -299,7 +327,9 @@ class ChatScreen(Screen):
         self.spec = spec
         self.info = None
         self.last_error = None
+        self.query_one(ModelOffer).display = False
         self._show_model_bar(loading=True)
+        self.query_one(ChatInput).focus()  # a model chosen: what comes next is the question
         self._load(spec, self._load_options(), self.values.get("template"))
 
     def _load_options(self) -> LoadOptions:
@@ -345,10 +375,17 @@ class ChatScreen(Screen):
 
     @on(ModelFailed)
     def _model_failed(self, event: ModelFailed) -> None:
+        from tui.core.engine.resolve import NotDownloaded
+
         if event.spec != self.spec:
             return
         self.last_error = event.error.message
         self._show_model_bar()
+        if isinstance(event.error, NotDownloaded):  # offer the download instead of an error
+            from tui.ui.download.screen import get_then_open
+
+            get_then_open(self.app, event.error.name, "chat")
+            return
         self.notify(
             event.error.message, title="Cannot open the model", severity="error", markup=False
         )
@@ -358,7 +395,8 @@ class ChatScreen(Screen):
         bar.remove_class("-error", "-guess")
         if self.spec is None:
             bar.update(
-                Content("No model: press ctrl+o to open one, or choose one under Models (1).")
+                Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
+                        "under Models (1).")
             )
             return
         name = one_line(self.info.name if self.info else self.spec, 80)
@@ -621,6 +659,7 @@ class ChatScreen(Screen):
             self._set_input_title("")
             return
         if not self.answering:
+            leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
             return
         self._cancel.set()
         if self.backend is not None:

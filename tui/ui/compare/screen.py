@@ -63,6 +63,7 @@ from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.text import clean, one_line
 from tui.ui import collector
+from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
 
@@ -136,7 +137,7 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
 class CompareScreen(Screen):
     CSS_PATH = "compare.tcss"
     HELP_TITLE = "Compare"
-    AUTO_FOCUS = "#prompt"
+    AUTO_FOCUS = ""  # on entering, the step that comes next (_focus_next_step)
     BINDINGS = [
         Binding("ctrl+r", "run", "Run", id="compare.run", tooltip="Run the prompt on every model"),
         Binding("ctrl+t", "run_set", "Run set", id="compare.run_set",
@@ -234,7 +235,7 @@ class CompareScreen(Screen):
                 yield Horizontal(id="columns")
                 yield DataTable(id="grid", cursor_type="cell")
                 yield Static(id="grid-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#grid").display = False
@@ -246,6 +247,13 @@ class CompareScreen(Screen):
     def on_screen_resume(self) -> None:
         # Each time the screen shows: files downloaded and endpoints added meanwhile are offered.
         self.query_one("#model-pick", ModelSelect).rescan()
+        if self.focused is None:
+            self._focus_next_step()
+
+    def _focus_next_step(self) -> None:
+        """The models to choose from until two are chosen, then the prompt."""
+        target = "#model-pick" if len(self.choices) < 2 else "#prompt"
+        self.query_one(target).focus()
 
     def on_unmount(self) -> None:
         collector.release(self)
@@ -273,6 +281,8 @@ class CompareScreen(Screen):
             return
         self.choices.append(ModelChoice(spec))
         self._show_choices()
+        if not is_text_input(self.focused):  # unless the user is typing somewhere
+            self._focus_next_step()
 
     def _show_choices(self) -> None:
         models = self.query_one("#models", OptionList)
@@ -557,6 +567,8 @@ class CompareScreen(Screen):
     def action_stop_all(self) -> None:
         if self.comparison is not None and not self.comparison.done:
             self.comparison.stop()
+        else:
+            leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
 
     def action_stop_column(self) -> None:
         focused = self.focused

@@ -7,7 +7,9 @@
   retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
 - `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
   every quant with size, bits per weight and a fit label for this machine, the recommended one
-  marked.
+  marked. `get_then_open` uses it for a job on a model not on this machine (`c`/`m` on a catalogue
+  row, the chat's first-chat offer): the picker then stays, shows the download's progress, and the
+  job opens with the file once it is verified.
 
 All Hub, disk, header and server work runs in thread workers that post messages; names from the
 Hub and from servers are shown as `Text`, never as markup.
@@ -27,7 +29,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static
 
 from tui.core.config import endpoints
 from tui.core.config.settings import Endpoint
@@ -35,6 +37,7 @@ from tui.core.models import fit, hub, library
 from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.text import one_line
+from tui.ui.keys import KeyFooter
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -138,7 +141,52 @@ class Ask(ModalScreen[str | None]):
 # -- the quant picker ----------------------------------------------------------------------------
 
 
-class QuantPicker(ModalScreen[bool]):
+def get_then_open(app, model_id: str, mode: str) -> None:
+    """The quant picker for a model that is not on this machine; once the chosen file is downloaded
+    and verified, job `mode` ("chat", "compare") opens with it. Closed or cancelled: nothing
+    changes."""
+
+    def got(path: Path | None) -> None:
+        if path is not None:
+            app.open_job(mode, str(path))
+
+    app.push_screen(QuantPicker(model_id, then=mode), got)
+
+
+def status_cells(s: Status) -> tuple:
+    """A download as My models shows it: file, progress bar, size, speed, ETA, state."""
+    size = fit.human_bytes(s.total) if s.total else "?"
+    state = s.state.value
+    if s.state == State.RETRYING and s.retry_in is not None:
+        state += f" (again in {s.retry_in:.0f}s)"
+    if s.message:
+        state += f": {one_line(s.message, 160)}"
+    style = {"failed": "red", "retrying": "yellow", "done": "green", "paused": "dim"}.get(
+        s.state.value, ""
+    )
+    speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
+    eta = _duration(s.eta) if s.state == State.DOWNLOADING else ""
+    stalled = s.stalled_for(time.monotonic())
+    if stalled >= STALLED_AFTER:  # the last speed and ETA no longer say anything
+        speed, eta = f"stalled {_duration(stalled)}", ""
+    return (
+        Text(one_line(s.request.filename, 60)),
+        _bar(s.fraction),
+        size,
+        speed,
+        eta,
+        Text(state, style=style),
+    )
+
+
+# what the job does with the file, for the picker's title
+_THEN = {"chat": "to chat with it", "compare": "to compare it"}
+
+
+class QuantPicker(ModalScreen[Path | None]):
+    """Dismissed with the verified file's path when opened with `then` (the job that waits for the
+    file), else with None once the download is queued (it goes on in My models)."""
+
     DEFAULT_CSS = (
         "QuantPicker {"
         + _DIALOG_CSS
@@ -151,10 +199,11 @@ class QuantPicker(ModalScreen[bool]):
         #context-row Label { padding: 1 1 0 0; }
         #context { width: 20; }
         #status { color: $text-muted; height: auto; }
+        #progress { height: auto; }
     }"""
     )
     BINDINGS = [
-        Binding("escape", "dismiss(False)", "Close", id="picker.close"),
+        Binding("escape", "close", "Close", id="picker.close"),
         Binding("enter", "download", "Download", id="picker.download", priority=False),
     ]
 
@@ -170,9 +219,12 @@ class QuantPicker(ModalScreen[bool]):
         machine: fit.Machine | None
         error: str | None
 
-    def __init__(self, model_id: str) -> None:
+    def __init__(self, model_id: str, then: str | None = None) -> None:
         super().__init__()
         self.model_id = model_id
+        self.then = then
+        self.jobs: list[str] = []  # the chosen file's downloads, once started (with `then`)
+        self._theirs: set[str] = set()  # of those, downloads that were running before: kept
         self.files: hub.RepoFiles | None = None
         self.header: GgufInfo | None = None
         self.machine: fit.Machine | None = None
@@ -183,7 +235,10 @@ class QuantPicker(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
-            yield Static(Text.assemble("Download ", (one_line(self.model_id), "bold")), id="title")
+            title = Text.assemble("Download ", (one_line(self.model_id), "bold"))
+            if self.then is not None:
+                title.append(f" {_THEN[self.then]}: it is not on this machine yet")
+            yield Static(title, id="title")
             yield Static("", id="note")
             yield DataTable(id="repos", cursor_type="row", zebra_stripes=True)
             yield Input(placeholder="or type any repository id (owner/name-GGUF) and press enter",
@@ -194,11 +249,15 @@ class QuantPicker(ModalScreen[bool]):
                 yield Select(options, value=self.context, allow_blank=False, id="context")
             yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
             yield Static("Looking for GGUF files…", id="status")
+            yield Static("", id="progress")
             with Horizontal(id="buttons"):
                 yield Button("Download", variant="primary", id="download")
                 yield Button("Close", id="close")
+                yield Button("Continue in background", id="background")
 
     def on_mount(self) -> None:
+        self.query_one("#progress").display = False
+        self.query_one("#background").display = False
         repos = self.query_one("#repos", DataTable)
         repos.add_columns("Repository", "Downloads", "Found by")
         repos.display = False
@@ -312,7 +371,11 @@ class QuantPicker(ModalScreen[bool]):
         if here.gpus:
             memory += f", {fit.human_bytes(here.gpu_free)} GPU memory free"
         kv = "KV cache from the file's header" if self.header else "KV cache estimated from size"
-        gated = " Gated: you need access (and `hf auth login`)." if files.gated else ""
+        gated = (
+            " Gated: ask for access on its Hub page; llmtui sends your Hugging Face token."
+            if files.gated
+            else ""
+        )
         self._show_status(f"{files.repo_id}: {len(files.files)} files; {memory}; {kv}.{gated}")
 
     # user actions
@@ -345,9 +408,29 @@ class QuantPicker(ModalScreen[bool]):
 
     @on(Button.Pressed, "#close")
     def _close_pressed(self) -> None:
-        self.dismiss(False)
+        self.action_close()
+
+    @on(Button.Pressed, "#background")
+    def _background_pressed(self) -> None:
+        self.notify("The download goes on in My models (3)")
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        """Close; a download this picker started is cancelled (its partial file goes too)."""
+        service = download_service(self.app)
+        for job in self.jobs:
+            if job not in self._theirs:
+                service.cancel(job)
+        self.dismiss(None)
 
     def action_download(self) -> None:
+        if self.jobs:  # following a download: enter retries one that failed
+            service = download_service(self.app)
+            for job in self.jobs:
+                status = service.manager.status(job)
+                if status is not None and status.state == State.FAILED:
+                    service.pause_or_resume(job)
+            return
         if self.files is None or not self.files.files:
             return
         row = self.query_one("#files", DataTable).cursor_row
@@ -358,9 +441,52 @@ class QuantPicker(ModalScreen[bool]):
         if self.fits[row].label == "too large":
             self.notify(f"{one_line(chosen.name)} is probably too large for this machine.",
                         severity="warning", markup=False)  # fmt: skip
-        download_service(self.app).submit(chosen)
-        self.notify(f"Downloading {one_line(chosen.name)}", markup=False)
-        self.dismiss(True)
+        service = download_service(self.app)
+        if self.then is None:
+            service.submit(chosen)
+            self.notify(f"Downloading {one_line(chosen.name)}", markup=False)
+            self.dismiss(None)
+            return
+        running = {s.id for s in service.statuses() if not s.state.finished}
+        self.jobs = service.submit(chosen)
+        self._theirs = running & set(self.jobs)
+        self._follow_download(chosen)
+
+    # following the download (with `then`)
+
+    def _follow_download(self, chosen: hub.QuantFile) -> None:
+        for widget in ("#note", "#repos", "#repo-input", "#context-row", "#files", "#download"):
+            self.query_one(widget).display = False
+        self.query_one("#progress").display = True
+        self.query_one("#background").display = True
+        self.query_one("#close", Button).label = "Cancel download"
+        self._show_status(
+            f"{chosen.repo_id}: {chosen.name} ({fit.human_bytes(chosen.size)}); "
+            f"the {self.then} opens with it once it is downloaded and verified."
+        )
+        self.query_one("#close", Button).focus()
+        self._progress_timer = self.set_interval(0.1, self._show_progress)  # as My models renders
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        manager = download_service(self.app).manager
+        statuses = [manager.status(job) for job in self.jobs]
+        if any(s is None or s.state == State.CANCELLED for s in statuses):
+            self._progress_timer.stop()
+            self.dismiss(None)  # cancelled elsewhere (My models)
+            return
+        if all(s.state == State.DONE for s in statuses):
+            self._progress_timer.stop()
+            self.dismiss(statuses[0].path)  # a split model opens by its first part
+            return
+        lines = []
+        for s in statuses:
+            file, bar, size, speed, eta, state = status_cells(s)
+            cells = [file, bar, Text(size), Text(speed), Text(eta), state]
+            lines.append(Text("  ").join(cell for cell in cells if cell.plain))
+        if any(s.state == State.FAILED for s in statuses):
+            lines.append(Text("Enter tries again.", style="bold"))
+        self.query_one("#progress", Static).update(Text("\n").join(lines))
 
 
 @dataclass(frozen=True)
@@ -470,7 +596,7 @@ class ModelsScreen(Screen):
         yield DataTable(id="library", cursor_type="row", zebra_stripes=True)
         yield Static("On servers", classes="section", id="remote-title")
         yield DataTable(id="remote", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#downloads", DataTable).add_columns(
@@ -503,11 +629,11 @@ class ModelsScreen(Screen):
         if ids != self.download_ids:
             table.clear()
             for s in statuses:
-                table.add_row(*self._cells(s), key=s.id)
+                table.add_row(*status_cells(s), key=s.id)
             self.download_ids = ids
         else:
             for s in statuses:
-                for column, value in zip(table.columns, self._cells(s), strict=True):
+                for column, value in zip(table.columns, status_cells(s), strict=True):
                     table.update_cell(s.id, column, value)
         table.display = bool(statuses)
         self.query_one("#downloads-title").display = bool(statuses)
@@ -515,30 +641,6 @@ class ModelsScreen(Screen):
         if done - self._done_seen:
             self._done_seen |= done
             self._scan_library()
-
-    def _cells(self, s: Status) -> tuple:
-        size = fit.human_bytes(s.total) if s.total else "?"
-        state = s.state.value
-        if s.state == State.RETRYING and s.retry_in is not None:
-            state += f" (again in {s.retry_in:.0f}s)"
-        if s.message:
-            state += f": {one_line(s.message, 160)}"
-        style = {"failed": "red", "retrying": "yellow", "done": "green", "paused": "dim"}.get(
-            s.state.value, ""
-        )
-        speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
-        eta = _duration(s.eta) if s.state == State.DOWNLOADING else ""
-        stalled = s.stalled_for(time.monotonic())
-        if stalled >= STALLED_AFTER:  # the last speed and ETA no longer say anything
-            speed, eta = f"stalled {_duration(stalled)}", ""
-        return (
-            Text(one_line(s.request.filename, 60)),
-            _bar(s.fraction),
-            size,
-            speed,
-            eta,
-            Text(state, style=style),
-        )
 
     def _selected_download(self) -> str | None:
         table = self.query_one("#downloads", DataTable)
