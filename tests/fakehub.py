@@ -19,7 +19,9 @@ measures a client.
 
 Faults (`hub.fault(name, ...)`) apply to the next GETs of one file: drop the connection after N
 bytes, stall after N bytes, or answer a status (500, 429 ...). `hub.served[name]` counts the body
-bytes sent.
+bytes sent; `hub.active` the bodies being sent now and `hub.peak` the most at once (how many
+connections a client really used). `hub.rate` caps each connection's speed (as a CDN caps one
+connection); `hub.ranges = False` makes it ignore Range headers and send every file whole.
 
 Run as a module (`python -m tests.fakehub --serve FILE`) for benchmarks, so that the client under
 test does not share a GIL with the server."""
@@ -144,7 +146,10 @@ class FakeHub:
     api_faults: list[Fault] = field(default_factory=list)
     file_faults: dict[str, list[Fault]] = field(default_factory=dict)
     url: str = ""
-    rate: float | None = None  # bytes per second per response, to model a real link
+    rate: float | None = None  # bytes per second per response (per connection), as a CDN caps
+    ranges: bool = True  # False: Range headers are ignored and every GET sends the whole file
+    active: int = 0  # file bodies being sent right now ...
+    peak: int = 0  # ... and the most at once
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -215,7 +220,7 @@ class FakeHub:
             pass
 
         Handler.hub = hub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
@@ -234,6 +239,14 @@ class FakeHub:
                     fault.times -= 1
                     return fault
         return None
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hung up: not news
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -357,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = f.size
         start, end = 0, size - 1
         status = 200
-        ranged = self.headers.get("Range")
+        ranged = self.headers.get("Range") if self.hub.ranges else None
         if ranged and self.command == "GET":
             m = re.fullmatch(r"bytes=(\d*)-(\d*)", ranged.strip())
             if m is None or (m[1] and int(m[1]) >= size):
@@ -373,7 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
+        if self.hub.ranges:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("ETag", f'"{f.sha256}"')
         self.send_header("X-Linked-Etag", f'"{f.sha256}"')
         self.send_header("X-Linked-Size", str(size))
@@ -383,6 +397,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
+        with self.hub._lock:
+            self.hub.active += 1
+            self.hub.peak = max(self.hub.peak, self.hub.active)
+        try:
+            self._send_body(name, f, start, length, fault)
+        finally:
+            with self.hub._lock:
+                self.hub.active -= 1
+
+    def _send_body(self, name: str, f: FakeFile, start: int, length: int, fault) -> None:
         limit = length
         if fault is not None:
             cut = fault.drop_after if fault.drop_after is not None else fault.stall_after

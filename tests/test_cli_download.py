@@ -53,26 +53,38 @@ def test_download_prints_the_verified_path(fake_hub, smollm2, tiny_gguf):
 
 
 def test_kill_9_mid_download_then_rerun_resumes_to_a_verified_file(fake_hub, smollm2):
+    from tui.core.models.downloads import _Plan
+
     fake_hub.add_repo(REPO, {"phi-2.Q4_1.gguf": smollm2})
-    fake_hub.fault("phi-2.Q4_1.gguf", stall_after=40_000_000)
+    # Its 8 connections (the default) each stall after 2,000,000 bytes.
+    fake_hub.fault("phi-2.Q4_1.gguf", stall_after=2_000_000, times=8)
     p = llmtui("download", REPO, "--file", "phi-2.Q4_1.gguf")
     work = Path(os.environ["LLMTUI_DATA_DIR"]) / "downloads"
     deadline = time.monotonic() + 60
-    while not any(f.stat().st_size >= 38 << 20 for f in work.glob("*.part")):
+
+    def written() -> int:  # what the killed process's records say it has
+        return sum(_Plan.received(r.with_suffix(".part"), r) for r in work.glob("*.ranges"))
+
+    while not (fake_hub.peak == 8 and written() == fake_hub.served["phi-2.Q4_1.gguf"]):
         assert time.monotonic() < deadline and p.poll() is None
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
     p.wait()
-    (part,) = work.glob("*.part")
-    have = part.stat().st_size
+    have = written()
+    assert have == 16_000_000
     fake_hub.release()
     fake_hub.served.clear()
 
+    # The rerun over one connection (the setting), so that no piece is split at the end (which
+    # abandons the bytes in flight) and the count is exact.
+    config = Path(os.environ["LLMTUI_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.yaml").write_text("downloads:\n  connections: 1\n")
     code, out, err = run("download", REPO, "--file", "phi-2.Q4_1.gguf")
     assert code == 0, err
     assert sha256_of(Path(out.strip())) == sha256_of(smollm2)
-    assert fake_hub.gets("phi-2.Q4_1.gguf")[-1] == f"bytes={have}-"
     assert fake_hub.served["phi-2.Q4_1.gguf"] == smollm2.stat().st_size - have
+    assert fake_hub.peak == 8  # (the first run's)
     assert not list(work.glob("*.part"))
 
 

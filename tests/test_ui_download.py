@@ -83,7 +83,8 @@ async def test_progress_shows_and_cancel_removes_the_download(
     monkeypatch.setattr(models_screen, "STALLED_AFTER", 0.5)
 
     fake_hub.add_repo(REPO, {"phi-2.Q4_K_M.gguf": smollm2})
-    fake_hub.fault("phi-2.Q4_K_M.gguf", stall_after=20_000_000)
+    # Each of its 8 connections (the default) stalls after 2,500,000 bytes: 20 MB in all.
+    fake_hub.fault("phi-2.Q4_K_M.gguf", stall_after=2_500_000, times=8)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("3")
         await pilot.pause()

@@ -59,7 +59,8 @@ async def test_chat_on_a_model_not_here_downloads_with_progress_then_chats(
 ):
     from tui.ui.chat.screen import ChatScreen
 
-    hub_with_model.fault(GOOD, stall_after=20_000_000)  # holds the download mid-way
+    # Holds the download mid-way: each of its 8 connections (the default) stalls at 2,500,000 bytes.
+    hub_with_model.fault(GOOD, stall_after=2_500_000, times=8)
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
         picker = await picker_for(pilot, "c")
@@ -120,7 +121,7 @@ async def test_cancel_during_the_download_stops_it_and_opens_nothing(
     from tui.core.config.paths import app_paths
     from tui.ui.browse.screen import BrowseScreen
 
-    hub_with_model.fault(GOOD, stall_after=20_000_000)
+    hub_with_model.fault(GOOD, stall_after=2_500_000, times=8)  # 20 MB over 8 connections
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
         picker = await picker_for(pilot, "c")
@@ -140,7 +141,7 @@ async def test_a_download_already_running_is_followed_not_cancelled(catalogue, h
     from tui.core.models.hub import list_files
     from tui.ui.download.screen import download_service
 
-    hub_with_model.fault(GOOD, stall_after=20_000_000)
+    hub_with_model.fault(GOOD, stall_after=2_500_000, times=8)  # 20 MB over 8 connections
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
         service = download_service(app)

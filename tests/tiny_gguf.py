@@ -40,8 +40,12 @@ def write_tiny_gguf(
     width: int | None = None,
     ff_width: int = 32,
     dtype: type = np.float32,
+    split_max_tensors: int = 0,
 ) -> Path:
-    """Write a GGUF whose greedy (and any) decoding emits `"".join(script)` then stops."""
+    """Write a GGUF whose greedy (and any) decoding emits `"".join(script)` then stops.
+
+    `split_max_tensors`: written as llama.cpp's split files instead (`NAME-00001-of-0000N.gguf`
+    next to `path`, at most that many tensors each); returns the first."""
     if len(set(script)) != len(script):
         raise ValueError("script pieces must be unique: each is its own token")
     specials = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
@@ -69,7 +73,7 @@ def write_tiny_gguf(
     # After RMS norm a one-hot row becomes sqrt(n_embd) at its index: a gap of ~100 logits.
     output[next_token, np.arange(n_vocab)] = 100.0 / np.sqrt(n_embd)
 
-    writer = gguf.GGUFWriter(str(path), "llama")
+    writer = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
     writer.add_name(name)
     writer.add_context_length(context_length)
     writer.add_embedding_length(n_embd)
@@ -111,4 +115,6 @@ def write_tiny_gguf(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    if split_max_tensors:
+        return min(path.parent.glob(f"{path.stem}-00001-of-*.gguf"))
     return path

@@ -137,15 +137,12 @@ def _choose(files, yes: bool, context_length: int):
 def fetch(chosen, context, revision: str = "main"):
     """Download a file with a progress line on stderr: (exit status, the verified file's path or
     None)."""
-    from tui.core.models.downloads import FileRequest, State
+    from tui.core.models.downloads import State, requests_for
     from tui.core.text import one_line
 
     bar = _Bar()
     manager = context.download_manager(on_event=bar.update)
-    ids = [
-        manager.submit(FileRequest(chosen.repo_id, p.filename, p.size, p.sha256, revision))
-        for p in chosen.parts
-    ]
+    ids = [manager.submit(r) for r in requests_for(chosen, revision)]
     try:
         results = [manager.wait(i) for i in ids]
     except KeyboardInterrupt:
@@ -160,7 +157,8 @@ def fetch(chosen, context, revision: str = "main"):
         print(f"llmtui: error: {one_line(r.message or r.state.value, 400)}", file=sys.stderr)
     if failed:
         return 1, None
-    return 0, results[0].path
+    # The file to open: the first part of a split, or the file byte-split parts were joined into.
+    return 0, next(r.path for r in results if r.path is not None and r.path.exists())
 
 
 class _Bar:

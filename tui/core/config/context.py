@@ -68,5 +68,6 @@ class AppContext:
         from tui.core.models.downloads import DownloadManager
 
         d = self.settings.downloads
-        return DownloadManager(work_dir=self.paths.downloads_dir, concurrency=d.concurrency,
-                               stall_seconds=d.stall_seconds, retries=d.retries, **options)  # fmt: skip
+        options = {"concurrency": d.concurrency, "connections": d.connections,
+                   "stall_seconds": d.stall_seconds, "retries": d.retries, **options}
+        return DownloadManager(work_dir=self.paths.downloads_dir, **options)

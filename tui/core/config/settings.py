@@ -28,6 +28,9 @@ class SettingsError(LlmtuiError):
 @dataclass(frozen=True)
 class DownloadSettings:
     concurrency: int = 2  # files downloading at once; the rest wait in the queue
+    # connections per file, where the server honours byte ranges (one CDN connection is often
+    # capped far below the link; 8, as aria2c -x8, fills most links without crowding a server)
+    connections: int = 8
     stall_seconds: float = 30.0  # no bytes for this long: the connection is dropped and retried
     retries: int = 6
     context_length: int = 4096  # the context the fit label sizes the KV cache for

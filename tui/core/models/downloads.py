@@ -1,19 +1,25 @@
 """The download manager: GGUF files from the Hub into the Hugging Face cache, reliably.
 
 huggingface-hub's `hf_hub_download` never reuses a partial file across processes (its `.incomplete`
-name is process-unique), checks only sizes and merely warns on low disk space. So llmtui downloads
-with the library's own building blocks — `hf_hub_url`, `get_hf_file_metadata`,
-`http_get(resume_size=...)` with a `tqdm_class` hook — into partial files of its own under
-`AppPaths.downloads_dir`:
+name is process-unique), checks only sizes, merely warns on low disk space and fetches a file over
+one connection. So llmtui downloads with the library's public building blocks (`hf_hub_url`,
+`get_hf_file_metadata` for the commit, etag, size and the final URL, `build_hf_headers` for the
+token, and its HTTP client, `get_session`, whose bytes urllib3 carries: `hub_http`) into partial
+files of its own under `AppPaths.downloads_dir`:
 
-- `<id>.part` holds the bytes received so far and `<id>.json` what they are (repo, file, revision,
-  size, sha256, queued or paused), so a download resumes where it stopped, also after a kill or a
-  reboot; `<id>.lock` keeps two processes off the same file;
-- every attempt asks the Hub for fresh metadata, then resumes with a Range request; dropped
-  connections, stalls (no byte for `stall_seconds`: the read timeout), 429s and 5xx are retried with
-  exponential backoff, in the open (state `retrying`, with the reason and the wait);
+- `<id>.part` is the file at its final size, filled in place; `<id>.ranges` says which bytes of it
+  have arrived (`_Plan`), updated after every write, so a download resumes at the exact byte, also
+  after a kill -9 or a reboot; `<id>.json` says what the file is (repo, file, revision, size,
+  sha256, queued or paused); `<id>.lock` keeps two processes off the same file;
+- when the server honours byte ranges, one file comes over up to `connections` connections, each
+  fetching pieces of it (the first piece's answer decides: a server that ignores the Range header
+  gets one connection, as `curl` would use);
+- every attempt asks the Hub for fresh metadata; dropped connections, stalls (no byte for
+  `stall_seconds`: the read timeout), 429s and 5xx are retried with exponential backoff, per
+  connection, in the open (state `retrying`, with the reason and the wait);
 - free space is checked before starting (counting the other downloads in flight);
-- the sha256 is computed while the bytes arrive and compared with the Hub's LFS sha256; a mismatch
+- the sha256 is computed over the whole file in order while the pieces arrive (they are taken in
+  order, so the hash follows close behind) and compared with the Hub's LFS sha256; a mismatch
   deletes the file. Only then is the file moved into the cache's own layout (`blobs/<sha256>`, the
   `snapshots/<commit>/<name>` link, `refs/<revision>`), where `hf`, `scan_cache_dir` and
   `hf_hub_download` find it;
@@ -28,12 +34,12 @@ Textual.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import json
 import os
 import re
 import shutil
+import struct
 import threading
 import time
 from collections import deque
@@ -79,11 +85,21 @@ class FileRequest:
     size: int | None = None
     sha256: str | None = None  # the Hub's LFS sha256, from the file listing
     revision: str = "main"
+    joins: tuple[str, ...] = ()  # a byte-split part: every part of its set, in order
 
     @property
     def id(self) -> str:
         key = f"{self.repo_id}\0{self.revision}\0{self.filename}".encode()
         return hashlib.sha256(key).hexdigest()[:20]
+
+
+def requests_for(file: hub.QuantFile, revision: str = "main") -> list[FileRequest]:
+    """The downloads of one picker entry: its file, or each part of a split one."""
+    joins = tuple(p.filename for p in file.parts) if file.joined else ()
+    return [
+        FileRequest(file.repo_id, p.filename, p.size, p.sha256, revision, joins)
+        for p in file.parts
+    ]
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,8 @@ class DownloadManager:
         work_dir: Path,
         cache: Path | None = None,
         concurrency: int = 2,
+        connections: int = 8,
+        piece_size: int | None = None,
         stall_seconds: float = 30.0,
         retries: int = 6,
         backoff: float = 1.0,
@@ -168,6 +186,8 @@ class DownloadManager:
         self.work_dir = Path(work_dir)
         self._cache = cache
         self.concurrency = max(1, concurrency)
+        self.connections = max(1, connections)
+        self.piece_size = piece_size  # None: sized to the file (`_piece_size`)
         self.stall_seconds = stall_seconds
         self.retries = retries
         self.backoff = backoff
@@ -184,7 +204,6 @@ class DownloadManager:
         from tui.core.models import hub_http
 
         hub_http.install()  # huggingface-hub's client carries the bytes with urllib3
-        hf_compat.tune(stall_seconds)  # as the network delivers them, with our stall timeout
 
     @property
     def cache(self) -> Path:
@@ -268,6 +287,7 @@ class DownloadManager:
             try:
                 data = json.loads(path.read_text("utf-8"))
                 request = FileRequest(**data["request"])
+                request = replace(request, joins=tuple(request.joins))
                 state = data["state"]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
@@ -413,58 +433,52 @@ class DownloadManager:
 
     def _download_locked(self, job: _Job) -> Path:
         request = job.request
-        part = self.work_dir / f"{request.id}.part"
-        hasher: _Hasher | None = None
+        part, ranges = self._paths(request.id)
+        plan: _Plan | None = None
         failures = 0
         last_done = -1
-        while True:
-            self._check_stop(job)
-            try:
-                meta = self._metadata(request)
-                cached = self._cached(request, meta.commit)
-                if cached is not None:
-                    part.unlink(missing_ok=True)
-                    self._discard(request.id)
-                    return cached
-                if meta.sha256 != self._journal_sha(request.id):
-                    part.unlink(missing_ok=True)  # a part of another version of the file
-                    hasher = None
-                    self._journal(replace(request, sha256=meta.sha256, size=meta.size), "queued")
-                if part.exists() and part.stat().st_size > meta.size:
-                    part.unlink()
-                    hasher = None
-                if hasher is None:
-                    self._set(job, state=State.DOWNLOADING, message="checking the partial file")
-                    hasher = _Hasher.of(part)
-                self._check_space(job, meta.size - hasher.size, meta.size)
-                self._set(job, state=State.DOWNLOADING, total=meta.size, done=hasher.size,
-                          message=None, retry_in=None)  # fmt: skip
-                self._fetch(job, meta, part, hasher)
-                break
-            except (_Stopped, DownloadError):
-                raise
-            except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
-                problem = _classify(error, request)
-                if not problem.retryable:
-                    raise DownloadError(str(problem), problem.kind) from None
-                done = job.status.done
-                failures = 1 if done > last_done else failures + 1
-                last_done = done
-                if failures > self.retries:
-                    raise DownloadError(
-                        f"gave up after {self.retries} retries: {problem}", problem.kind
-                    ) from None
-                wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
-                if problem.retry_after is not None:
-                    wait = min(self.max_backoff, max(wait, problem.retry_after))
-                self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
-                          message=str(problem), speed=0.0)  # fmt: skip
-                if job.stop.wait(wait):
-                    raise _Stopped from None
-        self._set(job, state=State.VERIFYING, message=None, speed=0.0)
-        digest = hasher.hexdigest()
+        try:
+            while True:
+                self._check_stop(job)
+                try:
+                    meta = self._metadata(request)
+                    cached = self._cached(request, meta.commit)
+                    if cached is not None:
+                        self._discard(request.id)
+                        return cached
+                    if meta.sha256 != self._journal_sha(request.id) or (
+                        plan is not None and plan.size != meta.size
+                    ):
+                        if plan is not None:  # another version of the file
+                            plan.close()
+                            plan = None
+                        for path in (part, ranges):
+                            path.unlink(missing_ok=True)
+                        self._journal(replace(request, sha256=meta.sha256, size=meta.size), "queued")
+                    if plan is None:
+                        self._set(job, state=State.DOWNLOADING, message="checking the partial file")
+                        plan = _Plan.open(part, ranges, meta.size, self._piece_size(meta.size))
+                    self._check_space(job, meta.size - plan.done, meta.size)
+                    self._set(job, state=State.DOWNLOADING, total=meta.size, done=plan.done,
+                              message=None, retry_in=None)  # fmt: skip
+                    self._fetch(job, meta, plan)
+                    break
+                except (_Stopped, DownloadError):
+                    raise
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                    problem = _classify(error, request)
+                    if not problem.retryable:
+                        raise DownloadError(str(problem), problem.kind) from None
+                    done = job.status.done
+                    failures = 1 if done > last_done else failures + 1
+                    last_done = done
+                    self._back_off(job, problem, failures)
+            self._set(job, state=State.VERIFYING, message=None, speed=0.0)
+            digest = plan.hexdigest()
+        finally:
+            if plan is not None:
+                plan.close()
         if digest != meta.sha256:
-            part.unlink(missing_ok=True)
             self._discard(request.id)
             raise DownloadError(
                 f"{request.filename} failed verification: its sha256 is {digest}, the Hub says "
@@ -473,7 +487,32 @@ class DownloadManager:
             )
         path = self._place(request, meta, part)
         self._discard(request.id)
+        if request.joins:
+            return self._join(request, meta.commit) or path
         return path
+
+    def _back_off(self, job: _Job, problem: hub.HubError, failures: int) -> None:
+        """Wait before retrying (in the open), or give up after `retries` failures in a row."""
+        if failures > self.retries:
+            raise DownloadError(
+                f"gave up after {self.retries} retries: {problem}", problem.kind
+            ) from None
+        wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+        if problem.retry_after is not None:
+            wait = min(self.max_backoff, max(wait, problem.retry_after))
+        self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
+                  message=str(problem), speed=0.0)  # fmt: skip
+        if job.stop.wait(wait):
+            raise _Stopped from None
+
+    def _piece_size(self, size: int) -> int:
+        """Pieces of 8-64 MiB, about four per connection: few requests, and the bytes arrive close
+        enough to in order for the hash to follow them (`_Plan`). One connection: one piece."""
+        if self.piece_size is not None:
+            return self.piece_size
+        if self.connections == 1:
+            return max(1, size)
+        return min(64 * MiB, max(8 * MiB, size // (4 * self.connections)))
 
     def _check_stop(self, job: _Job) -> None:
         if job.stop.is_set():
@@ -499,32 +538,111 @@ class DownloadManager:
             raise DownloadError(f"the Hub did not say how large {request.filename} is", "hub")
         return _Meta(url, meta.location, etag, commit, size, sha)
 
-    def _fetch(self, job: _Job, meta: _Meta, part: Path, hasher: _Hasher) -> None:
+    def _fetch(self, job: _Job, meta: _Meta, plan: _Plan) -> None:
+        """Fill in the missing pieces: one connection first; when its answer honours the Range
+        header, the others join it. Returns when every piece is in, raises what made one fail."""
         from huggingface_hub.utils import build_hf_headers
 
         headers = build_hf_headers(library_name="llmtui")
         if _origin(meta.location) != _origin(meta.url):
             headers.pop("authorization", None)  # a signed CDN URL: the token stays with the Hub
+        headers["Accept-Encoding"] = "identity"  # a compressed answer ignores the Range
+        plan.on_progress = lambda done: self._progress(job, done)
+        while not plan.complete:
+            plan.reset_run()
+            wanted = min(self.connections, plan.open_pieces())
+            first = self._start_connection(job, meta, plan, headers)
+            plan.answered.wait()  # set by the first answer, or when that connection gives up
+            threads = [first]
+            if plan.ranges and not plan.failure:
+                threads += [
+                    self._start_connection(job, meta, plan, headers) for _ in range(wanted - 1)
+                ]
+            for thread in threads:
+                thread.join()
+            self._check_stop(job)
+            if plan.failure is not None:
+                raise plan.failure
+            if not plan.complete and not plan.ranges:
+                plan.restart_whole()  # ranges stopped being honoured: one connection, from 0
 
-        def resuming(reason: str) -> None:  # the library resumes by itself after a second
-            self._set(job, state=State.RETRYING, attempt=job.status.attempt + 1, retry_in=1.0,
-                      message=f"connection lost ({reason}); resuming", speed=0.0)  # fmt: skip
+    def _start_connection(self, job: _Job, meta: _Meta, plan: _Plan, headers) -> threading.Thread:
+        thread = threading.Thread(target=self._connection, args=(job, meta, plan, headers),
+                                  name=f"download-{job.request.id}-part", daemon=True)  # fmt: skip
+        thread.start()
+        return thread
 
-        with part.open("ab", buffering=0) as f:
-            writer = _PartWriter(f, hasher, lambda n: self._progress(job, n))
-            try:
-                hf_compat.http_get(  # retries are ours: visible, with backoff, and resumable
-                    meta.location,
-                    writer,
-                    on_resume=resuming,
-                    resume_size=hasher.size,
-                    headers=headers,
-                    expected_size=meta.size,
-                    displayed_filename=job.request.filename,
-                    tqdm_class=functools.partial(_StopHook, job.stop),
-                )
-            finally:
-                hasher.close()  # the digest catches up with the file; no thread outlives this
+    def _connection(self, job: _Job, meta: _Meta, plan: _Plan, headers: dict) -> None:
+        """One connection's loop: take a piece, fetch it, retry it after a drop (with backoff)."""
+        failures = 0
+        try:
+            while (piece := plan.take()) is not None:
+                if piece is WAIT:
+                    if job.stop.wait(0.1):
+                        return
+                    continue
+                assert isinstance(piece, _Piece)
+                before = plan.done
+                try:
+                    self._fetch_piece(job, meta, plan, piece, headers)
+                except _Stopped:
+                    return
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                    plan.release(piece)
+                    problem = _classify(error, job.request)
+                    if not problem.retryable:
+                        raise DownloadError(str(problem), problem.kind) from None
+                    failures = 1 if plan.done > before else failures + 1
+                    self._back_off(job, problem, failures)
+                else:
+                    failures = 0
+                    plan.release(piece)
+        except _Stopped:
+            pass
+        except Exception as error:  # noqa: BLE001 - the job fails with it, the others stop
+            plan.fail(error if isinstance(error, DownloadError) else DownloadError(
+                f"unexpected error: {error}", "server"))  # fmt: skip
+        finally:
+            plan.answered.set()
+
+    def _fetch_piece(self, job: _Job, meta: _Meta, plan: _Plan, piece: _Piece, headers) -> None:
+        import httpx2
+        from huggingface_hub import get_session
+        from huggingface_hub.utils import hf_raise_for_status
+
+        asked = piece.pos
+        headers = {**headers, "Range": f"bytes={asked}-{piece.end - 1}"}
+        with get_session().stream(
+            "GET", meta.location, headers=headers, timeout=self._read_timeout()
+        ) as response:
+            hf_raise_for_status(response)
+            if response.status_code == 200:
+                # The server sent the whole file: fine for the only connection, which then
+                # fetches it from the start; any other stops and leaves it the job.
+                if not plan.whole_file(piece):
+                    return
+            else:
+                plan.ranges_honoured()
+                start = _content_range_start(response.headers.get("Content-Range"))
+                if response.status_code != 206 or start != asked:
+                    raise httpx2.RemoteProtocolError(
+                        f"asked for bytes from {asked}, got {response.status_code} "
+                        f"({response.headers.get('Content-Range')})"
+                    )
+            for data in response.iter_raw():
+                if job.stop.is_set() or plan.failure is not None:
+                    raise _Stopped
+                if not plan.write(piece, data):
+                    return  # another connection took the rest of this piece
+            if piece.pos < piece.end:
+                raise httpx2.RemoteProtocolError("the server sent fewer bytes than it announced")
+
+    def _read_timeout(self) -> float:
+        """The stall detector: HF_HUB_DOWNLOAD_TIMEOUT, when set, wins over the setting."""
+        try:
+            return float(os.environ["HF_HUB_DOWNLOAD_TIMEOUT"])
+        except (KeyError, ValueError):
+            return self.stall_seconds
 
     def _progress(self, job: _Job, done: int) -> None:
         now = time.monotonic()
@@ -565,15 +683,63 @@ class DownloadManager:
         return self.cache / repo_folder_name(repo_id=repo_id, repo_type="model")
 
     def _cached(self, request: FileRequest, revision: str) -> Path | None:
-        """The file in the cache at this revision, linking an existing blob if needed."""
+        """The file in the cache at this revision (for a byte-split part, the joined file)."""
         from huggingface_hub import try_to_load_from_cache
 
-        found = try_to_load_from_cache(
-            request.repo_id, request.filename, cache_dir=self.cache, revision=revision
-        )
-        if isinstance(found, str) and Path(found).exists():
-            return Path(found)
+        for name in (hub.joined_name(request.filename) if request.joins else None,
+                     request.filename):  # fmt: skip
+            if name is None:
+                continue
+            found = try_to_load_from_cache(
+                request.repo_id, name, cache_dir=self.cache, revision=revision
+            )
+            if isinstance(found, str) and Path(found).exists():
+                return Path(found)
         return None
+
+    _joining = threading.Lock()
+
+    def _join(self, request: FileRequest, commit: str) -> Path | None:
+        """Once every byte-split part is in the cache, they become the one GGUF they were cut
+        from: a blob named by its sha256 (computed while copying), linked as `NAME.gguf` in the
+        snapshot beside where the parts were, so `hf` and llama.cpp see an ordinary file; then
+        the parts go (the disk keeps one copy). None while parts are missing."""
+
+        snapshot = self._storage(request.repo_id) / "snapshots" / commit
+        parts = [snapshot / name for name in request.joins]
+        target = snapshot / (hub.joined_name(request.joins[0]) or "")
+        with self._joining:
+            if target.exists():
+                return target
+            if not all(p.exists() for p in parts):
+                return None
+            total = sum(p.stat().st_size for p in parts)
+            free = self.free_space(self.work_dir)
+            if free - self.spare < total:
+                raise DownloadError(
+                    f"Not enough disk space to join the parts of {target.name}: it needs "
+                    f"{_mb(total)} and {self.work_dir} has {_mb(free)} free. Free some space, "
+                    "then download it again (the parts are kept).",
+                    "disk",
+                )
+            tmp = self.work_dir / f"{request.id}.joining"
+            digest = hashlib.sha256()
+            with tmp.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as f:
+                        while block := f.read(_Hasher.BLOCK):
+                            digest.update(block)
+                            out.write(block)
+            blob = snapshot.parents[1] / "blobs" / digest.hexdigest()
+            shutil.move(tmp, blob)
+            hf_compat.create_symlink(str(blob), str(target))
+            for part in parts:
+                part_blob = part.resolve()
+                part.unlink()
+                if not any(p.is_symlink() and p.resolve() == part_blob
+                           for p in snapshot.parent.rglob("*")):  # fmt: skip
+                    part_blob.unlink(missing_ok=True)
+        return target
 
     def _place(self, request: FileRequest, meta: _Meta, part: Path) -> Path:
         storage = self._storage(request.repo_id)
@@ -595,11 +761,12 @@ class DownloadManager:
 
     # -- the journal ------------------------------------------------------------------------------
 
+    def _paths(self, job_id: str) -> tuple[Path, Path]:
+        """The partial file and the record of which of its bytes have arrived."""
+        return self.work_dir / f"{job_id}.part", self.work_dir / f"{job_id}.ranges"
+
     def _part_size(self, job_id: str) -> int:
-        try:
-            return (self.work_dir / f"{job_id}.part").stat().st_size
-        except OSError:
-            return 0
+        return _Plan.received(*self._paths(job_id))
 
     def _journal(self, request: FileRequest, state: str, message: str | None = None) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -621,7 +788,7 @@ class DownloadManager:
         return (data.get("request") or {}).get("sha256")
 
     def _discard(self, job_id: str) -> None:
-        for suffix in (".part", ".json"):
+        for suffix in (".part", ".ranges", ".json"):
             try:
                 (self.work_dir / f"{job_id}{suffix}").unlink(missing_ok=True)
             except OSError:
@@ -638,8 +805,240 @@ class _Meta:
     sha256: str
 
 
+class _Piece:
+    """Bytes [start, end) of a file; `pos` is the next one wanted; `slot` its record; since
+    `taken` (a monotonic time) its connection has fetched from `taken_at`."""
+
+    __slots__ = ("start", "end", "pos", "slot", "busy", "taken", "taken_at")
+
+    def __init__(self, start: int, end: int, pos: int, slot: int) -> None:
+        self.start, self.end, self.pos, self.slot, self.busy = start, end, pos, slot, False
+        self.taken, self.taken_at = 0.0, pos
+
+    def take(self, now: float) -> _Piece:
+        self.busy, self.taken, self.taken_at = True, now, self.pos
+        return self
+
+    def eta(self, now: float) -> float:
+        """Seconds its connection needs for the rest, at its speed so far."""
+        got = self.pos - self.taken_at
+        return (self.end - self.pos) * (now - self.taken) / got if got > 0 else float("inf")
+
+
+WAIT = object()  # `_Plan.take`: no piece now, but one may be worth splitting soon
+
+
+class _Plan:
+    """Which bytes of one file have arrived, and which connection fetches which of the rest.
+
+    The pieces tile the file in order. Each is a record (start, end, pos) in `<id>.ranges`; after
+    every write to the part file its `pos` is written there too, so what the record says has
+    arrived has (a kill -9 loses neither: both are in the kernel's page cache), and a resumed
+    download asks for exactly the bytes still missing. Reopening rebuilds the records from what
+    arrived, whatever a crash left half-written.
+
+    Connections take the first piece nobody fetches, so the file fills roughly in order and the
+    sha256 (`_Hasher`) follows the `frontier`, the end of what arrived without a gap, reading the
+    bytes back from the page cache: nothing is held in memory. When no piece is left, an idle
+    connection takes the second half of what the slowest piece still wants, once that would take
+    its connection more than SPLIT_AFTER seconds: one slow or hung connection does not hold up
+    the end. A split abandons what the server had already sent beyond the middle (the socket
+    buffers: little on a paced link, some MB on loopback), so a quick finish is left alone.
+    All methods are thread-safe.
+    """
+
+    RECORD = struct.Struct("<QQQ")
+    MIN_SPLIT = 2 * MiB  # a piece with less left is not worth a second request
+    SPLIT_AFTER = 0.25
+
+    def __init__(self, part: Path, ranges: Path, size: int, pieces: list[_Piece]) -> None:
+        self.part, self.record_path, self.size, self.pieces = part, ranges, size, pieces
+        self.done = sum(p.pos - p.start for p in pieces)
+        self.ranges_ok: bool | None = None  # what the server's first answer said
+        self.failure: DownloadError | None = None
+        self.answered = threading.Event()
+        self.on_progress: Callable[[int], None] | None = None
+        self._lock = threading.Lock()
+        self._head = 0  # the first piece not complete
+        self._fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+        self._rfd = os.open(ranges, os.O_RDWR)
+        if os.fstat(self._fd).st_size != size:
+            os.ftruncate(self._fd, size)  # sparse: the disk check has counted what it needs
+        self._advance_head()
+        self.hasher = _Hasher(part)
+        self.hasher.advance_to(self.frontier)
+
+    @classmethod
+    def open(cls, part: Path, ranges: Path, size: int, piece_size: int) -> _Plan:
+        have = cls._arrived(part, ranges, size)
+        pieces: list[_Piece] = []
+        cursor = 0
+        for a, b in [*have, (size, size)]:
+            start = cursor
+            while start < a:
+                end = start + piece_size
+                if a - end < piece_size // 2:
+                    end = a  # no small last piece
+                pieces.append(_Piece(start, end, start, len(pieces)))
+                start = end
+            if a < b:
+                pieces.append(_Piece(a, b, b, len(pieces)))
+            cursor = b
+        tmp = ranges.with_suffix(".ranges-tmp")
+        tmp.write_bytes(b"".join(cls.RECORD.pack(p.start, p.end, p.pos) for p in pieces))
+        tmp.replace(ranges)
+        return cls(part, ranges, size, pieces)
+
+    @classmethod
+    def _arrived(cls, part: Path, ranges: Path, size: int) -> list[tuple[int, int]]:
+        """The byte intervals of the part file that arrived, merged, in order."""
+        try:
+            data = ranges.read_bytes()
+        except OSError:
+            data = None
+        if data is None:  # none, or a part written front to back (by an older llmtui)
+            try:
+                return [(0, min(part.stat().st_size, size))] if part.stat().st_size else []
+            except OSError:
+                return []
+        spans = sorted(
+            (start, min(pos, end, size))
+            for start, end, pos in cls.RECORD.iter_unpack(data[: len(data) // 24 * 24])
+            if start < min(pos, end, size)
+        )
+        merged: list[tuple[int, int]] = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    @classmethod
+    def received(cls, part: Path, ranges: Path) -> int:
+        return sum(b - a for a, b in cls._arrived(part, ranges, 1 << 62))
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.size
+
+    @property
+    def ranges(self) -> bool:
+        return self.ranges_ok is not False
+
+    @property
+    def frontier(self) -> int:
+        return self.pieces[self._head].pos if self._head < len(self.pieces) else self.size
+
+    def open_pieces(self) -> int:
+        with self._lock:
+            return sum(1 for p in self.pieces if p.pos < p.end)
+
+    def reset_run(self) -> None:
+        self.answered.clear()
+
+    def take(self) -> _Piece | object | None:
+        """A piece to fetch; WAIT when only a split may come; None when this connection is done."""
+        with self._lock:
+            now = time.monotonic()
+            if self.failure is not None:
+                return None
+            if self.ranges_ok is False and any(p.busy for p in self.pieces):
+                return None  # a server that ignores ranges gets one connection
+            for piece in self.pieces[self._head :]:
+                if not piece.busy and piece.pos < piece.end:
+                    return piece.take(now)
+            if not self.ranges_ok:
+                return None  # no splitting before the server has honoured a Range
+            busy = [p for p in self.pieces if p.busy and p.end - p.pos >= 2 * self.MIN_SPLIT]
+            if not busy:
+                return None
+            victim = max(busy, key=lambda p: p.eta(now))
+            if victim.eta(now) < self.SPLIT_AFTER:
+                return WAIT
+            middle = victim.pos + (victim.end - victim.pos) // 2
+            piece = _Piece(middle, victim.end, middle, self._records())
+            self._record(piece)  # first the new record, then the shorter one: never a gap
+            victim.end = middle
+            os.pwrite(self._rfd, struct.pack("<Q", middle), victim.slot * 24 + 8)
+            self.pieces.insert(self.pieces.index(victim) + 1, piece)
+            return piece.take(now)
+
+    def release(self, piece: _Piece) -> None:
+        with self._lock:
+            piece.busy = False
+
+    def write(self, piece: _Piece, data: bytes) -> bool:
+        """Store bytes that arrived for a piece; False once it has all it wants (it was split)."""
+        with self._lock:
+            room = piece.end - piece.pos
+            view = memoryview(data)[:room]
+            written = 0
+            while written < len(view):  # a write may take part of a buffer (a disk filling up)
+                written += os.pwrite(self._fd, view[written:], piece.pos + written)
+            piece.pos += written
+            os.pwrite(self._rfd, struct.pack("<Q", piece.pos), piece.slot * 24 + 16)
+            self.done += written
+            self._advance_head()
+            self.hasher.advance_to(self.frontier)
+            if self.on_progress is not None:
+                self.on_progress(self.done)
+            return len(data) <= room
+
+    def ranges_honoured(self) -> None:
+        with self._lock:
+            self.ranges_ok = True
+        self.answered.set()
+
+    def whole_file(self, piece: _Piece) -> bool:
+        """The server ignored the Range header. The only connection then takes the whole file
+        from its first byte (True); any other leaves it to that one (False)."""
+        with self._lock:
+            self.ranges_ok = False
+            alone = all(not p.busy for p in self.pieces if p is not piece)
+        self.answered.set()
+        if alone:
+            self.restart_whole(piece)
+        return alone
+
+    def restart_whole(self, piece: _Piece | None = None) -> None:
+        """Everything from byte 0 over one connection (for a server that ignores ranges)."""
+        with self._lock:
+            piece = piece or _Piece(0, 0, 0, 0)
+            piece.start, piece.end, piece.pos, piece.slot = 0, self.size, 0, 0
+            self.pieces = [piece]
+            os.ftruncate(self._rfd, 0)
+            self._record(piece)
+            self.done = self._head = 0
+            self.hasher.reset()
+
+    def fail(self, error: DownloadError) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = error
+
+    def hexdigest(self) -> str:
+        return self.hasher.hexdigest()
+
+    def close(self) -> None:
+        self.hasher.close()
+        for fd in (self._fd, self._rfd):
+            os.close(fd)
+
+    def _records(self) -> int:
+        return os.fstat(self._rfd).st_size // 24
+
+    def _record(self, piece: _Piece) -> None:
+        os.pwrite(self._rfd, self.RECORD.pack(piece.start, piece.end, piece.pos), piece.slot * 24)
+
+    def _advance_head(self) -> None:
+        pieces = self.pieces
+        while self._head < len(pieces) and pieces[self._head].pos == pieces[self._head].end:
+            self._head += 1
+
+
 class _Hasher:
-    """sha256 of the part file, following it as bytes are appended.
+    """sha256 of the part file, following its first bytes as they are written.
 
     A thread of its own reads what was written back from the page cache, a BLOCK at a time, and
     hashes it, overlapping with receiving and writing. Both the read and hashlib release the GIL
@@ -647,7 +1046,7 @@ class _Hasher:
     piece the network delivers: per piece (64 KiB on loopback), the hand-overs cost more wall time
     than the hashing itself (bench/README.md, "Downloads"). Nothing is held in memory, however far
     the network runs ahead. `size` counts the bytes written; `close` waits until they are hashed.
-    One thread at a time calls it.
+    One thread at a time calls it (`_Plan` holds its lock).
     """
 
     BLOCK = 4 * MiB
@@ -662,19 +1061,12 @@ class _Hasher:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    @classmethod
-    def of(cls, path: Path) -> _Hasher:
-        """The hasher of a part file already on disk (a resumed download)."""
-        hasher = cls(path)
-        if path.exists():
-            hasher.advance(path.stat().st_size)
-            hasher.close()
-        return hasher
-
-    def advance(self, n: int) -> None:
-        """`n` more bytes were appended to the file."""
+    def advance_to(self, size: int) -> None:
+        """The file's first `size` bytes are written."""
         with self._wake:
-            self.size += n
+            if size <= self.size:
+                return
+            self.size = size
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
                 self._thread.start()
@@ -724,54 +1116,10 @@ class _Hasher:
         return self.digest.hexdigest()
 
 
-class _PartWriter:
-    """The file object http_get writes to: appends (unbuffered, so the hasher can read the bytes
-    back at once), hashes, reports progress."""
-
-    def __init__(self, f, hasher: _Hasher, progress: Callable[[int], None]) -> None:
-        self.f = f
-        self.hasher = hasher
-        self.progress = progress
-
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        written = 0
-        while written < len(view):  # a raw file may take part of a buffer (a disk filling up)
-            written += self.f.write(view[written:])
-        self.hasher.advance(written)
-        self.progress(self.hasher.size)
-        return written
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.f.seek(offset, whence)
-
-    def truncate(self, size: int | None = None) -> int:
-        # http_get truncates when a server ignored our Range and sent the whole file: start over.
-        result = self.f.truncate(size)
-        self.hasher.reset()
-        if result:
-            raise OSError("truncating a part file to a non-zero size is not supported")
-        return result
-
-
-class _StopHook:
-    """The `tqdm_class` huggingface-hub drives per chunk: it stops the transfer when asked."""
-
-    def __init__(self, stop: threading.Event, **_tqdm_kwargs) -> None:
-        self.stop = stop
-
-    def __enter__(self) -> _StopHook:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, n: int = 1) -> None:
-        if self.stop.is_set():
-            raise _Stopped
+def _content_range_start(value: str | None) -> int | None:
+    """The first byte of a `Content-Range: bytes START-END/SIZE` answer."""
+    m = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*", value or "")
+    return int(m[1]) if m else None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -805,14 +1153,14 @@ def _classify(error: BaseException, request: FileRequest) -> hub.HubError:
 def clean_orphans(cache: Path, work_dir: Path) -> int:
     """Delete partial files nobody will resume; returns the bytes freed.
 
-    Ours: a `.part` without its journal. huggingface-hub's: a `<etag>.<random>.incomplete` blob
+    Ours: a `.part` or `.ranges` without its journal. huggingface-hub's: a `<etag>.<random>.incomplete` blob
     whose download lock (`.locks/<repo>/<etag>.lock`) nobody holds, i.e. its process was killed."""
     from filelock import FileLock, Timeout
 
     freed = 0
     candidates: list[tuple[Path, Path]] = []
     if work_dir.exists():
-        for part in work_dir.glob("*.part"):
+        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges")):
             if not part.with_suffix(".json").exists():
                 candidates.append((part, part.with_suffix(".lock")))
     if cache.exists():

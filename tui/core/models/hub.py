@@ -225,6 +225,15 @@ _QUANT = re.compile(
     re.IGNORECASE,
 )
 _SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
+# TheBloke's older splits (`NAME.gguf-split-a`, `-split-b` ...): one GGUF cut into byte ranges,
+# which llama.cpp cannot open; llmtui joins them once all have arrived (`downloads`).
+_BYTE_SPLIT = re.compile(r"^(?P<name>.+\.gguf)-split-(?P<letter>[a-z])$", re.IGNORECASE)
+
+
+def joined_name(filename: str) -> str | None:
+    """`NAME.gguf` for a byte-split part `NAME.gguf-split-X`, else None."""
+    m = _BYTE_SPLIT.match(filename)
+    return m["name"] if m else None
 
 
 def parse_quant(filename: str) -> str | None:
@@ -259,6 +268,7 @@ class QuantFile:
     parts: tuple[GgufPart, ...]
     quant: str | None
     expected_parts: int = 1
+    joined: bool = False  # byte-split parts, joined into `name` after the download
 
     @property
     def size(self) -> int:
@@ -270,7 +280,8 @@ class QuantFile:
 
     @property
     def first(self) -> str:
-        """The file to open: llama.cpp finds a split's other parts next to its first one."""
+        """The file the GGUF header is in (and, but for byte splits, the one to open: llama.cpp
+        finds a split's other parts next to its first one)."""
         return self.parts[0].filename
 
     @property
@@ -316,9 +327,11 @@ def group_files(
     """Group (name, size, sha256) rows into picker entries; unsafe names are set aside."""
     singles: list[QuantFile] = []
     splits: dict[str, list[tuple[int, int, GgufPart]]] = {}
+    byte_splits: dict[str, list[tuple[int, GgufPart]]] = {}
     skipped: list[str] = []
     for name, size, sha in siblings:
-        if not name.lower().endswith(".gguf"):
+        byte_split = _BYTE_SPLIT.match(name)
+        if not name.lower().endswith(".gguf") and byte_split is None:
             continue
         if not safe_filename(name):
             skipped.append(name)
@@ -326,21 +339,20 @@ def group_files(
         part = GgufPart(name, size or 0, sha)
         m = _SPLIT.match(name)
         if m:
-            splits.setdefault(m["base"], []).append((int(m["i"]), int(m["n"]), part))
+            splits.setdefault(m["base"] + ".gguf", []).append((int(m["i"]), int(m["n"]), part))
+        elif byte_split:
+            letter = ord(byte_split["letter"].lower()) - ord("a") + 1
+            byte_splits.setdefault(byte_split["name"], []).append((letter, part))
         else:
             singles.append(QuantFile(repo_id, name, (part,), parse_quant(name)))
-    for base, rows in splits.items():
+    for name, rows in splits.items():
         rows.sort(key=lambda r: r[0])
-        name = base + ".gguf"
-        singles.append(
-            QuantFile(
-                repo_id,
-                name,
-                tuple(r[2] for r in rows),
-                parse_quant(name),
-                expected_parts=rows[0][1],
-            )
-        )
+        parts = tuple(r[2] for r in rows)
+        singles.append(QuantFile(repo_id, name, parts, parse_quant(name), rows[0][1]))
+    for name, letters in byte_splits.items():
+        letters.sort(key=lambda r: r[0])
+        parts = tuple(r[1] for r in letters)  # complete when a, b, ... have no gap
+        singles.append(QuantFile(repo_id, name, parts, parse_quant(name), letters[-1][0], True))
     singles.sort(key=lambda f: (quant_rank(f.quant), f.size, f.name))
     return tuple(singles), tuple(skipped)
 

@@ -29,12 +29,15 @@ import urllib3
 from urllib3 import exceptions as u3
 
 READ_SIZE = 1 << 20  # the most one receive takes from the socket
+# Connections kept per host: every connection of the downloads in flight (settings: downloads
+# concurrency x connections); urllib3 would close and warn about the ones above it.
+POOL_SIZE = 64
 
 
 class Urllib3Transport(httpx2.BaseTransport):
     def __init__(self) -> None:
         self._pool = urllib3.PoolManager(
-            ssl_context=httpx2.create_ssl_context(), maxsize=8, retries=False
+            ssl_context=httpx2.create_ssl_context(), maxsize=POOL_SIZE, retries=False
         )
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -68,13 +71,17 @@ class Urllib3Transport(httpx2.BaseTransport):
 class _Body(httpx2.SyncByteStream):
     def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
+        self._read_all = False
 
     def __iter__(self) -> Iterator[bytes]:
         with _mapped_errors():
             while piece := self._response.read1(READ_SIZE, decode_content=False):
                 yield piece
+        self._read_all = True
 
     def close(self) -> None:
+        if not self._read_all:  # left mid-body (a stop, a split piece): the rest must not be
+            self._response.close()  # read as the next answer on this connection
         self._response.release_conn()
 
 

@@ -13,7 +13,7 @@ from collections import deque
 
 from textual.app import App
 
-from tui.core.models.downloads import DownloadManager, FileRequest, State, Status
+from tui.core.models.downloads import DownloadManager, State, Status, requests_for
 from tui.core.models.hub import QuantFile
 from tui.core.text import one_line
 
@@ -50,10 +50,7 @@ class DownloadService:
                                 severity="error", markup=False, timeout=10)  # fmt: skip
 
     def submit(self, file: QuantFile, revision: str = "main") -> list[str]:
-        return [
-            self.manager.submit(FileRequest(file.repo_id, p.filename, p.size, p.sha256, revision))
-            for p in file.parts
-        ]
+        return [self.manager.submit(r) for r in requests_for(file, revision)]
 
     def statuses(self) -> list[Status]:
         return self.manager.statuses()
