@@ -422,3 +422,26 @@ def _unused(path: Path) -> Path:
 def _remove(path: Path) -> None:
     for suffix in ("", *_SIDE_FILES):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+class Store:
+    """What every store of a component's tables shares: the database, its recovery, flush, close."""
+
+    COMPONENT = ""
+    MIGRATIONS: Sequence[str] = ()
+
+    def __init__(self, path: Path, report: Report | None = None) -> None:
+        self.path = Path(path)
+        self._db = Database(self.path, self.COMPONENT, self.MIGRATIONS, report)
+
+    @property
+    def recovery(self) -> Recovery | None:
+        """What was recovered from a damaged file when this store opened it."""
+        return self._db.recovery
+
+    def flush(self) -> bool:
+        """Make the waiting writes now; True when nothing waits."""
+        return self._db.flush()
+
+    def close(self) -> None:
+        self._db.close()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tui.core.database import Database, Recovery
+from tui.core.database import Store
 from tui.core.storage import Report, StorageError
 from tui.core.text import one_line
 
@@ -118,7 +118,7 @@ class ConversationSummary:
     messages: int
 
 
-class ConversationStore:
+class ConversationStore(Store):
     """The conversations in one database file; safe to call from several threads.
 
     With `report` (the app), a write that meets a full disk, a read-only folder or a busy
@@ -134,24 +134,14 @@ class ConversationStore:
     conversation whose changes still wait raises it too (what is on disk is not all of it yet).
     """
 
+    COMPONENT = "conversations"
+    MIGRATIONS = MIGRATIONS
+
     def __init__(self, path: Path, report: Report | None = None) -> None:
-        self.path = Path(path)
-        self._db = Database(self.path, "conversations", MIGRATIONS, report)
+        super().__init__(path, report)
         self._ids: dict[int, int] = {}  # waiting (negative) id -> the id it was written with
         self._last_waiting_id = 0
         self._ids_lock = threading.Lock()
-
-    @property
-    def recovery(self) -> Recovery | None:
-        """What was recovered from a damaged file when this store opened it."""
-        return self._db.recovery
-
-    def flush(self) -> bool:
-        """Make the waiting writes now; True when nothing waits."""
-        return self._db.flush()
-
-    def close(self) -> None:
-        self._db.close()
 
     def create(
         self,

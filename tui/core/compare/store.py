@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui.core.compare.comparison import Cell, Column, CompareConfig, CompareError, ComparisonResult, Vote
-from tui.core.database import Database, Recovery, transaction
+from tui.core.database import Store, transaction
 from tui.core.engine.base import AnswerStats
-from tui.core.storage import Report, StorageError
+from tui.core.storage import StorageError
 
 MIGRATIONS = (
     """
@@ -162,7 +162,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class CompareStore:
+class CompareStore(Store):
     """The comparisons in the database file; safe to use from any thread.
 
     `report` works as for `tui.core.chat.store.ConversationStore`: with it, a comparison or a
@@ -171,21 +171,8 @@ class CompareStore:
     storage fault raises `StorageError`.
     """
 
-    def __init__(self, path: Path, report: Report | None = None) -> None:
-        self.path = Path(path)
-        self._db = Database(self.path, "compare", MIGRATIONS, report)
-
-    @property
-    def recovery(self) -> Recovery | None:
-        """What was recovered from a damaged file when this store opened it."""
-        return self._db.recovery
-
-    def flush(self) -> bool:
-        """Make the waiting writes now; True when nothing waits."""
-        return self._db.flush()
-
-    def close(self) -> None:
-        self._db.close()
+    COMPONENT = "compare"
+    MIGRATIONS = MIGRATIONS
 
     def file_hash(self, path: Path) -> str:
         """sha256 of a file, from the cache while its size and mtime are unchanged."""
