@@ -52,6 +52,7 @@ async def steady(pilot) -> None:
         if isinstance(widget, (Input, TextArea)):
             widget.cursor_blink = False
     await pilot.pause()
+    await pilot.pause()  # a table that grew in the last frame is measured again in the next
 
 
 @pytest.fixture

@@ -746,6 +746,7 @@ class CompareScreen(Screen):
         if len(saved.config.prompts) > 1:
             self._show_grid()
         self._show_status()
+        self._focus_next_step()  # its models are chosen again: the prompt, to change it and run it
 
     def action_export(self) -> None:
         if self.result is None or self.result.id is None:
