@@ -53,7 +53,7 @@ from tui.ui.chat.widgets import (
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter, leave_text_input
 from tui.ui.model_select import ModelOffer, ModelSelect
-from tui.ui.storage import StorageNotice, show_notice
+from tui.ui.storage import ShowsStorageNotices, show_notice
 
 RENDERS_PER_SECOND = 25
 # While an answer streams, the UI thread may use this share of one core for it; renders slow down
@@ -106,7 +106,7 @@ class OpenModelScreen(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
-class ChatScreen(Screen):
+class ChatScreen(ShowsStorageNotices, Screen):
     CSS_PATH = "chat.tcss"
     AUTO_FOCUS = ""  # what has the focus on entering depends on what there is (_focus_on_entry)
     HELP_TITLE = "Chat"
@@ -219,7 +219,7 @@ class ChatScreen(Screen):
         self.values: dict = {**asdict(self.app.context.settings.chat), "template": None}
         self.data_dir = paths.data_dir
         # A write the disk refuses waits in the store and is made later; the store says so.
-        self.store = ConversationStore(paths.database, report=self._store_report)
+        self.store = ConversationStore(paths.database, report=self.store_report)
         self.conversation = None
         self.spec: str | None = None
         self.backend: Backend | None = None
@@ -283,14 +283,9 @@ class ChatScreen(Screen):
             from tui.ui.download.screen import get_then_open
 
             get_then_open(self.app, event.download, "chat")
-    def _store_report(self, notice: object) -> None:
-        self.post_message(StorageNotice(notice))  # from any thread: the store's retry timer too
 
-    @on(StorageNotice)
-    def _storage_notice(self, message: StorageNotice) -> None:
-        show_notice(self, message.notice)
-        if self.is_mounted:
-            self._refresh_conversations()  # saved again or recovered: the list has more now
+    def storage_changed(self) -> None:
+        self._refresh_conversations()  # the list has more now
 
     def on_unmount(self) -> None:
         collector.release(self)

@@ -69,7 +69,7 @@ from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
-from tui.ui.storage import StorageNotice, show_notice
+from tui.ui.storage import ShowsStorageNotices, StorageNotice, show_notice
 
 RENDERS_PER_SECOND = 25
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
@@ -138,7 +138,7 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
             self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
 
 
-class CompareScreen(Screen):
+class CompareScreen(ShowsStorageNotices, Screen):
     CSS_PATH = "compare.tcss"
     HELP_TITLE = "Compare"
     AUTO_FOCUS = ""  # on entering, the step that comes next (_focus_next_step)
@@ -190,7 +190,7 @@ class CompareScreen(Screen):
         context = self.app.context
         self.data_dir = context.paths.data_dir
         # A comparison or vote the disk refuses waits in the store and is written later.
-        self.store = CompareStore(context.paths.database, report=self._store_report)
+        self.store = CompareStore(context.paths.database, report=self.store_report)
         self.load_options, self.base_sampling = chat_options(context.settings.chat)
         self.choices: list[ModelChoice] = []
         self.comparison: Comparison | None = None
@@ -235,14 +235,8 @@ class CompareScreen(Screen):
                 yield Static(id="grid-detail")
         yield KeyFooter()
 
-    def _store_report(self, notice: object) -> None:
-        self.post_message(StorageNotice(notice))  # from any thread: the store's retry timer too
-
-    @on(StorageNotice)
-    def _storage_notice(self, message: StorageNotice) -> None:
-        show_notice(self, message.notice)
-        if self.is_mounted:
-            self._show_status()  # a waiting comparison may have its number now
+    def storage_changed(self) -> None:
+        self._show_status()  # a waiting comparison may have its number now
 
     def on_mount(self) -> None:
         self.query_one("#grid").display = False
