@@ -24,6 +24,7 @@ from tui.ui.commands import LlmTuiCommands
 from tui.ui.errors import show_error
 from tui.ui.keys import ALT_DIGIT_KEYS
 from tui.ui.textual_compat import bindings_with_keymap
+from tui.ui.workers import ReportsWorkerFailures
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
@@ -54,7 +55,7 @@ def _screen_factory(target: str):
     return build
 
 
-class LlmTui(App):
+class LlmTui(ReportsWorkerFailures, App):
     TITLE = "llmtui"
     SUB_TITLE = "choose and try open LLMs"
     CSS_PATH = "app.tcss"

@@ -69,6 +69,7 @@ from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
 from tui.ui.pump import TextPump
 from tui.ui.storage import ShowsStorageNotices, StorageNotice, show_notice
+from tui.ui.workers import ReportsWorkerFailures
 
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
 VOTE_LABELS = {"tie": "Tie", "all_bad": "All bad"}
@@ -136,7 +137,7 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
             self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
 
 
-class CompareScreen(ShowsStorageNotices, Screen):
+class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     CSS_PATH = "compare.tcss"
     HELP_TITLE = "Compare"
     AUTO_FOCUS = ""  # on entering, the step that comes next (_focus_next_step)
