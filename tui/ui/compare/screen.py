@@ -615,7 +615,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         from tui.core.engine.base import EngineError
         from tui.core.engine.resolve import find_local, is_remote
 
-        catalogue = getattr(self.app, "catalogue", None)
+        catalogue = self.app.catalogue
         model_dirs = self.app.context.settings.model_dirs
 
         def usable(spec: str) -> bool:

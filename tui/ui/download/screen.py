@@ -258,7 +258,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="picker-find", exit_on_error=False)
     def _find_repos(self, query: str) -> None:
-        catalogue = getattr(self.app, "catalogue", None)
+        catalogue = self.app.catalogue
         try:
             self.post_message(self.Found(hub.find_gguf_repos(query, catalogue), None))
         except hub.HubError as error:
