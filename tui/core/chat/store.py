@@ -344,12 +344,7 @@ class ConversationStore(Store):
         def change(conn: sqlite3.Connection) -> None:
             conversation, message = self._real(conversation_id), self._real(message_id)
             _message(conn, conversation, message)
-            [last] = conn.execute(
-                f"{_SUBTREE} SELECT m.id FROM messages m JOIN subtree USING (id)"  # noqa: S608 - constants
-                " ORDER BY m.last_shown DESC, m.id DESC LIMIT 1",
-                (message,),
-            ).fetchone()
-            _show(conn, conversation, last)
+            _show(conn, conversation, _last_shown_under(conn, message))
 
         self._db.write(change, key=conversation_id)
 
@@ -440,14 +435,19 @@ class ConversationStore(Store):
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def get(self, conversation_id: int) -> Conversation:
-        """The conversation, its `messages` the branch shown (each with its `alternatives`)."""
+    def get(self, conversation_id: int, at: int | None = None) -> Conversation:
+        """The conversation, its `messages` the branch shown (each with its `alternatives`); with
+        `at` (one of its messages, a search hit), the branch `select(at)` would show, though
+        nothing is changed. KeyError when there is no such conversation or message."""
         wanted = self._saved(conversation_id)
         with self._db.read() as conn:
             row = conn.execute("SELECT * FROM conversations WHERE id = ?", (wanted,)).fetchone()
             if row is None:
                 raise KeyError(conversation_id)
-            last = _shown_last(conn, wanted)
+            if at is None:
+                last = _shown_last(conn, wanted)
+            else:
+                last = _last_shown_under(conn, _message(conn, wanted, self._real(at))["id"])
             rows = _branch(conn, last) if last is not None else []
             places = _places(conn, wanted)
         messages = [_stored(r) for r in rows]
@@ -610,6 +610,16 @@ def _shown_last(conn: sqlite3.Connection, conversation: object) -> int | None:
     return row[0] if row else None
 
 
+def _last_shown_under(conn: sqlite3.Connection, message: object) -> int:
+    """Where the branch through `message` ends: the message last shown under it (or itself)."""
+    [last] = conn.execute(
+        f"{_SUBTREE} SELECT m.id FROM messages m JOIN subtree USING (id)"  # noqa: S608 - constants
+        " ORDER BY m.last_shown DESC, m.id DESC LIMIT 1",
+        (message,),
+    ).fetchone()
+    return last
+
+
 def _next_shown(conn: sqlite3.Connection, conversation: object) -> int:
     [number] = conn.execute(
         "SELECT coalesce(max(last_shown), 0) + 1 FROM messages WHERE conversation_id = ?",
@@ -629,7 +639,8 @@ def _show(conn: sqlite3.Connection, conversation: object, message: object) -> No
 def _branch(conn: sqlite3.Connection, message: object) -> list[sqlite3.Row]:
     """The messages from the first one to `message`, in order."""
     return conn.execute(
-        f"{_PATH} SELECT m.* FROM path JOIN messages m USING (id) ORDER BY path.depth DESC",  # noqa: S608 - constants
+        f"{_PATH} SELECT m.* FROM path JOIN messages m USING (id)"  # noqa: S608 - constants
+        " ORDER BY path.depth DESC",
         (message,),
     ).fetchall()
 
@@ -645,8 +656,10 @@ def _places(conn: sqlite3.Connection, conversation: object) -> dict[int | None, 
 
 
 def _delete_subtree(conn: sqlite3.Connection, message: object, keep_root: bool = False) -> None:
+    """Forget `message` (with `keep_root`, only what follows it) and every message after it."""
     conn.execute(
-        f"{_SUBTREE} DELETE FROM messages WHERE id IN (SELECT id FROM subtree) AND id IS NOT ?",  # noqa: S608 - constants
+        f"{_SUBTREE} DELETE FROM messages"  # noqa: S608 - constants
+        " WHERE id IN (SELECT id FROM subtree) AND id IS NOT ?",
         (message, message if keep_root else None),
     )
 
