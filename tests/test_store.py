@@ -396,3 +396,11 @@ def test_search_works_on_a_recovered_database(tmp_path):
     store.add_message(conv.id, "user", "after the recovery")
     assert [h.conversation_id for h in store.search("recovery")] == [conv.id]
     store.close()
+
+
+def test_a_snippet_is_plain_text_whatever_the_message_holds(store):
+    conv = store.create("m.gguf")
+    store.add_message(conv.id, "assistant", "[bold]needle[/]\x1b[2J\n\x02\x03 « done »")
+    [hit] = store.search("needle")
+    assert hit.parts == (("[bold]", False), ("needle", True), ("[/] « done »", False))
+    assert hit.snippet("<", ">") == "[bold]<needle>[/] « done »"

@@ -335,14 +335,11 @@ def _salvage(source: Path, target: Path) -> dict[str, int]:
             for kind, n, _ in schema
             if kind == "table" and not any(n == v or n.startswith(f"{v}_") for v in virtual)
         ]
-        for kind, name, sql in schema:
+        for _kind, name, sql in schema:
             if name in tables or name in virtual:
                 dst.execute(sql)
         for table in tables:
             rows[table] = _copy_rows(src, dst, table)
-        for table in virtual:
-            quoted = table.replace('"', '""')
-            dst.execute(f'INSERT INTO "{quoted}" ("{quoted}") VALUES (\'rebuild\')')  # noqa: S608
         for kind, _, sql in schema:
             if kind != "table":
                 try:
@@ -360,6 +357,9 @@ def _salvage(source: Path, target: Path) -> dict[str, int]:
         for table, rowid, _parent, _fk in orphans:
             dst.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))  # noqa: S608
             rows[table] -= 1
+        for table in virtual:  # last, from the rows kept (full-text search's own 'rebuild')
+            quoted = table.replace('"', '""')
+            dst.execute(f'INSERT INTO "{quoted}" ("{quoted}") VALUES (\'rebuild\')')  # noqa: S608
         dst.commit()
     return rows
 

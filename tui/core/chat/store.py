@@ -18,6 +18,7 @@ The tables live in the one database of `tui.core.database`, beside the compariso
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -27,10 +28,11 @@ from pathlib import Path
 
 from tui.core.database import Store
 from tui.core.storage import Report, StorageError
-from tui.core.text import one_line
+from tui.core.text import clean, one_line
 
 TITLE_LENGTH = 60
 SNIPPET_TOKENS = 12  # words around a search match
+_SPACES = re.compile(r"\s+")
 
 
 MIGRATIONS = (
@@ -217,12 +219,13 @@ class SearchHit:
     title: str
     message_id: int
     role: str
-    parts: tuple[tuple[str, bool], ...]  # the snippet: (text, is a match), as stored (not cleaned)
+    # The snippet, cleaned and on one line: (text, whether it is a match), for the UI to style.
+    parts: tuple[tuple[str, bool], ...]
     rank: float  # FTS5's bm25: smaller is better
 
     def snippet(self, start: str = "«", end: str = "»") -> str:
-        """The snippet on one line, each match between `start` and `end` (plain text)."""
-        return one_line("".join(f"{start}{t}{end}" if hit else t for t, hit in self.parts), 400)
+        """The snippet as plain text, each match between `start` and `end`."""
+        return "".join(f"{start}{t}{end}" if hit else t for t, hit in self.parts).strip()
 
 
 class ConversationStore(Store):
@@ -683,10 +686,10 @@ def _snippet_parts(snippet: str, start: str, end: str) -> tuple[tuple[str, bool]
     parts: list[tuple[str, bool]] = []
     for piece in snippet.split(start):
         match, _, after = piece.rpartition(end)  # the text before the first match has no end
-        if match:
-            parts.append((match, True))
-        if after:
-            parts.append((after, False))
+        for text, is_match in ((match, True), (after, False)):
+            text = _SPACES.sub(" ", clean(text))
+            if text:
+                parts.append((text, is_match))
     return tuple(parts)
 
 
