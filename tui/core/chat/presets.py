@@ -109,9 +109,9 @@ class Preset:
 
     def summary(self) -> str:
         """One line for lists: the settings that tell presets apart."""
-        parts = [f"temperature {self.temperature:g}", f"top_p {self.top_p:g}",
-                 f"top_k {self.top_k}", f"min_p {self.min_p:g}",
-                 f"repeat {self.repeat_penalty:g}", f"max {self.max_tokens}"]  # fmt: skip
+        parts = [f"temp {self.temperature:g}", f"top_p {self.top_p:g}", f"top_k {self.top_k}",
+                 f"min_p {self.min_p:g}", f"rep {self.repeat_penalty:g}",
+                 f"max {self.max_tokens}"]  # fmt: skip
         if self.seed >= 0:
             parts.append(f"seed {self.seed}")
         if self.context_length is not None:

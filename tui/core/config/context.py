@@ -1,10 +1,11 @@
 """The app context: built once at start by the app or a CLI command, and handed down.
 
 It holds the paths, the settings (read from the settings file here and nowhere else), the
-catalogue and the chat presets (each loaded on first use) and makes the download manager. A bad settings file has one
-policy: the context keeps the defaults and the error (`settings_error`); the app shows it, a CLI
-command ends with it (`checked_settings`). Changes are written through `save_settings`, which
-refuses while the file is bad, so a broken file is never overwritten with defaults.
+catalogue and the chat presets (each loaded on first use) and makes the download manager. A bad
+settings file has one policy: the context keeps the defaults and the error (`settings_error`); the
+app shows it, a CLI command ends with it (`checked_settings`). Changes are written through
+`save_settings`, which refuses while the file is bad, so a broken file is never overwritten with
+defaults.
 """
 
 from __future__ import annotations

@@ -235,7 +235,7 @@ class PresetsScreen(ModalScreen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Name", "Kind", "Settings", "Default for")
+        self.query_one(DataTable).add_columns("Name", "Kind", "Default for", "Settings")
         problem = self.query_one("#presets-problem", Static)
         problem.display = self.book.error is not None
         if self.book.error is not None:  # the built-ins work meanwhile
@@ -254,8 +254,8 @@ class PresetsScreen(ModalScreen[None]):
                 Text(one_line(preset.name)),
                 Text("built in" if preset.built_in else "yours",
                      style="italic" if preset.built_in else ""),
+                Text(one_line(", ".join(defaults.get(preset.name, [])), 40)),
                 Text(preset.summary()),
-                Text(one_line(", ".join(defaults.get(preset.name, [])), 60)),
                 key=preset.name,
             )  # fmt: skip
         if current is not None and self.book.find(current) is not None:
