@@ -85,3 +85,29 @@ def test_download_of_a_loadable_file_goes_ahead(fake_hub, tiny_gguf):
     code, out, err = run("download", REPO, "--file", KNOWN)
     assert code == 0, err
     assert sha256_of(Path(out.strip())) == sha256_of(known)
+
+
+async def test_the_quant_picker_labels_files_llama_cpp_cannot_load(fake_hub, tiny_gguf):
+    from textual.widgets import DataTable, Static
+
+    from tests.test_ui_download import cells, wait_until
+    from tui.core.catalogue import load_catalogue
+    from tui.core.models.loadable import llama_cpp_version
+    from tui.ui.app import LlmTui
+    from tui.ui.download.screen import QuantPicker
+
+    alien = tiny_gguf(["a"], name="x.gguf", architecture="xyz-alien")
+    fake_hub.add_repo("TheBloke/alien-GGUF", {"alien.Q4_K_M.gguf": alien, "alien.Q8_0.gguf": alien})
+    app = LlmTui(load_catalogue())
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.open_job("models", "TheBloke/alien-GGUF")
+        await pilot.pause()
+        picker = app.screen
+        assert isinstance(picker, QuantPicker)
+        files = picker.query_one("#files", DataTable)
+        await wait_until(pilot, lambda: files.row_count == 2 and picker.unloadable is not None)
+        rows = cells(files)
+        assert [r[4] for r in rows] == ["won't load", "won't load"]
+        assert all(r[0] == "" for r in rows)  # nothing recommended
+        status = str(picker.query_one("#status", Static).render())
+        assert "'xyz-alien'" in status and llama_cpp_version() in status

@@ -78,6 +78,7 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
     (listed on stderr, and asked about unless `yes`). None when the Hub or the network failed (said
     on stderr); CliError for bad input or a "no"."""
     from tui.core.models import hub
+    from tui.core.models.recommend import ListingCache
     from tui.core.text import one_line
 
     catalogue = _catalogue(context)
@@ -91,6 +92,7 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
             raise CliError(f"{search.note} GGUF repositories by others: {others}. "
                            "Run `llmtui download REPO` with one of them.")  # fmt: skip
         files = hub.list_files(choice.repo_id, revision=revision)
+        ListingCache(context.paths.cache_dir).remember(files)  # exact sizes for `recommend`
         if not files.files:
             raise CliError(f"{choice.repo_id} has no .gguf files.")
         if quant or filename:

@@ -80,6 +80,7 @@ class Fit:
     kv_cache: int
     kv_exact: bool  # sized from the GGUF header
     where: Literal["GPU", "RAM"]
+    headroom: int = 0  # bytes to spare within the "fits" margin of its memory; negative: short
 
     @property
     def fits(self) -> bool:
@@ -97,7 +98,7 @@ def estimate(file_size: int, n_ctx: int, here: Machine, header: GgufInfo | None 
     kv, exact = kv_cache_bytes(file_size, n_ctx, header)
     need = file_size + kv + OVERHEAD
     if here.gpus and need <= here.gpu_free * HEADROOM:
-        return Fit("fits", need, kv, exact, "GPU")
+        return Fit("fits", need, kv, exact, "GPU", int(here.gpu_free * HEADROOM) - need)
     budget = here.ram_available + here.gpu_free  # layers that do not fit on the GPU run from RAM
     if need <= budget * HEADROOM:
         label: FitLabel = "fits"
@@ -105,7 +106,7 @@ def estimate(file_size: int, n_ctx: int, here: Machine, header: GgufInfo | None 
         label = "tight"  # runs if other programs give memory back; may swap
     else:
         label = "too large"
-    return Fit(label, need, kv, exact, "RAM")
+    return Fit(label, need, kv, exact, "RAM", int(budget * HEADROOM) - need)
 
 
 def recommend(files: Sequence[QuantFile], fits: Sequence[Fit] | None) -> QuantFile | None:
