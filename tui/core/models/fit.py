@@ -11,10 +11,12 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from tui.core.models.gguf_header import GgufInfo
 from tui.core.models.hub import QuantFile, quant_rank
+
+if TYPE_CHECKING:  # the header parser imports `gguf` (and numpy): not needed to size a model
+    from tui.core.models.gguf_header import GgufInfo
 
 FitLabel = Literal["fits", "tight", "too large"]
 MiB = 1 << 20

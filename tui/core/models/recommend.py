@@ -261,7 +261,11 @@ def for_context(context, models: Iterable | None = None) -> dict[str, ModelFit]:
     (probes the machine and reads the database: call it off the event loop)."""
     n_ctx = context.settings.downloads.context_length
     here = fit.machine()
-    calibration = calibrate(measured_speeds(context.paths.database), here, n_ctx)
+    try:
+        measured = measured_speeds(context.paths.database)
+    except StorageError:  # a damaged database: chat and compare report it; speeds stay estimates
+        measured = []
+    calibration = calibrate(measured, here, n_ctx)
     listings = ListingCache(context.paths.cache_dir)
     catalogue_models = context.catalogue().models if models is None else models
     return catalogue_fits(catalogue_models, here, n_ctx, calibration, listings)
