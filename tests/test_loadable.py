@@ -96,7 +96,8 @@ async def test_the_quant_picker_labels_files_llama_cpp_cannot_load(fake_hub, tin
     from tui.ui.app import LlmTui
     from tui.ui.download.screen import QuantPicker
 
-    alien = tiny_gguf(["a"], name="x.gguf", architecture="xyz-alien")
+    hostile = "[bold]xyz[/]\x1b[2J"  # an architecture name is the file's text: shown literally
+    alien = tiny_gguf(["a"], name="x.gguf", architecture=hostile)
     fake_hub.add_repo("TheBloke/alien-GGUF", {"alien.Q4_K_M.gguf": alien, "alien.Q8_0.gguf": alien})
     app = LlmTui(load_catalogue())
     async with app.run_test(size=(140, 45)) as pilot:
@@ -110,4 +111,32 @@ async def test_the_quant_picker_labels_files_llama_cpp_cannot_load(fake_hub, tin
         assert [r[4] for r in rows] == ["won't load", "won't load"]
         assert all(r[0] == "" for r in rows)  # nothing recommended
         status = str(picker.query_one("#status", Static).render())
-        assert "'xyz-alien'" in status and llama_cpp_version() in status
+        assert "'[bold]xyz[/]" in status and llama_cpp_version() in status
+        assert "\x1b" not in status
+
+
+def test_a_split_file_is_checked_from_every_part_header(fake_hub, tiny_gguf):
+    from tui.core.models import hub, loadable
+
+    first = tiny_gguf(["a", "b"], name="split.Q8_0.gguf", layers=2, width=512, split_max_tensors=4)
+    parts = sorted(first.parent.glob("split.Q8_0-*-of-*.gguf"))
+    assert len(parts) > 1
+    fake_hub.add_repo(REPO, {p.name: p for p in parts})
+    (file,) = hub.list_files(REPO).files
+    verdict = loadable.check(file)
+    assert verdict.loadable, verdict.reason
+    assert sum(fake_hub.served.values()) == verdict.fetched
+
+
+def test_a_gguf_version_llama_cpp_does_not_read_is_refused_in_its_words(fake_hub, tiny_gguf):
+    from tui.core.models import hub, loadable
+
+    path = tiny_gguf(["a"], name="future.Q8_0.gguf", layers=2, width=1024)
+    data = bytearray(path.read_bytes())
+    data[4:8] = (4).to_bytes(4, "little")  # GGUF version 4
+    path.write_bytes(data)
+    fake_hub.add_repo(REPO, {path.name: path})
+    verdict = loadable.check(hub.list_files(REPO).files[0])
+    assert not verdict.loadable and verdict.gguf_version == 4 and verdict.architecture is None
+    assert "version" in verdict.reason.lower()
+    assert verdict.fetched < path.stat().st_size / 4

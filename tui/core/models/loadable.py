@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tui.core.models.gguf_header import read_remote_header
+from tui.core.models.gguf_header import GgufHeaderError, read_remote_header
 from tui.core.models.hub import QuantFile
 from tui.core.storage import StorageError, write_atomic
 
 PROBE_TIMEOUT = 120  # seconds: a vocabulary load takes well under one
-_REASON_WORDS = ("error", "unknown", "unsupported", "invalid", "failed")
+_REASON_WORDS = ("error", "unknown", "unsupported", "invalid", "failed", "version")
+_GGML_LOG_LEVEL_ERROR = 4
+_PREAMBLE = "error loading model: "
+_FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*: ")
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ def check(
     cache: VerdictCache | None = None,
 ) -> LoadVerdict:
     """Whether the installed llama.cpp can load `file` (HubError / GgufHeaderError when its header
-    cannot be read)."""
+    cannot be read, or its size is unknown)."""
     version = llama_cpp_version()
     key = VerdictCache.key(file, commit, version)
     if cache is not None and (known := cache.get(key)) is not None:
@@ -105,6 +109,8 @@ def check(
     # The header is in the first part; llama.cpp opens a split's other parts next to it, so each
     # part gets its header. Byte splits are one file cut in pieces: the header is in the first.
     parts = [file.parts[0]] if file.joined else list(file.parts)
+    if any(part.size <= 0 for part in file.parts):  # the sparse copy must be as long as the file
+        raise GgufHeaderError(f"{file.name}: the Hub did not say how large it is")
     with tempfile.TemporaryDirectory(prefix="llmtui-loadable-") as folder:
         headers = [read_remote_header(file.repo_id, p.filename, revision) for p in parts]
         paths = []
@@ -147,26 +153,31 @@ def _ask_llama_cpp(path: Path) -> tuple[bool, str]:
 
 
 def _reason(lines: list[str]) -> str:
-    """llama.cpp's own reason among its log lines: "error loading model: X" gives X (the lines
-    after it only say that loading failed), else the last line that sounds like an error."""
-    marker = "error loading model: "
-    for line in reversed(lines):
-        if marker in line:
-            return line.split(marker, 1)[1].strip()
-    telling = [line.strip() for line in lines if any(w in line.lower() for w in _REASON_WORDS)]
-    return telling[-1] if telling else ""
+    """llama.cpp's reason: the first of its error lines (the cause; later ones say that loading
+    failed), without the function name ("gguf_init_from_reader: ...") or the loader's preamble
+    ("error loading model: ...")."""
+    for line in lines:
+        line = line.strip()
+        if line.startswith("llama_model_loader: - ") or not any(
+            word in line.lower() for word in _REASON_WORDS
+        ):
+            continue  # the metadata dump ("- kv 17: tokenizer.ggml.unknown_token_id ...")
+        line = line.split(_PREAMBLE, 1)[1] if _PREAMBLE in line else line
+        return _FUNCTION.sub("", line, count=1)
+    return ""
 
 
 def _probe(path: str) -> None:
     """In the child: load only the vocabulary, print {"loaded", "reason"} as one JSON line."""
     import llama_cpp
 
-    lines: list[str] = []
+    errors: list[str] = []
 
     @llama_cpp.llama_log_callback
     def keep(level, text, user_data):
         line = text.decode("utf-8", "replace")
-        lines.append(line)
+        if level == _GGML_LOG_LEVEL_ERROR:
+            errors.append(line)
         sys.stderr.write(line)  # if the load aborts this process, the parent reads it there
 
     llama_cpp.llama_log_set(keep, None)
@@ -175,7 +186,7 @@ def _probe(path: str) -> None:
     model = llama_cpp.llama_model_load_from_file(path.encode(), params)
     if model:
         llama_cpp.llama_model_free(model)
-    reason = "" if model else _reason("".join(lines).splitlines()) or "llama.cpp refused the file"
+    reason = "" if model else _reason(errors) or "llama.cpp refused the file"
     print(json.dumps({"loaded": bool(model), "reason": reason}))
 
 

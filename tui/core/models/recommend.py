@@ -33,8 +33,7 @@ ESTIMATED_QUANTS = (
     "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_K_S", "Q5_K_M",
     "Q6_K", "Q8_0",
 )  # fmt: skip
-FitWord = Literal["yes", "no", "unknown"]
-FIT_WORDS: tuple[FitWord, ...] = ("yes", "no", "unknown")
+FitWord = Literal["yes", "no", "unknown"]  # unknown: no parameter count and no listing seen
 
 
 # -- speed ---------------------------------------------------------------------------------------
