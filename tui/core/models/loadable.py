@@ -18,10 +18,12 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tui.core.models.gguf_header import GgufHeaderError, read_remote_header
-from tui.core.models.hub import QuantFile
 from tui.core.storage import StorageError, write_atomic
+
+if TYPE_CHECKING:
+    from tui.core.models.hub import QuantFile
 
 PROBE_TIMEOUT = 120  # seconds: a vocabulary load takes well under one
 _REASON_WORDS = ("error", "unknown", "unsupported", "invalid", "failed", "version")
@@ -102,6 +104,10 @@ def check(
 ) -> LoadVerdict:
     """Whether the installed llama.cpp can load `file` (HubError / GgufHeaderError when its header
     cannot be read, or its size is unknown)."""
+    # Imported here: the child process that runs this module needs only llama_cpp (the header
+    # parser's `gguf` would add a third of a second to every check).
+    from tui.core.models.gguf_header import GgufHeaderError, read_remote_header
+
     version = llama_cpp_version()
     key = VerdictCache.key(file, commit, version)
     if cache is not None and (known := cache.get(key)) is not None:
