@@ -161,6 +161,10 @@ class BrowseScreen(Screen):
 
         self.post_message(self.FitsFound(for_context(self.app.context, self.catalogue.models)))
 
+    def on_screen_resume(self) -> None:
+        if self.index.fits is not None:  # back from a job: new speeds measured, files listed
+            self._find_fits()
+
     @on(FitsFound)
     def _fits_found(self, event: FitsFound) -> None:
         self.index = self.index.with_fits(event.fits)
