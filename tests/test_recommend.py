@@ -144,3 +144,15 @@ def test_recommend_bad_group_or_metric_exits_2_naming_the_choices(args, named):
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and named in lines[0]
+
+
+def test_recommend_prints_one_line_per_model_with_quant_size_headroom_and_speed(pinned_machine):
+    code, out, err = cli("--limit", "2", free_gib=64)
+    assert code == 0, err
+    listed = json.loads(cli("--json", free_gib=64)[1])
+    header, *rows = out.strip().splitlines()
+    assert f"{len(listed)} of " in header and "the first 2" in header
+    assert len(rows) == 2
+    for line, row in zip(rows, listed, strict=False):
+        assert row["name"] in line and row["quant"] in line
+        assert "to spare" in line and line.endswith("tok/s estimate")

@@ -63,14 +63,15 @@ def run_recommend(args: argparse.Namespace, context) -> int:
         raise CliError("--limit must be at least 1")
     board, metric_id = pick_metric(catalogue, args.metric)
     ranked = [
-        (rank, row, catalogue.model(row.model))
+        (rank, row, model)
         for rank, row in board.ranked(metric_id)
-        if catalogue.model(row.model) is not None
-        and (args.group is None or catalogue.model(row.model).group == args.group)
+        if (model := catalogue.model(row.model)) is not None
+        and (args.group is None or model.group == args.group)
     ]
     fits = recommend.for_context(context, [model for _, _, model in ranked])
-    chosen = [(rank, row, model, fits[model.id]) for rank, row, model in ranked
-              if fits[model.id].word == "yes"][: args.limit]  # fmt: skip
+    fitting = [(rank, row, model, fits[model.id]) for rank, row, model in ranked
+               if fits[model.id].word == "yes"]  # fmt: skip
+    chosen = fitting[: args.limit]
     if args.json:
         print(json.dumps([
             {"rank": rank, "name": model.name, "leaderboard": board.id, "metric": metric_id,
@@ -79,10 +80,15 @@ def run_recommend(args: argparse.Namespace, context) -> int:
         ], indent=2, ensure_ascii=False))  # fmt: skip
         return 0
     label = f"{one_line(board.name)}, {one_line(board.metric(metric_id).name)}"
-    if not chosen:
-        print(f"No model ranked by {label} fits this machine.")
+    if not ranked:
+        group = f" of group {one_line(args.group)}" if args.group else ""
+        print(f"No model{group} has a score for {label}.")
         return 0
-    print(f"Ranked by {label}; fitting this machine ({len(chosen)} of {len(ranked)}):")
+    if not chosen:
+        print(f"None of the {len(ranked)} models ranked by {label} fits this machine.")
+        return 0
+    shown = f", the first {len(chosen)}" if len(chosen) < len(fitting) else ""
+    print(f"Ranked by {label}; {len(fitting)} of {len(ranked)} fit this machine{shown}:")
     for rank, row, model, found in chosen:
         assert found.file is not None and found.fit is not None and found.speed is not None
         size = ("" if found.size_exact else "~") + fit.human_bytes(found.file.size)
