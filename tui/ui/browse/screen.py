@@ -331,6 +331,7 @@ class BrowseScreen(Screen):
             self._stop_hub_timer()
             self.refresh_rows()
         self._show_detail()
+        self.refresh_bindings()  # the Hub has its own keys (more results) and not others (reverse)
 
     def _stop_hub_timer(self) -> None:
         if self._hub_timer is not None:
@@ -407,10 +408,10 @@ class BrowseScreen(Screen):
 
     def _render_hub(self) -> None:
         search = self.hub_search
-        results = self.query_one(HubTable)
-        results.show(search.results if search else (), more=bool(search and not search.exhausted
-                                                                  and search.results))  # fmt: skip
+        more = search is not None and bool(search.results) and not search.exhausted
+        self.query_one(HubTable).show(search.results if search else (), more)
         self._show_detail()
+        self.refresh_bindings()  # "more results" follows the search
 
     def _hub_empty(self) -> str:
         search = self.hub_search
