@@ -8,7 +8,7 @@ files:
   the Hub answers it: every search word must appear in the id, every filter among the tags; sorted
   by downloads, likes or lastModified (most first unless `direction=1`); `expand` returns only the
   properties named (`full` all of them); pages of `limit` (else `page_size`) results with a `Link:
-  <...&cursor=...>; rel="next"` header while more remain
+  <...&cursor=...>; rel="next"` header while more remain (`hub.searches`: each one's parameters)
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}` (`?blobs=true`: siblings with
   size and LFS sha256): model info
 - `GET /api/models/{repo}/tree/{rev}`: the repository tree with each file's LFS sha256

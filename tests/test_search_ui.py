@@ -159,6 +159,32 @@ async def test_a_found_repository_goes_through_the_picker_to_my_models(
             repo, "smollm2-135m-instruct-q4_1.gguf", "Q4_1"]
         assert sha256_of(app.downloads.statuses()[0].path) == sha256_of(smollm2)
 
+        # Downloaded, the found repository opens in chat like a catalogue model.
+        app.switch_mode("browse")
+        await pilot.pause()
+        await pilot.press("c")
+        await until(pilot, lambda: app.current_mode == "chat")
+        assert app.screen.spec == repo
+        await until(pilot, lambda: app.screen.info is not None or app.screen.last_error is not None)
+        assert app.screen.last_error is None and app.screen.info is not None
+
+
+async def test_chat_on_a_found_repository_not_here_yet_opens_its_quant_picker(
+    catalogue, fake_hub, gguf
+):
+    from tui.ui.download.screen import QuantPicker
+
+    publish(fake_hub, gguf, "ggml-org/Gemma-3-1B-GGUF")
+    app = LlmTui(catalogue)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await search_for(pilot, "gemma")
+        await until(pilot, lambda: hub_ids(app.screen) == ["ggml-org/Gemma-3-1B-GGUF"])
+        await pilot.press("enter", "c")
+        await until(pilot, lambda: isinstance(app.screen, QuantPicker))
+        assert (app.screen.model_id, app.screen.then) == ("ggml-org/Gemma-3-1B-GGUF", "chat")
+        files = app.screen.query_one("#files", DataTable)
+        await until(pilot, lambda: files.row_count == 2)
+
 
 async def test_a_catalogue_model_without_thebloke_gguf_finds_it_on_the_hub(
     catalogue, fake_hub, gguf
