@@ -523,6 +523,21 @@ class ConversationStore(Store):
             for r in rows
         ]
 
+    def answer_speeds(self) -> list[tuple[str, float]]:
+        """(the conversation's model, tokens/s) of every answer with a measured speed."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                "SELECT c.model, m.stats FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE m.role = 'assistant' AND m.stats IS NOT NULL"
+            ).fetchall()
+        speeds = []
+        for model, stats in rows:
+            speed = json.loads(stats).get("tokens_per_second")
+            if isinstance(speed, (int, float)) and speed > 0:
+                speeds.append((model, float(speed)))
+        return speeds
+
     # -- ids of writes that wait ------------------------------------------------------------------
 
     def _saved(self, conversation_id: int) -> int:
