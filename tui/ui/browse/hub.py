@@ -35,9 +35,7 @@ class HubTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.repos: tuple[HubRepo, ...] = ()
-
-    def on_mount(self) -> None:
-        for title in COLUMNS:
+        for title in COLUMNS:  # now, not on mount: rows may come before the table is mounted
             self.add_column(title, key=title.lower())
 
     def show(self, repos: Sequence[HubRepo], more: bool) -> None:

@@ -34,14 +34,16 @@ from tui.core.catalogue import Model
 from tui.core.catalogue.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, column
 from tui.core.text import one_line
 from tui.ui.browse.detail import ACTIONS, FIND_ON_HUB, ModelDetail
-from tui.ui.browse.hub import MORE, HubTable
 from tui.ui.browse.table import ModelTable
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter
 
-if TYPE_CHECKING:  # the Hub's modules load on the first search, not at start-up
+if TYPE_CHECKING:  # the Hub's modules (and DataTable) load when the Hub source is shown
+    from textual.widgets import DataTable
+
     from tui.core.models.hub import HubError
     from tui.core.models.search import HubRepo, HubSearch
+    from tui.ui.browse.hub import HubTable
 
 ALL_GROUPS = "all"
 HUB_SOURCE = "hub"  # the groups pane's last entry: Hub search results instead of the catalogue
@@ -133,6 +135,7 @@ class BrowseScreen(Screen):
         self.hub_search: HubSearch | None = None  # the current query's results
         self._hub_loading = False
         self._hub_timer: Timer | None = None
+        self._hub_table: HubTable | None = None  # built when the Hub source is first shown
         # Start with the breakpoint class of the current width: Textual sets it on the first
         # resize, and a class change there restyles every widget once more before the first frame.
         self.add_class(
@@ -152,7 +155,6 @@ class BrowseScreen(Screen):
                     yield Label(id="match-count")
                 yield Label(id="hub-status")
                 yield ModelTable(id="models")
-                yield HubTable(id="hub-results")
             yield ModelDetail(id="detail", classes="browse-pane")
         yield KeyFooter()
 
@@ -177,7 +179,6 @@ class BrowseScreen(Screen):
         self.query_one("#match-count").styles.width = self._count_width + 2
         self.query_one("#groups", OptionList).highlighted = 0
         self.query_one("#hub-status").display = False
-        self.query_one(HubTable).display = False
         # Filter on the keystroke itself, not on the Input.Changed message: that one reaches the
         # screen a few event-loop turns later, after a frame showing only the typed character.
         self.watch(self.query_one(FilterInput), "value", self._filter_changed, init=False)
@@ -239,7 +240,7 @@ class BrowseScreen(Screen):
         if self.hub_source:
             if self._hub_timer is not None:  # enter: no need to wait for the pause
                 self.ask_hub()
-            self.query_one(HubTable).focus()
+            self.hub_table.focus()
         else:
             self.table.focus()
 
@@ -261,7 +262,7 @@ class BrowseScreen(Screen):
 
     @on(OptionList.OptionSelected, "#groups")
     def _group_selected(self) -> None:
-        (self.query_one(HubTable) if self.hub_source else self.table).focus()
+        (self.hub_table if self.hub_source else self.table).focus()
 
     @on(ModelTable.Highlighted)
     def _row_highlighted(self, event: ModelTable.Highlighted) -> None:
@@ -295,13 +296,16 @@ class BrowseScreen(Screen):
     def _row_selected(self) -> None:
         self.query_one("#action-download", Button).focus()
 
-    @on(HubTable.RowHighlighted)
-    def _hub_row_highlighted(self) -> None:
-        if self.hub_source:
+    # The Hub's table is a DataTable, imported with it: its messages are handled by name.
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.hub_source and event.data_table is self._hub_table:
             self._show_detail()
 
-    @on(HubTable.RowSelected)
-    def _hub_row_selected(self, event: HubTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        from tui.ui.browse.hub import MORE
+
+        if event.data_table is not self._hub_table:
+            return
         if event.row_key.value == MORE:
             self.action_more_results()
         else:
@@ -331,8 +335,18 @@ class BrowseScreen(Screen):
         return row.model if row else None
 
     @property
+    def hub_table(self) -> HubTable:
+        """The Hub's results, built and mounted the first time they are asked for."""
+        if self._hub_table is None:
+            from tui.ui.browse.hub import HubTable
+
+            self._hub_table = HubTable(id="hub-results")
+            self.query_one("#models-pane").mount(self._hub_table)
+        return self._hub_table
+
+    @property
     def selected_repo(self) -> HubRepo | None:
-        return self.query_one(HubTable).current if self.hub_source else None
+        return self.hub_table.current if self.hub_source else None
 
     @property
     def selected_id(self) -> str | None:
@@ -347,7 +361,7 @@ class BrowseScreen(Screen):
             return
         self.hub_source = hub
         self.table.display = not hub
-        self.query_one(HubTable).display = hub
+        self.hub_table.display = hub
         self.query_one("#hub-status").display = hub
         self.query_one("#match-count").display = not hub
         self.query_one(FilterInput).placeholder = HUB_PLACEHOLDER if hub else CATALOGUE_PLACEHOLDER
@@ -436,7 +450,7 @@ class BrowseScreen(Screen):
     def _render_hub(self) -> None:
         search = self.hub_search
         more = search is not None and bool(search.results) and not search.exhausted
-        self.query_one(HubTable).show(search.results if search else (), more)
+        self.hub_table.show(search.results if search else (), more)
         self._show_detail()
         self.refresh_bindings()  # "more results" follows the search
 
