@@ -11,6 +11,7 @@ The model a request names picks the behaviour, so one server covers every fault:
 - `stall`: streams one piece, then goes silent until the server closes
 - `malformed`: streams one piece, then a `data:` line that is not JSON
 - `error_event`: streams one piece, then an in-stream `{"error": ...}` event
+- `thinks`: like `ok`, its reasoning first as `reasoning_content` deltas (as llama.cpp's server sends it)
 
 Server-wide: `api_key` (wrong or missing key: 401; `forbidden_key`: 403), `strict` (unknown request
 fields get 400, as OpenAI's own API does), `delay` (seconds between chunks). `requests` records each
@@ -32,12 +33,15 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODELS = ("ok", "flaky", "broken", "cut", "eof", "stall", "malformed", "error_event")
+MODELS = ("ok", "flaky", "broken", "cut", "eof", "stall", "malformed", "error_event", "thinks")
+# What `thinks` sends as `reasoning_content` before its answer, as llama.cpp's server does.
+REASONING_PIECES = ("Let me see", " [bold]", " \x1b[2J")
 DEFAULT_PIECES = ("Hello", ", ", "remote", " world", "!")
 # What OpenAI's API accepts; a strict server rejects anything else (top_k, min_p, ...).
 STANDARD_FIELDS = {
     "model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens",
     "max_completion_tokens", "seed", "stop", "n", "presence_penalty", "frequency_penalty",
+    "response_format",
 }  # fmt: skip
 
 
@@ -196,7 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         pieces = self.fault.pieces
         self._event(chunk({"role": "assistant", "content": ""}))
-        if model in ("ok", "flaky"):
+        if model in ("ok", "flaky", "thinks"):
+            for piece in REASONING_PIECES if model == "thinks" else ():
+                self._event(chunk({"reasoning_content": piece}))
             for piece in pieces:
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, "stop"))
