@@ -11,11 +11,11 @@ The model a request names picks the behaviour, so one server covers every fault:
 - `stall`: streams one piece, then goes silent until the server closes
 - `malformed`: streams one piece, then a `data:` line that is not JSON
 - `error_event`: streams one piece, then an in-stream `{"error": ...}` event
-- `thinks`: like `ok`, its reasoning first as `reasoning_content` deltas (as llama.cpp's server sends it)
 
 Server-wide: `api_key` (wrong or missing key: 401; `forbidden_key`: 403), `strict` (unknown request
-fields get 400, as OpenAI's own API does), `delay` (seconds between chunks). `requests` records each
-request's path, headers (lower-case names) and JSON body. `extra_models` are listed, not served. Any
+fields get 400, as OpenAI's own API does), `delay` (seconds between chunks), `reasoning` (pieces
+`ok` streams first as `reasoning_content`, as llama.cpp's server sends a model's thinking).
+`requests` records each request's path, headers (lower-case names) and JSON body. `extra_models` are listed, not served. Any
 other model name gets a 404.
 
 Run as a module (`python -m tests.faultserver --port N --pieces 1000`) it serves in its own process,
@@ -33,9 +33,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODELS = ("ok", "flaky", "broken", "cut", "eof", "stall", "malformed", "error_event", "thinks")
-# What `thinks` sends as `reasoning_content` before its answer, as llama.cpp's server does.
-REASONING_PIECES = ("Let me see", " [bold]", " \x1b[2J")
+MODELS = ("ok", "flaky", "broken", "cut", "eof", "stall", "malformed", "error_event")
 DEFAULT_PIECES = ("Hello", ", ", "remote", " world", "!")
 # What OpenAI's API accepts; a strict server rejects anything else (top_k, min_p, ...).
 STANDARD_FIELDS = {
@@ -56,8 +54,10 @@ class FaultServer:
         delay: float = 0.0,
         port: int = 0,
         extra_models: tuple[str, ...] = (),
+        reasoning: tuple[str, ...] = (),
     ) -> None:
         self.pieces = tuple(pieces)
+        self.reasoning = tuple(reasoning)
         self.models = MODELS + tuple(extra_models)  # extra ones are only listed
         self.api_key = api_key
         self.forbidden_key = forbidden_key
@@ -200,8 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         pieces = self.fault.pieces
         self._event(chunk({"role": "assistant", "content": ""}))
-        if model in ("ok", "flaky", "thinks"):
-            for piece in REASONING_PIECES if model == "thinks" else ():
+        if model in ("ok", "flaky"):
+            for piece in self.fault.reasoning:
                 self._event(chunk({"reasoning_content": piece}))
             for piece in pieces:
                 self._event(chunk({"content": piece}))

@@ -144,17 +144,18 @@ def test_compare_keeps_reasoning_apart_in_checks_json_and_the_store(tiny_gguf, t
 
 
 def test_reasoning_a_server_streams_apart_reaches_compare_apart():
-    from tests.faultserver import DEFAULT_PIECES, REASONING_PIECES, FaultServer
+    from tests.faultserver import DEFAULT_PIECES, FaultServer
     from tui.core.engine.base import SamplingOptions, TokenEvent
     from tui.core.engine.remote import RemoteBackend
 
-    with FaultServer() as server:
-        events = list(RemoteBackend(server.url, "thinks").stream([Message("user", "hi")], SamplingOptions()))
+    thinking = ("Let me see", " [bold]", " \x1b[2J")
+    with FaultServer(reasoning=thinking) as server:
+        events = list(RemoteBackend(server.url, "ok").stream([Message("user", "hi")], SamplingOptions()))
     tokens = [e for e in events if isinstance(e, TokenEvent)]
-    assert [e.text for e in tokens if e.reasoning] == list(REASONING_PIECES)
+    assert [e.text for e in tokens if e.reasoning] == list(thinking)
     assert "".join(e.text for e in tokens if not e.reasoning) == "".join(DEFAULT_PIECES)
     splitter = ReasoningSplitter()
     for event in tokens:
         splitter.feed(event.text, event.reasoning)
     splitter.finish()
-    assert (splitter.reasoning, splitter.answer) == ("".join(REASONING_PIECES), "".join(DEFAULT_PIECES))
+    assert (splitter.reasoning, splitter.answer) == ("".join(thinking), "".join(DEFAULT_PIECES))
