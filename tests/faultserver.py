@@ -15,8 +15,8 @@ The model a request names picks the behaviour, so one server covers every fault:
 Server-wide: `api_key` (wrong or missing key: 401; `forbidden_key`: 403), `strict` (unknown request
 fields get 400, as OpenAI's own API does), `delay` (seconds between chunks), `reasoning` (pieces
 `ok` streams first as `reasoning_content`, as llama.cpp's server sends a model's thinking).
-`requests` records each request's path, headers (lower-case names) and JSON body. `extra_models` are listed, not served. Any
-other model name gets a 404.
+`requests` records each request's path, headers (lower-case names) and JSON body. `extra_models`
+are listed, not served. Any other model name gets a 404.
 
 Run as a module (`python -m tests.faultserver --port N --pieces 1000`) it serves in its own process,
 so a benchmark's client does not share a GIL with it.
