@@ -159,3 +159,39 @@ def test_reasoning_a_server_streams_apart_reaches_compare_apart():
         splitter.feed(event.text, event.reasoning)
     splitter.finish()
     assert (splitter.reasoning, splitter.answer) == ("".join(thinking), "".join(DEFAULT_PIECES))
+
+
+def test_comparisons_saved_before_the_reasoning_column_load_without_reasoning(tmp_path):
+    import json
+
+    from tui.core import database
+    from tui.core.compare.comparison import CompareConfig, ModelChoice
+    from tui.core.compare.prompt_sets import Prompt
+    from tui.core.compare.store import MIGRATIONS, CompareStore
+
+    config = CompareConfig((ModelChoice("m1.gguf"), ModelChoice("m2.gguf")), (Prompt("x", id="p1"),))
+    path = tmp_path / "db.sqlite3"
+    conn = database.connect(path)  # the tables as the previous version left them, one comparison
+    database.migrate(conn, CompareStore.COMPONENT, MIGRATIONS[:-1])
+    conn.execute(
+        "INSERT INTO compare_runs (id, created, title, mode, config)"
+        " VALUES (1, 'then', 't', 'sequential', ?)",
+        (json.dumps(config.to_dict()),),
+    )
+    for col, letter in enumerate("AB"):
+        conn.execute(
+            "INSERT INTO compare_models (run_id, col, spec, letter, state) VALUES (1, ?, ?, ?, 'done')",
+            (col, f"m{col + 1}.gguf", letter),
+        )
+        conn.execute(
+            "INSERT INTO compare_answers VALUES (1, 0, ?, 'done', ?, NULL, NULL, '')",
+            (col, f"<think>x</think>answer {letter} [bold]"),
+        )
+    conn.close()
+    store = CompareStore(path)
+    old = store.load(1)
+    old.cells[0].reasoning = "now kept"
+    again = store.load(store.save(old))
+    store.close()
+    assert [(c.answer, c.reasoning) for c in old.cells[1:]] == [("<think>x</think>answer B [bold]", "")]
+    assert again.cell(0, 0).reasoning == "now kept"
