@@ -31,6 +31,7 @@ from tui.ui.browse.detail import ACTIONS, ModelDetail
 from tui.ui.browse.table import ModelTable
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter
+from tui.ui.workers import ReportsWorkerFailures
 
 ALL_GROUPS = "all"
 DETAIL_DELAY = 0.15  # seconds of no typing before the detail pane follows the filter
@@ -44,7 +45,7 @@ class FilterInput(Input):
     virtual_size = Reactive(Size(0, 0), layout=False)
 
 
-class BrowseScreen(Screen):
+class BrowseScreen(ReportsWorkerFailures, Screen):
     CSS_PATH = "browse.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     AUTO_FOCUS = "#models"

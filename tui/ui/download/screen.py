@@ -41,6 +41,7 @@ from tui.core.storage import StorageError
 from tui.core.text import one_line
 from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter
+from tui.ui.workers import ReportsWorkerFailures
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -165,7 +166,7 @@ def status_cells(s: Status) -> tuple:
 _THEN = {"chat": "to chat with it", "compare": "to compare it"}
 
 
-class QuantPicker(ModalScreen[Path | None]):
+class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
     """Dismissed with the verified file's path when opened with `then` (the job that waits for the
     file), else with None once the download is queued (it goes on in My models)."""
 
@@ -266,7 +267,7 @@ class QuantPicker(ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="picker-find", exit_on_error=False)
     def _find_repos(self, query: str) -> None:
-        catalogue = getattr(self.app, "catalogue", None)
+        catalogue = self.app.catalogue
         try:
             self.post_message(self.Found(hub.find_gguf_repos(query, catalogue), None))
         except hub.HubError as error:
@@ -531,7 +532,7 @@ class RemoteRow:
 # -- My models -----------------------------------------------------------------------------------
 
 
-class ModelsScreen(Screen):
+class ModelsScreen(ReportsWorkerFailures, Screen):
     CSS_PATH = "models.tcss"
     BINDINGS = [
         Binding(
