@@ -710,7 +710,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             panel.query_one("#set-system_prompt").focus()
 
     def action_focus_conversations(self) -> None:
-        options = self.query_one("#conversations", OptionList)
+        found = self.query_one(SearchHits)
+        options = found if found.display else self.query_one(ConversationList)
         options.focus()
         if options.highlighted is None and options.option_count:
             options.highlighted = 0
@@ -863,18 +864,22 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self._refresh_conversations()
             return
         self.query_one(SettingsPanel).show_values(self._panel_values())
-        await self._show_conversation(conversation, focus=at)
+        hit = await self._show_conversation(conversation, focus=at)
         if conversation.model != self.spec or self.backend is None:
             self.open_model(conversation.model, keep_conversation=True)
         else:
             self._count_context()
+        if hit is not None:
+            hit.focus(scroll_visible=False)  # the message searched for, not the input
         self._refresh_conversations()
 
     # -- branches ----------------------------------------------------------------------------------
 
-    async def _show_conversation(self, conversation: Conversation, focus: int | None = None) -> None:
+    async def _show_conversation(
+        self, conversation: Conversation, focus: int | None = None
+    ) -> MessageView | None:
         """Show the conversation's branch; `focus`: that message gets the focus (and is scrolled
-        to), else the end is shown."""
+        to; it is returned), else the end is shown."""
         messages = self._messages()
         await messages.remove_children()
         views = [_message_view(message) for message in conversation.messages]
@@ -882,9 +887,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         focused = next((v for v in views if v.message_id == focus), None)
         if focused is None:
             messages.scroll_end(animate=False)
-            return
+            return None
         focused.focus(scroll_visible=False)
         self.call_after_refresh(messages.scroll_to_widget, focused, animate=False, top=True)
+        return focused
 
     async def _reshow(self) -> None:
         """Show the branch as the store has it (after an answer written again was lost)."""

@@ -242,8 +242,8 @@ class ConversationList(OptionList):
 
 
 class SearchHits(OptionList):
-    """Messages found by the conversation search: the conversation's title, then the snippet with
-    its matches styled (spans of `Content`, never markup); the hits are kept in `hits`."""
+    """Messages found by the conversation search: the conversation's title, then who wrote it and
+    the snippet with its matches styled (spans of `Content`, never markup); the hits are kept in `hits`."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -257,6 +257,7 @@ class SearchHits(OptionList):
                 Content.assemble(
                     (one_line(hit.title or "(untitled)", 40), "dim"),
                     "\n",
+                    (f"{ROLE_TITLES[hit.role]}: ", "dim"),
                     # The parts are cleaned and on one line already (the store's).
                     *((text, "bold reverse" if is_match else "") for text, is_match in hit.parts),
                 ),
