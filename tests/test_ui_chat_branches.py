@@ -155,7 +155,25 @@ async def test_a_preset_picked_in_the_settings_reaches_the_model(catalogue, fake
         assert screen.query_one("#set-system_prompt").text == "Be [bold] brief."
         shown = picker.query_one("SelectCurrent #label").render()
         assert "p [/] [bold" in str(shown)  # the user's name, literally
+        assert "preset: p [/] [bold" in str(screen.query_one("#model-bar").render())
         await type_and_enter(pilot, screen, "hi")
         await until(pilot, lambda: not screen.answering and model.requests, "answered")
         assert model.requests[-1][0] == Message("system", "Be [bold] brief.")
         assert screen.store.get(screen.conversation.id).settings["preset"] == "p [/] [bold"
+
+
+async def test_a_models_default_preset_shows_when_it_loads(catalogue, fake_backends):
+    from textual.widgets import Select
+
+    from tui.core.config.context import AppContext
+
+    AppContext.load().presets().set_default("m", "code")
+    model = fake_backends["m"] = FakeBackend([["ok"]])
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, "m")
+        await until(pilot, lambda: screen.query_one("#set-preset", Select).value == "code", "shown")
+        code = pilot.app.context.presets().get("code")
+        assert screen.query_one("#set-system_prompt").text == code.system_prompt
+        await type_and_enter(pilot, screen, "hi")
+        await until(pilot, lambda: not screen.answering and model.requests, "answered")
+        assert model.requests[-1][0] == Message("system", code.system_prompt)

@@ -238,12 +238,9 @@ class ChatSession:
 
     # -- the store: every write is made here -------------------------------------------------------
 
-    def open_conversation(self, conversation_id: int, at: int | None = None) -> Conversation:
-        """Continue a stored conversation: its preset, settings and template apply from now on
-        (its model is the caller's to load). `at` (one of its messages, a search hit): the
-        branch through it is shown. StorageError, KeyError."""
-        if at is not None:
-            self.store.select(conversation_id, at)
+    def open_conversation(self, conversation_id: int) -> Conversation:
+        """Continue a stored conversation on the branch shown: its preset, settings and template
+        apply from now on (its model is the caller's to load). StorageError, KeyError."""
         conversation = self.store.get(conversation_id)
         self.conversation = conversation
         kept = conversation.settings
@@ -261,6 +258,11 @@ class ChatSession:
         self.store.select(self.conversation.id, message_id)
         self.conversation = self.store.get(self.conversation.id)
         return self.conversation
+
+    def select(self, conversation_id: int, message_id: int) -> None:
+        """Show the branch of a conversation through `message_id` (a search hit, on any branch)
+        when it is opened next. KeyError."""
+        self.store.select(conversation_id, message_id)
 
     def fork(self, message_id: int) -> int:
         """A new conversation holding the branch shown up to `message_id`; its id (open it with

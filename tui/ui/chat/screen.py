@@ -11,9 +11,10 @@ is shown at once (a message wakes the pump), so the time to first token is the e
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -234,6 +235,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         query: str
         hits: list[SearchHit]
 
+    @dataclass
+    class HitSelected(Message):
+        hit: SearchHit
+
     def __init__(self) -> None:
         super().__init__()
         from tui.core.chat.session import ChatSession
@@ -257,7 +262,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._search_timer = None
 
     @property
-    def values(self) -> dict:
+    def values(self) -> Mapping[str, Any]:
         """The settings, by the settings panel's names (the session's)."""
         return self.session.values
 
@@ -439,6 +444,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             "server": "the server's",
         }.get(info.template_source, info.template_source)
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
+        if self.session.preset is not None:  # the user's name for it: text, never markup
+            parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
         if info.template_is_guess:
             bar.add_class("-guess")
             reason = one_line(info.template_reason, 200)
@@ -489,7 +496,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         text is handled only after the caller returns."""
         turns = self._turns()
         view = MessageView("assistant", note="writing…")
-        self._answer_view, self._question_view = view, question or edited
+        self._answer_view = view
+        self._question_view = question if question is not None else edited
         self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
@@ -776,6 +784,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         after = self.values
         self.query_one(SettingsPanel).show_values(self._panel_values())
+        if self.info is not None:  # loading or failed, the bar names no preset
+            self._show_model_bar()
         self._in_store(self.session.settings_changed)
         if self.spec is not None and any(before[k] != after[k] for k in RELOAD_KEYS):
             self.open_model(self.spec, keep_conversation=True)  # with its prompt format too
@@ -848,14 +858,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def _conversation_selected(self, event: OptionList.OptionSelected) -> None:
         await self.open_conversation(int(event.option.id))
 
-    async def open_conversation(self, conversation_id: int, at: int | None = None) -> None:
-        """Show a past conversation and continue it with its model and settings; `at` (a search
-        hit): on the branch through that message, which gets the focus."""
+    async def open_conversation(self, conversation_id: int, focus: int | None = None) -> None:
+        """Show a past conversation (the branch shown) and continue it with its model and
+        settings; `focus`: that message gets the focus (a search hit)."""
         if self.answering:
             self.action_stop()
         await self.action_new_chat()
         try:
-            conversation = self.session.open_conversation(conversation_id, at)
+            conversation = self.session.open_conversation(conversation_id)
         except StorageError as error:
             show_notice(self, error)
             return
@@ -864,7 +874,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self._refresh_conversations()
             return
         self.query_one(SettingsPanel).show_values(self._panel_values())
-        hit = await self._show_conversation(conversation, focus=at)
+        hit = await self._show_conversation(conversation, focus)
         if conversation.model != self.spec or self.backend is None:
             self.open_model(conversation.model, keep_conversation=True)
         else:
@@ -1016,9 +1026,24 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             found.highlighted = 0
 
     @on(OptionList.OptionSelected, "#search-hits")
-    async def _hit_chosen(self, event: OptionList.OptionSelected) -> None:
-        hit = self.query_one(SearchHits).hits[int(event.option.id)]
-        await self.open_conversation(hit.conversation_id, at=hit.message_id)
+    def _hit_chosen(self, event: OptionList.OptionSelected) -> None:
+        self._open_hit(self.query_one(SearchHits).hits[int(event.option.id)])
+
+    @work(thread=True, exclusive=True, group="store-branch", exit_on_error=False)
+    def _open_hit(self, hit: SearchHit) -> None:
+        """Show the hit's branch (a write: here, off the UI thread), then open it there."""
+        try:
+            self.session.select(hit.conversation_id, hit.message_id)
+        except KeyError:
+            pass  # deleted meanwhile: opening it says so
+        except StorageError as error:
+            self.app.call_from_thread(show_notice, self, error)
+            return
+        self.post_message(self.HitSelected(hit))
+
+    @on(HitSelected)
+    async def _hit_selected(self, event: HitSelected) -> None:
+        await self.open_conversation(event.hit.conversation_id, focus=event.hit.message_id)
 
     # -- helpers -----------------------------------------------------------------------------------
 
