@@ -165,3 +165,24 @@ def test_an_unknown_preset_is_one_line_naming_the_known_ones(tiny_gguf, capsys):
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "no preset named 'nope'" in captured.err
     assert "precise, balanced, creative, code, short [bold" in captured.err
+
+
+async def test_preset_opens_the_chat_screen_with_it(tiny_gguf, monkeypatch):
+    from tui.ui.app import LlmTui
+    from tui.ui.chat.screen import ChatScreen
+
+    apps = []
+    monkeypatch.setattr(LlmTui, "run", lambda self: apps.append(self))
+    assert main(["chat", str(tiny_gguf(["ok"])), "--preset", "precise", "--top-k", "7"]) == 0
+    (app,) = apps
+    async with app.run_test() as pilot:
+        for _ in range(300):
+            if isinstance(app.screen, ChatScreen) and app.screen.info is not None:
+                break
+            await pilot.pause(0.02)
+        screen = app.screen
+        precise = app.context.presets().get("precise")
+        assert screen.session.preset == precise
+        assert (screen.values["temperature"], screen.values["top_k"]) == (precise.temperature, 7)
+        assert screen.query_one("#set-preset").value == "precise"
+        assert screen.query_one("#set-top_k").value == "7"

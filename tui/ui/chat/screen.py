@@ -258,6 +258,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._answer_view: MessageView | None = None
         self._question_view: MessageView | None = None
         self._editing: MessageView | None = None
+        self._beside: MessageView | None = None
         self._pump = TextPump(self, self._drain)
         self._search_timer = None
 
@@ -498,6 +499,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         view = MessageView("assistant", note="writing…")
         self._answer_view = view
         self._question_view = question if question is not None else edited
+        # The message that gets an alternative ("2/2" once it is stored).
+        self._beside = view if redo is not None else edited if edit is not None else None
         self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
@@ -554,9 +557,11 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.query_one(ChatInput).cursor_blink = True
         view, self._answer_view = self._answer_view, None
         question, self._question_view = self._question_view, None
+        beside, self._beside = self._beside, None
         if ended is not None and question is not None and ended.question_id is not None:
             question.message_id = ended.question_id
-            self._show_alternatives(question)  # an edited question: "2/2"
+        if beside is question:
+            self._show_alternatives(question)  # an edited question
         if view is None:
             self.answering = False
             return
@@ -577,7 +582,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             if ended.stats.context_used:
                 self.context_used = ended.stats.context_used
         view.message_id = ended.answer_id if ended is not None else None
-        self._show_alternatives(view)  # an answer written again: "2/2"
+        if beside is view:
+            self._show_alternatives(view)  # an answer written again
         self._show_meter()
         self._refresh_conversations()
         self.answering = False  # last: whoever waits on it finds the answer stored and shown

@@ -6,10 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual import events
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
@@ -242,8 +241,8 @@ class ConversationList(OptionList):
 
 
 class SearchHits(OptionList):
-    """Messages found by the conversation search: the conversation's title, then who wrote it and
-    the snippet with its matches styled (spans of `Content`, never markup); the hits are kept in `hits`."""
+    """Messages found by the conversation search (`hits`): the conversation's title, then who
+    wrote it and the snippet with its matches styled (spans of `Content`, never markup)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
