@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.fakebackend import FakeBackend
 from tests.pilot import until
 from tests.test_ui_chat import open_chat, send, type_and_enter, views
@@ -160,6 +162,18 @@ async def test_a_preset_picked_in_the_settings_reaches_the_model(catalogue, fake
         await until(pilot, lambda: not screen.answering and model.requests, "answered")
         assert model.requests[-1][0] == Message("system", "Be [bold] brief.")
         assert screen.store.get(screen.conversation.id).settings["preset"] == "p [/] [bold"
+
+        # Changed in the preset manager (f6) meanwhile: the chat answers with it as it is now.
+        book = pilot.app.context.presets()
+        book.edit("p [/] [bold", replace(book.get("p [/] [bold"), system_prompt="Changed."))
+        await pilot.press("escape", "f6")
+        await until(pilot, lambda: pilot.app.screen is not screen, "the manager open")
+        await pilot.press("escape")
+        await until(pilot, lambda: pilot.app.screen is screen, "back in the chat")
+        assert screen.query_one("#set-system_prompt").text == "Changed."
+        await type_and_enter(pilot, screen, "again")
+        await until(pilot, lambda: not screen.answering and len(model.requests) == 2, "answered")
+        assert model.requests[-1][0] == Message("system", "Changed.")
 
 
 async def test_a_models_default_preset_shows_when_it_loads(catalogue, fake_backends):

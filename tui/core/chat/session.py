@@ -127,6 +127,12 @@ class ChatSession:
             named = {k for k, v in self.preset.values().items() if v is not None}
             self.overrides = {k: v for k, v in self.overrides.items() if k not in named}
 
+    def presets_changed(self) -> None:
+        """The presets were changed (the preset manager): the one in use is read again, with its
+        new settings (renamed or deleted: none)."""
+        if self.preset is not None:
+            self.preset = self.context.presets().find(self.preset.name)
+
     def settings(self) -> dict:
         """The settings a conversation keeps (its template is kept apart), with its preset."""
         values = {k: v for k, v in self.values.items() if k != "template"}

@@ -304,7 +304,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._refresh_conversations()
 
     def on_screen_resume(self) -> None:
-        self.query_one(SettingsPanel).show_presets(self._preset_names())  # F6 may have changed them
+        self.session.presets_changed()  # F6 may have changed them
+        panel = self.query_one(SettingsPanel)
+        panel.show_presets(self._preset_names())
+        panel.show_values(self._panel_values())
         if self.spec is None:  # no model yet: offer what is here now (and a download)
             self.query_one(ModelOffer).rescan()
         if self.focused is None:
