@@ -1,0 +1,124 @@
+"""`llmtui quant-check`: real llama.cpp runs of SmolLM2 against itself and a coarser quant of it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tui.cli import main
+from tui.core.config.paths import app_paths
+from tui.core.engine.quant_check import DEFAULT_TEXT, QuantCheckStore, default_text
+
+CTX = 32  # 4 chunks of the short text below: the run stays short
+
+
+@pytest.fixture(scope="session")
+def q4_0(smollm2, tmp_path_factory) -> Path:
+    """SmolLM2 requantized from Q4_1 to Q4_0 by llama.cpp's quantize, through llama-cpp-python."""
+    import llama_cpp
+
+    out = tmp_path_factory.mktemp("quant") / "SmolLM2-135M-Instruct.Q4_0.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
+    params.allow_requantize = True
+    params.nthread = 2
+    assert llama_cpp.llama_model_quantize(str(smollm2).encode(), str(out).encode(), params) == 0
+    return out
+
+
+@pytest.fixture
+def text(tmp_path) -> Path:
+    path = tmp_path / "text.txt"
+    path.write_text(default_text()[:700], encoding="utf-8")  # about 150 tokens
+    return path
+
+
+def check(capsys, model, reference, text, *extra) -> tuple[int, str, str]:
+    code = main(["quant-check", str(model), "--reference", str(reference), "--text", str(text),
+                 "--ctx", str(CTX), *extra])  # fmt: skip
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.inference
+def test_a_file_against_itself_has_no_divergence(capsys, smollm2, text):
+    code, out, err = check(capsys, smollm2, smollm2, text, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["chunks"] == result["tokens"] // CTX >= 2
+    assert result["scored"] == result["chunks"] * (CTX - 1 - CTX // 2)
+    assert abs(result["kl_mean"]) < 1e-6 and abs(result["kl_p99"]) < 1e-6
+    assert abs(result["kl_median"]) < 1e-6 and abs(result["kl_max"]) < 1e-6
+    assert result["top1_agreement"] == 1.0
+    assert result["ppl_model"] == pytest.approx(result["ppl_reference"], rel=1e-9)
+    assert result["ppl_model"] > 1
+    assert result["model"] == result["reference"] == str(smollm2)
+    assert result["text"] == "text.txt" and len(result["text_sha256"]) == 64
+    assert f"chunk {result['chunks']}/{result['chunks']}" in err  # progress on stderr
+    # Checked against itself: kept, but not shown beside the file (it says nothing).
+    assert QuantCheckStore(app_paths().data_dir).for_file(smollm2) is None
+
+
+@pytest.mark.inference
+def test_a_coarser_quant_diverges_and_the_result_is_kept(capsys, smollm2, q4_0, text):
+    code, out, err = check(capsys, q4_0, smollm2, text)
+    assert code == 0, err
+    kept = QuantCheckStore(app_paths().data_dir).for_file(q4_0)
+    assert kept is not None and kept.reference == str(smollm2)
+    assert kept.kl_mean > 0 and kept.kl_max >= kept.kl_p99 >= kept.kl_median >= 0
+    assert 0 < kept.top1_agreement <= 1
+    assert kept.ppl_model != kept.ppl_reference
+    assert f"mean {kept.kl_mean:.6f}" in out
+    assert f"top-1 agreement {100 * kept.top1_agreement:.2f}%" in out
+    assert QuantCheckStore(app_paths().data_dir).for_file(smollm2) is None  # it was the reference
+    q4_0.touch()  # rewritten: the old result is not this file's any more
+    assert QuantCheckStore(app_paths().data_dir).for_file(q4_0) is None
+
+
+def test_another_vocabulary_is_refused_in_one_line(capsys, smollm2, tiny_gguf, text):
+    tiny = tiny_gguf(["Hello", " [bold", "[/]", "\x1b[2J"], name="other-[bold.gguf")
+    code, out, err = check(capsys, tiny, smollm2, text)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "vocabulary" in err and "\x1b" not in err
+    assert "other-[bold.gguf" in err
+
+
+def test_another_tokenization_of_the_text_is_refused(capsys, tiny_gguf, tmp_path):
+    # The same number of tokens, but one vocabulary has "Hello" as a token and the other not.
+    first = tiny_gguf(["Hello", "!"], name="first.gguf")
+    second = tiny_gguf(["Bye", "?"], name="second.gguf")
+    text = tmp_path / "hello.txt"
+    text.write_text("Hello world " * 40, encoding="utf-8")
+    code, out, err = check(capsys, first, second, text)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "tokenize the text differently" in err
+
+
+def test_a_missing_file_is_exit_2(capsys, smollm2, tmp_path, text):
+    missing = tmp_path / "nowhere.gguf"
+    code, out, err = check(capsys, missing, smollm2, text)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "no such file" in err
+    code, out, err = check(capsys, smollm2, smollm2, tmp_path / "no-text.txt")
+    assert (code, out) == (2, "") and "no such file" in err
+
+
+def test_a_text_too_short_for_the_context_is_exit_2(capsys, smollm2, tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("Only a few words here.", encoding="utf-8")
+    code, out, err = check(capsys, smollm2, smollm2, short)
+    assert code == 2 and err.count("\n") == 1 and f"at least {2 * CTX}" in err
+
+
+def test_the_default_text_ships_in_the_package():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        pytest.skip("tomllib needs Python 3.11")
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert DEFAULT_TEXT in package_data["package-data"]["tui.core.engine"]
+    assert (ROOT / "tui" / "core" / "engine" / DEFAULT_TEXT).is_file()
+    assert len(default_text().split()) > 1500  # several chunks of the default context
