@@ -1,4 +1,6 @@
-"""`llmtui quant-check`: real llama.cpp runs of SmolLM2 against itself and a coarser quant of it."""
+"""`llmtui quant-check`: real llama.cpp runs of SmolLM2 against itself and a coarser quant of it;
+the kept result in My models and the quant picker (against the loopback Hub)."""
+# ruff: noqa: F811 - pytest fixtures imported from tests.fakehub
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.fakehub import fake_hub  # noqa: F401
+from tests.test_ui_download import REPO, cells, wait_until
 from tui.cli import main
 from tui.core.config.paths import app_paths
 from tui.core.engine.quant_check import DEFAULT_TEXT, QuantCheckStore, default_text
@@ -122,3 +126,58 @@ def test_the_default_text_ships_in_the_package():
     assert DEFAULT_TEXT in package_data["package-data"]["tui.core.engine"]
     assert (ROOT / "tui" / "core" / "engine" / DEFAULT_TEXT).is_file()
     assert len(default_text().split()) > 1500  # several chunks of the default context
+
+
+def cache_file(repo_id: str, name: str, source: Path) -> Path:
+    """`source` as a file of `repo_id` in the Hugging Face cache (the layout huggingface-hub
+    writes: a blob, and a snapshot link to it)."""
+    import os
+
+    from tui.core.models import hub
+
+    repo = hub.cache_dir() / f"models--{repo_id.replace('/', '--')}"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "0123abcd").write_bytes(source.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("f" * 40)
+    snapshot = repo / "snapshots" / ("f" * 40)
+    snapshot.mkdir(parents=True)
+    os.symlink("../../blobs/0123abcd", snapshot / name)
+    return snapshot / name
+
+
+async def test_my_models_and_the_quant_picker_show_a_kept_result(fake_hub, tiny_gguf):
+    from textual.widgets import DataTable
+
+    from tui.core.catalogue import default_catalogue_path, load_catalogue
+    from tui.core.engine.quant_check import QuantCheckResult
+    from tui.ui.app import LlmTui
+    from tui.ui.download.screen import ModelsScreen, QuantPicker
+
+    tiny = tiny_gguf(["x"], name="t.gguf")
+    here = cache_file(REPO, "phi-2.Q4_0.gguf", tiny)
+    reference = tiny_gguf(["y"], name="ref.gguf")
+    result = QuantCheckResult(
+        model=str(here), reference=str(reference), n_ctx=32, chunks=2, tokens=64, scored=30,
+        kl_mean=0.0421, kl_median=0.01, kl_p99=0.3, kl_max=0.5, top1_agreement=0.9, ppl_model=12.0,
+        ppl_reference=11.0, text="default", text_sha256="0" * 64, seconds=1.0,
+        llama_cpp_version="x", checked_at=1.0,
+    )  # fmt: skip
+    QuantCheckStore(app_paths().data_dir).save(result)
+    fake_hub.add_repo(REPO, {"phi-2.Q4_0.gguf": tiny, "phi-2.Q8_0.gguf": reference})
+    app = LlmTui(load_catalogue(default_catalogue_path()))
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.open_job("models", "microsoft/phi-2")
+        await pilot.pause()
+        assert isinstance(app.screen, QuantPicker)
+        files = app.screen.query_one("#files", DataTable)
+        await wait_until(pilot, lambda: files.row_count == 2)
+        names = {row[1]: row[5] for row in cells(files)}
+        assert names["Q4_0"] == f"phi-2.Q4_0.gguf  [{result.summary}]"
+        assert names["Q8_0"] == "phi-2.Q8_0.gguf"  # not on this machine: no result
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelsScreen)
+        library = app.screen.query_one("#library", DataTable)
+        await wait_until(pilot, lambda: library.row_count == 1)
+        assert cells(library)[0][2] == f"Q4_0  {result.summary}"

@@ -35,7 +35,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -340,16 +340,34 @@ class QuantCheckStore:
     def for_file(self, path: Path) -> QuantCheckResult | None:
         """The latest check of `path` against another file (its own reference checks are left
         out: KL 0 says nothing); None when it was never checked or has changed since."""
-        try:
-            key = file_key(path)
-        except OSError:
-            return None
-        checks = []
-        for ref_key, row in self._read().get(key, {}).items():
-            if ref_key == key:
-                continue
+        return self.for_files([path]).get(Path(path))
+
+    def for_files(self, paths: Iterable[Path]) -> dict[Path, QuantCheckResult]:
+        """`for_file` of each path that has a check, reading the store once."""
+        data = self._read()
+        found = {}
+        for path in paths:
             try:
-                checks.append(QuantCheckResult.from_dict(row))
-            except (KeyError, TypeError):
+                key = file_key(path)
+            except OSError:
                 continue
-        return max(checks, key=lambda r: r.checked_at, default=None)
+            checks = []
+            for ref_key, row in data.get(key, {}).items():
+                if ref_key == key:
+                    continue
+                try:
+                    checks.append(QuantCheckResult.from_dict(row))
+                except (KeyError, TypeError):
+                    continue
+            if checks:
+                found[Path(path)] = max(checks, key=lambda r: r.checked_at)
+        return found
+
+    def for_repo(self, repo_id: str, model_dirs: Iterable[str] = ()) -> dict[str, QuantCheckResult]:
+        """The checks of a Hub repository's files on this machine, by file name (the quant
+        picker's rows). Scans the disk: call it off the UI thread."""
+        from tui.core.models.library import scan
+
+        mine = [m for m in scan(model_dirs).models if (m.repo_id or "").lower() == repo_id.lower()]
+        checks = self.for_files(m.path for m in mine)
+        return {m.path.name: checks[m.path] for m in mine if m.path in checks}

@@ -1,13 +1,13 @@
 """My models: the GGUF files on this machine, the downloads in flight, and the quant picker.
 
-- `ModelsScreen` (mode "models"): local files with size, quant, model and last use, the total disk
-  use; delete (with confirmation), open in chat or compare; the models of each saved endpoint
+- `ModelsScreen` (mode "models"): local files with size, quant (and its `llmtui quant-check`
+  result, where one is kept), model and last use, the total disk use; delete (with confirmation), open in chat or compare; the models of each saved endpoint
   (OpenAI-compatible servers, `model @ endpoint`; one that is down says so), and the Endpoints
   screen to add, edit, test and remove them; active downloads with progress, speed, ETA, state and
   retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
 - `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
   every quant with size, bits per weight and a fit label for this machine, the recommended one
-  marked. `get_then_open` uses it for a job on a model not on this machine (`c`/`m` on a catalogue
+  marked, a downloaded one's quant-check result beside its name. `get_then_open` uses it for a job on a model not on this machine (`c`/`m` on a catalogue
   row, the chat's first-chat offer): the picker then stays, shows the download's progress, and the
   job opens with the file once it is verified.
 
@@ -18,7 +18,7 @@ Hub and from servers are shown as `Text`, never as markup.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -56,6 +56,17 @@ def _bar(fraction: float | None, width: int = 20) -> Text:
         return Text("─" * width, style="dim")
     full = int(fraction * width)
     return Text.assemble(("█" * full, "green"), ("░" * (width - full), "dim"), f" {fraction:4.0%}")
+
+
+def _quant_checks(app):
+    from tui.core.engine.quant_check import QuantCheckStore
+
+    return QuantCheckStore(app.context.paths.data_dir)
+
+
+def _quant_cell(quant: str | None, check) -> str:
+    """The quant, and its `llmtui quant-check` result where there is one."""
+    return f"{quant or '?'}  {check.summary}" if check is not None else quant or "?"
 
 
 def download_service(app):
@@ -199,6 +210,7 @@ class QuantPicker(ModalScreen[Path | None]):
         header: GgufInfo | None
         machine: fit.Machine | None
         error: str | None
+        checks: dict = field(default_factory=dict)  # file name -> QuantCheckResult, for files here
 
     def __init__(self, model_id: str, then: str | None = None) -> None:
         super().__init__()
@@ -212,6 +224,7 @@ class QuantPicker(ModalScreen[Path | None]):
         self.repos: list[hub.RepoChoice] = []
         self.fits: list[fit.Fit] = []
         self.recommended: hub.QuantFile | None = None
+        self.checks: dict = {}
         self.context = self.app.context.settings.downloads.context_length
 
     def compose(self) -> ComposeResult:
@@ -279,7 +292,8 @@ class QuantPicker(ModalScreen[Path | None]):
                 header = gguf_header.read_remote(repo_id, smallest.first)
             except (hub.HubError, GgufHeaderError):
                 header = None  # the fit falls back to an estimate from the size
-        self.post_message(self.Loaded(files, header, fit.machine(), None))
+        checks = _quant_checks(self.app).for_repo(repo_id, self.app.context.settings.model_dirs)
+        self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
 
     # results
 
@@ -316,6 +330,7 @@ class QuantPicker(ModalScreen[Path | None]):
             self._show_status(message.error or "")
             return
         self.files, self.header, self.machine = message.files, message.header, message.machine
+        self.checks = message.checks
         self._render_files()
 
     def _render_files(self) -> None:
@@ -336,6 +351,9 @@ class QuantPicker(ModalScreen[Path | None]):
             name = one_line(f.name) + ("" if f.complete else " (parts missing)")
             if len(f.parts) > 1:
                 name += f" ({len(f.parts)} parts)"
+            check = self.checks.get(Path(f.first).name)
+            if check is not None:
+                name += f"  [{check.summary}]"
             table.add_row(
                 "★" if f is self.recommended else "",
                 f.quant or "?",
@@ -546,6 +564,7 @@ class ModelsScreen(Screen):
     @dataclass
     class Scanned(Message):
         library: library.Library
+        checks: dict = field(default_factory=dict)  # path -> QuantCheckResult
 
     @dataclass
     class RemoteScanned(Message):
@@ -656,7 +675,13 @@ class ModelsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
     def _scan_library(self) -> None:
-        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
+        self.post_message(self._scanned())
+
+    def _scanned(self) -> Scanned:
+        """The files here and their quant checks (reads the disk: from a worker)."""
+        found = library.scan(self.app.context.settings.model_dirs)
+        checks = _quant_checks(self.app).for_files(m.path for m in found.models)
+        return self.Scanned(found, checks)
 
     @on(Scanned)
     def _on_scanned(self, message: Scanned) -> None:
@@ -672,7 +697,7 @@ class ModelsScreen(Screen):
             table.add_row(
                 Text(one_line(m.repo_id or _short_path(m.path.parent), 60)),
                 Text(one_line(m.name, 80)),
-                m.quant or "?",
+                _quant_cell(m.quant, message.checks.get(m.path)),
                 fit.human_bytes(m.size),
                 used,
                 key=str(i),
@@ -753,7 +778,7 @@ class ModelsScreen(Screen):
         else:
             message = f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed"
             self.app.call_from_thread(self.notify, message, markup=False)
-        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
+        self.post_message(self._scanned())
 
     def action_add_folder(self) -> None:
         def chosen(answer: str | None) -> None:
