@@ -181,3 +181,31 @@ async def test_my_models_and_the_quant_picker_show_a_kept_result(fake_hub, tiny_
         library = app.screen.query_one("#library", DataTable)
         await wait_until(pilot, lambda: library.row_count == 1)
         assert cells(library)[0][2] == f"Q4_0  {result.summary}"
+
+
+@pytest.mark.inference
+def test_ctrl_c_ends_cleanly_with_130(smollm2, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    text = tmp_path / "long.txt"
+    text.write_text(default_text(), encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "quant-check", str(smollm2), "--reference", str(smollm2),
+         "--text", str(text), "--ctx", str(CTX)],  # fmt: skip
+        cwd=ROOT, env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "reference: chunk 1/" in process.stderr.readline()  # it is evaluating
+        assert list(temp.iterdir())  # the memmap and the child's log are there meanwhile
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130 and out == ""
+    assert list(temp.iterdir()) == []  # nothing left behind

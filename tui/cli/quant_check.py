@@ -27,11 +27,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="the GGUF file to judge (path or model name)")
     parser.add_argument("--reference", required=True, metavar="REF",
-                        help="the file to judge it against, e.g. a larger quant of the same model")  # fmt: skip
+                        help="the file to judge it against, e.g. a bigger quant of the model")  # fmt: skip
     parser.add_argument("--text", type=Path, metavar="FILE",
                         help="the text to run (default: the one that ships with llmtui)")  # fmt: skip
     parser.add_argument("--ctx", type=int, default=DEFAULT_CTX, metavar="N",
-                        help=f"tokens per chunk; the second half of each is scored (default {DEFAULT_CTX})")  # fmt: skip
+                        help=f"tokens per chunk, the second half scored (default {DEFAULT_CTX})")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 

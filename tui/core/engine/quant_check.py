@@ -32,7 +32,6 @@ import json
 import multiprocessing
 import multiprocessing.connection
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -112,6 +111,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def summarize(kl: list[float], same_top: int, nll: list[float], nll_base: list[float]) -> dict:
     """The reported statistics of per-position KL values, top-1 matches and NLLs."""
     import math
+    import statistics
 
     ordered = sorted(kl)
     return {

@@ -1,15 +1,17 @@
 """My models: the GGUF files on this machine, the downloads in flight, and the quant picker.
 
 - `ModelsScreen` (mode "models"): local files with size, quant (and its `llmtui quant-check`
-  result, where one is kept), model and last use, the total disk use; delete (with confirmation), open in chat or compare; the models of each saved endpoint
+  result, where one is kept), model and last use, the total disk use; delete (with
+  confirmation), open in chat or compare; the models of each saved endpoint
   (OpenAI-compatible servers, `model @ endpoint`; one that is down says so), and the Endpoints
   screen to add, edit, test and remove them; active downloads with progress, speed, ETA, state and
   retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
 - `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
   every quant with size, bits per weight and a fit label for this machine, the recommended one
-  marked, a downloaded one's quant-check result beside its name. `get_then_open` uses it for a job on a model not on this machine (`c`/`m` on a catalogue
-  row, the chat's first-chat offer): the picker then stays, shows the download's progress, and the
-  job opens with the file once it is verified.
+  marked, a downloaded one's quant-check result beside its name. `get_then_open` uses it for a
+  job on a model not on this machine (`c`/`m` on a catalogue row, the chat's first-chat offer):
+  the picker then stays, shows the download's progress, and the job opens with the file once it
+  is verified.
 
 All Hub, disk, header and server work runs in thread workers that post messages; names from the
 Hub and from servers are shown as `Text`, never as markup.
