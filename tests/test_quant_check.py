@@ -209,3 +209,20 @@ def test_ctrl_c_ends_cleanly_with_130(smollm2, tmp_path):
             process.kill()
     assert process.returncode == 130 and out == ""
     assert list(temp.iterdir()) == []  # nothing left behind
+
+
+def test_the_statistics_agree_with_numpy():
+    import numpy as np
+
+    from tui.core.engine.quant_check import summarize
+
+    rng = np.random.default_rng(7)
+    kl = rng.exponential(0.05, size=301).tolist()
+    nll, nll_base = rng.uniform(0, 6, size=301).tolist(), rng.uniform(0, 6, size=301).tolist()
+    got = summarize(kl, 250, nll, nll_base)
+    assert got["kl_mean"] == pytest.approx(np.mean(kl))
+    assert got["kl_median"] == pytest.approx(np.median(kl))
+    assert got["kl_p99"] == pytest.approx(np.percentile(kl, 99))  # numpy's "linear", as llama.cpp's
+    assert got["kl_max"] == max(kl) and got["top1_agreement"] == 250 / 301
+    assert got["ppl_model"] == pytest.approx(np.exp(np.mean(nll)))
+    assert got["ppl_reference"] == pytest.approx(np.exp(np.mean(nll_base)))

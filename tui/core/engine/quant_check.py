@@ -91,6 +91,13 @@ class QuantCheckResult:
         return f"KL {self.kl_mean:.4f} · top-1 {100 * self.top1_agreement:.1f}%"
 
 
+def scored_positions(n_ctx: int) -> tuple[int, int]:
+    """(first, count): the chunk positions whose logits are scored, each predicting the token after
+    it: positions n_ctx/2 .. n_ctx-2, as llama.cpp's perplexity tool does."""
+    first = n_ctx // 2
+    return first, n_ctx - 1 - first
+
+
 def default_text() -> str:
     """The text that ships with llmtui (varied English prose, lists, numbers and a little code)."""
     return resources.files(__package__).joinpath(DEFAULT_TEXT).read_text(encoding="utf-8")
@@ -158,6 +165,7 @@ def run_quant_check(
                     f"the text is {len(tokens):,} tokens long and a context of {n_ctx} needs at "
                     f"least {2 * n_ctx:,}: give a longer text or a smaller --ctx"
                 )
+            _check_space(folder, n_chunks * scored_positions(n_ctx)[1] * ref_side.ready["n_vocab"] * 4)
             ref_side.run("reference", logprobs, n_chunks, n_ctx, on_progress)
         finally:
             ref_side.close()
@@ -183,6 +191,20 @@ def run_quant_check(
         checked_at=time.time(),
         **summarize(kl, same_top, nll, nll_base),
     )
+
+
+def _check_space(folder: str, need: int) -> None:
+    """The reference's log-probs go to disk (float32, every scored position x the vocabulary)."""
+    import shutil
+
+    from tui.core.models.fit import human_bytes
+
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise QuantCheckError(
+            f"the reference's log-probabilities need {human_bytes(need)} of temporary space and "
+            f"{folder} has {human_bytes(free)} free: give a shorter text, or set TMPDIR"
+        )
 
 
 def _check_vocabulary(model: Path, mine: dict, reference: Path, theirs: dict) -> None:

@@ -22,6 +22,8 @@ import signal
 
 import numpy as np
 
+from tui.core.engine.quant_check import scored_positions
+
 
 def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str) -> None:
     """Entry point of the child process."""
@@ -77,13 +79,6 @@ def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str
 
 class _DecodeError(Exception):
     pass
-
-
-def scored_positions(n_ctx: int) -> tuple[int, int]:
-    """(first, count): the chunk positions whose logits are scored, each predicting the token after
-    it: positions n_ctx/2 .. n_ctx-2, as llama.cpp's perplexity tool does."""
-    first = n_ctx // 2
-    return first, n_ctx - 1 - first
 
 
 def _run(llama_cpp, llm, vocab, conn, mode, tokens, logprobs_path, n_chunks, n_ctx) -> None:
