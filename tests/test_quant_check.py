@@ -79,8 +79,44 @@ def test_a_coarser_quant_diverges_and_the_result_is_kept(capsys, smollm2, q4_0, 
     assert f"mean {kept.kl_mean:.6f}" in out
     assert f"top-1 agreement {100 * kept.top1_agreement:.2f}%" in out
     assert QuantCheckStore(app_paths().data_dir).for_file(smollm2) is None  # it was the reference
+    expected = direct_check(q4_0, smollm2, text.read_text(encoding="utf-8"))
+    assert kept.kl_mean == pytest.approx(expected["kl_mean"], rel=1e-3)
+    assert kept.top1_agreement == pytest.approx(expected["top1_agreement"], abs=1 / kept.scored)
+    assert kept.ppl_model == pytest.approx(expected["ppl_model"], rel=1e-4)
+    assert kept.ppl_reference == pytest.approx(expected["ppl_reference"], rel=1e-4)
     q4_0.touch()  # rewritten: the old result is not this file's any more
     assert QuantCheckStore(app_paths().data_dir).for_file(q4_0) is None
+
+
+def direct_check(model: Path, reference: Path, text: str) -> dict:
+    """The same figures another way: llama-cpp-python's high-level eval with every logit kept,
+    scored as llama.cpp's perplexity tool scores (the second half of each chunk)."""
+    import llama_cpp
+    import numpy as np
+
+    def log_probs(path):
+        llm = llama_cpp.Llama(str(path), n_ctx=CTX, n_batch=CTX, logits_all=True, verbose=False)
+        tokens = llm.tokenize(text.encode("utf-8"))  # this vocabulary adds no BOS
+        rows, targets = [], []
+        for i in range(len(tokens) // CTX):
+            llm.reset()
+            llm.eval(tokens[i * CTX : (i + 1) * CTX])
+            rows.append(np.array(llm.scores[CTX // 2 : CTX - 1], dtype=np.float64))
+            targets += tokens[i * CTX + CTX // 2 + 1 : (i + 1) * CTX]
+        llm.close()
+        logits = np.concatenate(rows)
+        logits -= logits.max(axis=1, keepdims=True)
+        return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)), np.array(targets)
+
+    mine, targets = log_probs(model)
+    theirs, _ = log_probs(reference)
+    at = np.arange(len(targets))
+    return {
+        "kl_mean": float((np.exp(theirs) * (theirs - mine)).sum(axis=1).mean()),
+        "top1_agreement": float((mine.argmax(axis=1) == theirs.argmax(axis=1)).mean()),
+        "ppl_model": float(np.exp(-mine[at, targets].mean())),
+        "ppl_reference": float(np.exp(-theirs[at, targets].mean())),
+    }
 
 
 def test_another_vocabulary_is_refused_in_one_line(capsys, smollm2, tiny_gguf, text):
