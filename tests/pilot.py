@@ -25,3 +25,11 @@ def put_on_this_machine(model, source):
     folder = app_paths().models_dir
     folder.mkdir(parents=True, exist_ok=True)
     return shutil.copyfile(source, folder / f"{stem}.Q4_0.gguf")
+
+
+def fits_found(app) -> bool:
+    """Whether every browse screen on the app's stack has its Fits here column (computed in a
+    worker after the first frame)."""
+    from tui.ui.browse.screen import BrowseScreen
+
+    return all(s.index.fits is not None for s in app.screen_stack if isinstance(s, BrowseScreen))

@@ -58,7 +58,8 @@ def test_kill_9_mid_download_then_rerun_resumes_to_a_verified_file(fake_hub, smo
     fake_hub.add_repo(REPO, {"phi-2.Q4_1.gguf": smollm2})
     # Its 8 connections (the default) each stall after 2,000,000 bytes.
     fake_hub.fault("phi-2.Q4_1.gguf", stall_after=2_000_000, times=8)
-    p = llmtui("download", REPO, "--file", "phi-2.Q4_1.gguf")
+    # --force: no header check, so every byte served is one the download wrote.
+    p = llmtui("download", REPO, "--file", "phi-2.Q4_1.gguf", "--force")
     work = Path(os.environ["LLMTUI_DATA_DIR"]) / "downloads"
     deadline = time.monotonic() + 60
 
@@ -80,7 +81,7 @@ def test_kill_9_mid_download_then_rerun_resumes_to_a_verified_file(fake_hub, smo
     config = Path(os.environ["LLMTUI_CONFIG_DIR"])
     config.mkdir(parents=True, exist_ok=True)
     (config / "settings.yaml").write_text("downloads:\n  connections: 1\n")
-    code, out, err = run("download", REPO, "--file", "phi-2.Q4_1.gguf")
+    code, out, err = run("download", REPO, "--file", "phi-2.Q4_1.gguf", "--force")
     assert code == 0, err
     assert sha256_of(Path(out.strip())) == sha256_of(smollm2)
     assert fake_hub.served["phi-2.Q4_1.gguf"] == smollm2.stat().st_size - have
@@ -168,7 +169,7 @@ def test_disk_full_on_a_real_small_filesystem(fake_hub, smollm2, tmp_path):
     script = (
         f"mount -t tmpfs -o size=100m tmpfs {small} || exit 77; "
         f"HF_HUB_CACHE={small}/hub LLMTUI_DATA_DIR={small}/data "
-        f"{sys.executable} -m tui download {REPO} --quant Q4_1"
+        f"{sys.executable} -m tui download {REPO} --quant Q4_1 --force"  # no header check
     )
     command = ["unshare", "-m", "sh", "-c", script]
     p = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -1,8 +1,8 @@
 """Snapshots of the main screens at 120x40 and 80x24 (pytest-textual-snapshot, pinned with Textual).
 
 Regenerate after an intended change (`pytest tests/test_snapshots.py --snapshot-update`); review
-the SVGs under tests/__snapshots__/. Nothing here depends on time: no clock in the header, cursor
-blinking off.
+the SVGs under tests/__snapshots__/. Nothing here depends on time or on this machine: no clock in
+the header, cursor blinking off, the machine's memory fixed (the Fits here column).
 """
 
 from __future__ import annotations
@@ -10,9 +10,16 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
+from tests.pilot import fits_found, until
+from tui.core.models import fit
 from tui.ui.app import LlmTui
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
+
+
+@pytest.fixture(autouse=True)
+def fixed_machine(monkeypatch):
+    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))
 
 
 def steady(then=None):
@@ -21,6 +28,7 @@ def steady(then=None):
     async def run_before(pilot) -> None:
         for widget in pilot.app.screen.query(Input):
             widget.cursor_blink = False
+        await until(pilot, lambda: fits_found(pilot.app), "the Fits here column")
         if then is not None:
             await then(pilot)
         await pilot.pause()

@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from tests.fakehub import fake_hub  # noqa: F401
 from tests.faultserver import FaultServer
-from tests.pilot import until
+from tests.pilot import fits_found, until
 from tui.core.compare.comparison import Cell, Column, CompareConfig, ComparisonResult, ModelChoice
 from tui.core.compare.prompt_sets import Prompt
 from tui.core.config import endpoints
@@ -27,6 +27,7 @@ from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.engine.base import AnswerStats, SamplingOptions
+from tui.core.models import fit
 from tui.ui.app import LlmTui
 
 SIZE = (120, 40)
@@ -46,8 +47,15 @@ async def shown(pilot, screen_name: str, selector: str):
     return pilot.app.screen.query_one(selector)
 
 
+@pytest.fixture(autouse=True)
+def fixed_machine(monkeypatch):
+    """The machine's memory, for the quant picker and the model table behind the screens."""
+    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))
+
+
 async def steady(pilot) -> None:
     """Cursors that do not blink, and everything rendered."""
+    await until(pilot, lambda: fits_found(pilot.app), "the Fits here column")
     for widget in pilot.app.screen.query("Input, TextArea"):
         if isinstance(widget, (Input, TextArea)):
             widget.cursor_blink = False
@@ -101,11 +109,7 @@ def test_my_models(snap_compare, catalogue, home, tiny_gguf, server_on_a_fixed_p
     assert snap_compare(LlmTui(catalogue), terminal_size=SIZE, run_before=run_before)
 
 
-def test_quant_picker(snap_compare, catalogue, fake_hub, tiny_gguf, smollm2, monkeypatch):
-    from tui.core.models import fit
-
-    GiB = 1 << 30
-    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * GiB, 9 * GiB))
+def test_quant_picker(snap_compare, catalogue, fake_hub, tiny_gguf, smollm2):
     tiny = tiny_gguf(["x"], name="t.gguf")
     fake_hub.add_repo("TheBloke/phi-2-GGUF", {
         "phi-2.Q2_K.gguf": tiny, "phi-2.Q4_K_M.gguf": smollm2, "phi-2.Q8_0.gguf": tiny,

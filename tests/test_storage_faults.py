@@ -165,6 +165,46 @@ def test_a_new_conversation_waits_whole_and_gets_its_ids_when_written(small_disk
     assert integrity(path) == "ok"
 
 
+def test_alternatives_a_chosen_branch_and_a_fork_wait_and_are_written_later(small_disk):
+    reports = []
+    path = small_disk.path / "db.sqlite3"
+    store = ConversationStore(path, report=reports.append)
+    conversation = store.create("m.gguf")
+    question = store.add_message(conversation.id, "user", "question")
+    answer = store.add_message(conversation.id, "assistant", "first answer")
+    small_disk.fill()
+    for n in range(100):  # the last page may still hold a small write: write until one waits
+        store.update(conversation.id, title=f"renamed {n}")
+        if reports:
+            break
+    again = store.add_alternative(conversation.id, answer.id, "second answer", reasoning="hm")
+    edited = store.add_alternative(conversation.id, question.id, "question, edited")
+    reply = store.add_message(conversation.id, "assistant", "answer to the edit")
+    store.select(conversation.id, again.id)  # back to the first question's second answer
+    fork = store.fork(conversation.id, again.id)
+    assert min(again.id, edited.id, reply.id, fork) < 0  # waiting: the store's own ids
+    with pytest.raises(StorageError, match="not saved yet"):
+        store.get(fork)
+    with pytest.raises(StorageError, match="not saved yet"):
+        store.alternatives(conversation.id, answer.id)
+    small_disk.free()
+    assert store.flush() and isinstance(reports[-1], Saved)
+    assert again.id > 0 and (again.role, again.parent_id) == ("assistant", question.id)
+    shown = store.get(conversation.id)
+    assert [m.content for m in shown.messages] == ["question", "second answer"]
+    assert shown.messages[1].alternatives.label == "2/2" and shown.messages[1].reasoning == "hm"
+    store.select(conversation.id, edited.id)
+    assert [m.content for m in store.get(conversation.id).messages] == [
+        "question, edited",
+        "answer to the edit",
+    ]
+    forked = store.get(fork)  # the waiting id still opens it
+    assert forked.id > 0 and [m.content for m in forked.messages] == ["question", "second answer"]
+    assert {h.message_id for h in store.search("edit")} == {edited.id, reply.id}
+    store.close()
+    assert integrity(path) == "ok"
+
+
 def _compare(alpha: Path, beta: Path, prompt: str) -> list[str]:
     return ["compare", str(alpha), str(beta), "--prompt", prompt, "--sequential"]
 

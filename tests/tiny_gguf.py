@@ -41,11 +41,13 @@ def write_tiny_gguf(
     ff_width: int = 32,
     dtype: type = np.float32,
     split_max_tensors: int = 0,
+    architecture: str = "llama",
 ) -> Path:
     """Write a GGUF whose greedy (and any) decoding emits `"".join(script)` then stops.
 
     `split_max_tensors`: written as llama.cpp's split files instead (`NAME-00001-of-0000N.gguf`
-    next to `path`, at most that many tensors each); returns the first."""
+    next to `path`, at most that many tensors each); returns the first. `architecture`: the name
+    written in the header (another one makes a file llama.cpp refuses)."""
     if len(set(script)) != len(script):
         raise ValueError("script pieces must be unique: each is its own token")
     specials = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
@@ -73,7 +75,7 @@ def write_tiny_gguf(
     # After RMS norm a one-hot row becomes sqrt(n_embd) at its index: a gap of ~100 logits.
     output[next_token, np.arange(n_vocab)] = 100.0 / np.sqrt(n_embd)
 
-    writer = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
+    writer = gguf.GGUFWriter(str(path), architecture, split_max_tensors=split_max_tensors)
     writer.add_name(name)
     writer.add_context_length(context_length)
     writer.add_embedding_length(n_embd)

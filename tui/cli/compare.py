@@ -29,6 +29,14 @@ def register(subparsers) -> None:
         "--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)"
     )
     parser.add_argument("--system", metavar="TEXT", help="system prompt for every model")
+    parser.add_argument(
+        "--preset",
+        action="append",
+        default=[],
+        metavar="[N:]NAME",
+        help="a preset for every model, or N:NAME: its sampling for model N only (1-based); "
+        "without one a model's default preset gives its sampling",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sequential", action="store_const", const="sequential", dest="mode")
     mode.add_argument("--parallel", action="store_const", const="parallel", dest="mode")
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace, context) -> int:
     )
     from tui.core.compare.diff import diff
     from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
+    from tui.core.chat.presets import sampling_overrides
     from tui.core.compare.store import CompareStore
     from tui.core.engine.base import EngineError, chat_options
     from tui.core.engine.resolve import find_local, is_remote
@@ -102,7 +111,12 @@ def run(args: argparse.Namespace, context) -> int:
             raise CliError("--prompt is empty")
         prompts, system, set_path = (Prompt(args.prompt, id="prompt"),), "", ""
     chat = context.settings.chat
-    overrides: list[dict] = [{} for _ in args.models]
+    shared, own = _presets(args, context.presets())
+    load, sampling = chat_options(
+        chat, shared.values() if shared else None, temperature=args.temperature,
+        max_tokens=args.max_tokens, seed=args.seed, context_length=args.ctx,
+    )  # fmt: skip
+    overrides = [sampling_overrides(p, sampling) if p else {} for p in own]
     for item in args.set:
         number, sep, setting = item.partition(":")
         if not sep or not number.isdigit() or not 1 <= int(number) <= len(args.models):
@@ -114,14 +128,11 @@ def run(args: argparse.Namespace, context) -> int:
         except CompareError as error:
             raise CliError(f"--set {item!r}: {error}") from None
 
-    load, sampling = chat_options(
-        chat, temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-        context_length=args.ctx,
-    )  # fmt: skip
     config = CompareConfig(
         models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
         prompts=tuple(prompts),
-        system_prompt=args.system if args.system is not None else (system or chat.system_prompt),
+        system_prompt=args.system if args.system is not None
+        else system or (shared.system_prompt if shared else chat.system_prompt),
         sampling=sampling,
         load=load,
         mode=args.mode,
@@ -181,6 +192,21 @@ def run(args: argparse.Namespace, context) -> int:
         raise CliError(f"the comparison was not saved: {not_saved}")
     failed = any(c.state == "failed" for c in result.columns)
     return 1 if failed else 0
+
+
+def _presets(args: argparse.Namespace, book) -> tuple:
+    """(the preset for every model or None, each model's own preset or None) from --preset and the
+    models' default presets; PresetError for a name the book does not know."""
+    shared, own = None, [None] * len(args.models)
+    for item in args.preset:
+        number, sep, name = item.partition(":")
+        if sep and number.isdigit() and 1 <= int(number) <= len(args.models):
+            own[int(number) - 1] = book.get(name)
+        else:
+            shared = book.get(item)
+    if shared is None:  # a model's default gives way to a preset chosen for the comparison
+        own = [p or book.default_for(spec) for p, spec in zip(own, args.models, strict=True)]
+    return shared, own
 
 
 def print_side_by_side(result, plan_reason: str, changes) -> None:

@@ -2,9 +2,11 @@
 
 `download` finds the GGUF repository (catalogue first, then the Hub), picks a file (`--quant`,
 `--file`, or the recommended one for this machine), downloads it with a progress bar on stderr, and
-prints the verified file's path on stdout. Exit status: 0 only for a verified file; 1 when the Hub,
-the network or the disk failed (a partial download is kept: run the same command again to resume); 2
-for bad input."""
+prints the verified file's path on stdout. Before any weights are fetched, the installed llama.cpp is
+asked whether it can load the file (`tui.core.models.loadable`: its header only); a file it cannot
+load is refused unless `--force`. Exit status: 0 only for a verified file; 1 when the Hub, the
+network or the disk failed (a partial download is kept: run the same command again to resume); 2
+for bad input or a file llama.cpp cannot load."""
 
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--revision", default="main", help="branch, tag or commit (default: main)")
     p.add_argument(
         "--yes", "-y", action="store_true", help="take the recommended file without asking"
+    )
+    p.add_argument(
+        "--force", action="store_true",
+        help="download even a file the installed llama.cpp cannot load",
     )
     p.set_defaults(func=run_download)
 
@@ -58,6 +64,8 @@ def run_download(args: argparse.Namespace, context) -> int:
                        yes=args.yes, revision=args.revision)  # fmt: skip
     if chosen is None:
         return 1
+    if not args.force and not check_loadable(chosen, context, args.revision):
+        return 1
     code, path = fetch(chosen, context, args.revision)
     if path is not None:
         print(path)
@@ -70,6 +78,7 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
     (listed on stderr, and asked about unless `yes`). None when the Hub or the network failed (said
     on stderr); CliError for bad input or a "no"."""
     from tui.core.models import hub
+    from tui.core.models.recommend import ListingCache
     from tui.core.text import one_line
 
     catalogue = _catalogue(context)
@@ -83,6 +92,7 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
             raise CliError(f"{search.note} GGUF repositories by others: {others}. "
                            "Run `llmtui download REPO` with one of them.")  # fmt: skip
         files = hub.list_files(choice.repo_id, revision=revision)
+        ListingCache(context.paths.cache_dir).remember(files)  # exact sizes for `recommend`
         if not files.files:
             raise CliError(f"{choice.repo_id} has no .gguf files.")
         if quant or filename:
@@ -99,6 +109,31 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
             f"{chosen.name}: some parts of this split file are missing from the repository."
         )
     return chosen
+
+
+def check_loadable(chosen, context, revision: str) -> bool:
+    """CliError when the installed llama.cpp cannot load `chosen`; False when its header could not
+    be fetched (said on stderr); True otherwise. A header this reader cannot parse is not a
+    verdict: llama.cpp decides once the file is here."""
+    from tui.core.models import gguf_header, hub, loadable
+    from tui.core.text import one_line
+
+    try:
+        verdict = loadable.check(
+            chosen, revision, cache=loadable.VerdictCache(context.paths.cache_dir)
+        )
+    except gguf_header.GgufHeaderError as error:
+        print(f"llmtui: warning: not checked whether llama.cpp can load it: "
+              f"{one_line(str(error), 300)}", file=sys.stderr)  # fmt: skip
+        return True
+    except hub.HubError as error:
+        if error.kind in ("bad_input", "not_found"):
+            raise CliError(str(error)) from None
+        print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
+        return False
+    if not verdict.loadable:
+        raise CliError(f"{verdict.refusal(chosen.name)}; --force downloads it anyway")
+    return True
 
 
 def _choose(files, yes: bool, context_length: int):

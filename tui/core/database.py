@@ -327,9 +327,16 @@ def _salvage(source: Path, target: Path) -> dict[str, int]:
             ).fetchall()
         except sqlite3.DatabaseError:
             schema = []  # nothing can be found: the stores create their tables again
-        tables = [name for kind, name, _ in schema if kind == "table"]
-        for kind, _, sql in schema:
-            if kind == "table":
+        # A virtual table (full-text search) makes its own shadow tables (named after it) and
+        # is filled again from the rows recovered, not copied: its index may be what was damaged.
+        virtual = [n for kind, n, sql in schema if kind == "table" and _is_virtual(sql)]
+        tables = [
+            n
+            for kind, n, _ in schema
+            if kind == "table" and not any(n == v or n.startswith(f"{v}_") for v in virtual)
+        ]
+        for _kind, name, sql in schema:
+            if name in tables or name in virtual:
                 dst.execute(sql)
         for table in tables:
             rows[table] = _copy_rows(src, dst, table)
@@ -350,8 +357,15 @@ def _salvage(source: Path, target: Path) -> dict[str, int]:
         for table, rowid, _parent, _fk in orphans:
             dst.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))  # noqa: S608
             rows[table] -= 1
+        for table in virtual:  # last, from the rows kept (full-text search's own 'rebuild')
+            quoted = table.replace('"', '""')
+            dst.execute(f'INSERT INTO "{quoted}" ("{quoted}") VALUES (\'rebuild\')')  # noqa: S608
         dst.commit()
     return rows
+
+
+def _is_virtual(sql: str) -> bool:
+    return sql.upper().split(None, 2)[:2] == ["CREATE", "VIRTUAL"]
 
 
 def _copy_rows(src: sqlite3.Connection, dst: sqlite3.Connection, table: str) -> int:

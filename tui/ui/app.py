@@ -80,6 +80,8 @@ class LlmTui(App):
                 priority=True),
         Binding("f4", "endpoints", "Endpoints", id="app.endpoints", show=False,
                 tooltip="Add, edit, test or remove OpenAI-compatible servers"),
+        Binding("f6", "presets", "Presets", id="app.presets", show=False,
+                tooltip="Chat presets: create, edit, duplicate, delete, a model's default"),
     ]  # fmt: skip
 
     def __init__(
@@ -202,6 +204,12 @@ class LlmTui(App):
 
         if not isinstance(self.screen, EndpointsScreen):
             self.push_screen(EndpointsScreen())
+
+    def action_presets(self) -> None:
+        from tui.ui.presets.screen import PresetsScreen
+
+        if not isinstance(self.screen, PresetsScreen):
+            self.push_screen(PresetsScreen())
 
     def action_help(self) -> None:
         """Open the help, or close it (f1 again)."""

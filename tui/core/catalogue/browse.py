@@ -7,16 +7,26 @@ computed once and cached, so filtering keeps the chosen order without sorting ag
 
 The GGUF column says where a model's GGUF files are (`GGUF_WORDS`); a row's search key holds
 `gguf:yes`, `gguf:other` or `gguf:no`, so the filter narrows to each with the same words.
+
+The Fits here column is the best quant for this machine with its size and speed
+(`tui.core.models.recommend`). Probing the machine and reading the measured speeds takes longer
+than a first frame, so an index starts without it and `with_fits` makes the index that has it;
+its rows' search keys then hold `fits:yes`, `fits:no` or `fits:unknown`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tui.core.catalogue import Catalogue, Model
 from tui.core.text import one_line
+
+if TYPE_CHECKING:
+    from tui.core.models.recommend import ModelFit
 
 _RECENT = 64  # answers kept for queries typed a moment ago
 
@@ -36,6 +46,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("group", "Group"),
     Column("gguf", "GGUF"),
     Column("best", "Best score", numeric=True),
+    Column("fits", "Fits here", numeric=True),  # sorts by expected speed, fastest first
 )
 COLUMN_IDS = tuple(column.id for column in COLUMNS)
 
@@ -102,13 +113,20 @@ def format_size(params_b: float | None) -> str:
 class ModelIndex:
     """The catalogue's models as table rows; ``view()`` answers a filter + group + sort."""
 
-    def __init__(self, catalogue: Catalogue, models: Iterable[Model] | None = None) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        models: Iterable[Model] | None = None,
+        fits: Mapping[str, ModelFit] | None = None,
+    ) -> None:
         self.catalogue = catalogue
+        self.models = tuple(catalogue.models if models is None else models)
+        self.fits = fits
         groups = {group.id: group for group in catalogue.groups}
         group_order = {group_id: i for i, group_id in enumerate(groups)}
         board_order = {board.id: i for i, board in enumerate(catalogue.leaderboards)}
         rows = []
-        for model in catalogue.models if models is None else models:
+        for model in self.models:
             group = groups[model.group]
             best = catalogue.best_score(model.id)
             gguf = gguf_word(model)
@@ -120,6 +138,7 @@ class ModelIndex:
                 # Scores of different leaderboards are on different scales: rank by board first
                 # (catalogue order), then by score.
                 best_key = (-board_order[board.id], value)
+            found = fits.get(model.id) if fits is not None else None
             cells = (
                 one_line(model.name),
                 one_line(model.organisation or ""),
@@ -127,10 +146,11 @@ class ModelIndex:
                 one_line(group.name),
                 gguf,
                 best_cell,
+                found.cell if found is not None else "",
             )
             search = " ".join(
                 (model.name, model.organisation or "", model.id, group.id, group.name,
-                 model.license or "", f"gguf:{gguf}")
+                 model.license or "", f"gguf:{gguf}", f"fits:{found.word}" if found else "")
             ).lower()
             rows.append(ModelRow(model, cells, search, (
                 (cells[0].lower(), model.id),
@@ -139,6 +159,7 @@ class ModelIndex:
                 (group_order[model.group], cells[0].lower()),
                 (GGUF_WORDS.index(gguf), cells[0].lower()),
                 best_key,
+                found.speed.tokens_per_second if found is not None and found.speed else None,
             )))
         self.rows: tuple[ModelRow, ...] = tuple(rows)
         self._orders: dict[Sort, tuple[ModelRow, ...]] = {}
@@ -148,6 +169,10 @@ class ModelIndex:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def with_fits(self, fits: Mapping[str, ModelFit]) -> ModelIndex:
+        """The same models with the Fits here column filled in."""
+        return ModelIndex(self.catalogue, self.models, fits)
 
     def ordered(self, sort: Sort) -> tuple[ModelRow, ...]:
         """All rows in the sort's order (stable: ties keep catalogue order), cached per sort."""

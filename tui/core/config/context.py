@@ -1,10 +1,11 @@
 """The app context: built once at start by the app or a CLI command, and handed down.
 
 It holds the paths, the settings (read from the settings file here and nowhere else), the
-catalogue (loaded on first use) and makes the download manager. A bad settings file has one
-policy: the context keeps the defaults and the error (`settings_error`); the app shows it, a CLI
-command ends with it (`checked_settings`). Changes are written through `save_settings`, which
-refuses while the file is bad, so a broken file is never overwritten with defaults.
+catalogue and the chat presets (each loaded on first use) and makes the download manager. A bad
+settings file has one policy: the context keeps the defaults and the error (`settings_error`); the
+app shows it, a CLI command ends with it (`checked_settings`). Changes are written through
+`save_settings`, which refuses while the file is bad, so a broken file is never overwritten with
+defaults.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tui.core.config.settings import Settings, SettingsError, load_settings, sav
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
+    from tui.core.chat.presets import PresetBook
     from tui.core.models.downloads import DownloadManager
 
 
@@ -28,6 +30,7 @@ class AppContext:
     settings_error: SettingsError | None = None
     catalogue_path: Path | None = None  # None: the bundled catalogue
     _catalogue: Catalogue | None = field(default=None, repr=False)
+    _presets: PresetBook | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, catalogue_path: Path | None = None, paths: AppPaths | None = None) -> AppContext:
@@ -62,6 +65,15 @@ class AppContext:
                 cache_dir=self.paths.cache_dir,
             )
         return self._catalogue
+
+    def presets(self) -> PresetBook:
+        """The chat presets (read on first use): a bad file leaves the built-ins and its error
+        (`PresetBook.error`), which a command that asks for a preset ends with."""
+        if self._presets is None:
+            from tui.core.chat.presets import PresetBook
+
+            self._presets = PresetBook.load(self.paths.presets_file)
+        return self._presets
 
     def download_manager(self, **options) -> DownloadManager:
         """A download manager as the settings say (`options`: DownloadManager's, e.g. on_event)."""

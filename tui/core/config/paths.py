@@ -27,6 +27,11 @@ class AppPaths:
         return self.config_dir / "settings.yaml"
 
     @property
+    def presets_file(self) -> Path:
+        """The user's chat presets and each model's default one."""
+        return self.config_dir / "presets.yaml"
+
+    @property
     def user_catalogue(self) -> Path:
         """The user's own models, merged on top of the catalogue."""
         return self.config_dir / "models.yaml"

@@ -52,6 +52,19 @@ class ChatSettings:
     seed: int = -1  # -1: random
 
 
+# The values a chat setting may take: (minimum, maximum), for forms and presets.
+CHAT_LIMITS: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 5.0),
+    "top_p": (0.0, 1.0),
+    "top_k": (0, 1000),  # 0: off
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (0.5, 3.0),
+    "max_tokens": (0, 1_000_000),  # 0: up to the context
+    "seed": (-1, 2**31 - 1),  # -1: random
+    "context_length": (256, 1_048_576),
+}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str

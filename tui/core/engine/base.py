@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tui.core.errors import LlmtuiError
 
@@ -72,10 +72,15 @@ class SamplingOptions:
         return asdict(self)
 
 
-def chat_options(chat: ChatSettings, **overrides) -> tuple[LoadOptions, SamplingOptions]:
-    """How chat and compare load and sample, from the chat settings; `overrides` (by the settings'
-    names, e.g. from the command line or the settings panel) win, None leaving a setting as is."""
-    v = {**asdict(chat), **{k: o for k, o in overrides.items() if o is not None}}
+def chat_options(
+    chat: ChatSettings, preset: Mapping[str, Any] | None = None, **overrides
+) -> tuple[LoadOptions, SamplingOptions]:
+    """How chat and compare load and sample, from the chat settings; a `preset`'s values (a
+    Preset's `values()`) over them, and `overrides` (e.g. from the command line or the settings
+    panel) over both, all by the settings' names; None leaves a setting as it is."""
+    v = asdict(chat)
+    for layer in (preset or {}, overrides):
+        v.update((k, o) for k, o in layer.items() if o is not None)
     load = LoadOptions(v["context_length"], v["threads"] or None, v["gpu_layers"])
     names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
     return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])

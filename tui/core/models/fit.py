@@ -11,10 +11,12 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from tui.core.models.gguf_header import GgufInfo
 from tui.core.models.hub import QuantFile, quant_rank
+
+if TYPE_CHECKING:  # the header parser imports `gguf` (and numpy): not needed to size a model
+    from tui.core.models.gguf_header import GgufInfo
 
 FitLabel = Literal["fits", "tight", "too large"]
 MiB = 1 << 20
@@ -80,6 +82,7 @@ class Fit:
     kv_cache: int
     kv_exact: bool  # sized from the GGUF header
     where: Literal["GPU", "RAM"]
+    headroom: int = 0  # bytes to spare within the "fits" margin of its memory; negative: short
 
     @property
     def fits(self) -> bool:
@@ -97,7 +100,7 @@ def estimate(file_size: int, n_ctx: int, here: Machine, header: GgufInfo | None 
     kv, exact = kv_cache_bytes(file_size, n_ctx, header)
     need = file_size + kv + OVERHEAD
     if here.gpus and need <= here.gpu_free * HEADROOM:
-        return Fit("fits", need, kv, exact, "GPU")
+        return Fit("fits", need, kv, exact, "GPU", int(here.gpu_free * HEADROOM) - need)
     budget = here.ram_available + here.gpu_free  # layers that do not fit on the GPU run from RAM
     if need <= budget * HEADROOM:
         label: FitLabel = "fits"
@@ -105,7 +108,7 @@ def estimate(file_size: int, n_ctx: int, here: Machine, header: GgufInfo | None 
         label = "tight"  # runs if other programs give memory back; may swap
     else:
         label = "too large"
-    return Fit(label, need, kv, exact, "RAM")
+    return Fit(label, need, kv, exact, "RAM", int(budget * HEADROOM) - need)
 
 
 def recommend(files: Sequence[QuantFile], fits: Sequence[Fit] | None) -> QuantFile | None:

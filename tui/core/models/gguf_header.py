@@ -341,10 +341,45 @@ def read_local(path: Path, max_bytes: int = MAX_BYTES) -> GgufInfo:
         return parse(_file_fetch(f), max_bytes)
 
 
-def check_local(path: Path) -> GgufFile:
-    """Read and check a local file's whole header; GgufHeaderError says plainly what is wrong."""
+def _tensor_table(reader: _Reader, tensor_count: int, check_types: bool = True) -> int:
+    """Read the tensor infos; the end of the last tensor's data, from the start of the data
+    (0 without `check_types`: types the `gguf` package does not know are then let through)."""
     import gguf
 
+    tensor_end = 0
+    for _ in range(tensor_count):
+        name = reader.string()
+        n_dims = reader.unpack("<I")
+        if n_dims > 8:
+            raise GgufHeaderError(f"tensor {name!r} has {n_dims} dimensions: corrupted")
+        dims = [reader.unpack("<Q") for _ in range(n_dims)]
+        ggml_type = reader.unpack("<I")
+        offset = reader.unpack("<Q")
+        if not check_types:
+            continue
+        try:
+            block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
+        except (ValueError, KeyError):
+            raise GgufHeaderError(
+                f"tensor {name!r} has type {ggml_type}, unknown to this version",
+                "unsupported",
+            ) from None
+        count = 1
+        for dim in dims:
+            count *= dim
+        tensor_end = max(tensor_end, offset + count // block * type_size)
+    return tensor_end
+
+
+def _data_start(header_end: int, metadata: dict[str, object]) -> int:
+    """Where tensor data begins: the header's end, aligned."""
+    alignment = metadata.get(Keys.General.ALIGNMENT, 32)
+    alignment = alignment if isinstance(alignment, int) and alignment > 0 else 32
+    return -(-header_end // alignment) * alignment
+
+
+def check_local(path: Path) -> GgufFile:
+    """Read and check a local file's whole header; GgufHeaderError says plainly what is wrong."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -360,33 +395,12 @@ def check_local(path: Path) -> GgufFile:
         try:
             metadata: dict[str, object] = {}
             version, tensor_count = _key_values(reader, metadata)
-            tensor_end = 0
-            for _ in range(tensor_count):
-                name = reader.string()
-                n_dims = reader.unpack("<I")
-                if n_dims > 8:
-                    raise GgufHeaderError(f"tensor {name!r} has {n_dims} dimensions: corrupted")
-                dims = [reader.unpack("<Q") for _ in range(n_dims)]
-                ggml_type = reader.unpack("<I")
-                offset = reader.unpack("<Q")
-                try:
-                    block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(ggml_type)]
-                except (ValueError, KeyError):
-                    raise GgufHeaderError(
-                        f"tensor {name!r} has type {ggml_type}, unknown to this version",
-                        "unsupported",
-                    ) from None
-                count = 1
-                for dim in dims:
-                    count *= dim
-                tensor_end = max(tensor_end, offset + count // block * type_size)
+            tensor_end = _tensor_table(reader, tensor_count)
         except GgufHeaderError as error:
             raise GgufHeaderError(f"{path.name}: {error}", error.kind) from None
         except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
             raise GgufHeaderError(f"{path.name}: the GGUF header is corrupted") from None
-    alignment = metadata.get(Keys.General.ALIGNMENT, 32)
-    alignment = alignment if isinstance(alignment, int) and alignment > 0 else 32
-    data_end = -(-reader.pos // alignment) * alignment + tensor_end
+    data_end = _data_start(reader.pos, metadata) + tensor_end
     if data_end > size:
         raise GgufHeaderError(
             f"{path.name} is truncated: {_mib(data_end - size)} of tensor data missing "
@@ -399,10 +413,19 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def read_remote(
-    repo_id: str, filename: str, revision: str | None = None, max_bytes: int = MAX_BYTES
-) -> GgufInfo:
-    """A file's header on the Hub, read with Range requests through huggingface-hub's session."""
+@dataclass(frozen=True)
+class RemoteHeader:
+    """The first bytes of a remote file, through the end of its tensor table: enough for
+    llama.cpp to read the file's metadata without any tensor data."""
+
+    version: int
+    architecture: str | None  # None when the version is one this parser does not read
+    data: bytes  # every byte fetched (the header, and what the last read brought past it)
+    header_end: int  # where tensor data begins
+
+
+def _remote_fetch(repo_id: str, filename: str, revision: str | None) -> Callable[[int, int], bytes]:
+    """`fetch(offset, n)` over a file on the Hub: Range requests through huggingface-hub's session."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
@@ -434,4 +457,36 @@ def read_remote(
             raise hub.explain(error, repo_id, filename) from None
         return bytes(data[skip : skip + n])
 
-    return parse(fetch, max_bytes)
+    return fetch
+
+
+def read_remote(
+    repo_id: str, filename: str, revision: str | None = None, max_bytes: int = MAX_BYTES
+) -> GgufInfo:
+    """A file's header on the Hub, read with Range requests through huggingface-hub's session."""
+    return parse(_remote_fetch(repo_id, filename, revision), max_bytes)
+
+
+def read_remote_header(
+    repo_id: str, filename: str, revision: str | None = None, max_bytes: int = 64 << 20
+) -> RemoteHeader:
+    """A remote file's whole header (key/values and tensor table), never its tensor data. A
+    version this parser does not read comes back with the bytes read so far, for llama.cpp to
+    judge."""
+    reader = _Reader(_remote_fetch(repo_id, filename, revision), max_bytes)
+    try:
+        if reader.unpack("<I") != GGUF_MAGIC:
+            raise GgufHeaderError(f"{filename} is not a GGUF file (wrong magic number)")
+        version = reader.unpack("<I")
+        if version not in (2, 3):
+            return RemoteHeader(version, None, bytes(reader.buffer), len(reader.buffer))
+        reader.pos = 0
+        metadata: dict[str, object] = {}
+        _, tensor_count = _key_values(reader, metadata)
+        _tensor_table(reader, tensor_count, check_types=False)
+    except GgufHeaderError as error:
+        raise GgufHeaderError(f"{filename}: {error}", error.kind) from None
+    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
+        raise GgufHeaderError(f"{filename}: the GGUF header is corrupted") from None
+    header_end = _data_start(reader.pos, metadata)
+    return RemoteHeader(version, _architecture(metadata), bytes(reader.buffer), header_end)

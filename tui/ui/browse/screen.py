@@ -34,6 +34,7 @@ from tui.ui.keys import KeyFooter
 
 ALL_GROUPS = "all"
 DETAIL_DELAY = 0.15  # seconds of no typing before the detail pane follows the filter
+FITS_DELAY = 0.5  # seconds after mounting before the Fits here column is computed
 
 
 class FilterInput(Input):
@@ -49,7 +50,8 @@ class BrowseScreen(Screen):
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="browse.filter",
-                tooltip="Filter by name, organisation, id, group, licence or gguf:yes|other|no"),
+                tooltip="Filter by name, organisation, id, group, licence, gguf:yes|other|no "
+                "or fits:yes|no|unknown"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="browse.clear_filter",
                 tooltip="Clear the model filter"),
         Binding("s", "next_sort", "Sort", id="browse.sort",
@@ -70,6 +72,12 @@ class BrowseScreen(Screen):
                 tooltip="Back to the leaderboard row you came from"),
     ]
     HELP_TITLE = "Models"
+
+    @dataclass
+    class FitsFound(Message):
+        """Each model's best quant for this machine (the Fits here column)."""
+
+        fits: dict
 
     @dataclass
     class Looked(Message):
@@ -143,6 +151,25 @@ class BrowseScreen(Screen):
         if self._pending_model is not None:
             self.open_model(self._pending_model)
         self._show_detail()  # now, not on the table's message: in the first frame, not a relayout
+        # Probing the machine and reading the database imports psutil and sqlite3: started once
+        # the first frames are painted, so it never competes with them (bench/startup.py).
+        self.set_timer(FITS_DELAY, self._find_fits)
+
+    @work(thread=True, exclusive=True, group="browse-fits", exit_on_error=False)
+    def _find_fits(self) -> None:
+        from tui.core.models.recommend import for_context
+
+        self.post_message(self.FitsFound(for_context(self.app.context, self.catalogue.models)))
+
+    def on_screen_resume(self) -> None:
+        if self.index.fits is not None:  # back from a job: new speeds measured, files listed
+            self._find_fits()
+
+    @on(FitsFound)
+    def _fits_found(self, event: FitsFound) -> None:
+        self.index = self.index.with_fits(event.fits)
+        self.table.measure(self.index.rows)
+        self.refresh_rows()
 
     # ---------------------------------------------------------------- rows
 

@@ -25,10 +25,11 @@ from textual.strip import Strip
 from tui.core.catalogue.browse import COLUMNS, Column, ModelRow, Sort
 
 # Caps on a column's natural width (the name column takes whatever space is left).
-_MAX_WIDTH = {"name": 40, "organisation": 16, "group": 14}
+_MAX_WIDTH = {"name": 40, "organisation": 16, "group": 14, "fits": 34}
 # Columns dropped, in this order, while the name column would be narrower than _COMFORTABLE_NAME
-# (the groups pane already shows the group).
-_DROP_ORDER = ("group", "organisation", "gguf")
+# (the groups pane already shows the group; Fits here is wide, and the `fits:` filter works
+# without it).
+_DROP_ORDER = ("group", "organisation", "fits", "gguf")
 _COMFORTABLE_NAME = 20
 _MIN_NAME = 8
 _ARROWS = {False: "▲", True: "▼"}
@@ -106,7 +107,8 @@ class ModelTable(ScrollView, can_focus=True):
         self._layout_columns()
 
     def show(self, rows: Sequence[ModelRow], sort: Sort) -> None:
-        """Display ``rows``; the cursor stays on the same model when it is still there."""
+        """Display ``rows``; the cursor stays on the same model when it is still there (rows of a
+        new index, with the Fits here column filled in, are other objects for the same models)."""
         previous = self._highlighted
         self.rows = rows
         if sort != self.sort:
@@ -114,7 +116,7 @@ class ModelTable(ScrollView, can_focus=True):
         cursor = 0
         if previous is not None:
             for i, row in enumerate(rows):
-                if row is previous:
+                if row is previous or row.id == previous.id:
                     cursor = i
                     break
         self._set_virtual_height(len(rows) + 1)

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -42,6 +43,7 @@ from textual.widgets import (
 from textual.widgets.markdown import MarkdownStream
 from textual.widgets.option_list import Option
 
+from tui.core.chat.presets import Preset, sampling_overrides
 from tui.core.compare.comparison import (
     MAX_MODELS,
     CellChanged,
@@ -192,6 +194,8 @@ class CompareScreen(ShowsStorageNotices, Screen):
         # A comparison or vote the disk refuses waits in the store and is written later.
         self.store = CompareStore(context.paths.database, report=self.store_report)
         self.load_options, self.base_sampling = chat_options(context.settings.chat)
+        self.presets = context.presets()
+        self._offered_presets: list[str] = []
         self.choices: list[ModelChoice] = []
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None  # the one shown (running, finished or reopened)
@@ -215,7 +219,10 @@ class CompareScreen(ShowsStorageNotices, Screen):
                 yield ModelSelect("add from My models or a server", id="model-pick")
                 yield Label("Overrides for the highlighted model", classes="pane-title")
                 yield Input(placeholder="e.g. temperature=0.2 max_tokens=128", id="overrides")
+                yield Select([], prompt="its sampling from a preset", compact=True,
+                             id="model-preset")  # fmt: skip
                 yield Label("Settings for all", classes="pane-title")
+                yield Select([], prompt="preset: none", compact=True, id="preset")
                 yield Input(self._settings_text(), id="settings")
                 yield Select(
                     [("auto: together if they fit", "auto"), ("at the same time", "parallel"),
@@ -244,10 +251,13 @@ class CompareScreen(ShowsStorageNotices, Screen):
         self.query_one("#prompt", TextArea).border_title = "Prompt (ctrl+r runs)"
         self.set_interval(1 / RENDERS_PER_SECOND, self._drain)
         self._show_status()
+        if self.presets.error is not None:  # the built-in presets are offered meanwhile
+            show_error(self, self.presets.error)
 
     def on_screen_resume(self) -> None:
         # Each time the screen shows: files downloaded and endpoints added meanwhile are offered.
         self.query_one("#model-pick", ModelSelect).rescan()
+        self._offer_presets()  # and presets made in the manager
         if self.focused is None:
             self._focus_next_step()
 
@@ -280,7 +290,9 @@ class CompareScreen(ShowsStorageNotices, Screen):
                 f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning"
             )
             return
-        self.choices.append(ModelChoice(spec))
+        default = self.presets.default_for(spec)
+        own = sampling_overrides(default, self.base_sampling) if default else {}
+        self.choices.append(ModelChoice(spec, own))
         self._show_choices()
         if not is_text_input(self.focused):  # unless the user is typing somewhere
             self._focus_next_step()
@@ -328,6 +340,39 @@ class CompareScreen(ShowsStorageNotices, Screen):
             return
         self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
         self._show_choices()
+
+    def _offer_presets(self) -> None:
+        names = self.presets.names()
+        if names != self._offered_presets:  # unchanged: each picker keeps its choice
+            self._offered_presets = names
+            options = [(Text(one_line(name)), name) for name in names]
+            for select in self.query("#preset, #model-preset").results(Select):
+                select.set_options(options)
+
+    def _chosen_preset(self, event: Select.Changed) -> Preset | None:
+        return self.presets.find(event.value) if isinstance(event.value, str) else None
+
+    @on(Select.Changed, "#model-preset")
+    def _model_preset_chosen(self, event: Select.Changed) -> None:
+        index = self.query_one("#models", OptionList).highlighted
+        if (preset := self._chosen_preset(event)) is None:
+            return
+        event.select.clear()
+        if index is None or index >= len(self.choices):
+            self.notify("Highlight a model first", severity="warning")
+            return
+        own = sampling_overrides(preset, self.base_sampling)
+        self.choices[index] = ModelChoice(self.choices[index].spec, own)
+        self._show_choices()
+        self.query_one("#overrides", Input).value = " ".join(f"{k}={v}" for k, v in own.items())
+
+    @on(Select.Changed, "#preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        preset = self._chosen_preset(event)
+        chat = self.app.context.settings.chat
+        self.load_options, self.base_sampling = chat_options(chat, preset and preset.values())
+        self.query_one("#settings", Input).value = self._settings_text()
+        self.query_one("#system", Input).value = preset.system_prompt if preset else ""
 
     def action_remove_model(self) -> None:
         index = self.query_one("#models", OptionList).highlighted

@@ -38,6 +38,7 @@ from tui.core.config.settings import Endpoint
 from tui.core.models import fit, hub, library
 from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
+from tui.core.models.loadable import LoadVerdict
 from tui.core.storage import StorageError
 from tui.core.text import one_line
 from tui.ui.errors import show_error
@@ -214,6 +215,13 @@ class QuantPicker(ModalScreen[Path | None]):
         error: str | None
         checks: dict = field(default_factory=dict)  # file name -> QuantCheckResult, for files here
 
+    @dataclass
+    class Checked(Message):
+        """What the installed llama.cpp said of a repository's files (their architecture)."""
+
+        repo_id: str
+        verdict: LoadVerdict
+
     def __init__(self, model_id: str, then: str | None = None) -> None:
         super().__init__()
         self.model_id = model_id
@@ -227,6 +235,7 @@ class QuantPicker(ModalScreen[Path | None]):
         self.fits: list[fit.Fit] = []
         self.recommended: hub.QuantFile | None = None
         self.checks: dict = {}
+        self.unloadable: LoadVerdict | None = None  # llama.cpp here cannot load this repository's files
         self.context = self.app.context.settings.downloads.context_length
 
     def compose(self) -> ComposeResult:
@@ -280,13 +289,15 @@ class QuantPicker(ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="picker-files", exit_on_error=False)
     def _load_files(self, repo_id: str) -> None:
-        from tui.core.models import gguf_header
+        from tui.core.models import gguf_header, loadable
+        from tui.core.models.recommend import ListingCache
 
         try:
             files = hub.list_files(repo_id)
         except hub.HubError as error:
             self.post_message(self.Loaded(None, None, None, str(error)))
             return
+        ListingCache(self.app.context.paths.cache_dir).remember(files)  # exact sizes in Browse
         header = None
         if files.files:
             smallest = min(files.files, key=lambda f: f.size)
@@ -296,6 +307,17 @@ class QuantPicker(ModalScreen[Path | None]):
                 header = None  # the fit falls back to an estimate from the size
         checks = _quant_checks(self.app).for_repo(repo_id, self.app.context.settings.model_dirs)
         self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
+        # One file answers for all: a repository's quants share the model's architecture.
+        complete = [f for f in files.files if f.complete]
+        if complete:
+            try:
+                verdict = loadable.check(
+                    min(complete, key=lambda f: f.size), commit=files.commit,
+                    cache=loadable.VerdictCache(self.app.context.paths.cache_dir),
+                )
+            except (hub.HubError, GgufHeaderError):
+                return  # not checked: llama.cpp says so once the file is here
+            self.post_message(self.Checked(repo_id, verdict))
 
     # results
 
@@ -333,7 +355,15 @@ class QuantPicker(ModalScreen[Path | None]):
             return
         self.files, self.header, self.machine = message.files, message.header, message.machine
         self.checks = message.checks
+        self.unloadable = None
         self._render_files()
+
+    @on(Checked)
+    def _on_checked(self, message: Checked) -> None:
+        if self.files is not None and self.files.repo_id == message.repo_id:
+            if not message.verdict.loadable:
+                self.unloadable = message.verdict
+                self._render_files()
 
     def _render_files(self) -> None:
         files = self.files
@@ -346,10 +376,11 @@ class QuantPicker(ModalScreen[Path | None]):
             return
         here = self.machine or fit.machine()
         self.fits = [fit.estimate(f.size, self.context, here, self.header) for f in files.files]
-        self.recommended = fit.recommend(files.files, self.fits)
+        self.recommended = None if self.unloadable else fit.recommend(files.files, self.fits)
         for i, (f, estimate) in enumerate(zip(files.files, self.fits, strict=True)):
             bits = f.bits_per_weight(files.params)
             style = {"fits": "green", "tight": "yellow", "too large": "red"}[estimate.label]
+            label = "won't load" if self.unloadable else estimate.label
             name = one_line(f.name) + ("" if f.complete else " (parts missing)")
             if len(f.parts) > 1:
                 name += f" ({len(f.parts)} parts)"
@@ -361,7 +392,7 @@ class QuantPicker(ModalScreen[Path | None]):
                 f.quant or "?",
                 fit.human_bytes(f.size),
                 f"{bits:.2f}" if bits else "?",
-                Text(estimate.label, style=style),
+                Text(label, style="red" if self.unloadable else style),
                 Text(name),
                 key=str(i),
             )
@@ -377,6 +408,9 @@ class QuantPicker(ModalScreen[Path | None]):
             if files.gated
             else ""
         )
+        if self.unloadable:
+            self._show_status(self.unloadable.refusal(files.repo_id))
+            return
         self._show_status(f"{files.repo_id}: {len(files.files)} files; {memory}; {kv}.{gated}")
 
     # user actions

@@ -1,0 +1,1 @@
+"""The presets manager: chat presets and each model's default one."""
