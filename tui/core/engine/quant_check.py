@@ -152,12 +152,12 @@ def run_quant_check(
     for path in (model, reference):
         check_local(Path(path))  # not a GGUF, truncated, missing: said before a process starts
     started = time.perf_counter()
-    model_side = _run_child(model, n_ctx, text, vocab_only=True)
+    model_vocab = _run_child(model, n_ctx, text, vocab_only=True)
     with tempfile.TemporaryDirectory(prefix="llmtui-quant-check-") as folder:
         logprobs = os.path.join(folder, "reference-logprobs.npy")
         ref_side = _run_child(reference, n_ctx, text, vocab_only=False)
         try:
-            _check_vocabulary(model, model_side.ready, reference, ref_side.ready)
+            _check_vocabulary(model, model_vocab.ready, reference, ref_side.ready)
             tokens = ref_side.ready["tokens"]
             n_chunks = len(tokens) // n_ctx
             if n_chunks < 2:
