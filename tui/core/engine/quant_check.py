@@ -19,10 +19,11 @@ Where it differs: the reference's log-probs are kept as float32 (llama.cpp packs
 and drops terms with log p_ref < -16), so a file checked against itself gives exactly 0.
 
 Each model runs in its own child process (`quant_check_worker.py`; a bad file can abort the
-process): first a vocabulary-only load of the model, so a mismatched vocabulary (another n_vocab, or
-another tokenization of the text) is refused before any weights are read; then the reference,
-which writes its log-probs to a temporary numpy memmap; then the model, compared with it chunk by
-chunk. Results are kept in `QuantCheckStore`, keyed by both files (path, size, mtime).
+process): the model's starts with its vocabulary only, so a mismatched vocabulary (another n_vocab,
+or another tokenization of the text) is refused before any weights are read; then the reference's
+writes its log-probs to a temporary numpy memmap and ends; then the model's loads the weights and
+is compared with it chunk by chunk. Results are kept in `QuantCheckStore`, keyed by both files
+(path, size, mtime).
 """
 
 from __future__ import annotations
@@ -152,28 +153,29 @@ def run_quant_check(
     for path in (model, reference):
         check_local(Path(path))  # not a GGUF, truncated, missing: said before a process starts
     started = time.perf_counter()
-    model_vocab = _run_child(model, n_ctx, text, vocab_only=True)
-    with tempfile.TemporaryDirectory(prefix="llmtui-quant-check-") as folder:
-        logprobs = os.path.join(folder, "reference-logprobs.npy")
-        ref_side = _run_child(reference, n_ctx, text, vocab_only=False)
-        try:
-            _check_vocabulary(model, model_vocab.ready, reference, ref_side.ready)
-            tokens = ref_side.ready["tokens"]
-            n_chunks = len(tokens) // n_ctx
-            if n_chunks < 2:
-                raise QuantCheckError(
-                    f"the text is {len(tokens):,} tokens long and a context of {n_ctx} needs at "
-                    f"least {2 * n_ctx:,}: give a longer text or a smaller --ctx"
-                )
-            _check_space(folder, n_chunks * scored_positions(n_ctx)[1] * ref_side.ready["n_vocab"] * 4)
-            ref_side.run("reference", logprobs, n_chunks, n_ctx, on_progress)
-        finally:
-            ref_side.close()
-        model_run = _run_child(model, n_ctx, text, vocab_only=False)
-        try:
-            chunks = model_run.run("compare", logprobs, n_chunks, n_ctx, on_progress, which="model")
-        finally:
-            model_run.close()
+    model_side = _run_child(model, n_ctx, text, vocab_only=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="llmtui-quant-check-") as folder:
+            logprobs = os.path.join(folder, "reference-logprobs.npy")
+            ref_side = _run_child(reference, n_ctx, text, vocab_only=False)
+            try:
+                _check_vocabulary(model, model_side.ready, reference, ref_side.ready)
+                tokens = ref_side.ready["tokens"]
+                n_chunks = len(tokens) // n_ctx
+                if n_chunks < 2:
+                    raise QuantCheckError(
+                        f"the text is {len(tokens):,} tokens long and a context of {n_ctx} needs "
+                        f"at least {2 * n_ctx:,}: give a longer text or a smaller --ctx"
+                    )
+                need = n_chunks * scored_positions(n_ctx)[1] * ref_side.ready["n_vocab"] * 4
+                _check_space(folder, need)
+                ref_side.run("reference", logprobs, n_chunks, n_ctx, on_progress)
+            finally:
+                ref_side.close()
+            model_side.load_weights()  # only now: the two models are never in memory together
+            chunks = model_side.run("compare", logprobs, n_chunks, n_ctx, on_progress, "model")
+    finally:
+        model_side.close()
     kl = [v for c in chunks for v in c["kl"]]
     nll = [v for c in chunks for v in c["nll"]]
     nll_base = [v for c in chunks for v in c["nll_base"]]
@@ -257,6 +259,11 @@ class _Child:
             raise QuantCheckError(f"{self.path.name}: {reply[1]}")
         self.ready = reply[1]
 
+    def load_weights(self) -> None:
+        """Load the whole model in a child started with the vocabulary only."""
+        self.conn.send(("load",))
+        self.wait_ready()
+
     def run(self, mode, logprobs, n_chunks, n_ctx, on_progress, which="reference") -> list[dict]:
         """Evaluate every chunk (`mode`: "reference" or "compare"); the chunks' statistics."""
         self.conn.send((mode, logprobs, n_chunks, n_ctx))
@@ -310,16 +317,13 @@ class _Child:
 
 
 def _run_child(path: Path, n_ctx: int, text: str, *, vocab_only: bool) -> _Child:
-    """A child that has loaded `path` and tokenized the text (a vocabulary-only one has ended)."""
+    """A child that has loaded `path` (or only its vocabulary) and tokenized the text."""
     child = _Child(path, n_ctx, text, vocab_only)
     try:
         child.wait_ready()
     except BaseException:
         child.close()
         raise
-    if vocab_only:
-        child.finished = True
-        child.close()
     return child
 
 

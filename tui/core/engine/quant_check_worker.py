@@ -5,14 +5,15 @@ gives (a bad file can abort the process; ending it returns every byte); its outp
 file the same way. Protocol over a duplex Pipe:
 
     worker -> parent   ("ready", {"n_vocab", "tokens", "llama_cpp_version"}) | ("fail", message)
-    parent -> worker   ("reference", logprobs_path, n_chunks, n_ctx)
+    parent -> worker   ("load",): the weights now, after a vocabulary-only start (then "ready" again)
+                       ("reference", logprobs_path, n_chunks, n_ctx)
                        ("compare", logprobs_path, n_chunks, n_ctx)          ("close",)
     worker -> parent   ("chunk", i, stats) once per chunk, then ("done",) | ("error", message)
 
 "reference" writes the log-probabilities of the scored positions of every chunk to a float32
 memmap of shape (n_chunks, n_scored, n_vocab); "compare" reads them back a chunk at a time, so
-neither side holds more than one chunk of logits. A vocabulary-only load (`vocab_only`) answers
-"ready" and nothing else: the cheap tokenization check before any weights are read.
+neither side holds more than one chunk of logits. A vocabulary-only start (`vocab_only`) is the
+cheap tokenization check before any weights are read; the same process loads the weights later.
 """
 
 from __future__ import annotations
@@ -35,6 +36,32 @@ def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import llama_cpp
 
+    loaded = _load(llama_cpp, conn, path, n_ctx, vocab_only, text)
+    while loaded is not None:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "close":
+            return
+        if message[0] == "load":  # the weights, after a vocabulary-only start
+            loaded = _load(llama_cpp, conn, path, n_ctx, False, text)
+            continue
+        llm, tokens = loaded
+        mode, logprobs_path, n_chunks, chunk_ctx = message
+        try:
+            _run(llama_cpp, llm, conn, mode, tokens, logprobs_path, n_chunks, chunk_ctx)
+        except _DecodeError as error:
+            conn.send(("error", str(error)))
+            return
+        conn.send(("done",))
+        llm.close()
+        return
+
+
+def _load(llama_cpp, conn, path, n_ctx, vocab_only, text):
+    """Load the file and tokenize the text; tell the parent ("ready" or "fail"). (llm, tokens), or
+    None when it failed."""
     try:
         llm = llama_cpp.Llama(
             model_path=path,
@@ -47,41 +74,23 @@ def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
     except Exception as error:
         conn.send(("fail", f"llama.cpp could not load it: {error}"))
-        return
+        return None
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    conn.send(
-        (
-            "ready",
-            {
-                "n_vocab": llama_cpp.llama_vocab_n_tokens(vocab),
-                "tokens": tokens,
-                "llama_cpp_version": llama_cpp.__version__,
-            },
-        )
-    )
-    if vocab_only:
-        return
-    try:
-        message = conn.recv()
-    except (EOFError, OSError):
-        return
-    if message[0] == "close":
-        return
-    mode, logprobs_path, n_chunks, chunk_ctx = message
-    try:
-        _run(llama_cpp, llm, vocab, conn, mode, tokens, logprobs_path, n_chunks, chunk_ctx)
-    except _DecodeError as error:
-        conn.send(("error", str(error)))
-        return
-    conn.send(("done",))
-    llm.close()
+    info = {
+        "n_vocab": llama_cpp.llama_vocab_n_tokens(vocab),
+        "tokens": tokens,
+        "llama_cpp_version": llama_cpp.__version__,
+    }
+    conn.send(("ready", info))
+    return llm, tokens
 
 
 class _DecodeError(Exception):
     pass
 
 
-def _run(llama_cpp, llm, vocab, conn, mode, tokens, logprobs_path, n_chunks, n_ctx) -> None:
+def _run(llama_cpp, llm, conn, mode, tokens, logprobs_path, n_chunks, n_ctx) -> None:
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
     first, n_scored = scored_positions(n_ctx)
     shape = (n_chunks, n_scored, n_vocab)
