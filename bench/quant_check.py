@@ -1,8 +1,8 @@
 """`llmtui quant-check` on SmolLM2: its wall time against llama-cpp-python evaluating the same tokens.
 
-Measured: `run_quant_check(Q4_0, reference=Q4_1, text)` whole (three child processes: the model's
-vocabulary-only load, the reference writing its log-probs to a memmap, the model compared with
-it chunk by chunk). Baseline, in the same run: this process loads each of the two files with
+Measured: `run_quant_check(Q4_0, reference=Q4_1, text)` whole (two child processes: the model's,
+started with its vocabulary only for the tokenization check; the reference's, writing its log-probs
+to a memmap; then the model's loads its weights and is compared with it chunk by chunk). Baseline, in the same run: this process loads each of the two files with
 `Llama(logits_all=True)` and evaluates the same chunks (`reset()` + `eval()`, all logits kept),
 without any statistics: what the two evaluations cost by themselves. Alternating, median of N runs.
 The Q4_0 file is made from the test model with llama.cpp's quantize, as the tests do.
