@@ -355,13 +355,20 @@ class QuantCheckStore:
         return data if isinstance(data, dict) else {}
 
     def save(self, result: QuantCheckResult) -> None:
-        from tui.core.storage import write_atomic
+        from filelock import FileLock
 
-        data = self._read()
-        data.setdefault(file_key(Path(result.model)), {})[file_key(Path(result.reference))] = (
-            result.to_dict()
-        )
-        write_atomic(self.path, json.dumps(data, indent=1))
+        from tui.core.storage import storage_error, write_atomic
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Two checks that end together both keep their result.
+            with FileLock(f"{self.path}.lock"):
+                data = self._read()
+                row = data.setdefault(file_key(Path(result.model)), {})
+                row[file_key(Path(result.reference))] = result.to_dict()
+                write_atomic(self.path, json.dumps(data, indent=1))
+        except OSError as error:
+            raise (storage_error(error, self.path) or error) from None
 
     def for_file(self, path: Path) -> QuantCheckResult | None:
         """The latest check of `path` against another file (its own reference checks are left
