@@ -145,7 +145,7 @@ def _chunk_log_probs(llama_cpp, llm, batch, chunk, first, n_vocab) -> np.ndarray
         batch.pos[pos] = pos
         batch.n_seq_id[pos] = 1
         batch.seq_id[pos][0] = 0
-        batch.logits[pos] = pos >= first and pos < n - 1
+        batch.logits[pos] = first <= pos < n - 1
     if llama_cpp.llama_decode(llm.ctx, batch) != 0:
         raise _DecodeError("llama.cpp could not evaluate the text (llama_decode failed)")
     n_out = n - 1 - first
