@@ -99,3 +99,19 @@ def llama_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+@pytest.fixture
+def fake_backends(monkeypatch):
+    """Scripted backends (tests/fakebackend.py) for specs: `fake_backends["m"] = FakeBackend(...)`,
+    then opening the model "m" (chat, `ChatSession.load`) gets it; other specs open as usual."""
+    from tui.core.engine import resolve
+
+    backends: dict = {}
+    real = resolve.open_backend
+
+    def open_backend(spec, settings, **options):
+        return backends[spec] if spec in backends else real(spec, settings, **options)
+
+    monkeypatch.setattr(resolve, "open_backend", open_backend)
+    return backends

@@ -13,9 +13,10 @@ The model a request names picks the behaviour, so one server covers every fault:
 - `error_event`: streams one piece, then an in-stream `{"error": ...}` event
 
 Server-wide: `api_key` (wrong or missing key: 401; `forbidden_key`: 403), `strict` (unknown request
-fields get 400, as OpenAI's own API does), `delay` (seconds between chunks). `requests` records each
-request's path, headers (lower-case names) and JSON body. `extra_models` are listed, not served. Any
-other model name gets a 404.
+fields get 400, as OpenAI's own API does), `delay` (seconds between chunks), `reasoning` (pieces
+`ok` streams first as `reasoning_content`, as llama.cpp's server sends a model's thinking).
+`requests` records each request's path, headers (lower-case names) and JSON body. `extra_models`
+are listed, not served. Any other model name gets a 404.
 
 Run as a module (`python -m tests.faultserver --port N --pieces 1000`) it serves in its own process,
 so a benchmark's client does not share a GIL with it.
@@ -38,6 +39,7 @@ DEFAULT_PIECES = ("Hello", ", ", "remote", " world", "!")
 STANDARD_FIELDS = {
     "model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens",
     "max_completion_tokens", "seed", "stop", "n", "presence_penalty", "frequency_penalty",
+    "response_format",
 }  # fmt: skip
 
 
@@ -52,8 +54,10 @@ class FaultServer:
         delay: float = 0.0,
         port: int = 0,
         extra_models: tuple[str, ...] = (),
+        reasoning: tuple[str, ...] = (),
     ) -> None:
         self.pieces = tuple(pieces)
+        self.reasoning = tuple(reasoning)
         self.models = MODELS + tuple(extra_models)  # extra ones are only listed
         self.api_key = api_key
         self.forbidden_key = forbidden_key
@@ -197,6 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
         pieces = self.fault.pieces
         self._event(chunk({"role": "assistant", "content": ""}))
         if model in ("ok", "flaky"):
+            for piece in self.fault.reasoning:
+                self._event(chunk({"reasoning_content": piece}))
             for piece in pieces:
                 self._event(chunk({"content": piece}))
             self._event(chunk({}, "stop"))

@@ -112,3 +112,24 @@ def test_a_model_in_a_user_folder_is_found_by_its_file_name(tiny_gguf, tmp_path,
     assert "no file named other.gguf in the Hugging Face cache and your model folders" in (
         capsys.readouterr().err
     )
+
+
+def test_an_answer_is_kept_with_the_chat_screens_conversations_unless_no_save(tiny_gguf, capsys):
+    from tui.core.chat.store import ConversationStore
+    from tui.core.config.paths import app_paths
+
+    path = str(tiny_gguf(["Kept", " [bold]"]))
+    assert main(["chat", path, "--prompt", "remember [/]", "--temperature", "0.25"]) == 0
+    assert main(["chat", path, "--prompt", "forget me", "--no-save"]) == 0
+    assert capsys.readouterr().out == "Kept [bold]\nKept [bold]\n"
+    store = ConversationStore(app_paths().database)
+    try:
+        (summary,) = store.list()
+        kept = store.get(summary.id)
+    finally:
+        store.close()
+    assert [(m.role, m.content) for m in kept.messages] == [
+        ("user", "remember [/]"),
+        ("assistant", "Kept [bold]"),
+    ]
+    assert kept.model == path and kept.settings["temperature"] == 0.25

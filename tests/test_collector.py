@@ -23,3 +23,15 @@ def test_frozen_while_any_holder_streams():
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
     collector.release(compare)  # twice: a no-op
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+
+
+def test_the_start_up_freeze_has_the_same_owner():
+    before = gc.get_threshold()
+    collector.freeze_startup()
+    assert gc.get_freeze_count() > 0
+    chat = object()
+    collector.hold(chat)
+    collector.unfreeze_all()  # the app ends while a stream holds
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+    collector.release(chat)  # after the end: a no-op
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before

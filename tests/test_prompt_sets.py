@@ -86,3 +86,43 @@ def test_diff_reports_pass_to_fail_and_changed_answers():
         ("q1", "m2.gguf"): "fail->pass",
         ("q2", "m2.gguf"): "answer changed",
     }
+
+
+def test_json_schema_check_inline_or_from_a_file_beside_the_set(tmp_path):
+    (tmp_path / "user.json").write_text(
+        '{"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}'
+    )
+    path = tmp_path / "set.yaml"
+    path.write_text(
+        "prompts:\n"
+        "  - prompt: A user as JSON\n"
+        "    json_schema: user.json\n"
+        "  - prompt: A list as JSON\n"
+        "    json_schema:\n"
+        "      type: array\n"
+        "      items: {type: integer}\n"
+        "      minItems: 1\n"
+    )
+    user, numbers = load_prompt_set(path).prompts
+    assert user.check('{"name": "[bold]\\u001b[2J"}') is True
+    assert user.check('{"name": 3}') is False
+    assert user.check('Sure! {"name": "Ada"}') is False  # not JSON as a whole
+    assert numbers.json_schema == {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+    assert numbers.check("[1, 2]") is True and numbers.check("[]") is False
+    assert Prompt.from_dict(numbers.to_dict()) == numbers  # kept with a saved comparison
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("missing.json", "json_schema: "),
+        ("{type: objekt}", "not a valid JSON schema at type"),
+        ("[1, 2]", "must be an object"),
+    ],
+)
+def test_a_bad_json_schema_names_the_file_and_line(tmp_path, value, says):
+    path = tmp_path / "set.yaml"
+    path.write_text(f"prompts:\n  - prompt: first\n  - prompt: second\n    json_schema: {value}\n")
+    with pytest.raises(PromptSetError) as caught:
+        load_prompt_set(path)
+    assert caught.value.line == 3 and says in caught.value.message

@@ -348,20 +348,23 @@ def test_renders_take_less_when_the_model_has_every_core(monkeypatch):
     import os
 
     from tui.core.engine.base import ModelInfo
-    from tui.ui.chat import screen as chat
+    from tui.ui import pump
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
 
     def info(**local) -> ModelInfo:
         return ModelInfo("m", "m.gguf", 4096, **local)
 
-    assert chat.ui_share(info(n_threads=4)) == chat.UI_SHARE_NO_SPARE_CORE
-    assert chat.ui_share(info(n_threads=2)) == chat.UI_SHARE  # a core to spare
+    assert pump.ui_share([info(n_threads=4)]) == pump.UI_SHARE_NO_SPARE_CORE
+    assert pump.ui_share([info(n_threads=2)]) == pump.UI_SHARE  # a core to spare
     # All layers on the GPU: the CPU threads mostly wait, as for a remote model.
-    assert chat.ui_share(info(n_threads=4, offloaded_layers=(30, 30))) == chat.UI_SHARE
-    assert chat.ui_share(info(n_threads=4, offloaded_layers=(10, 30))) == chat.UI_SHARE_NO_SPARE_CORE
-    assert chat.ui_share(info()) == chat.UI_SHARE
-    assert chat.UI_SHARE_NO_SPARE_CORE < chat.UI_SHARE
+    assert pump.ui_share([info(n_threads=4, offloaded_layers=(30, 30))]) == pump.UI_SHARE
+    assert pump.ui_share([info(n_threads=4, offloaded_layers=(10, 30))]) == pump.UI_SHARE_NO_SPARE_CORE
+    assert pump.ui_share([info()]) == pump.UI_SHARE
+    # Compare: one model that takes every core is enough.
+    assert pump.ui_share([info(n_threads=2), info(n_threads=4)]) == pump.UI_SHARE_NO_SPARE_CORE
+    assert pump.ui_share([None]) == pump.UI_SHARE
+    assert pump.UI_SHARE_NO_SPARE_CORE < pump.UI_SHARE
 
 
 def test_code_blocks():

@@ -17,7 +17,7 @@ from tui import __version__
 from tui.core.errors import LlmtuiError
 
 COMMAND_MODULES = (
-    "download", "chat", "compare", "serve", "votes", "history", "recommend", "quant_check",
+    "download", "search", "chat", "compare", "serve", "votes", "history", "recommend", "quant_check",
 )
 
 

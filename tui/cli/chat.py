@@ -1,7 +1,8 @@
 """`llmtui chat MODEL [--prompt TEXT] [--system TEXT] [--json]`: one answer on stdout, or the chat screen.
 
 With `--prompt` the answer streams to stdout and the command exits (`--json`: one JSON document with
-the answer, the model, its prompt format and the stats). Without it the TUI opens on the chat screen
+the answer, the model, its prompt format and the stats); the conversation is kept with the chat
+screen's (`--no-save`: not kept). Without it the TUI opens on the chat screen
 with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
 cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
 context, is one line on stderr and exit status 2.
@@ -54,6 +55,10 @@ def register(subparsers) -> None:
     parser.add_argument("--repeat-penalty", type=float, metavar="R")
     parser.add_argument("--max-tokens", type=int, metavar="N")
     parser.add_argument("--seed", type=int, metavar="N")
+    parser.add_argument(
+        "--no-save", action="store_true",
+        help="with --prompt: do not keep the conversation (it is kept, as the chat screen keeps them)",
+    )  # fmt: skip
     parser.add_argument(
         "--yes", "-y", action="store_true",
         help="a model that is not on this machine yet: download its recommended file without asking",
@@ -129,43 +134,38 @@ def screen_options(args: argparse.Namespace) -> dict:
 
 def _answer(args: argparse.Namespace, context) -> int:
     from tui.cli import CliError, engine_message
-    from tui.core.engine.base import DoneEvent, EngineError, Message, chat_options
-    from tui.core.engine.resolve import open_backend
+    from tui.core.chat.session import Answered, ChatSession
+    from tui.core.chat.store import ConversationStore
+    from tui.core.engine.base import EngineError
     from tui.core.text import clean
 
-    settings = context.settings
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    system = settings.chat.system_prompt if args.system is None else args.system
-    messages = ([Message("system", system)] if system else []) + [Message("user", prompt)]
-    load, sampling = chat_options(settings.chat, **screen_options(args))
-    catalogue = _catalogue_or_none(context)
+    # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
+    store = None if args.no_save else ConversationStore(context.paths.database)
+    session = ChatSession(context, store, catalogue=_catalogue_or_none(context),
+                          overrides=screen_options(args))  # fmt: skip
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
-    backend = None
-    parts: list[str] = []
     try:
-        backend = open_backend(
-            args.model, settings, load=load, template=args.template, catalogue=catalogue
-        )
-        info = backend.load()
-        for event in backend.stream(messages, sampling):
-            if isinstance(event, DoneEvent):
-                stats = event.stats
-            else:
-                parts.append(event.text)
-                if not args.json:
-                    sys.stdout.write(show(event.text))
-                    sys.stdout.flush()
+        info = session.load(args.model)
+        for event in session.answer([], question=prompt):
+            if isinstance(event, Answered):
+                ended = event
+            elif not args.json:
+                sys.stdout.write(show(event.text))
+                sys.stdout.flush()
     except EngineError as error:
         raise CliError(engine_message(error)) from None
     except KeyboardInterrupt:
-        if backend is not None:
-            backend.stop()
+        session.stop()
         raise
     finally:
-        if backend is not None:
-            backend.close()
+        session.close()
+        if store is not None:
+            store.close()
+    if ended.error is not None:
+        raise CliError(engine_message(ended.error))
     if args.json:
         document = {
             "model": args.model,
@@ -173,12 +173,12 @@ def _answer(args: argparse.Namespace, context) -> int:
             "template": info.template_name,
             "template_source": info.template_source,
             "template_is_guess": info.template_is_guess,
-            "answer": "".join(parts),
-            "stats": stats.to_dict(),
+            "answer": ended.text,
+            "stats": ended.stats.to_dict(),
         }
         print(json.dumps(document, ensure_ascii=False))
     else:
-        if not "".join(parts).endswith("\n"):
+        if not ended.text.endswith("\n"):
             sys.stdout.write("\n")
         if info.template_is_guess:
             print(

@@ -9,7 +9,6 @@ Views and help are reachable from anywhere: `1`-`5` and `?` where no text field 
 
 from __future__ import annotations
 
-import gc
 from functools import cached_property
 from importlib import import_module
 
@@ -20,10 +19,12 @@ from textual.screen import Screen
 
 from tui.core.catalogue import Catalogue
 from tui.core.config.context import AppContext
+from tui.ui import collector
 from tui.ui.commands import LlmTuiCommands
 from tui.ui.errors import show_error
 from tui.ui.keys import ALT_DIGIT_KEYS
 from tui.ui.textual_compat import bindings_with_keymap
+from tui.ui.workers import ReportsWorkerFailures
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
@@ -54,7 +55,7 @@ def _screen_factory(target: str):
     return build
 
 
-class LlmTui(App):
+class LlmTui(ReportsWorkerFailures, App):
     TITLE = "llmtui"
     SUB_TITLE = "choose and try open LLMs"
     CSS_PATH = "app.tcss"
@@ -127,10 +128,7 @@ class LlmTui(App):
     def on_mount(self) -> None:
         if self.context.settings_error is not None:  # the defaults apply meanwhile
             show_error(self, self.context.settings_error, timeout=10)
-        # What start-up built (catalogue, rows, widgets) lives as long as the app: leave it out of
-        # the garbage collector's full passes, which otherwise pause a keystroke for 25-80 ms
-        # with 10,000 models (bench/filter.py). Given back to the collector on exit.
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(collector.freeze_startup)
         # Downloads an earlier run left unfinished resume shortly after start-up.
         self.set_timer(2.0, self._start_downloads)
         if self._first_job is not None:
@@ -152,7 +150,7 @@ class LlmTui(App):
             self.downloads = DownloadService(self, manager)
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
+        collector.unfreeze_all()
 
     def open_job(self, mode: str, model_id: str, **options) -> None:
         """Switch to a job's mode with a model chosen (from the detail pane's actions)."""

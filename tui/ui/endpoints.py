@@ -26,6 +26,7 @@ from tui.core.config.settings import Endpoint, Settings, SettingsError
 from tui.core.engine.base import EngineError
 from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
+from tui.ui.workers import ReportsWorkerFailures
 
 
 @dataclass
@@ -53,7 +54,7 @@ def test_report(message: EndpointTested) -> Content:
     return Content("\n").join(lines)
 
 
-class _Tester:
+class _Tester(ReportsWorkerFailures):
     """Mixin: test an endpoint in a thread worker and post `EndpointTested` back."""
 
     @work(thread=True, exclusive=True, group="endpoint-test", exit_on_error=False)

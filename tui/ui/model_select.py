@@ -16,11 +16,12 @@ from textual.widgets import OptionList, Select
 from textual.widgets.option_list import Option
 
 from tui.core.text import one_line
+from tui.ui.workers import ReportsWorkerFailures
 
 OFFERED_DOWNLOADS = 3  # the catalogue's smallest chat models a first chat offers
 
 
-class _ModelScan:
+class _ModelScan(ReportsWorkerFailures):
     """The background look at this machine and the saved servers, shared by both pickers."""
 
     class Scanned(Message):
@@ -70,6 +71,10 @@ class _ModelScan:
         self.post_message(
             self.Scanned("remote", [(f"{m} @ {e.name}", remote_spec(e, m)) for e, m in found])
         )
+
+    def worker_failed(self, worker) -> None:
+        """A look that failed (already shown) found nothing: the picker stops waiting for it."""
+        self.post_message(self.Scanned("local" if worker.group == "library" else "remote", []))
 
     def _take_scan(self, event: Scanned) -> None:
         # Not stopped: the screen around may say something once both looks have answered.

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from tui.core.chat.reasoning import Part, ReasoningSplitter
 from tui.core.compare.prompt_sets import Prompt
 from tui.core.config.settings import Settings
 from tui.core.engine.base import (
@@ -63,7 +64,7 @@ class CompareError(LlmtuiError):
 
 def parse_overrides(text: str) -> dict[str, Any]:
     """'temperature=0.2 max_tokens=64' -> {"temperature": 0.2, "max_tokens": 64}."""
-    types = {f.name: f.type for f in fields(SamplingOptions)}
+    types = {f.name: f.type for f in fields(SamplingOptions) if f.name != "response_format"}
     result: dict[str, Any] = {}
     for part in text.replace(",", " ").split():
         key, sep, value = part.partition("=")
@@ -143,7 +144,7 @@ class CompareConfig:
             models=tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"]),
             prompts=tuple(Prompt.from_dict(p) for p in data["prompts"]),
             system_prompt=data.get("system_prompt", ""),
-            sampling=SamplingOptions(**data.get("sampling", {})),
+            sampling=SamplingOptions.from_dict(data.get("sampling", {})),
             load=LoadOptions(**data.get("load", {})),
             mode=data.get("mode", "auto"),
             blind=data.get("blind", False),
@@ -258,10 +259,11 @@ class Cell:
     row: int
     column: int
     state: ColumnState = "queued"
-    answer: str = ""
+    answer: str = ""  # the answer alone: what checks, tables and votes see
     stats: AnswerStats | None = None
     passed: bool | None = None  # None: the prompt has no checks
     error: str = ""
+    reasoning: str = ""  # the model's reasoning block before the answer, kept apart
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -417,6 +419,7 @@ class ComparisonResult:
                     "sampling": self.config.sampling_for(cell.column).to_dict(),
                     "state": cell.state,
                     "answer": cell.answer,
+                    "reasoning": cell.reasoning,
                     "passed": cell.passed,
                     "error": cell.error or column.error or None,
                     "stats": cell.stats.to_dict() if cell.stats else None,
@@ -482,6 +485,7 @@ class TextAdded:
     column: int
     row: int
     text: str
+    reasoning: bool = False  # part of the reasoning block before the answer
 
 
 @dataclass(frozen=True)
@@ -652,44 +656,56 @@ class Comparison:
             for row in range(len(self.config.prompts)):
                 if cancel.is_set():
                     break
-                self._answer(index, row, backend)
+                self._answer(index, row, backend, info.reasoning_opened)
         except _Crashed:
             pass
         finally:
             self._close(index)
             self._settle(index)
 
-    def _answer(self, index: int, row: int, backend: Backend) -> None:
+    def _answer(self, index: int, row: int, backend: Backend, reasoning_opened: str) -> None:
         cell = self.result.cell(row, index)
         cancel = self._cancel[index]
         cell.state = "generating"
         self._set_state(index, "generating")
         self._on_event(CellChanged(replace(cell)))
-        parts: list[str] = []
+        splitter = ReasoningSplitter(reasoning_opened)
         stats = None
+        streamed = False
+
+        def keep(parts: list[Part]) -> None:
+            for part in parts:
+                self._on_event(TextAdded(index, row, part.text, part.reasoning))
+
+        def finish() -> None:
+            keep(splitter.finish())
+            cell.answer, cell.reasoning = splitter.answer, splitter.reasoning
+
         try:
             stream = backend.stream(
                 self.config.messages_for(row), self.config.sampling_for(index), cancel
             )
             for event in stream:
                 if isinstance(event, TokenEvent):
-                    parts.append(event.text)
-                    self._on_event(TextAdded(index, row, event.text))
+                    streamed = True
+                    keep(splitter.feed(event.text, event.reasoning))
                 elif isinstance(event, DoneEvent):
                     stats = event.stats
+            finish()
         except EngineError as error:
-            cell.answer = "".join(parts) or error.partial
+            if not streamed and error.partial:
+                keep(splitter.feed(error.partial))
+            finish()
             self._end_cell(cell, "failed", error=error.message)
             if error.kind == "crashed":
                 self._fail(index, error.message, error.kind)
                 raise _Crashed from None
             return
         except Exception as error:  # noqa: BLE001
-            cell.answer = "".join(parts)
+            finish()
             self._end_cell(cell, "failed", error=f"{type(error).__name__}: {error}")
             self._fail(index, cell.error, "other")
             raise _Crashed from None
-        cell.answer = "".join(parts)
         cell.stats = stats
         stopped = cancel.is_set() or (stats is not None and stats.finish_reason == "cancelled")
         if not stopped:

@@ -10,6 +10,11 @@ YAML::
         prompt: Capital of France?
         system: Answer in one word.
         regex: "(?i)paris"          # the answer must match (re.search)
+      - prompt: A user as JSON, please.
+        json_schema: user.schema.json   # the answer must be JSON valid against it (or a mapping
+                                        # here: the schema inline)
+
+Checks look at the answer alone: a reasoning block before it (`<think>…</think>`) is not checked.
 
 A bare list of prompts (strings or mappings) works too. JSONL: one mapping per line, same keys.
 Every error names the file and line. A grid is a `ComparisonResult` (prompt rows x model columns);
@@ -26,9 +31,15 @@ from typing import Any
 
 import yaml
 
+from tui.core.engine.structured import (
+    ResponseFormatError,
+    check_schema,
+    json_answer_problem,
+    load_response_format,
+)
 from tui.core.errors import LlmtuiError
 
-PROMPT_KEYS = {"id", "prompt", "system", "expect", "regex", "ignore_case"}
+PROMPT_KEYS = {"id", "prompt", "system", "expect", "regex", "ignore_case", "json_schema"}
 
 
 class PromptSetError(LlmtuiError):
@@ -48,15 +59,19 @@ class Prompt:
     expect: tuple[str, ...] = ()
     regex: str | None = None
     ignore_case: bool = False
+    json_schema: dict | None = None  # the answer must be JSON valid against it
 
     @property
     def has_checks(self) -> bool:
-        return bool(self.expect) or self.regex is not None
+        return bool(self.expect) or self.regex is not None or self.json_schema is not None
 
     def check(self, answer: str) -> bool | None:
-        """True/False when the prompt has checks, None when there is nothing to check."""
+        """True/False when the prompt has checks, None when there is nothing to check. `answer` is
+        the answer alone, its reasoning kept apart."""
         if not self.has_checks:
             return None
+        if self.json_schema is not None and json_answer_problem(answer, self.json_schema):
+            return False
         haystack = answer.casefold() if self.ignore_case else answer
         for needle in self.expect:
             if (needle.casefold() if self.ignore_case else needle) not in haystack:
@@ -77,6 +92,8 @@ class Prompt:
             data["regex"] = self.regex
         if self.ignore_case:
             data["ignore_case"] = True
+        if self.json_schema is not None:
+            data["json_schema"] = self.json_schema
         return data
 
     @classmethod
@@ -88,6 +105,7 @@ class Prompt:
             expect=tuple(data.get("expect", ())),
             regex=data.get("regex"),
             ignore_case=bool(data.get("ignore_case", False)),
+            json_schema=data.get("json_schema"),
         )
 
 
@@ -206,4 +224,31 @@ def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
         expect=tuple(expect),
         regex=data.get("regex"),
         ignore_case=bool(data.get("ignore_case", False)),
+        json_schema=_json_schema(path, line, data.get("json_schema")),
     )
+
+
+def _json_schema(path: Path, line: int, value: Any) -> dict | None:
+    """A prompt's `json_schema`: a mapping (the schema itself) or a file beside the prompt set."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            schema_format = load_response_format(path.parent / value)
+            if schema_format.kind != "json_schema":
+                raise ResponseFormatError(f"{value}: json_schema names a .json schema file")
+            return schema_format.schema
+        schema = _without_lines(value)
+        check_schema(schema)
+        return schema
+    except ResponseFormatError as error:
+        raise PromptSetError(path, line, f"json_schema: {error}") from None
+
+
+def _without_lines(value: Any) -> Any:
+    """A YAML value without the line numbers `_LineLoader` put into its mappings."""
+    if isinstance(value, dict):
+        return {k: _without_lines(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [_without_lines(v) for v in value]
+    return value

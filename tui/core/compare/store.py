@@ -91,6 +91,8 @@ CREATE TABLE imported_battles (
     imported TEXT NOT NULL
 )
 """,
+    # the reasoning block before an answer, kept apart from it
+    "ALTER TABLE compare_answers ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
 )
 
 
@@ -240,8 +242,11 @@ class CompareStore(Store):
                 ],
             )
             conn.executemany(
-                "INSERT INTO compare_answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, c.row, c.column, c.state, c.answer, _flag(c.passed), _stats(c), c.error)
+                "INSERT INTO compare_answers"
+                " (run_id, row, col, state, answer, passed, stats, error, reasoning)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, c.row, c.column, c.state, c.answer, _flag(c.passed), _stats(c), c.error,
+                  c.reasoning)
                  for c in result.cells],
             )  # fmt: skip
             conn.executemany(
@@ -276,7 +281,7 @@ class CompareStore(Store):
             )
             cells = [
                 Cell(a["row"], a["col"], a["state"], a["answer"], _load_stats(a["stats"]),
-                     None if a["passed"] is None else bool(a["passed"]), a["error"])
+                     None if a["passed"] is None else bool(a["passed"]), a["error"], a["reasoning"])
                 for a in answers
             ]  # fmt: skip
             votes = [

@@ -50,6 +50,9 @@ class ChatSettings:
     repeat_penalty: float = 1.1
     max_tokens: int = 512
     seed: int = -1  # -1: random
+    # Prompt-lookup decoding: tokens drafted per step from the conversation (0: off; see
+    # bench/README.md, "Prompt lookup", for when it pays).
+    prompt_lookup: int = 0
 
 
 # The values a chat setting may take: (minimum, maximum), for forms and presets.

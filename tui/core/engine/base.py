@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from tui.core.engine.structured import ResponseFormat
 from tui.core.errors import LlmtuiError
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class LoadOptions:
     n_gpu_layers: int = 0  # -1: all layers
     seed: int = 0xFFFFFFFF  # llama.cpp's "random"
     use_mmap: bool = True
+    # Prompt-lookup decoding: up to this many tokens drafted per step from the conversation itself
+    # and checked in one batch (0: off). It needs every position's logits, so it is set at load.
+    prompt_lookup: int = 0
 
 
 def usable_cores() -> int:
@@ -67,9 +71,17 @@ class SamplingOptions:
     repeat_penalty: float = 1.1
     max_tokens: int = 512
     seed: int | None = None  # None: random
+    response_format: ResponseFormat | None = None  # None: free text
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SamplingOptions:
+        data = dict(data)
+        if data.get("response_format"):
+            data["response_format"] = ResponseFormat.from_dict(data["response_format"])
+        return cls(**data)
 
 
 def chat_options(
@@ -81,7 +93,9 @@ def chat_options(
     v = asdict(chat)
     for layer in (preset or {}, overrides):
         v.update((k, o) for k, o in layer.items() if o is not None)
-    load = LoadOptions(v["context_length"], v["threads"] or None, v["gpu_layers"])
+    load = LoadOptions(
+        v["context_length"], v["threads"] or None, v["gpu_layers"], prompt_lookup=v["prompt_lookup"]
+    )
     names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
     return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])
 
@@ -103,6 +117,9 @@ class ModelInfo:
     template_label: str | None = None  # the format's display name, e.g. "ChatML"
     template_reason: str = ""  # why a guessed format was chosen
     context_reported: bool = True  # False: a server did not say, `context_size` is assumed
+    # The reasoning marker the prompt format opens before every answer ("" when none): the answer
+    # then starts inside reasoning (tui.core.chat.reasoning).
+    reasoning_opened: str = ""
     # A local model: how llama.cpp runs it.
     llama_cpp_version: str | None = None
     n_threads: int | None = None
@@ -131,6 +148,13 @@ class AnswerStats:
     context_used: int = 0
     context_size: int = 0
     finish_reason: FinishReason = "stop"
+    # Prompt-lookup decoding: tokens drafted, and how many of them the model confirmed.
+    draft_proposed: int = 0
+    draft_accepted: int = 0
+
+    @property
+    def draft_acceptance(self) -> float | None:
+        return self.draft_accepted / self.draft_proposed if self.draft_proposed else None
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -148,6 +172,7 @@ class AnswerStats:
 @dataclass(frozen=True)
 class TokenEvent:
     text: str
+    reasoning: bool = False  # a server sent it apart as reasoning (`reasoning_content`)
 
 
 @dataclass(frozen=True)

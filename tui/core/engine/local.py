@@ -146,6 +146,8 @@ class LocalBackend(Backend):
                     stats.finish_reason = done["finish_reason"]
                     # The worker times generation itself: the model's pace, not the delivery's.
                     stats.generation_seconds = done.get("generation_seconds", 0.0)
+                    stats.draft_proposed = done.get("draft_proposed", 0)
+                    stats.draft_accepted = done.get("draft_accepted", 0)
                     finished = True
                 elif kind == "stopped":
                     stats.finish_reason = "cancelled"

@@ -41,6 +41,7 @@ from tui.core.engine.base import (
     StreamEvent,
     TokenEvent,
 )
+from tui.core.engine.structured import ResponseFormat
 from tui.core.text import one_line
 
 KEYRING_SERVICE = "llmtui"  # keyring entries: service "llmtui", user = the endpoint's name
@@ -281,8 +282,12 @@ class RemoteBackend(Backend):
                     if self._stopping.is_set() or (cancel is not None and cancel.is_set()):
                         finish = "cancelled"
                         break
-                    text, reason, chunk_usage = _read_chunk(chunk)
+                    text, thought, reason, chunk_usage = _read_chunk(chunk)
                     usage = chunk_usage or usage
+                    if thought:  # llama.cpp's server and others send reasoning apart
+                        last = time.perf_counter()
+                        first = first or last
+                        yield TokenEvent(thought, reasoning=True)
                     if text:
                         last = time.perf_counter()
                         first = first or last
@@ -346,6 +351,9 @@ class RemoteBackend(Backend):
         }
         if sampling.seed is not None:
             params["seed"] = sampling.seed
+        response_format = sampling.response_format
+        if response_format is not None and response_format.kind != "grammar":
+            params["response_format"] = _openai_response_format(response_format)
         # llama.cpp, llama-cpp-python and vLLM take these; OpenAI's own API and a few others refuse
         # any field they do not know, and then we ask again with only the standard ones.
         extras = {
@@ -354,19 +362,29 @@ class RemoteBackend(Backend):
             "min_p": sampling.min_p,
             "repeat_penalty": sampling.repeat_penalty,
         }
-        try:
-            return self._post_stream(params if self._strict else {**params, **extras})
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-            if self._strict:
-                raise self._error(error) from None
+        attempts = [] if self._strict else [{**params, **extras}]
+        if response_format is None or response_format.kind != "grammar":
+            attempts.append(params)
+        elif attempts:  # llama.cpp's own field; without it the answer would come unconstrained
+            attempts[0]["grammar"] = response_format.grammar
+        if not attempts:
+            raise EngineError(
+                f"{self.server} does not take a GBNF grammar (llama.cpp's server does)",
+                "unsupported",
+            )
+        refusal = None
+        for body in attempts:
             try:
-                chunks = self._post_stream(params)
-            except openai.APIError:
-                raise self._error(error) from None  # the first refusal says more
-            self._strict = True
+                chunks = self._post_stream(body)
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+                refusal = refusal or error
+                continue
+            except (openai.APIError, ValueError) as error:
+                raise self._error(refusal or error) from None  # the first refusal says more
+            if body is params:
+                self._strict = True
             return chunks
-        except (openai.APIError, ValueError) as error:
-            raise self._error(error) from None
+        raise self._error(refusal) from None
 
     def _post_stream(self, body: dict) -> openai.Stream:
         return self._client.post(
@@ -558,21 +576,32 @@ def _estimate(messages: Sequence[Message]) -> int:
     return (len(_prompt_text(messages)) + 3) // 4 + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
 
 
-def _read_chunk(chunk: object) -> tuple[str, str, dict | None]:
-    """(text, finish reason, usage) of one streamed chunk; ValueError when it is not a chunk."""
+def _openai_response_format(response_format: ResponseFormat) -> dict:
+    """OpenAI's `response_format` (llama.cpp's server and vLLM take it too)."""
+    if response_format.kind == "json_object":
+        return {"type": "json_object"}
+    schema = {"name": response_format.name, "schema": response_format.schema, "strict": True}
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def _read_chunk(chunk: object) -> tuple[str, str, str, dict | None]:
+    """(text, reasoning text, finish reason, usage) of one streamed chunk; ValueError when it is not
+    a chunk."""
     try:
         usage = chunk.get("usage")  # type: ignore[union-attr]
         choices = chunk.get("choices")  # type: ignore[union-attr]
         choice = choices[0] if choices else {}
-        text = (choice.get("delta") or {}).get("content") or ""
+        delta = choice.get("delta") or {}
+        text = delta.get("content") or ""
+        thought = delta.get("reasoning_content") or ""
         reason = choice.get("finish_reason") or ""
         if usage is not None:
             usage = {k: int(usage[k]) for k in ("prompt_tokens", "completion_tokens")}
     except (AttributeError, TypeError, KeyError, IndexError):
         raise ValueError("an event that is not a chat completion chunk") from None
-    if not isinstance(text, str) or not isinstance(reason, str):
+    if not all(isinstance(value, str) for value in (text, thought, reason)):
         raise ValueError("an event that is not a chat completion chunk")
-    return text, reason, usage
+    return text, thought, reason, usage
 
 
 def _finish_reason(reason: str) -> FinishReason:

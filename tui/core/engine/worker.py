@@ -19,12 +19,17 @@ token; `prompt_phase` holds the rid whose prompt is being processed, which the p
 the process. The library's own streaming is not used: it stalls on an orphaned partial UTF-8 byte
 and re-detokenizes the whole answer per token (docs/dependencies.md); this loop decodes each token's bytes
 incrementally instead.
+
+Two options shape the loop: a response format becomes a llama.cpp grammar in the sampler chain (checked
+by llama.cpp's parser first), and prompt lookup (`prompt_lookup` > 0 at load) sends `generate` tokens
+drafted from the conversation itself, counted in the answer's stats.
 """
 
 from __future__ import annotations
 
 import codecs
 import ctypes
+import json
 import os
 import random
 import re
@@ -68,7 +73,8 @@ def main(
 
 def _redirect_output(log_path: str) -> None:
     # Native code writes to fds 1 and 2 directly; in a TUI that would draw over the screen.
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # Readable too: the worker quotes what llama.cpp printed there (a grammar's parse error).
+    fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -138,6 +144,8 @@ class _Worker:
             n_gpu_layers=options["n_gpu_layers"],
             seed=options["seed"],
             use_mmap=options["use_mmap"],
+            # Checking drafted tokens needs the logits of every position in a batch.
+            logits_all=options["prompt_lookup"] > 0,
             verbose=False,
         )
         if options["n_threads"]:
@@ -151,6 +159,11 @@ class _Worker:
         self._piece_buffer = ctypes.create_string_buffer(64)
         self.n_ctx = self.llm.n_ctx()
         self.options = options
+        self.drafter = None
+        if options["prompt_lookup"] > 0:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            self.drafter = LlamaPromptLookupDecoding(num_pred_tokens=options["prompt_lookup"])
         self.template = None
         self._set_template(template_choice)
         self._warm_up()
@@ -210,6 +223,25 @@ class _Worker:
             else:
                 text_stops.append(stop)
         self.text_stops = tuple(text_stops)
+        self._find_reasoning_markers()
+
+    def _find_reasoning_markers(self) -> None:
+        """Reasoning markers that are control tokens (Command R7B's) would detokenize to nothing:
+        those are shown, so the answer's reader can keep the reasoning apart. And whether the format
+        opens reasoning in its prompt, so the answer starts inside it."""
+        from tui.core.chat.reasoning import KNOWN_MARKERS, opened_marker
+        from tui.core.engine.templates import TemplateError
+
+        self.shown_ids: set[int] = set()
+        for marker in (m for pair in KNOWN_MARKERS for m in pair):
+            ids = self.llm.tokenize(marker.encode(), add_bos=False, special=True)
+            if len(ids) == 1 and self._piece(ids[0], special=False) == b"":
+                self.shown_ids.add(ids[0])
+        try:
+            probe = self.template.render([{"role": "user", "content": "?"}])
+        except TemplateError:
+            probe = ""  # the first request will say what is wrong with the template
+        self.reasoning_opened = opened_marker(probe)
 
     def _warm_up(self) -> None:
         """Generate one token now, while the user types: the first answer then does not pay for
@@ -241,6 +273,7 @@ class _Worker:
             "template_label": self.template.label,
             "template_source": self.template.source,
             "template_reason": self.template.reason,
+            "reasoning_opened": self.reasoning_opened,
             "load_seconds": self.load_seconds,
             "llama_cpp_version": self.llama_cpp.__version__,
             "gpu_offload_supported": self.gpu_offload,
@@ -342,6 +375,7 @@ class _Worker:
         pending: list[str] = []
         last_flush = 0.0
         first_at = last_at = 0.0  # the model's own pace, whatever delivery to the UI costs
+        grammar = self._grammar(sampling.get("response_format"))
         self.prompt_phase.value = rid
         generator = self.llm.generate(
             tokens,
@@ -351,9 +385,18 @@ class _Worker:
             temp=sampling["temperature"],
             repeat_penalty=sampling["repeat_penalty"],
             reset=True,
+            grammar=grammar,
         )
+        drafts = _Drafts(self.drafter, tokens, self.n_ctx) if self.drafter else None
+        proposal = None
         try:
-            for token in generator:
+            while True:
+                # `generate` evaluates what is sent with a token in the same batch as that token
+                # and samples every position in turn, keeping a drafted token only where the model
+                # chose it itself: the answer is the model's own, up to the batch's arithmetic
+                # (docs/dependencies.md).
+                token = generator.send(proposal)
+                proposal = None
                 self.prompt_phase.value = 0
                 if self._cancelled(rid):
                     finish = "cancelled"
@@ -364,7 +407,8 @@ class _Worker:
                 last_at = time.perf_counter()
                 if produced == 1:
                     first_at = last_at
-                text, stopped = scanner.feed(decoder.decode(self._piece(token, special=False)))
+                piece = self._piece(token, special=token in self.shown_ids)
+                text, stopped = scanner.feed(decoder.decode(piece))
                 if text:
                     pending.append(text)
                 if stopped:
@@ -375,11 +419,15 @@ class _Worker:
                 if n_prompt + produced >= self.n_ctx:
                     finish = "context"
                     break
+                if drafts is not None:
+                    proposal = drafts.after(token, max_tokens - produced)
                 if pending and last_at - last_flush >= self.flush_seconds:
                     self.conn.send(("tokens", rid, "".join(pending), produced))
                     pending.clear()
                     last_flush = last_at
                     self._serve_counts()
+        except StopIteration:
+            pass
         except Exception as error:  # a failed decode: report it, keep the model usable
             self.prompt_phase.value = 0
             raise _RequestError("other", f"generation failed: {error}") from None
@@ -401,9 +449,43 @@ class _Worker:
                     "prompt_tokens": n_prompt,
                     "completion_tokens": produced,
                     "generation_seconds": last_at - first_at,
+                    "draft_proposed": drafts.proposed if drafts else 0,
+                    "draft_accepted": drafts.accepted if drafts else 0,
                 },
             )
         )
+
+    def _grammar(self, response_format: dict | None):
+        """The LlamaGrammar for a response format (None: free text), parsed by llama.cpp first: a
+        grammar it refuses would otherwise be added to the sampler chain as a null sampler and crash
+        the process on the first token."""
+        if not response_format:
+            return None
+        from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar, json_schema_to_gbnf
+
+        kind = response_format["kind"]
+        if kind == "json_schema":
+            try:
+                text = json_schema_to_gbnf(json.dumps(response_format["schema"]))
+            except Exception as error:  # the converter asserts on what it does not support
+                raise _RequestError(
+                    "unsupported", f"llama.cpp cannot constrain answers to this schema: {error}"
+                ) from None
+        else:
+            text = JSON_GBNF if kind == "json_object" else response_format["grammar"]
+        sampler = self.llama_cpp.llama_sampler_init_grammar(self.vocab, text.encode(), b"root")
+        if not sampler:
+            raise _RequestError(
+                "unsupported", f"llama.cpp refused the grammar: {self._grammar_complaint()}"
+            )
+        self.llama_cpp.llama_sampler_free(sampler)
+        return LlamaGrammar.from_string(text)
+
+    def _grammar_complaint(self) -> str:
+        """What llama.cpp said about a grammar it refused (it writes parse errors to stderr)."""
+        lines = list(self.logs) + _own_output_tail()
+        said = [line.strip() for line in lines if "parsing grammar" in line or "recursion" in line]
+        return said[-1] if said else "it does not parse"
 
     def _serve_counts(self) -> None:
         """Answer token counts while generating (the UI's context meter); defer anything else."""
@@ -415,6 +497,54 @@ class _Worker:
                 self._handle(message)
             else:
                 self.deferred.append(message)
+
+
+def _own_output_tail(window: int = 4096) -> list[str]:
+    """The last lines this process wrote to its log (fd 2; the file itself may be unlinked)."""
+    try:
+        size = os.fstat(2).st_size
+        return os.pread(2, window, max(0, size - window)).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+
+
+class _Drafts:
+    """Prompt-lookup drafts: what to send `generate` after each token, and how many were kept.
+
+    After a batch of drafts is sent, the tokens that come back are checked against them in order: a
+    match is a draft the model confirmed, and `generate` goes on sampling that batch; a mismatch, or
+    the token after the last draft, ends the batch, and the next drafts go with that token.
+    """
+
+    def __init__(self, drafter, prompt: list[int], n_ctx: int) -> None:
+        import numpy as np
+
+        self.drafter = drafter
+        self.context = np.empty(n_ctx, dtype=np.intc)  # the prompt, then every answer token
+        self.context[: len(prompt)] = prompt
+        self.length = len(prompt)
+        self.checking: deque[int] = deque()  # sent drafts not yet confirmed or refused
+        self.proposed = 0
+        self.accepted = 0
+
+    def after(self, token: int, tokens_left: int) -> list[int] | None:
+        """The drafts to send with this token (None: it is not the end of a batch, or none found)."""
+        self.context[self.length] = token
+        self.length += 1
+        if self.checking:
+            if token == self.checking[0]:
+                self.accepted += 1
+                self.checking.popleft()
+                return None
+            self.checking.clear()
+        # Room for the token itself and one sampled after the drafts, within the answer and context.
+        room = min(tokens_left - 1, len(self.context) - self.length - 1)
+        if room <= 0:
+            return None
+        drafts = self.drafter(self.context[: self.length])[:room].tolist()
+        self.proposed += len(drafts)
+        self.checking.extend(drafts)
+        return drafts or None
 
 
 class _RequestError(Exception):

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 from tui.core.compare.ranking import Leaderboard, Rating
 from tui.core.text import one_line
 from tui.ui.browse.barchart import IntervalBar, IntervalChart
+from tui.ui.workers import ReportsWorkerFailures
 
 _ARROWS = {False: " ▲", True: " ▼"}
 
@@ -137,7 +138,7 @@ def _percent(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-class YoursView(VerticalScroll):
+class YoursView(ReportsWorkerFailures, VerticalScroll):
     """The tab: summary, ranking table, interval chart, pass rates, speed here."""
 
     @dataclass

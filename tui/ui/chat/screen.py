@@ -1,21 +1,17 @@
 """Chat: past conversations | the conversation, streaming, with its input | settings (F2).
 
-The model answers in a thread worker that reads the backend's stream (a local model runs in its own
-process, see `tui.core.engine.local`). The worker only appends text to a buffer; a timer on the UI
-drains it into the Markdown stream, so a model generating thousands of tokens a second costs the UI
-the same as a slow one. The drain runs at most 25 times a second, and less often when rendering gets
-costly (a long answer re-lays out more): the UI thread spends at most a set share of a core on the
-answer, so it never takes the CPU the model needs. That share is small when the model's threads
-take every core, since then each cycle the UI spends is one the model waits for (see
-bench/README.md, "Chat"). The first token is
-shown at once (a message wakes the drain), so the time to first token is the engine's. Every message
-is written to the store when complete.
+The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
+persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
+generation and the store's writes stay off the UI thread. The answer's text goes through the
+`TextPump` (`tui.ui.pump`), which paces the renders so a model generating thousands of tokens a
+second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
+is shown at once (a message wakes the pump), so the time to first token is the engine's.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,21 +23,13 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, OptionList, Select, Static
+from textual.worker import Worker
 
-from tui.core.config.settings import ChatSettings
-from tui.core.engine.base import (
-    AnswerStats,
-    Backend,
-    EngineError,
-    LoadOptions,
-    ModelInfo,
-    SamplingOptions,
-    chat_options,
-)
+from tui.core.chat.session import RELOAD_KEYS, Answered
+from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
 from tui.core.storage import StorageError, write_atomic
-from tui.core.text import one_line
-from tui.ui import collector
+from tui.core.text import clean, one_line
 from tui.ui.chat.widgets import (
     ChatInput,
     ConversationList,
@@ -53,21 +41,11 @@ from tui.ui.chat.widgets import (
 from tui.ui.commands import PaletteCommand
 from tui.ui.keys import KeyFooter, leave_text_input
 from tui.ui.model_select import ModelOffer, ModelSelect
+from tui.ui.pump import TextPump, ui_share
 from tui.ui.storage import ShowsStorageNotices, show_notice
+from tui.ui.workers import ReportsWorkerFailures
 
-RENDERS_PER_SECOND = 25
-# While an answer streams, the UI thread may use this share of one core for it; renders slow down
-# to stay within it. With a core to spare the model loses nothing to the UI; when its threads take
-# every core, a render preempts one of them and the others wait for it at the next barrier.
-UI_SHARE = 0.1
-UI_SHARE_NO_SPARE_CORE = 0.02
-SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the answer moves at least this often
-RELOAD_KEYS = ("context_length", "gpu_layers")
-
-
-def ui_share(info: ModelInfo) -> float:
-    """The share of a core the UI may spend rendering this model's answers."""
-    return UI_SHARE_NO_SPARE_CORE if info.takes_every_core else UI_SHARE
+ANSWER = "answer"  # the pump's one key: one answer streams at a time
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -106,7 +84,7 @@ class OpenModelScreen(ModalScreen[str | None]):
         self.dismiss(event.value.strip() or None)
 
 
-class ChatScreen(ShowsStorageNotices, Screen):
+class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     CSS_PATH = "chat.tcss"
     AUTO_FOCUS = ""  # what has the focus on entering depends on what there is (_focus_on_entry)
     HELP_TITLE = "Chat"
@@ -177,7 +155,6 @@ class ChatScreen(ShowsStorageNotices, Screen):
     @dataclass
     class ModelLoaded(Message):
         spec: str
-        backend: Backend
         info: ModelInfo
 
     @dataclass
@@ -190,12 +167,8 @@ class ChatScreen(ShowsStorageNotices, Screen):
         pass
 
     @dataclass
-    class AnswerDone(Message):
-        stats: AnswerStats
-
-    @dataclass
-    class AnswerFailed(Message):
-        error: EngineError
+    class AnswerEnded(Message):
+        ended: Answered
 
     @dataclass
     class ContextDropped(Message):
@@ -209,33 +182,47 @@ class ChatScreen(ShowsStorageNotices, Screen):
     class TemplateChanged(Message):
         info: ModelInfo
 
+    @dataclass
+    class ConversationDeleted(Message):
+        highlighted: int | None
+
     def __init__(self) -> None:
         super().__init__()
-        from dataclasses import asdict
-
+        from tui.core.chat.session import ChatSession
         from tui.core.chat.store import ConversationStore
 
-        paths = self.app.context.paths  # a bad settings file: the app says so, defaults apply
-        self.values: dict = {**asdict(self.app.context.settings.chat), "template": None}
-        self.data_dir = paths.data_dir
+        context = self.app.context  # a bad settings file: the app says so, defaults apply
+        self.data_dir = context.paths.data_dir
         # A write the disk refuses waits in the store and is made later; the store says so.
-        self.store = ConversationStore(paths.database, report=self.store_report)
-        self.conversation = None
-        self.spec: str | None = None
-        self.backend: Backend | None = None
-        self.info: ModelInfo | None = None
+        self.store = ConversationStore(context.paths.database, report=self.store_report)
+        self.session = ChatSession(context, self.store, catalogue=self.app.catalogue)
+        self.info: ModelInfo | None = None  # the model shown (the session's once it said so)
         self.answering = False
         self.last_stats: AnswerStats | None = None
         self.last_error: str | None = None
         self.context_used = 0
-        self._pending: list[str] = []
-        self._pending_lock = threading.Lock()
         self._cancel = threading.Event()
         self._answer_view: MessageView | None = None
+        self._question_view: MessageView | None = None
         self._editing: MessageView | None = None
-        self._drain_timer = None
-        self._drain_cpu = 0.0  # the UI thread's CPU time when the last drain began
-        self._ui_share = UI_SHARE
+        self._pump = TextPump(self, self._drain)
+
+    @property
+    def values(self) -> dict:
+        """The settings, by the settings panel's names (the session's)."""
+        return self.session.values
+
+    @property
+    def spec(self) -> str | None:
+        return self.session.spec
+
+    @property
+    def backend(self) -> Backend | None:
+        return self.session.backend
+
+    @property
+    def conversation(self):
+        return self.session.conversation
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -245,7 +232,7 @@ class ChatScreen(ShowsStorageNotices, Screen):
                 yield ConversationList(id="conversations")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
-                yield ModelOffer(getattr(self.app, "catalogue", None), id="offer")
+                yield ModelOffer(self.app.catalogue, id="offer")
                 yield MessageList(id="messages")
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
@@ -288,11 +275,9 @@ class ChatScreen(ShowsStorageNotices, Screen):
         self._refresh_conversations()  # the list has more now
 
     def on_unmount(self) -> None:
-        collector.release(self)
+        self._pump.close()
         self._cancel.set()
-        if self.backend is not None:
-            backend, self.backend = self.backend, None
-            threading.Thread(target=backend.close, daemon=True).start()
+        threading.Thread(target=self.session.close, daemon=True).start()
         self.store.close()
 
     # -- the model ---------------------------------------------------------------------------------
@@ -318,47 +303,29 @@ class ChatScreen(ShowsStorageNotices, Screen):
             and self.conversation.model != spec
         ):
             self.call_later(self.action_new_chat)
-        self.spec = spec
+        self.session.spec = spec
         self.info = None
         self.last_error = None
         self.query_one(ModelOffer).display = False
         self._show_model_bar(loading=True)
         self.query_one(ChatInput).focus()  # a model chosen: what comes next is the question
-        self._load(spec, self._load_options(), self.values.get("template"))
-
-    def _load_options(self) -> LoadOptions:
-        return chat_options(ChatSettings(), **self.values)[0]
+        self._load(spec)
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def _load(self, spec: str, load: LoadOptions, template: str | None) -> None:
-        from tui.core.engine.local import LocalBackend
-        from tui.core.engine.resolve import open_backend
-        from tui.core.models import library
-
-        old, self.backend = self.backend, None
-        if old is not None:
-            old.close()
+    def _load(self, spec: str) -> None:
         try:
-            backend = open_backend(spec, self.app.context.settings, load=load, template=template,
-                                   catalogue=self.app.catalogue)  # fmt: skip
-            info = backend.load()
+            info = self.session.load(spec)
         except EngineError as error:
             self.post_message(self.ModelFailed(spec, error))
             return
-        if isinstance(backend, LocalBackend):
-            library.mark_used(backend.path)  # the library lists models most recently used first
-        self.post_message(self.ModelLoaded(spec, backend, info))
+        self.post_message(self.ModelLoaded(spec, info))
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
         if event.spec != self.spec:  # another model was asked for meanwhile
-            threading.Thread(target=event.backend.close, daemon=True).start()
             return
-        self.backend, self.info = event.backend, event.info
-        self._ui_share = ui_share(event.info)
+        self.info = event.info
         self._show_model_bar()
-        if self.conversation is not None:
-            self.store.update(self.conversation.id, model=self.spec, model_name=event.info.name)
         self._count_context()
 
     @on(ModelFailed)
@@ -436,154 +403,104 @@ class ChatScreen(ShowsStorageNotices, Screen):
             self._set_input_title("")
             await self._remove_after(view)
             await view.set_text(text)
-            if view.message_id is not None:
-                self.store.edit_message(view.message_id, text)
-            await self._start_answer()
+            edit = (view.message_id, text) if view.message_id is not None else None
+            await self._start_answer(edit=edit)
         else:
-            question = MessageView("user", text)
-            await self._start_answer(question)
-            if self.conversation is None:
-                self.conversation = self.store.create(
-                    self.spec,
-                    self.info.name,
-                    self._conversation_settings(),
-                    self.values.get("template"),
-                )
-            question.message_id = self.store.add_message(self.conversation.id, "user", text).id
-        self._refresh_conversations()
+            await self._start_answer(MessageView("user", text))
 
-    def _history(self) -> list[ChatMessage]:
-        system = self.values.get("system_prompt") or ""
-        messages = [ChatMessage("system", system)] if system else []
-        messages += [
-            ChatMessage(v.role, v.text) for v in self._views() if v is not self._answer_view
-        ]
-        return messages
+    def _turns(self) -> list[ChatMessage]:
+        return [ChatMessage(v.role, v.text) for v in self._views() if v is not self._answer_view]
 
-    async def _start_answer(self, question: MessageView | None = None) -> None:
+    async def _start_answer(
+        self,
+        question: MessageView | None = None,
+        *,
+        edit: tuple[int, str] | None = None,
+        redo: int | None = None,
+    ) -> None:
         """Ask for the answer (to `question`, a new message, if given), then show it coming. The
-        request goes first: the views are mounted and the question stored while the model reads
-        the prompt. The answer's first text is handled only after the caller returns."""
-        history = self._history()
-        if question is not None:
-            history.append(ChatMessage("user", question.text))
+        request goes first: the views are mounted while the model reads the prompt. The answer's
+        first text is handled only after the caller returns."""
+        turns = self._turns()
         view = MessageView("assistant", note="writing…")
-        self._answer_view = view
-        self._pending.clear()
+        self._answer_view, self._question_view = view, question
+        self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
-        collector.hold(self)
-        self._generate(
-            self.backend, history, self._sampling(), self.values["context_policy"], self._cancel
-        )
+        asked = question.text if question is not None else None
+        self._generate(turns, asked, edit, redo, self._cancel)
         messages = self._messages()
         await messages.mount_all([question, view] if question is not None else [view])
         messages.anchor()
         # A blinking cursor repaints twice a second: CPU the model can use while it answers.
         self.query_one(ChatInput).cursor_blink = False
-        self._drain_cpu = time.thread_time()
-        self._drain_timer = self.set_timer(1 / RENDERS_PER_SECOND, self._drain_tick)
-
-    def _sampling(self) -> SamplingOptions:
-        return chat_options(ChatSettings(), **self.values)[1]
+        self._pump.start(ui_share([self.info]))
 
     @work(thread=True, group="answer", exit_on_error=False)
-    def _generate(
-        self,
-        backend: Backend,
-        history,
-        sampling: SamplingOptions,
-        policy: str,
-        cancel: threading.Event,
-    ) -> None:
-        from tui.core.engine.base import DoneEvent
-        from tui.core.engine.context import answer_reserve, fit_messages
+    def _generate(self, turns, question, edit, redo, cancel: threading.Event) -> None:
+        def dropped(count: int) -> None:
+            self.post_message(self.ContextDropped(count))
 
-        n_ctx = self.info.context_size if self.info else 4096
-        try:
-            fitted = fit_messages(
-                backend, history, n_ctx, answer_reserve(sampling.max_tokens, n_ctx), policy
-            )
-            if fitted.dropped:
-                self.post_message(self.ContextDropped(fitted.dropped))
-            first = True
-            for event in backend.stream(fitted.messages, sampling, cancel):
-                if isinstance(event, DoneEvent):
-                    self.post_message(self.AnswerDone(event.stats))
-                    return
-                with self._pending_lock:
-                    self._pending.append(event.text)
-                if first:
-                    first = False
-                    self.post_message(self.FirstToken())
-        except EngineError as error:
-            self.post_message(self.AnswerFailed(error))
-        except Exception as error:  # noqa: BLE001 - a bug ends the answer instead of hanging it
-            self.post_message(self.AnswerFailed(EngineError(f"unexpected error: {error}")))
+        first = True
+        for event in self.session.answer(turns, question=question, cancel=cancel, edit=edit,
+                                         redo=redo, on_dropped=dropped):  # fmt: skip
+            if isinstance(event, Answered):
+                self.post_message(self.AnswerEnded(event))
+                return
+            self._pump.put(ANSWER, event.text)
+            if first:
+                first = False
+                self.post_message(self.FirstToken())
 
     @on(FirstToken)
     async def _first_token(self) -> None:
-        await self._drain()
-
-    async def _drain_tick(self) -> None:
-        """Drain, then come back after the time the UI thread's work since the last drain earns."""
-        now = time.thread_time()
-        spent, self._drain_cpu = now - self._drain_cpu, now
-        await self._drain()
-        if self.answering:
-            delay = min(SLOWEST_RENDER, max(1 / RENDERS_PER_SECOND, spent / self._ui_share))
-            self._drain_timer = self.set_timer(delay, self._drain_tick)
+        await self._pump.wake()
 
     async def _drain(self) -> None:
-        """Move streamed text into the answer's Markdown."""
-        with self._pending_lock:
-            fragment = "".join(self._pending)
-            self._pending.clear()
+        """Move streamed text into the answer's Markdown (the pump calls it)."""
+        fragment = self._pump.take(ANSWER)
         if fragment and self._answer_view is not None:
             await self._answer_view.stream_append(fragment)
 
-    @on(AnswerDone)
-    async def _answer_done(self, event: AnswerDone) -> None:
-        await self._end_answer(event.stats, None)
+    @on(AnswerEnded)
+    async def _answer_ended(self, event: AnswerEnded) -> None:
+        await self._end_answer(event.ended)
 
-    @on(AnswerFailed)
-    async def _answer_failed(self, event: AnswerFailed) -> None:
-        await self._end_answer(None, event.error)
+    def worker_failed(self, worker: Worker) -> None:
+        """A bug in a worker (shown already): leave "loading…" or the answer in flight."""
+        if worker.group == "model":
+            self.last_error = clean(str(worker.error))
+            self._show_model_bar()
+        elif worker.group == "answer":
+            self.call_later(self._end_answer, None, clean(str(worker.error)))
 
-    async def _end_answer(self, stats: AnswerStats | None, error: EngineError | None) -> None:
-        collector.release(self)
-        if self._drain_timer is not None:
-            self._drain_timer.stop()
-            self._drain_timer = None
-        await self._drain()
+    async def _end_answer(self, ended: Answered | None, failure: str | None = None) -> None:
+        """`ended`: how the session ended it; None when its worker failed with `failure`."""
+        await self._pump.stop()
         self.query_one(ChatInput).cursor_blink = True
         view, self._answer_view = self._answer_view, None
+        question, self._question_view = self._question_view, None
+        if ended is not None and question is not None:
+            question.message_id = ended.question_id
         if view is None:
             self.answering = False
             return
         await view.finish()
-        if error is not None:
-            self.notify(error.message, title="The answer failed", severity="error", markup=False)
+        if ended is not None and ended.error is not None:
+            failure = ended.error.message
+            self.notify(failure, title="The answer failed", severity="error", markup=False)
+        if failure is not None:
             if not view.text:
                 await view.remove()
                 self.answering = False
                 return
-            view.set_note(f"failed: {one_line(error.message, 120)}")
+            view.set_note(f"failed: {one_line(failure, 120)}")
         else:
-            self.last_stats = stats
-            view.set_note(stats_line(stats))
-            if stats.context_used:
-                self.context_used = stats.context_used
-        stopped = error is not None or stats.finish_reason in ("cancelled", "error")
-        if self.conversation is not None:
-            stored = self.store.add_message(
-                self.conversation.id,
-                "assistant",
-                view.text,
-                stopped=stopped,
-                stats=stats.to_dict() if stats else None,
-            )
-            view.message_id = stored.id
+            self.last_stats = ended.stats
+            view.set_note(stats_line(ended.stats))
+            if ended.stats.context_used:
+                self.context_used = ended.stats.context_used
+        view.message_id = ended.answer_id if ended is not None else None
         self._show_meter()
         self._refresh_conversations()
         self.answering = False  # last: whoever waits on it finds the answer stored and shown
@@ -598,16 +515,15 @@ class ChatScreen(ShowsStorageNotices, Screen):
 
     # -- the context meter -------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
     def _count_context(self) -> None:
-        backend, history = self.backend, self._history()
-        if backend is None or not history:
-            self.post_message(self.TokensCounted(0))
-            return
+        self._count_tokens(self._turns())
+
+    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
+    def _count_tokens(self, turns: list[ChatMessage]) -> None:
         try:
-            self.post_message(self.TokensCounted(backend.count_tokens(history)))
+            self.post_message(self.TokensCounted(self.session.count_tokens(turns)))
         except EngineError:
-            pass
+            pass  # the meter stays as it was; the next answer says what is wrong
 
     @on(TokensCounted)
     def _tokens_counted(self, event: TokensCounted) -> None:
@@ -648,8 +564,7 @@ class ChatScreen(ShowsStorageNotices, Screen):
             leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
             return
         self._cancel.set()
-        if self.backend is not None:
-            self.backend.stop()
+        self.session.stop()
 
     async def action_regenerate(self) -> None:
         if self.answering or self.backend is None:
@@ -659,10 +574,8 @@ class ChatScreen(ShowsStorageNotices, Screen):
             self.notify("There is no answer to write again", severity="warning")
             return
         last = views[-1]
-        if last.message_id is not None:
-            self.store.delete_from(last.message_id)
         await last.remove()
-        await self._start_answer()
+        await self._start_answer(redo=last.message_id)
 
     def action_edit_last(self) -> None:
         users = [v for v in self._views() if v.role == "user"]
@@ -704,7 +617,7 @@ class ChatScreen(ShowsStorageNotices, Screen):
 
     async def action_new_chat(self) -> None:
         self.action_stop()
-        self.conversation = None
+        self.session.new_conversation()
         self._editing = None
         self._answer_view = None
         self.context_used = 0
@@ -764,33 +677,29 @@ class ChatScreen(ShowsStorageNotices, Screen):
     @on(SettingsPanel.Changed)
     def _setting_changed(self, event: SettingsPanel.Changed) -> None:
         self.values[event.name] = event.value
-        if self.conversation is not None:
-            self.store.update(
-                self.conversation.id,
-                settings=self._conversation_settings(),
-                template=self.values.get("template"),
-            )
+        if event.name == "template":
+            self._set_template(event.value)
+            return
+        self._in_store(self.session.settings_changed)
         if event.name in RELOAD_KEYS and self.spec is not None:
             self.open_model(self.spec, keep_conversation=True)
-        elif event.name == "template":
-            self._set_template(event.value)
         elif event.name in ("system_prompt", "context_policy"):
             self._show_meter()
             self._count_context()
 
     def _set_template(self, name: str | None) -> None:
-        self.values["template"] = name
-        set_template = getattr(self.backend, "set_template", None)
-        if set_template is None:
-            if self.spec is not None and self.backend is None:
-                self.open_model(self.spec, keep_conversation=True)
+        if self.backend is not None:
+            self._switch_template(name)  # the session keeps it in the conversation
             return
-        self._switch_template(set_template, name)
+        self.values["template"] = name
+        self._in_store(self.session.settings_changed)
+        if self.spec is not None:  # loading, or it failed: load it again with this format
+            self.open_model(self.spec, keep_conversation=True)
 
     @work(thread=True, exclusive=True, group="template", exit_on_error=False)
-    def _switch_template(self, set_template, name: str | None) -> None:
+    def _switch_template(self, name: str | None) -> None:
         try:
-            self.post_message(self.TemplateChanged(set_template(name)))
+            self.post_message(self.TemplateChanged(self.session.set_template(name)))
         except EngineError as error:
             self.post_message(self.ModelFailed(self.spec, error))
 
@@ -800,8 +709,10 @@ class ChatScreen(ShowsStorageNotices, Screen):
         self._show_model_bar()
         self._count_context()
 
-    def _conversation_settings(self) -> dict:
-        return {k: v for k, v in self.values.items() if k != "template"}
+    @work(thread=True, group="store", exit_on_error=False)
+    def _in_store(self, change: Callable[[], object]) -> None:
+        """A write to the store, off the UI thread."""
+        change()
 
     # -- past conversations
     # --------------------------------------------------------------------------
@@ -819,9 +730,18 @@ class ChatScreen(ShowsStorageNotices, Screen):
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
         if self.conversation is not None and self.conversation.id == event.conversation_id:
             await self.action_new_chat()
-        self.store.delete(event.conversation_id)
+        highlighted = self.query_one("#conversations", OptionList).highlighted
+        self._delete(event.conversation_id, highlighted)
+
+    @work(thread=True, group="store", exit_on_error=False)
+    def _delete(self, conversation_id: int, highlighted: int | None) -> None:
+        self.session.delete_conversation(conversation_id)
+        self.post_message(self.ConversationDeleted(highlighted))
+
+    @on(ConversationDeleted)
+    def _conversation_deleted(self, event: ConversationDeleted) -> None:
         options = self.query_one("#conversations", OptionList)
-        highlighted = options.highlighted
+        highlighted = event.highlighted
         self._refresh_conversations()
         if options.option_count:
             options.highlighted = min(highlighted or 0, options.option_count - 1)
@@ -836,15 +756,12 @@ class ChatScreen(ShowsStorageNotices, Screen):
         """Show a past conversation and continue it with its model and settings."""
         if self.answering:
             self.action_stop()
+        await self.action_new_chat()
         try:
-            conversation = self.store.get(conversation_id)
+            conversation = self.session.open_conversation(conversation_id)
         except StorageError as error:
             show_notice(self, error)
             return
-        await self.action_new_chat()
-        self.conversation = conversation
-        self.values.update({k: v for k, v in conversation.settings.items() if k in self.values})
-        self.values["template"] = conversation.template
         self.query_one(SettingsPanel).show_values(self.values)
         views = []
         for message in conversation.messages:

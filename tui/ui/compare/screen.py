@@ -12,7 +12,6 @@ touch widgets.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,14 +65,14 @@ from tui.core.compare.votes import Proposal
 from tui.core.engine.base import chat_options
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
-from tui.ui import collector
 from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
 from tui.ui.markdown_stream import open_stream
 from tui.ui.model_select import ModelSelect
+from tui.ui.pump import TextPump
 from tui.ui.storage import ShowsStorageNotices, StorageNotice, show_notice
+from tui.ui.workers import ReportsWorkerFailures
 
-RENDERS_PER_SECOND = 25
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
 VOTE_LABELS = {"tie": "Tie", "all_bad": "All bad"}
 
@@ -140,7 +139,7 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
             self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
 
 
-class CompareScreen(ShowsStorageNotices, Screen):
+class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     CSS_PATH = "compare.tcss"
     HELP_TITLE = "Compare"
     AUTO_FOCUS = ""  # on entering, the step that comes next (_focus_next_step)
@@ -200,12 +199,10 @@ class CompareScreen(ShowsStorageNotices, Screen):
         self.comparison: Comparison | None = None
         self.result: ComparisonResult | None = None  # the one shown (running, finished or reopened)
         self.changes: list[Change] = []
-        # Streamed text per (column, row), from the comparison's threads; drained by a timer.
-        self._pending: dict[tuple[int, int], list[str]] = {}
-        self._pending_lock = threading.Lock()
+        # Streamed text per (column, row), from the comparison's threads, paced to the UI.
+        self._pump = TextPump(self, self._drain)
         self._row_shown: dict[int, int] = {}  # column -> the prompt row its Markdown shows
         self._stream_ops: list[tuple[str, int, int]] = []  # ("start" | "finish", column, row)
-        self._draining = False
         self._closing = False
         # The picker's choices: files on this machine, then the saved endpoints' models.
 
@@ -249,7 +246,6 @@ class CompareScreen(ShowsStorageNotices, Screen):
         self.query_one("#grid").display = False
         self.query_one("#grid-detail").display = False
         self.query_one("#prompt", TextArea).border_title = "Prompt (ctrl+r runs)"
-        self.set_interval(1 / RENDERS_PER_SECOND, self._drain)
         self._show_status()
         if self.presets.error is not None:  # the built-in presets are offered meanwhile
             show_error(self, self.presets.error)
@@ -267,7 +263,7 @@ class CompareScreen(ShowsStorageNotices, Screen):
         self.query_one(target).focus()
 
     def on_unmount(self) -> None:
-        collector.release(self)
+        self._pump.close()
         self._closing = True
         if self.comparison is not None:
             self.comparison.stop()
@@ -447,24 +443,22 @@ class CompareScreen(ShowsStorageNotices, Screen):
         comparison.start()
 
     async def _show_run(self, comparison: Comparison) -> None:
-        collector.hold(self)
         self.comparison = comparison
         self.result = comparison.result
         self.changes = []
-        with self._pending_lock:
-            self._pending = {}
+        self._pump.clear()
         self._row_shown = {}
         self._stream_ops = []
         await self._build_columns(self.result)
         self.query_one("#grid").display = False
         self.query_one("#grid-detail").display = False
         self._show_status()
+        self._pump.start()
 
     def _on_event(self, event: CompareEvent) -> None:
         """Called on the comparison's threads: buffer text, post the rest."""
         if isinstance(event, TextAdded):
-            with self._pending_lock:
-                self._pending.setdefault((event.column, event.row), []).append(event.text)
+            self._pump.put((event.column, event.row), event.text)
             return
         if self._closing:
             return  # the screen is gone; the comparison is being stopped
@@ -518,42 +512,35 @@ class CompareScreen(ShowsStorageNotices, Screen):
             self._stream_ops.append(("start", cell.column, cell.row))
         else:
             self._stream_ops.append(("finish", cell.column, cell.row))
+        if not self._pump.running:  # a column that ends after the run: no paced drain comes
+            self.call_later(self._pump.wake)
         self._show_column(cell.column)
 
     async def _drain(self) -> None:
-        """The only writer of the columns' Markdown (a timer): starts, feeds and ends streams in
-        order, so a stream is never written after it ended nor updated while it is appending."""
-        if self._draining:
-            return
-        self._draining = True
-        try:
-            while self._stream_ops:
-                kind, index, row = self._stream_ops.pop(0)
-                widget = self._column(index)
-                if widget is None:
-                    continue
-                await self._end_stream(widget)
-                text = self._take_pending(index, row)
-                if kind == "start":
-                    await widget.markdown.update("")
-                    widget.stream = await open_stream(widget.markdown)
-                    await widget.stream.write(clean(text))
-                else:
-                    # One full update at the end: the stream never saw the whole text at once.
-                    cell = self.result.cell(row, index)
-                    await widget.markdown.update(clean(answer_text(cell)))
-            # A copy: the awaits below let column updates change which row each column shows.
-            for index, row in list(self._row_shown.items()):
-                widget = self._column(index)
-                text = self._take_pending(index, row)
-                if widget is not None and widget.stream is not None and text:
-                    await widget.stream.write(clean(text))
-        finally:
-            self._draining = False
-
-    def _take_pending(self, index: int, row: int) -> str:
-        with self._pending_lock:
-            return "".join(self._pending.pop((index, row), ()))
+        """The only writer of the columns' Markdown (the pump calls it, one drain at a time):
+        starts, feeds and ends streams in order, so a stream is never written after it ended nor
+        updated while it is appending."""
+        while self._stream_ops:
+            kind, index, row = self._stream_ops.pop(0)
+            widget = self._column(index)
+            if widget is None:
+                continue
+            await self._end_stream(widget)
+            text = self._pump.take((index, row))
+            if kind == "start":
+                await widget.markdown.update("")
+                widget.stream = await open_stream(widget.markdown)
+                await widget.stream.write(clean(text))
+            else:
+                # One full update at the end: the stream never saw the whole text at once.
+                cell = self.result.cell(row, index)
+                await widget.markdown.update(clean(answer_text(cell)))
+        # A copy: the awaits below let column updates change which row each column shows.
+        for index, row in list(self._row_shown.items()):
+            widget = self._column(index)
+            text = self._pump.take((index, row))
+            if widget is not None and widget.stream is not None and text:
+                await widget.stream.write(clean(text))
 
     async def _end_stream(self, widget: ModelColumn) -> None:
         if widget.stream is not None:
@@ -561,10 +548,10 @@ class CompareScreen(ShowsStorageNotices, Screen):
             await stream.stop()
 
     @on(RunFinished)
-    def _run_finished(self, message: RunFinished) -> None:
+    async def _run_finished(self, message: RunFinished) -> None:
         if message.result is not self.result:
             return
-        collector.release(self)
+        await self._pump.stop()
         self._show_status()
         self._save(message.result)
 
@@ -673,7 +660,7 @@ class CompareScreen(ShowsStorageNotices, Screen):
         from tui.core.engine.base import EngineError
         from tui.core.engine.resolve import find_local, is_remote
 
-        catalogue = getattr(self.app, "catalogue", None)
+        catalogue = self.app.catalogue
         model_dirs = self.app.context.settings.model_dirs
 
         def usable(spec: str) -> bool:

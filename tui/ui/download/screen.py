@@ -43,6 +43,7 @@ from tui.core.storage import StorageError
 from tui.core.text import one_line
 from tui.ui.errors import show_error
 from tui.ui.keys import KeyFooter
+from tui.ui.workers import ReportsWorkerFailures
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -178,7 +179,7 @@ def status_cells(s: Status) -> tuple:
 _THEN = {"chat": "to chat with it", "compare": "to compare it"}
 
 
-class QuantPicker(ModalScreen[Path | None]):
+class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
     """Dismissed with the verified file's path when opened with `then` (the job that waits for the
     file), else with None once the download is queued (it goes on in My models)."""
 
@@ -281,7 +282,7 @@ class QuantPicker(ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="picker-find", exit_on_error=False)
     def _find_repos(self, query: str) -> None:
-        catalogue = getattr(self.app, "catalogue", None)
+        catalogue = self.app.catalogue
         try:
             self.post_message(self.Found(hub.find_gguf_repos(query, catalogue), None))
         except hub.HubError as error:
@@ -336,8 +337,10 @@ class QuantPicker(ModalScreen[Path | None]):
             downloads = f"{choice.downloads:,}" if choice.downloads is not None else ""
             table.add_row(Text(one_line(choice.repo_id)), downloads, choice.source)
         table.display = len(self.repos) > 1 or search.thebloke is None
-        if search.thebloke is not None:
-            self._open_repo(search.thebloke.repo_id)
+        # TheBloke's repository, or the GGUF repository asked for by id (a Hub search result).
+        chosen = search.thebloke or next((c for c in search.others if c.source == "typed"), None)
+        if chosen is not None:
+            self._open_repo(chosen.repo_id)
         elif self.repos:
             self._show_status("Pick a repository above, or type one.")
         else:
@@ -551,7 +554,7 @@ class RemoteRow:
 # -- My models -----------------------------------------------------------------------------------
 
 
-class ModelsScreen(Screen):
+class ModelsScreen(ReportsWorkerFailures, Screen):
     CSS_PATH = "models.tcss"
     BINDINGS = [
         Binding(

@@ -1,0 +1,106 @@
+"""The one way high-rate text (streamed answers) goes from threads to the UI, paced one way.
+
+Threads `put` text under a key (chat has one answer; compare a key per column and prompt); they
+never touch a widget. While a `TextPump` runs, it calls its `drain` on the UI at most
+RENDERS_PER_SECOND times a second, and less often when rendering gets costly (a long answer
+re-lays out more): the UI thread spends at most `share` of a core on it, so it never takes the
+CPU a model needs. The share is small when the model's threads take every core, since then each
+cycle the UI spends is one the model waits for (bench/README.md, "Chat"). `wake()` drains at once
+(the first token: the time to first token stays the engine's). While any pump runs, the cycle
+collector is kept out of the way (`tui.ui.collector`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+
+from textual.dom import DOMNode
+
+from tui.core.engine.base import ModelInfo
+from tui.ui import collector
+
+RENDERS_PER_SECOND = 25
+# While text streams, the UI thread may use this share of one core for it; renders slow down
+# to stay within it. With a core to spare the model loses nothing to the UI; when its threads take
+# every core, a render preempts one of them and the others wait for it at the next barrier.
+UI_SHARE = 0.1
+UI_SHARE_NO_SPARE_CORE = 0.02
+SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the text moves at least this often
+
+
+def ui_share(infos: Iterable[ModelInfo | None]) -> float:
+    """The share of a core the UI may spend rendering these models' answers."""
+    every_core = any(info is not None and info.takes_every_core for info in infos)
+    return UI_SHARE_NO_SPARE_CORE if every_core else UI_SHARE
+
+
+class TextPump:
+    """Text put by threads, drained on the UI by `drain()` (which calls `take`)."""
+
+    def __init__(self, node: DOMNode, drain: Callable[[], Awaitable[None]]) -> None:
+        self._node = node
+        self._drain = drain
+        self._pending: dict[Hashable, list[str]] = {}
+        self._lock = threading.Lock()
+        self._timer = None
+        self._cpu = 0.0  # the UI thread's CPU time when the last drain began
+        self._share = UI_SHARE
+        self._draining = asyncio.Lock()  # a drain awaits renders: the next one waits for it
+
+    @property
+    def running(self) -> bool:
+        return self._timer is not None
+
+    def put(self, key: Hashable, text: str) -> None:
+        """From any thread."""
+        with self._lock:
+            self._pending.setdefault(key, []).append(text)
+
+    def take(self, key: Hashable) -> str:
+        """What was put under `key` since it was last taken."""
+        with self._lock:
+            return "".join(self._pending.pop(key, ()))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    def start(self, share: float = UI_SHARE) -> None:
+        """Drain paced from now on (on the UI)."""
+        self._share = share
+        collector.hold(self)
+        if self._timer is None:
+            self._cpu = time.thread_time()
+            self._timer = self._node.set_timer(1 / RENDERS_PER_SECOND, self._tick)
+
+    async def stop(self) -> None:
+        """Stop pacing, after a last drain of what is left (on the UI)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        collector.release(self)
+        await self.wake()
+
+    def close(self) -> None:
+        """The node goes: no more drains."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        collector.release(self)
+
+    async def wake(self) -> None:
+        """Drain now, after a drain in progress (a timer's callback runs beside the messages)."""
+        async with self._draining:
+            await self._drain()
+
+    async def _tick(self) -> None:
+        """Drain, then come back after the time the UI thread's work since the last drain earns."""
+        now = time.thread_time()
+        spent, self._cpu = now - self._cpu, now
+        await self.wake()
+        if self._timer is not None:
+            delay = min(SLOWEST_RENDER, max(1 / RENDERS_PER_SECOND, spent / self._share))
+            self._timer = self._node.set_timer(delay, self._tick)
