@@ -231,7 +231,7 @@ class _Child:
 
     def __init__(self, path: Path, n_ctx: int, text: str, vocab_only: bool) -> None:
         from tui.core.engine import quant_check_worker
-        from tui.core.engine.local import _ensure_resource_tracker
+        from tui.core.engine.local import ensure_resource_tracker
 
         self.path = Path(path)
         context = multiprocessing.get_context("spawn")
@@ -245,7 +245,7 @@ class _Child:
             daemon=True,
         )
         try:
-            _ensure_resource_tracker()
+            ensure_resource_tracker()
             self.process.start()
         finally:
             child.close()
@@ -293,9 +293,9 @@ class _Child:
         raise QuantCheckError(f"{self.path.name}: {self._crash_message()}")
 
     def _crash_message(self) -> str:
-        from tui.core.engine.local import _log_tail
+        from tui.core.engine.local import log_tail
 
-        detail = _log_tail(self.log)
+        detail = log_tail(self.log)
         code = self.process.exitcode
         return f"llama.cpp crashed (exit status {code})" + (f": {detail}" if detail else "")
 

@@ -28,9 +28,9 @@ from tui.core.engine.quant_check import scored_positions
 
 def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str) -> None:
     """Entry point of the child process."""
-    from tui.core.engine.worker import _redirect_output
+    from tui.core.engine.worker import redirect_output
 
-    _redirect_output(log_path)
+    redirect_output(log_path)
     os.environ["GGML_NO_BACKTRACE"] = "1"
     # Ctrl-C reaches the whole process group: the parent ends this process itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
