@@ -191,3 +191,17 @@ async def test_a_models_default_preset_shows_when_it_loads(catalogue, fake_backe
         await type_and_enter(pilot, screen, "hi")
         await until(pilot, lambda: not screen.answering and model.requests, "answered")
         assert model.requests[-1][0] == Message("system", code.system_prompt)
+
+
+async def test_a_regenerated_answer_that_fails_at_once_leaves_the_old_one(catalogue, fake_backends):
+    from tui.core.engine.base import EngineError
+
+    fake_backends["m"] = FakeBackend([["kept"], [EngineError("the server [bold] hung up", "server")]])
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, "m")
+        await send(pilot, screen, "q")
+        await answered(pilot, screen, "q", "kept")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: not screen.answering, "failed")
+        await answered(pilot, screen, "q", "kept")
+        assert label(views(screen)[1]) is None  # nothing was added beside it

@@ -103,7 +103,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             "regenerate",
             "Regenerate",
             id="chat.regenerate",
-            tooltip="Write the last answer again",
+            tooltip="Write the last answer again (the old one is kept beside it)",
         ),
         Binding(
             "ctrl+up",
@@ -575,7 +575,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if failure is not None:
             if not view.text:
                 await view.remove()
-                await self._reshow()  # an answer written again and lost: the old one is there
+                if beside is view:  # an answer written again and lost: the old one is there
+                    await self._reshow()
                 self.answering = False
                 return
             view.set_note(f"failed: {one_line(failure, 120)}")
@@ -683,7 +684,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         chat_input.load_text(view.text)
         chat_input.focus()
         self._set_input_title(
-            "editing: Enter sends it again (what followed is replaced), Esc cancels"
+            "editing: Enter sends it again (the old one and its answers are kept), Esc cancels"
         )
 
     def _set_input_title(self, title: str) -> None:
