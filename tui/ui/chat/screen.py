@@ -1,4 +1,5 @@
-"""Chat: past conversations | the conversation, streaming, with its input | settings (F2).
+"""Chat: past conversations (searched as you type) | the conversation's branch shown, streaming,
+with its input | the preset and settings (F2).
 
 The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
 persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
@@ -29,8 +30,8 @@ from textual.worker import Worker
 from tui.core.chat.session import RELOAD_KEYS, Answered
 from tui.core.chat.store import Conversation, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
-from tui.core.errors import LlmtuiError
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
 from tui.ui.chat.widgets import (
