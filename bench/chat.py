@@ -129,7 +129,7 @@ async def through_screen(
             while not (isinstance(app.screen, ChatScreen) and app.screen.info is not None):
                 await pilot.pause(0.01)
             screen = app.screen
-            screen.values.update(max_tokens=tokens, temperature=0.0, seed=1)
+            screen.session.overrides.update(max_tokens=tokens, temperature=0.0, seed=1)
             for _ in range(runs):
                 await screen.action_new_chat()
                 appends.clear()

@@ -97,18 +97,84 @@ def test_without_a_store_nothing_is_kept(context, fake_backends):
     assert session.conversation is None
 
 
-def test_redo_and_edit_replace_what_followed(context, store, fake_backends):
+def test_redo_and_edit_keep_the_old_messages_beside_the_new(context, store, fake_backends):
     fake_backends["m"] = FakeBackend([["first"], ["again"], ["edited"]])
     session = ChatSession(context, store)
     session.load("m")
     _, one = answer(session, question="q")
     question = [Message("user", "q")]
     _, two = answer(session, question, redo=one.answer_id)
-    assert [m.content for m in store.get(session.conversation.id).messages] == ["q", "again"]
+    kept = store.get(session.conversation.id).messages
+    assert [m.content for m in kept] == ["q", "again"]
+    assert kept[1].alternatives.ids == (one.answer_id, two.answer_id)
+    assert kept[1].alternatives.label == "2/2"
     _, three = answer(session, [Message("user", "q2")], edit=(one.question_id, "q2"))
     kept = store.get(session.conversation.id).messages
     assert [(m.role, m.content) for m in kept] == [("user", "q2"), ("assistant", "edited")]
+    assert kept[0].id == three.question_id and kept[0].alternatives.label == "2/2"
     assert kept[1].id == three.answer_id != two.answer_id
+    # The old question is there, with the answer last shown under it.
+    shown = session.show_alternative(one.question_id)
+    assert [m.content for m in shown.messages] == ["q", "again"]
+    assert shown.messages[0].alternatives.label == "1/2"
+    assert session.conversation is shown
+
+
+def test_fork_copies_the_branch_up_to_a_message(context, store, fake_backends):
+    fake_backends["m"] = FakeBackend([["a1"], ["a2"]])
+    session = ChatSession(context, store)
+    session.load("m")
+    _, one = answer(session, question="q1 [bold")
+    answer(session, [Message("user", "q1 [bold"), Message("assistant", "a1")], question="q2")
+    source = session.conversation.id
+    fork = session.fork(one.answer_id)
+    assert fork != source
+    opened = session.open_conversation(fork)
+    assert [(m.role, m.content) for m in opened.messages] == [
+        ("user", "q1 [bold"),
+        ("assistant", "a1"),
+    ]
+    assert len(store.get(source).messages) == 4  # the source is as it was
+
+
+def test_a_preset_gives_its_system_prompt_and_settings_under_the_flags(
+    context, store, fake_backends
+):
+    from tui.core.chat.presets import Preset
+
+    context.presets().create(Preset("terse [bold", system_prompt="Be [/] terse.", max_tokens=7,
+                                    temperature=0.1))  # fmt: skip
+    fake_backends["m"] = FakeBackend([["ok"]])
+    session = ChatSession(context, store, preset="terse [bold", overrides={"temperature": 0.9})
+    session.load("m")
+    _, sampling = session.options()
+    assert (sampling.max_tokens, sampling.temperature) == (7, 0.9)  # the flag over the preset
+    answer(session, question="hi")
+    assert fake_backends["m"].requests[-1][0] == Message("system", "Be [/] terse.")
+    kept = store.get(session.conversation.id)
+    assert kept.settings["preset"] == "terse [bold" and kept.settings["max_tokens"] == 7
+
+    # Reopened: the preset again, the setting chosen over it too.
+    again = ChatSession(context, store)
+    again.open_conversation(kept.id)
+    assert again.preset.name == "terse [bold" and again.overrides == {"temperature": 0.9}
+    assert again.options()[1].max_tokens == 7
+
+
+def test_a_models_default_preset_applies_unless_one_is_chosen(context, store, fake_backends):
+    from tui.core.chat.presets import PresetError
+
+    context.presets().set_default("m", "precise")
+    fake_backends["m"] = FakeBackend([["ok"]])
+    session = ChatSession(context, store)
+    session.load("m")
+    assert session.preset.name == "precise"
+    assert session.values["system_prompt"] == context.presets().get("precise").system_prompt
+    session.use_preset(None)
+    session.load("m")
+    assert session.preset is None and session.values["temperature"] == 0.7
+    with pytest.raises(PresetError, match="presets: precise, balanced"):
+        ChatSession(context, store, preset="nope")
 
 
 def test_a_failure_mid_answer_is_reported_and_its_part_kept(context, store, fake_backends):

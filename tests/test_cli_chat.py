@@ -133,3 +133,56 @@ def test_an_answer_is_kept_with_the_chat_screens_conversations_unless_no_save(ti
         ("assistant", "Kept [bold]"),
     ]
     assert kept.model == path and kept.settings["temperature"] == 0.25
+
+
+def _preset(**settings) -> None:
+    from tui.core.chat.presets import Preset
+    from tui.core.config.context import AppContext
+
+    AppContext.load().presets().create(Preset("short [bold", **settings))
+
+
+def test_preset_limits_the_answer_and_gives_its_system_prompt(tiny_gguf, capsys):
+    path = str(tiny_gguf(HOSTILE))
+    _preset(max_tokens=3, system_prompt="Answer in one word, always, whatever is asked. " * 4)
+    assert main(["chat", path, "--prompt", "Say it", "--json", "--no-save"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["chat", path, "--prompt", "Say it", "--json", "--preset", "short [bold"]) == 0
+    preset = json.loads(capsys.readouterr().out)
+    assert preset["answer"] == "".join(HOSTILE[:3]) and preset["stats"]["finish_reason"] == "length"
+    assert plain["answer"] == "".join(HOSTILE)
+    # The system prompt reached the model: the prompt is longer by it.
+    assert preset["stats"]["prompt_tokens"] > plain["stats"]["prompt_tokens"] + 20
+    # A flag goes over the preset's setting.
+    assert main(["chat", path, "--prompt", "x", "--preset", "short [bold", "--max-tokens", "5"]) == 0
+    assert capsys.readouterr().out == "".join(HOSTILE[:5]) + "\n"
+
+
+def test_an_unknown_preset_is_one_line_naming_the_known_ones(tiny_gguf, capsys):
+    _preset()
+    assert main(["chat", str(tiny_gguf(["x"])), "--prompt", "hi", "--preset", "nope"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "no preset named 'nope'" in captured.err
+    assert "precise, balanced, creative, code, short [bold" in captured.err
+
+
+async def test_preset_opens_the_chat_screen_with_it(tiny_gguf, monkeypatch):
+    from tui.ui.app import LlmTui
+    from tui.ui.chat.screen import ChatScreen
+
+    apps = []
+    monkeypatch.setattr(LlmTui, "run", lambda self: apps.append(self))
+    assert main(["chat", str(tiny_gguf(["ok"])), "--preset", "precise", "--top-k", "7"]) == 0
+    (app,) = apps
+    async with app.run_test() as pilot:
+        for _ in range(300):
+            if isinstance(app.screen, ChatScreen) and app.screen.info is not None:
+                break
+            await pilot.pause(0.02)
+        screen = app.screen
+        precise = app.context.presets().get("precise")
+        assert screen.session.preset == precise
+        assert (screen.values["temperature"], screen.values["top_k"]) == (precise.temperature, 7)
+        assert screen.query_one("#set-preset").value == "precise"
+        assert screen.query_one("#set-top_k").value == "7"

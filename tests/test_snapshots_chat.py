@@ -63,3 +63,65 @@ def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
         await pilot.pause()
 
     assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40), run_before=open_it)
+
+
+async def _chat(pilot) -> ChatScreen:
+    await pilot.press("4")
+    for _ in range(500):
+        if isinstance(pilot.app.screen, ChatScreen):
+            break
+        await pilot.pause(0.02)
+    screen = pilot.app.screen
+    screen.query_one(ChatInput).cursor_blink = False
+    return screen
+
+
+def test_chat_an_answer_with_alternatives(snap_compare, tiny_gguf):
+    """The second of three answers shown: "‹ 2/3 ›" on its title line."""
+    model = tiny_gguf(["unused"])
+    store = ConversationStore(app_paths().database)
+    conversation = store.create(str(model), "tiny-script", {"context_length": 512})
+    store.add_message(conversation.id, "user", "Name a colour")
+    first = store.add_message(conversation.id, "assistant", "Red.", stats=STATS)
+    second = store.add_alternative(conversation.id, first.id, "Blue [bold] (not markup).")
+    store.add_alternative(conversation.id, first.id, "Green.")
+    store.select(conversation.id, second.id)
+    store.close()
+
+    async def open_it(pilot) -> None:
+        screen = await _chat(pilot)
+        await screen.open_conversation(conversation.id)
+        for _ in range(500):
+            if screen.info is not None and screen.context_used:
+                break
+            await pilot.pause(0.02)
+        screen.query_one(ChatInput).focus()
+        await pilot.pause()
+
+    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40), run_before=open_it)
+
+
+def test_chat_search_hits(snap_compare, tiny_gguf):
+    """Messages found as one types, the matches styled, the text (hostile) shown literally."""
+    model = tiny_gguf(["unused"])
+    store = ConversationStore(app_paths().database)
+    for question, answer in (
+        ("How do I sort a list?", "Use sorted(items) or items.sort() [bold] in place."),
+        ("What is a sorting network?", "A fixed sequence of compare-and-swap steps."),
+        ("Tell me a joke", "No sorting here."),
+    ):
+        conversation = store.create(str(model), "tiny-script")
+        store.add_message(conversation.id, "user", question)
+        store.add_message(conversation.id, "assistant", answer)
+    store.close()
+
+    async def search(pilot) -> None:
+        screen = await _chat(pilot)
+        await pilot.press("ctrl+f", *"sort")
+        for _ in range(500):
+            if screen.query_one("#search-hits").option_count:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40), run_before=search)

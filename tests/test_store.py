@@ -85,20 +85,6 @@ def test_list_puts_recent_first_and_hides_empty_conversations(store):
     ]
 
 
-def test_edit_and_resend_forgets_what_followed(store):
-    conv = store.create("m.gguf")
-    q1 = store.add_message(conv.id, "user", "q1")
-    store.add_message(conv.id, "assistant", "a1")
-    q2 = store.add_message(conv.id, "user", "q2")
-    store.add_message(conv.id, "assistant", "a2")
-    store.edit_message(q2.id, "q2, better")
-    assert [m.content for m in store.get(conv.id).messages] == ["q1", "a1", "q2, better"]
-    store.delete_from(q1.id + 1)  # regenerate the first answer
-    assert [m.content for m in store.get(conv.id).messages] == ["q1"]
-    with pytest.raises(KeyError):
-        store.edit_message(9999, "x")
-
-
 def test_update_and_delete(store):
     conv = store.create("m.gguf", settings={"temperature": 0.7})
     store.add_message(conv.id, "user", "hi")
@@ -280,19 +266,6 @@ def test_the_conversation_below_follows_the_alternative_shown(store):
         store.select(conv.id, 9999)
 
 
-def test_edit_and_delete_from_forget_only_what_follows_on_that_branch(store):
-    conv, ids = branched(store)
-    store.select(conv.id, ids["a1"])
-    store.delete_from(ids["a2"])
-    assert contents(store.get(conv.id)) == ["q1", "a1", "q2"]  # ends at the question
-    store.add_message(conv.id, "assistant", "a2 again")
-    assert contents(store.get(conv.id)) == ["q1", "a1", "q2", "a2 again"]
-    store.edit_message(ids["q2"], "q2 edited")
-    assert contents(store.get(conv.id)) == ["q1", "a1", "q2 edited"]
-    store.select(conv.id, ids["a1b"])
-    assert contents(store.get(conv.id)) == ["q1", "a1b", "q3", "a3"]  # the other branch is kept
-
-
 def test_fork_copies_the_branch_up_to_a_message(store):
     conv, ids = branched(store)
     store.add_message(conv.id, "assistant", "unused")  # shown after a3; not copied
@@ -373,11 +346,9 @@ def test_search_finds_every_branch_and_keeps_up_with_changes(store):
     assert hit.message_id == ids["q2"] and "q2" not in contents(store.get(conv.id))
     store.select(hit.conversation_id, hit.message_id)
     assert contents(store.get(conv.id)) == ["q1", "a1", "q2", "a2"]
-    store.edit_message(ids["q2"], "rewritten")
-    assert store.search("q2") == [] and store.search("a2") == []  # edited; what followed forgotten
-    assert [h.message_id for h in store.search("rewritten")] == [ids["q2"]]
-    store.delete_from(ids["q2"])
-    assert store.search("rewritten") == []
+    edited = store.add_alternative(conv.id, ids["q2"], "rewritten")  # an edit keeps the old one
+    assert [h.message_id for h in store.search("rewritten")] == [edited.id]
+    assert [h.message_id for h in store.search("q2")] == [ids["q2"]]
     store.delete(conv.id)
     assert store.search("q1") == [] and store.search("a1b") == []
 

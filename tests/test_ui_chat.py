@@ -85,7 +85,7 @@ async def test_stop_mid_answer_keeps_the_part_and_marks_it(catalogue, tiny_gguf)
     script = [f"w{i} " for i in range(1500)]
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, tiny_gguf(script))
-        screen.values["max_tokens"] = 0
+        screen.session.overrides["max_tokens"] = 0
         await send(pilot, screen, "Go")
         await until(
             pilot,
@@ -176,7 +176,7 @@ async def test_a_conversation_survives_an_app_restart(catalogue, tiny_gguf):
     path = tiny_gguf(["Kept", " answer"])
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, path)
-        screen.values["temperature"] = 0.25
+        screen.session.overrides["temperature"] = 0.25
         await send(pilot, screen, "remember me")
         await until(pilot, lambda: not screen.answering, "answer finished")
         conversation_id = screen.conversation.id
@@ -318,7 +318,7 @@ async def test_input_history_and_copy(catalogue, tiny_gguf):
 async def test_real_model_answers_through_the_screen(catalogue, smollm2):
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, smollm2)
-        screen.values.update(max_tokens=8, temperature=0)
+        screen.session.overrides.update(max_tokens=8, temperature=0)
         await send(pilot, screen, "What is the capital of France?")
         await until(pilot, lambda: not screen.answering, "answer finished", steps=1500)
         answer = views(screen)[-1]

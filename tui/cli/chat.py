@@ -41,6 +41,11 @@ def register(subparsers) -> None:
         "--json", action="store_true", help="print the answer and its stats as JSON"
     )
     parser.add_argument(
+        "--preset", metavar="NAME",
+        help="a preset's system prompt and settings (flags given go over them; default: the "
+        "model's default preset, if it has one)",
+    )  # fmt: skip
+    parser.add_argument(
         "--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)"
     )
     parser.add_argument("--ctx", type=int, metavar="N", help="context length")
@@ -67,6 +72,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace, context) -> int:
+    if args.preset is not None:
+        context.presets().get(args.preset)  # an unknown one: one line and exit 2, before anything
     code = _download_if_missing(args, context, _catalogue_or_none(context))
     if code:
         return code
@@ -143,7 +150,7 @@ def _answer(args: argparse.Namespace, context) -> int:
     # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
     store = None if args.no_save else ConversationStore(context.paths.database)
     session = ChatSession(context, store, catalogue=_catalogue_or_none(context),
-                          overrides=screen_options(args))  # fmt: skip
+                          preset=args.preset, overrides=screen_options(args))  # fmt: skip
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
@@ -202,6 +209,6 @@ def _catalogue_or_none(context):
 def _open_screen(args: argparse.Namespace, context) -> int:
     from tui.ui.app import LlmTui
 
-    job = ("chat", args.model, {"options": screen_options(args)})
+    job = ("chat", args.model, {"options": screen_options(args), "preset": args.preset})
     LlmTui(context.catalogue(), context=context, first_job=job).run()
     return 0

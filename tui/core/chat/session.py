@@ -7,15 +7,20 @@ loading, generation and every write to the store happen off the UI thread. One a
 An answer is asked for with the turns the caller shows (`answer(turns, question=...)`); the session
 adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`
 (its stats, or the error that ended it, and the ids the question and answer were stored with). The
-store is written in one place (`_save_*`), so a store that keeps alternatives can be put behind it.
+store is written in one place (`_save_*`). An answer written again and a question edited are kept
+beside the old ones (the store's alternatives): `select` shows another, `fork` copies a branch.
+
+Settings come in layers, as `chat_options` merges them: the chat settings, the preset chosen (or the
+model's default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from tui.core.engine.base import (
     AnswerStats,
@@ -32,6 +37,7 @@ from tui.core.engine.base import (
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
+    from tui.core.chat.presets import Preset
     from tui.core.chat.store import Conversation, ConversationStore
     from tui.core.config.context import AppContext
 
@@ -59,9 +65,10 @@ class Answered:
 class ChatSession:
     """One conversation with one model.
 
-    `values`: the chat settings by the settings panel's names (the context's chat settings, with
-    `overrides` on top) plus `template` (None: automatic). `store`: where the conversation is
-    kept (None: nothing is kept, `llmtui chat --no-save`)."""
+    `preset`: a preset's name (PresetError when the book has none of that name); without one, the
+    default preset of each model loaded applies. `overrides`: settings over the preset's, by the
+    settings panel's names (None: not given). `store`: where the conversation is kept (None:
+    nothing is kept, `llmtui chat --no-save`)."""
 
     def __init__(
         self,
@@ -69,13 +76,18 @@ class ChatSession:
         store: ConversationStore | None = None,
         *,
         catalogue: Catalogue | None = None,
+        preset: str | None = None,
         overrides: dict | None = None,
     ) -> None:
         self.context = context
         self.store = store
         self.catalogue = catalogue
-        self.values: dict = {**asdict(context.settings.chat), "template": None}
-        self.values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        self.preset: Preset | None = None
+        self.preset_chosen = False  # False: each model loaded brings its default preset
+        self.overrides: dict = {}
+        if preset is not None:
+            self.use_preset(preset)
+        self.overrides.update((k, v) for k, v in (overrides or {}).items() if v is not None)
         self.spec: str | None = None
         self.backend: Backend | None = None
         self.info: ModelInfo | None = None
@@ -84,12 +96,47 @@ class ChatSession:
 
     # -- options -----------------------------------------------------------------------------------
 
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """The settings in use, by the settings panel's names, plus `template` (None: automatic);
+        read-only (a setting is chosen in `overrides`)."""
+        return MappingProxyType({**self._under_overrides(), **self.overrides})
+
+    def _under_overrides(self) -> dict:
+        """The chat settings with the preset's over them."""
+        values = {**asdict(self.context.settings.chat), "template": None}
+        if self.preset is not None:
+            values.update((k, v) for k, v in self.preset.values().items() if v is not None)
+        return values
+
     def options(self) -> tuple[LoadOptions, SamplingOptions]:
-        return chat_options(self.context.settings.chat, **self.values)
+        preset = self.preset.values() if self.preset is not None else None
+        return chat_options(self.context.settings.chat, preset, **self.overrides)
+
+    def set_value(self, name: str, value: object) -> None:
+        """Choose one setting over the preset's (the settings panel); the conversation keeps it."""
+        self.overrides[name] = value
+        self.settings_changed()
+
+    def use_preset(self, name: str | None) -> None:
+        """Answer with the preset `name` from now on (None: none, the chat settings alone); its
+        settings replace those chosen before. PresetError for a name the book does not know."""
+        self.preset = None if name is None else self.context.presets().get(name)
+        self.preset_chosen = True
+        if self.preset is not None:  # a format it leaves automatic keeps the one chosen
+            named = {k for k, v in self.preset.values().items() if v is not None}
+            self.overrides = {k: v for k, v in self.overrides.items() if k not in named}
+
+    def presets_changed(self) -> None:
+        """The presets were changed (the preset manager): the one in use is read again, with its
+        new settings (renamed or deleted: none)."""
+        if self.preset is not None:
+            self.preset = self.context.presets().find(self.preset.name)
 
     def settings(self) -> dict:
-        """The settings a conversation keeps (its template is kept apart)."""
-        return {k: v for k, v in self.values.items() if k != "template"}
+        """The settings a conversation keeps (its template is kept apart), with its preset."""
+        values = {k: v for k, v in self.values.items() if k != "template"}
+        return values if self.preset is None else {**values, "preset": self.preset.name}
 
     def messages(self, turns: Sequence[Message]) -> list[Message]:
         """What the model is asked: the system prompt, then the turns."""
@@ -104,6 +151,8 @@ class ChatSession:
 
         self.spec = spec
         self.close_model()
+        if not self.preset_chosen:
+            self.preset = self.context.presets().default_for(spec)
         backend = open_backend(spec, self.context.settings, load=self.options()[0],
                                template=self.values["template"], catalogue=self.catalogue)  # fmt: skip
         info = backend.load()
@@ -126,8 +175,7 @@ class ChatSession:
         if self.backend is None:
             raise EngineError("no model is open", "other")
         self.info = self.backend.set_template(name)
-        self.values["template"] = name
-        self.settings_changed()
+        self.set_value("template", name)
         return self.info
 
     def count_tokens(self, turns: Sequence[Message]) -> int:
@@ -160,8 +208,8 @@ class ChatSession:
         on_dropped: Callable[[int], None] | None = None,
     ) -> Iterator[TokenEvent | Answered]:
         """Stream the answer to `turns` (+ `question`, a new message): TokenEvents, then one
-        `Answered`. `edit` (message id, new text): that message was changed and what followed it
-        goes; `redo` (message id): that answer and what followed it go (written again).
+        `Answered`. `edit` (message id, new text): that question, changed, is kept beside it (its
+        id is `Answered.question_id`); `redo` (message id): the answer is kept beside that one.
         `on_dropped(n)`: the oldest n messages were left out of the prompt to fit the context."""
         from tui.core.engine.context import answer_reserve, fit_messages
 
@@ -170,7 +218,7 @@ class ChatSession:
             raise EngineError("no model is open", "other")
         _, sampling = self.options()
         turns = list(turns) + ([Message("user", question)] if question is not None else [])
-        question_id = self._save_changes(question, edit, redo)
+        question_id = self._save_question(question, edit)
         parts: list[str] = []
         stats = error = None
         try:
@@ -191,19 +239,41 @@ class ChatSession:
         text = "".join(parts)
         ended = Answered(text, stats, error, question_id)
         if text or error is None:  # a failure before any text leaves nothing to keep
-            ended = Answered(text, stats, error, question_id, self._save_answer(ended))
+            ended = Answered(text, stats, error, question_id, self._save_answer(ended, redo))
         yield ended
 
     # -- the store: every write is made here -------------------------------------------------------
 
     def open_conversation(self, conversation_id: int) -> Conversation:
-        """Continue a stored conversation: its settings and template apply from now on (its model
-        is the caller's to load). StorageError, KeyError."""
+        """Continue a stored conversation on the branch shown: its preset, settings and template
+        apply from now on (its model is the caller's to load). StorageError, KeyError."""
         conversation = self.store.get(conversation_id)
         self.conversation = conversation
-        self.values.update({k: v for k, v in conversation.settings.items() if k in self.values})
-        self.values["template"] = conversation.template
+        kept = conversation.settings
+        # A preset deleted since is gone: its settings stay, as the conversation's own.
+        self.preset = self.context.presets().find(kept.get("preset") or "")
+        self.preset_chosen = True
+        under = self._under_overrides()
+        kept = {**kept, "template": conversation.template}
+        self.overrides = {k: v for k, v in kept.items() if k in under and v != under[k]}
         return conversation
+
+    def show_alternative(self, message_id: int) -> Conversation:
+        """Show the branch through `message_id` (an alternative of a message shown): the
+        conversation as it is shown now. StorageError, KeyError."""
+        self.store.select(self.conversation.id, message_id)
+        self.conversation = self.store.get(self.conversation.id)
+        return self.conversation
+
+    def select(self, conversation_id: int, message_id: int) -> None:
+        """Show the branch of a conversation through `message_id` (a search hit, on any branch)
+        when it is opened next. KeyError."""
+        self.store.select(conversation_id, message_id)
+
+    def fork(self, message_id: int) -> int:
+        """A new conversation holding the branch shown up to `message_id`; its id (open it with
+        `open_conversation`). StorageError, KeyError."""
+        return self.store.fork(self.conversation.id, message_id)
 
     def new_conversation(self) -> None:
         self.conversation = None
@@ -218,13 +288,11 @@ class ChatSession:
         if self.conversation is not None:
             self._save_settings()
 
-    def _save_changes(self, question: str | None, edit, redo) -> int | None:
+    def _save_question(self, question: str | None, edit) -> int | None:
         if self.store is None:
             return None
         if edit is not None:
-            self.store.edit_message(*edit)
-        if redo is not None:
-            self.store.delete_from(redo)
+            return self.store.add_alternative(self.conversation.id, *edit).id
         if question is None:
             return None
         if self.conversation is None:
@@ -233,13 +301,18 @@ class ChatSession:
             )
         return self.store.add_message(self.conversation.id, "user", question).id
 
-    def _save_answer(self, ended: Answered) -> int | None:
+    def _save_answer(self, ended: Answered, redo: int | None) -> int | None:
         if self.store is None or self.conversation is None:
             return None
         stats = ended.stats.to_dict() if ended.stats else None
-        stored = self.store.add_message(
-            self.conversation.id, "assistant", ended.text, stopped=ended.stopped, stats=stats
-        )
+        if redo is not None:
+            stored = self.store.add_alternative(
+                self.conversation.id, redo, ended.text, stopped=ended.stopped, stats=stats
+            )
+        else:
+            stored = self.store.add_message(
+                self.conversation.id, "assistant", ended.text, stopped=ended.stopped, stats=stats
+            )
         return stored.id
 
     def _save_model(self) -> None:

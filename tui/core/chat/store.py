@@ -377,42 +377,6 @@ class ConversationStore(Store):
         self._db.write(change, key=waiting_id)
         return self._real(waiting_id)
 
-    def edit_message(self, message_id: int, content: str) -> None:
-        """Change a message in place and forget every message after it, on every branch (edit
-        and resend without keeping the old question)."""
-
-        def change(conn: sqlite3.Connection) -> None:
-            message = self._real(message_id)
-            row = conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(message_id)
-            conn.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message))
-            _delete_subtree(conn, message, keep_root=True)
-            _show(conn, row[0], message)
-            _touch(conn, row[0])
-
-        self._db.write(change)
-
-    def delete_from(self, message_id: int) -> None:
-        """Forget a message and every message after it, on every branch (write an answer again
-        without keeping the old one); the branch shown ends at the message before it."""
-
-        def change(conn: sqlite3.Connection) -> None:
-            message = self._real(message_id)
-            row = conn.execute(
-                "SELECT conversation_id, parent_id FROM messages WHERE id = ?", (message,)
-            ).fetchone()
-            if row is None:
-                return
-            _delete_subtree(conn, message)
-            if row["parent_id"] is not None:
-                _show(conn, row["conversation_id"], row["parent_id"])
-            _touch(conn, row["conversation_id"])
-
-        self._db.write(change)
-
     def update(self, conversation_id: int, **fields: object) -> None:
         """Change a conversation's title, model, model_name, template or settings."""
         allowed = {"title", "model", "model_name", "template", "settings"}
@@ -671,15 +635,6 @@ def _places(conn: sqlite3.Connection, conversation: object) -> dict[int | None, 
     ):
         places.setdefault(parent, []).append(message)
     return {parent: tuple(ids) for parent, ids in places.items()}
-
-
-def _delete_subtree(conn: sqlite3.Connection, message: object, keep_root: bool = False) -> None:
-    """Forget `message` (with `keep_root`, only what follows it) and every message after it."""
-    conn.execute(
-        f"{_SUBTREE} DELETE FROM messages"  # noqa: S608 - constants
-        " WHERE id IN (SELECT id FROM subtree) AND id IS NOT ?",
-        (message, message if keep_root else None),
-    )
 
 
 # -- search ---------------------------------------------------------------------------------------

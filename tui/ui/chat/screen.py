@@ -1,4 +1,5 @@
-"""Chat: past conversations | the conversation, streaming, with its input | settings (F2).
+"""Chat: past conversations (searched as you type) | the conversation's branch shown, streaming,
+with its input | the preset and settings (F2).
 
 The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
 persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
@@ -11,9 +12,10 @@ is shown at once (a message wakes the pump), so the time to first token is the e
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,8 +28,10 @@ from textual.widgets import Header, Input, Label, OptionList, Select, Static
 from textual.worker import Worker
 
 from tui.core.chat.session import RELOAD_KEYS, Answered
+from tui.core.chat.store import Conversation, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
 from tui.ui.chat.widgets import (
@@ -35,6 +39,7 @@ from tui.ui.chat.widgets import (
     ConversationList,
     MessageList,
     MessageView,
+    SearchHits,
     SettingsPanel,
     stats_line,
 )
@@ -46,6 +51,7 @@ from tui.ui.storage import ShowsStorageNotices, show_notice
 from tui.ui.workers import ReportsWorkerFailures
 
 ANSWER = "answer"  # the pump's one key: one answer streams at a time
+SEARCH_PAUSE = 0.15  # seconds of no typing before the conversation search runs
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -98,7 +104,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             "regenerate",
             "Regenerate",
             id="chat.regenerate",
-            tooltip="Write the last answer again",
+            tooltip="Write the last answer again (the old one is kept beside it)",
         ),
         Binding(
             "ctrl+up",
@@ -148,6 +154,36 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             id="chat.conversations",
             tooltip="Go to the list of past conversations",
         ),
+        Binding(
+            "ctrl+f",
+            "search",
+            "Search",
+            show=False,
+            id="chat.search",
+            tooltip="Search every conversation (the list shows the messages found)",
+        ),
+        Binding(
+            "left_square_bracket,alt+left",
+            "alternative(-1)",
+            "‹ Alt",
+            id="chat.alternative.previous",
+            tooltip="Show the previous alternative of the focused message (or the last one)",
+        ),
+        Binding(
+            "right_square_bracket,alt+right",
+            "alternative(1)",
+            "Alt ›",
+            id="chat.alternative.next",
+            tooltip="Show the next alternative of the focused message (or the last one)",
+        ),
+        Binding(
+            "ctrl+b",
+            "fork",
+            "Fork",
+            show=False,
+            id="chat.fork",
+            tooltip="Fork from here: a new conversation up to the focused message (or the last)",
+        ),
     ]
 
     # -- messages from the workers -----------------------------------------------------------------
@@ -186,6 +222,24 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     class ConversationDeleted(Message):
         highlighted: int | None
 
+    @dataclass
+    class BranchShown(Message):
+        conversation: Conversation
+        focus: int  # the message to focus
+
+    @dataclass
+    class Forked(Message):
+        conversation_id: int
+
+    @dataclass
+    class SearchFound(Message):
+        query: str
+        hits: list[SearchHit]
+
+    @dataclass
+    class HitSelected(Message):
+        hit: SearchHit
+
     def __init__(self) -> None:
         super().__init__()
         from tui.core.chat.session import ChatSession
@@ -205,10 +259,12 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._answer_view: MessageView | None = None
         self._question_view: MessageView | None = None
         self._editing: MessageView | None = None
+        self._beside: MessageView | None = None
         self._pump = TextPump(self, self._drain)
+        self._search_timer = None
 
     @property
-    def values(self) -> dict:
+    def values(self) -> Mapping[str, Any]:
         """The settings, by the settings panel's names (the session's)."""
         return self.session.values
 
@@ -229,23 +285,30 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         with Horizontal(id="chat-body"):
             with Vertical(id="conversations-pane"):
                 yield Label("Conversations", classes="pane-title")
+                yield Input(placeholder="search (ctrl+f)", id="conversation-search")
                 yield ConversationList(id="conversations")
+                yield SearchHits(id="search-hits")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
                 yield ModelOffer(self.app.catalogue, id="offer")
                 yield MessageList(id="messages")
                 yield Static(id="meter")
                 yield ChatInput(id="chat-input")
-            yield SettingsPanel(self.values, id="settings")
+            yield SettingsPanel(self._panel_values(), self._preset_names(), id="settings")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#settings").display = False
+        self.query_one(SearchHits).display = False
         self._show_model_bar()
         self._show_meter()
         self._refresh_conversations()
 
     def on_screen_resume(self) -> None:
+        self.session.presets_changed()  # F6 may have changed them
+        panel = self.query_one(SettingsPanel)
+        panel.show_presets(self._preset_names())
+        panel.show_values(self._panel_values())
         if self.spec is None:  # no model yet: offer what is here now (and a download)
             self.query_one(ModelOffer).rescan()
         if self.focused is None:
@@ -283,20 +346,30 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     # -- the model ---------------------------------------------------------------------------------
 
     def open_model(
-        self, spec: str, *, keep_conversation: bool = False, options: dict | None = None
+        self,
+        spec: str,
+        *,
+        keep_conversation: bool = False,
+        options: dict | None = None,
+        preset: str | None = None,
     ) -> None:
         """Load `spec` (from the browse screen, the CLI or ctrl+o) and chat with it.
 
         `options`: settings to use from now on (`llmtui chat MODEL --temperature 0 ...`), by the
-        names of the settings panel."""
+        names of the settings panel, over `preset` (a preset's name, `--preset`)."""
         if not self.is_mounted:  # opened with the switch to this mode: load once composed
-            self.call_later(
-                self.open_model, spec, keep_conversation=keep_conversation, options=options
-            )
+            self.call_later(self.open_model, spec, keep_conversation=keep_conversation,
+                            options=options, preset=preset)  # fmt: skip
             return
+        if preset is not None:
+            try:
+                self.session.use_preset(preset)
+            except LlmtuiError as error:
+                self.notify(str(error), title=error.title, severity="error", markup=False)
         if options:
-            self.values.update(options)
-            self.query_one(SettingsPanel).show_values(self.values)
+            self.session.overrides.update(options)
+        if options or preset is not None:
+            self.query_one(SettingsPanel).show_values(self._panel_values())
         if (
             not keep_conversation
             and self.conversation is not None
@@ -325,6 +398,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if event.spec != self.spec:  # another model was asked for meanwhile
             return
         self.info = event.info
+        self.query_one(SettingsPanel).show_values(self._panel_values())  # its default preset
         self._show_model_bar()
         self._count_context()
 
@@ -375,6 +449,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             "server": "the server's",
         }.get(info.template_source, info.template_source)
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
+        if self.session.preset is not None:  # the user's name for it: text, never markup
+            parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
         if info.template_is_guess:
             bar.add_class("-guess")
             reason = one_line(info.template_reason, 200)
@@ -402,9 +478,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             view, self._editing = self._editing, None
             self._set_input_title("")
             await self._remove_after(view)
-            await view.set_text(text)
             edit = (view.message_id, text) if view.message_id is not None else None
-            await self._start_answer(edit=edit)
+            await view.set_text(text)
+            await self._start_answer(edited=view, edit=edit)
         else:
             await self._start_answer(MessageView("user", text))
 
@@ -415,15 +491,20 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self,
         question: MessageView | None = None,
         *,
+        edited: MessageView | None = None,
         edit: tuple[int, str] | None = None,
         redo: int | None = None,
     ) -> None:
-        """Ask for the answer (to `question`, a new message, if given), then show it coming. The
-        request goes first: the views are mounted while the model reads the prompt. The answer's
-        first text is handled only after the caller returns."""
+        """Ask for the answer (to `question`, a new message, if given; or to `edited`, a question
+        shown and changed, kept beside the old one by `edit`), then show it coming. The request
+        goes first: the views are mounted while the model reads the prompt. The answer's first
+        text is handled only after the caller returns."""
         turns = self._turns()
         view = MessageView("assistant", note="writing…")
-        self._answer_view, self._question_view = view, question
+        self._answer_view = view
+        self._question_view = question if question is not None else edited
+        # The message that gets an alternative ("2/2" once it is stored).
+        self._beside = view if redo is not None else edited if edit is not None else None
         self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
@@ -480,8 +561,11 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.query_one(ChatInput).cursor_blink = True
         view, self._answer_view = self._answer_view, None
         question, self._question_view = self._question_view, None
-        if ended is not None and question is not None:
+        beside, self._beside = self._beside, None
+        if ended is not None and question is not None and ended.question_id is not None:
             question.message_id = ended.question_id
+        if beside is question:
+            self._show_alternatives(question)  # an edited question
         if view is None:
             self.answering = False
             return
@@ -492,6 +576,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if failure is not None:
             if not view.text:
                 await view.remove()
+                if beside is view:  # an answer written again and lost: the old one is there
+                    await self._reshow()
                 self.answering = False
                 return
             view.set_note(f"failed: {one_line(failure, 120)}")
@@ -501,6 +587,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             if ended.stats.context_used:
                 self.context_used = ended.stats.context_used
         view.message_id = ended.answer_id if ended is not None else None
+        if beside is view:
+            self._show_alternatives(view)  # an answer written again
         self._show_meter()
         self._refresh_conversations()
         self.answering = False  # last: whoever waits on it finds the answer stored and shown
@@ -597,7 +685,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         chat_input.load_text(view.text)
         chat_input.focus()
         self._set_input_title(
-            "editing: Enter sends it again (what followed is replaced), Esc cancels"
+            "editing: Enter sends it again (the old one and its answers are kept), Esc cancels"
         )
 
     def _set_input_title(self, title: str) -> None:
@@ -641,7 +729,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             panel.query_one("#set-system_prompt").focus()
 
     def action_focus_conversations(self) -> None:
-        options = self.query_one("#conversations", OptionList)
+        found = self.query_one(SearchHits)
+        options = found if found.display else self.query_one(ConversationList)
         options.focus()
         if options.highlighted is None and options.option_count:
             options.highlighted = 0
@@ -676,10 +765,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(SettingsPanel.Changed)
     def _setting_changed(self, event: SettingsPanel.Changed) -> None:
-        self.values[event.name] = event.value
         if event.name == "template":
             self._set_template(event.value)
             return
+        self.session.overrides[event.name] = event.value
         self._in_store(self.session.settings_changed)
         if event.name in RELOAD_KEYS and self.spec is not None:
             self.open_model(self.spec, keep_conversation=True)
@@ -691,10 +780,38 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if self.backend is not None:
             self._switch_template(name)  # the session keeps it in the conversation
             return
-        self.values["template"] = name
+        self.session.overrides["template"] = name
         self._in_store(self.session.settings_changed)
         if self.spec is not None:  # loading, or it failed: load it again with this format
             self.open_model(self.spec, keep_conversation=True)
+
+    @on(SettingsPanel.PresetChosen)
+    def _preset_chosen(self, event: SettingsPanel.PresetChosen) -> None:
+        before = self.values
+        try:
+            self.session.use_preset(event.name)
+        except LlmtuiError as error:  # a presets file broken meanwhile
+            self.notify(str(error), title=error.title, severity="error", markup=False)
+            return
+        after = self.values
+        self.query_one(SettingsPanel).show_values(self._panel_values())
+        if self.info is not None:  # loading or failed, the bar names no preset
+            self._show_model_bar()
+        self._in_store(self.session.settings_changed)
+        if self.spec is not None and any(before[k] != after[k] for k in RELOAD_KEYS):
+            self.open_model(self.spec, keep_conversation=True)  # with its prompt format too
+        elif before["template"] != after["template"] and self.backend is not None:
+            self._switch_template(after["template"])
+        else:
+            self._show_meter()
+            self._count_context()
+
+    def _panel_values(self) -> dict:
+        preset = self.session.preset
+        return {**self.values, "preset": preset.name if preset is not None else None}
+
+    def _preset_names(self) -> list[str]:
+        return self.app.context.presets().names()
 
     @work(thread=True, exclusive=True, group="template", exit_on_error=False)
     def _switch_template(self, name: str | None) -> None:
@@ -752,8 +869,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def _conversation_selected(self, event: OptionList.OptionSelected) -> None:
         await self.open_conversation(int(event.option.id))
 
-    async def open_conversation(self, conversation_id: int) -> None:
-        """Show a past conversation and continue it with its model and settings."""
+    async def open_conversation(self, conversation_id: int, focus: int | None = None) -> None:
+        """Show a past conversation (the branch shown) and continue it with its model and
+        settings; `focus`: that message gets the focus (a search hit)."""
         if self.answering:
             self.action_stop()
         await self.action_new_chat()
@@ -762,32 +880,181 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         except StorageError as error:
             show_notice(self, error)
             return
-        self.query_one(SettingsPanel).show_values(self.values)
-        views = []
-        for message in conversation.messages:
-            note = ""
-            if message.role == "assistant" and message.stats:
-                note = stats_line(
-                    AnswerStats(
-                        **{
-                            k: v
-                            for k, v in message.stats.items()
-                            if k in AnswerStats.__dataclass_fields__
-                        }
-                    )
-                )
-            if message.stopped:
-                note = f"{note} · stopped" if note else "stopped"
-            views.append(
-                MessageView(message.role, message.content, message_id=message.id, note=note)
-            )
-        await self._messages().mount_all(views)
-        self._messages().scroll_end(animate=False)
+        except KeyError:  # deleted by another copy of llmtui meanwhile
+            self.notify("That conversation or message is gone", severity="warning")
+            self._refresh_conversations()
+            return
+        self.query_one(SettingsPanel).show_values(self._panel_values())
+        hit = await self._show_conversation(conversation, focus)
         if conversation.model != self.spec or self.backend is None:
             self.open_model(conversation.model, keep_conversation=True)
         else:
             self._count_context()
+        if hit is not None:
+            hit.focus(scroll_visible=False)  # the message searched for, not the input
         self._refresh_conversations()
+
+    # -- branches ----------------------------------------------------------------------------------
+
+    async def _show_conversation(
+        self, conversation: Conversation, focus: int | None = None
+    ) -> MessageView | None:
+        """Show the conversation's branch; `focus`: that message gets the focus (and is scrolled
+        to; it is returned), else the end is shown."""
+        messages = self._messages()
+        await messages.remove_children()
+        views = [_message_view(message) for message in conversation.messages]
+        await messages.mount_all(views)
+        focused = next((v for v in views if v.message_id == focus), None)
+        if focused is None:
+            messages.scroll_end(animate=False)
+            return None
+        focused.focus(scroll_visible=False)
+        self.call_after_refresh(messages.scroll_to_widget, focused, animate=False, top=True)
+        return focused
+
+    async def _reshow(self) -> None:
+        """Show the branch as the store has it (after an answer written again was lost)."""
+        if self.conversation is None:
+            return
+        try:
+            await self._show_conversation(self.store.get(self.conversation.id))
+        except StorageError as error:
+            show_notice(self, error)
+
+    def _show_alternatives(self, view: MessageView) -> None:
+        if self.conversation is None or view.message_id is None:
+            return
+        try:
+            view.set_alternatives(self.store.alternatives(self.conversation.id, view.message_id))
+        except (StorageError, KeyError):
+            pass  # waiting to be written: the label comes when the conversation is opened again
+
+    def _target(self) -> MessageView | None:
+        """The message the branch actions apply to: the focused one, else the last one."""
+        if isinstance(self.focused, MessageView):
+            return self.focused
+        views = [v for v in self._views() if v.message_id is not None]
+        return views[-1] if views else None
+
+    def action_alternative(self, step: int) -> None:
+        self._step_alternative(self._target(), step)
+
+    @on(MessageView.AlternativeRequested)
+    def _alternative_clicked(self, event: MessageView.AlternativeRequested) -> None:
+        self._step_alternative(event.view, event.step)
+
+    def _step_alternative(self, view: MessageView | None, step: int) -> None:
+        if self.answering:
+            self.notify("Stop the answer first (Esc)", severity="warning")
+            return
+        alternatives = view.alternatives if view is not None else None
+        if alternatives is None or alternatives.count < 2:
+            self.notify("This message has no alternatives", severity="warning")
+            return
+        other = alternatives.beside(step)
+        if other is not None:
+            self._show_branch(other)
+
+    @work(thread=True, exclusive=True, group="store-branch", exit_on_error=False)
+    def _show_branch(self, message_id: int) -> None:
+        try:
+            conversation = self.session.show_alternative(message_id)
+        except StorageError as error:
+            self.app.call_from_thread(show_notice, self, error)
+            return
+        self.post_message(self.BranchShown(conversation, message_id))
+
+    @on(BranchShown)
+    async def _branch_shown(self, event: BranchShown) -> None:
+        if self.conversation is None or event.conversation.id != self.conversation.id:
+            return  # another conversation was opened meanwhile
+        await self._show_conversation(event.conversation, focus=event.focus)
+        self._count_context()
+
+    def action_fork(self) -> None:
+        view = self._target()
+        if view is None or self.conversation is None or self.answering:
+            self.notify("Nothing to fork yet", severity="warning")
+            return
+        self._fork(view.message_id)
+
+    @work(thread=True, group="store", exit_on_error=False)
+    def _fork(self, message_id: int) -> None:
+        try:
+            self.post_message(self.Forked(self.session.fork(message_id)))
+        except StorageError as error:
+            self.app.call_from_thread(show_notice, self, error)
+
+    @on(Forked)
+    async def _forked(self, event: Forked) -> None:
+        await self.open_conversation(event.conversation_id)
+        self.notify("Forked: this is a new conversation")
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        self.query_one("#conversation-search", Input).focus()
+
+    @on(Input.Changed, "#conversation-search")
+    def _search_typed(self, event: Input.Changed) -> None:
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        if not event.value.strip():
+            self._show_search(None)
+            return
+        self._search_timer = self.set_timer(SEARCH_PAUSE, lambda: self._search(event.value))
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def _search(self, query: str) -> None:
+        try:
+            self.post_message(self.SearchFound(query, self.store.search(query)))
+        except StorageError as error:
+            self.app.call_from_thread(show_notice, self, error)
+
+    @on(SearchFound)
+    def _search_found(self, event: SearchFound) -> None:
+        if event.query == self.query_one("#conversation-search", Input).value:
+            self._show_search(event.hits)  # else typed on meanwhile: a later search comes
+
+    def _show_search(self, hits: list[SearchHit] | None) -> None:
+        """The hits in place of the list (None: the list again)."""
+        found = self.query_one(SearchHits)
+        found.display = hits is not None
+        self.query_one(ConversationList).display = hits is None
+        title = self.query_one("#conversations-pane .pane-title", Label)
+        if hits is None:
+            title.update("Conversations")
+            return
+        title.update(f"{len(hits)} messages found" if hits else "Nothing found")
+        found.show(hits)
+
+    @on(Input.Submitted, "#conversation-search")
+    def _search_submitted(self) -> None:
+        found = self.query_one(SearchHits)
+        if found.display and found.option_count:
+            found.focus()
+            found.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#search-hits")
+    def _hit_chosen(self, event: OptionList.OptionSelected) -> None:
+        self._open_hit(self.query_one(SearchHits).hits[int(event.option.id)])
+
+    @work(thread=True, exclusive=True, group="store-branch", exit_on_error=False)
+    def _open_hit(self, hit: SearchHit) -> None:
+        """Show the hit's branch (a write: here, off the UI thread), then open it there."""
+        try:
+            self.session.select(hit.conversation_id, hit.message_id)
+        except KeyError:
+            pass  # deleted meanwhile: opening it says so
+        except StorageError as error:
+            self.app.call_from_thread(show_notice, self, error)
+            return
+        self.post_message(self.HitSelected(hit))
+
+    @on(HitSelected)
+    async def _hit_selected(self, event: HitSelected) -> None:
+        await self.open_conversation(event.hit.conversation_id, focus=event.hit.message_id)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -802,3 +1069,15 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         later = views[views.index(view) + 1 :]
         if later:
             await self._messages().remove_children(later)
+
+
+def _message_view(message: StoredMessage) -> MessageView:
+    """A stored message as the conversation shows it: its stats (answers), stopped, "2/3"."""
+    note = ""
+    if message.role == "assistant" and message.stats:
+        known = AnswerStats.__dataclass_fields__
+        note = stats_line(AnswerStats(**{k: v for k, v in message.stats.items() if k in known}))
+    if message.stopped:
+        note = f"{note} · stopped" if note else "stopped"
+    return MessageView(message.role, message.content, message_id=message.id, note=note,
+                       alternatives=message.alternatives)  # fmt: skip

@@ -6,17 +6,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
 from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.core.chat.store import ConversationSummary
+from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
 from tui.core.text import clean, one_line
@@ -49,8 +49,22 @@ def stats_line(stats: AnswerStats) -> str:
     return " · ".join(parts)
 
 
+class AlternativeArrow(Static):
+    """"‹" or "›" beside a message's "2/3": a click shows the alternative before or after it."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__("‹" if step < 0 else "›", classes="alternative-arrow")
+        self.step = step
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        view = next(a for a in self.ancestors if isinstance(a, MessageView))
+        view.post_message(MessageView.AlternativeRequested(view, self.step))
+
+
 class MessageView(Vertical, can_focus=True):
-    """One message: a title line and its text as Markdown (model text is cleaned, never markup)."""
+    """One message: a title line ("‹ 2/3 ›" when it has alternatives) and its text as Markdown
+    (model text is cleaned, never markup)."""
 
     BINDINGS = [
         Binding(
@@ -80,19 +94,49 @@ class MessageView(Vertical, can_focus=True):
     class EditRequested(Message):
         view: MessageView
 
+    @dataclass
+    class AlternativeRequested(Message):
+        """Show the alternative `step` places from this message's (a click on an arrow)."""
+
+        view: MessageView
+        step: int
+
     def __init__(
-        self, role: str, text: str = "", *, message_id: int | None = None, note: str = ""
+        self,
+        role: str,
+        text: str = "",
+        *,
+        message_id: int | None = None,
+        note: str = "",
+        alternatives: Alternatives | None = None,
     ) -> None:
         super().__init__(classes=f"message -{role}")
         self.role = role
         self.text = text  # the raw text as the model wrote it (exported and copied as such)
         self.message_id = message_id
         self.note = note
+        self.alternatives = alternatives
         self._stream = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), classes="message-title")
+        with Horizontal(classes="message-head"):
+            yield Static(self._title(), classes="message-title")
+            yield AlternativeArrow(-1)
+            yield Static(classes="alternative-label")
+            yield AlternativeArrow(1)
         yield Markdown(clean(self.text), classes="message-body")
+
+    def on_mount(self) -> None:
+        self.set_alternatives(self.alternatives)
+
+    def set_alternatives(self, alternatives: Alternatives | None) -> None:
+        """Show "‹ 2/3 ›" (nothing for a message without alternatives)."""
+        self.alternatives = alternatives
+        several = alternatives is not None and alternatives.count > 1
+        for part in self.query(".alternative-arrow, .alternative-label"):
+            part.display = several
+        if several:
+            self.query_one(".alternative-label", Static).update(alternatives.label)
 
     def _title(self) -> Content:
         title = Content.styled(ROLE_TITLES[self.role], "bold")
@@ -196,6 +240,32 @@ class ConversationList(OptionList):
             self.post_message(self.DeleteRequested(int(option.id)))
 
 
+class SearchHits(OptionList):
+    """Messages found by the conversation search (`hits`): the conversation's title, then who
+    wrote it and the snippet with its matches styled (spans of `Content`, never markup)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.hits: list[SearchHit] = []
+
+    def show(self, hits: Sequence[SearchHit]) -> None:
+        self.hits = list(hits)
+        self.clear_options()
+        self.add_options(
+            Option(
+                Content.assemble(
+                    (one_line(hit.title or "(untitled)", 40), "dim"),
+                    "\n",
+                    (f"{ROLE_TITLES[hit.role]}: ", "dim"),
+                    # The parts are cleaned and on one line already (the store's).
+                    *((text, "bold reverse" if is_match else "") for text, is_match in hit.parts),
+                ),
+                id=str(index),
+            )
+            for index, hit in enumerate(self.hits)
+        )
+
+
 class ChatInput(TextArea):
     """Multi-line input: Enter sends, shift/alt+Enter or ctrl+j starts a new line, up/down recall history."""
 
@@ -281,21 +351,43 @@ LOAD_FIELDS = (
 )
 POLICY_CHOICES = [("Drop the oldest turns", "drop_oldest"), ("Stop and say so", "stop")]
 AUTOMATIC = "auto"
+NO_PRESET = "\x00none"  # the preset select's "None": a value no preset name can be (one line)
+
+
+def preset_choices(names: Sequence[str]) -> list[tuple[Content, str]]:
+    """The preset select's options: names are the user's text, shown as it is."""
+    return [
+        (Content("None: the chat settings"), NO_PRESET),
+        *((Content(name), name) for name in names),
+    ]
 
 
 class SettingsPanel(VerticalScroll):
-    """Sampling, loading, prompt format, overflow policy and system prompt of the chat."""
+    """The preset, then sampling, loading, prompt format, overflow policy and system prompt of the
+    chat. `values` are the chat's (the session's), with `preset` (a name or None)."""
 
     @dataclass
     class Changed(Message):
         name: str
         value: object
 
-    def __init__(self, values: dict, **kwargs) -> None:
+    @dataclass
+    class PresetChosen(Message):
+        name: str | None
+
+    def __init__(self, values: dict, presets: Sequence[str] = (), **kwargs) -> None:
         super().__init__(**kwargs)
         self.values = dict(values)
+        self.presets = list(presets)
 
     def compose(self) -> ComposeResult:
+        yield Label("Preset")
+        yield Select(
+            preset_choices(self.presets),
+            value=self.values.get("preset") or NO_PRESET,
+            id="set-preset",
+            allow_blank=False,
+        )
         yield Label("System prompt")
         yield TextArea(
             str(self.values.get("system_prompt", "")),
@@ -343,8 +435,18 @@ class SettingsPanel(VerticalScroll):
             self.values[name] = value
             self.post_message(self.Changed(name, value))
 
+    @on(Select.Changed, "#set-preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        name = None if event.value == NO_PRESET else event.value
+        if self.values.get("preset") != name:
+            self.values["preset"] = name
+            self.post_message(self.PresetChosen(name))
+
     @on(Select.Changed)
     def _choice_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "set-preset":
+            return
         event.stop()
         name = (event.select.id or "").removeprefix("set-")
         value = None if event.value == AUTOMATIC else event.value
@@ -358,10 +460,23 @@ class SettingsPanel(VerticalScroll):
         self.values["system_prompt"] = event.text_area.text
         self.post_message(self.Changed("system_prompt", event.text_area.text))
 
+    def show_presets(self, names: Sequence[str]) -> None:
+        """The presets there are now (the preset manager may have changed them)."""
+        if list(names) == self.presets:
+            return
+        self.presets = list(names)
+        select = self.query_one("#set-preset", Select)
+        with self.prevent(Select.Changed):
+            select.set_options(preset_choices(self.presets))
+            preset = self.values.get("preset")
+            select.value = preset if preset in self.presets else NO_PRESET
+
     def show_values(self, values: dict) -> None:
-        """Show another conversation's settings (without posting Changed)."""
+        """Show another conversation's settings, or a preset's (without posting Changed)."""
         self.values = dict(values)
         with self.prevent(Input.Changed, Select.Changed, TextArea.Changed):
+            preset = values.get("preset")
+            self.query_one("#set-preset", Select).value = preset if preset in self.presets else NO_PRESET
             self.query_one("#set-system_prompt", TextArea).load_text(
                 str(values.get("system_prompt", ""))
             )
