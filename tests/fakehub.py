@@ -4,8 +4,11 @@ injection.
 It speaks the part of the Hub API that huggingface-hub 2.4 uses for finding and downloading GGUF
 files:
 
-- `GET /api/models?search=&author=&filter=&limit=`: model search (every search word must appear in
-  the id)
+- `GET /api/models?search=&author=&filter=&sort=&direction=&limit=&full=&expand=`: model search as
+  the Hub answers it: every search word must appear in the id, every filter among the tags; sorted
+  by downloads, likes or lastModified (most first unless `direction=1`); `expand` returns only the
+  properties named (`full` all of them); pages of `limit` (else `page_size`) results with a `Link:
+  <...&cursor=...>; rel="next"` header while more remain (`hub.searches`: each one's parameters)
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}` (`?blobs=true`: siblings with
   size and LFS sha256): model info
 - `GET /api/models/{repo}/tree/{rev}`: the repository tree with each file's LFS sha256
@@ -39,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pytest
 
@@ -80,6 +83,9 @@ class FakeRepo:
         None  # the Hub's `gguf` summary (total params, architecture, context_length)
     )
     commit: str = COMMIT
+    likes: int = 0
+    last_modified: str = "2024-01-01T00:00:00.000Z"
+    card_data: dict | None = None  # the model card's front matter (license, base_model ...)
 
     def info(self, blobs: bool) -> dict:
         siblings = []
@@ -102,16 +108,29 @@ class FakeRepo:
             "gated": "manual" if self.gated else False,
             "disabled": False,
             "downloads": self.downloads,
-            "likes": 0,
+            "likes": self.likes,
             "tags": list(self.tags),
             "library_name": "gguf" if "gguf" in self.tags else None,
-            "lastModified": "2024-01-01T00:00:00.000Z",
+            "lastModified": self.last_modified,
             "createdAt": "2024-01-01T00:00:00.000Z",
             "siblings": siblings,
         }
         if self.gguf is not None:
             data["gguf"] = self.gguf
+        if self.card_data is not None:
+            data["cardData"] = self.card_data
         return data
+
+    def listed(self, full: bool, expand: list[str]) -> dict:
+        """The repository as a search result: `expand`ed properties only, all with `full`, else
+        the Hub's short form."""
+        data = self.info(blobs=False)
+        if full:
+            return data | {"_id": self.commit[:24]}
+        wanted = expand or ["likes", "downloads", "private", "library_name", "tags", "createdAt"]
+        return {"_id": self.commit[:24], "id": self.repo_id} | {
+            key: data[key] for key in wanted if key in data
+        }
 
     def tree(self) -> list[dict]:
         return [
@@ -148,6 +167,8 @@ class FakeHub:
     url: str = ""
     rate: float | None = None  # bytes per second per response (per connection), as a CDN caps
     ranges: bool = True  # False: Range headers are ignored and every GET sends the whole file
+    page_size: int = 1000  # search results a page when the request sets no limit (as the Hub)
+    searches: list[dict[str, list[str]]] = field(default_factory=list)  # query of each search
     active: int = 0  # file bodies being sent right now ...
     peak: int = 0  # ... and the most at once
 
@@ -168,6 +189,9 @@ class FakeHub:
         downloads: int = 0,
         gguf: dict | None = None,
         sha256: dict[str, str] | None = None,
+        likes: int = 0,
+        last_modified: str = "2024-01-01T00:00:00.000Z",
+        card_data: dict | None = None,
     ) -> FakeRepo:
         """Publish files; `sha256` overrides the LFS sha the Hub claims (a lying or corrupt Hub)."""
         lies = sha256 or {}
@@ -181,6 +205,9 @@ class FakeHub:
             tags=tags,
             downloads=downloads,
             gguf=gguf,
+            likes=likes,
+            last_modified=last_modified,
+            card_data=card_data,
         )
         self.repos[repo_id] = repo
         return repo
@@ -341,19 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, path: str, query: dict[str, list[str]]) -> None:
         hub = self.hub
         if path == "models":
-            words = [w.lower() for w in " ".join(query.get("search", [])).split()]
-            author = (query.get("author") or [None])[0]
-            filters = set(query.get("filter", []))
-            found = [
-                r
-                for r in hub.repos.values()
-                if all(w in r.repo_id.lower() for w in words)
-                and (author is None or r.repo_id.split("/")[0].lower() == author.lower())
-                and filters <= set(r.tags)
-            ]
-            found.sort(key=lambda r: -r.downloads)
-            limit = int((query.get("limit") or ["1000"])[0])
-            return self._json([r.info(blobs=False) for r in found[:limit]])
+            return self._search(query)
         parts = path.split("/")
         if parts[0] != "models":
             return self._error(404, None, "not found")
@@ -365,6 +380,41 @@ class _Handler(BaseHTTPRequestHandler):
         if rest[0] == "tree":
             return self._json(repo.tree())
         return self._error(404, None, "not found")
+
+    def _search(self, query: dict[str, list[str]]) -> None:
+        with self.hub._lock:
+            self.hub.searches.append(query)
+
+        def one(name: str, default: str | None = None) -> str | None:
+            return (query.get(name) or [default])[0]
+
+        words = [w.lower() for w in " ".join(query.get("search", [])).split()]
+        author = one("author")
+        filters = set(query.get("filter", []))
+        found = [
+            r
+            for r in self.hub.repos.values()
+            if all(w in r.repo_id.lower() for w in words)
+            and (author is None or r.repo_id.split("/")[0].lower() == author.lower())
+            and filters <= set(r.tags)
+        ]
+        order = {"downloads": lambda r: r.downloads, "likes": lambda r: r.likes,
+                 "lastModified": lambda r: r.last_modified}  # fmt: skip
+        sort = one("sort", "downloads")
+        if sort not in order:
+            return self._error(400, None, f"Invalid sort {sort}")
+        found.sort(key=order[sort], reverse=one("direction", "-1") != "1")
+        size = min(int(one("limit") or self.hub.page_size), 1000)
+        start = int(one("cursor", "0"))
+        page = found[start : start + size]
+        headers = {}
+        if start + size < len(found):
+            rest = [(k, v) for k, values in query.items() if k != "cursor" for v in values]
+            rest.append(("cursor", str(start + size)))
+            headers["Link"] = f'<{self.hub.url}/api/models?{urlencode(rest)}>; rel="next"'
+        full = one("full", "false") in ("true", "True", "1")
+        expand = query.get("expand", [])
+        return self._json([r.listed(full, expand) for r in page], headers=headers)
 
     def _send_file(self, repo: FakeRepo, name: str, f: FakeFile, fault: Fault | None) -> None:
         size = f.size

@@ -37,7 +37,7 @@ async def test_groups_list_counts_and_filter_the_table(catalogue):
         counts = catalogue.group_counts()
         assert prompts == [f"All {len(catalogue.models)}"] + [
             f"{g.name} {counts[g.id]}" for g in catalogue.groups
-        ]
+        ] + ["Hub search"]  # the Hub source comes last
         assert len(shown_ids(pilot.app)) == len(catalogue.models)
 
         await pilot.click("#groups", offset=(2, 2))  # the second entry: the first group

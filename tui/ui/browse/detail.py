@@ -1,10 +1,13 @@
-"""The detail pane: everything the catalogue knows about one model, and what you can do with it.
+"""The detail pane: everything the catalogue knows about one model, or the Hub about one GGUF
+repository found by a search, and what you can do with it.
 
-Catalogue strings are data: they go into `Content` as plain text (never parsed as markup), cleaned
-of terminal control sequences first.
+Catalogue and Hub strings are data: they go into `Content` as plain text (never parsed as markup),
+cleaned of terminal control sequences first.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -19,12 +22,18 @@ from tui.core.catalogue import Catalogue, Model
 from tui.core.catalogue.browse import format_size
 from tui.core.text import clean, one_line
 
+if TYPE_CHECKING:
+    from tui.core.models.search import HubRepo
+
 # Detail-pane action buttons: (button id, label, mode for open_job). The screen binds the keys.
 ACTIONS = (
     ("download", "d Download", "models"),
     ("chat", "c Chat", "chat"),
     ("compare", "m Compare", "compare"),
 )
+
+# The button of a catalogue model without a TheBloke GGUF: the same search as the Hub source's.
+FIND_ON_HUB = ("find-hub", "h Find on the Hub")
 
 # Why a model may have no prompt format: it is not a chat model.
 _NO_PROMPT_FORMAT = {"base": "none (base model)", "embedding": "none (embedding model)"}
@@ -184,6 +193,25 @@ def describe_gguf(model: Model) -> Content:
     return Content("\n").join(lines)
 
 
+def describe_repo(repo: HubRepo) -> DetailText:
+    """What the Hub says of a GGUF repository: its numbers, the card's licence and base model."""
+    downloads, likes, updated = repo.cells
+    facts = [
+        ("Author", _value(one_line(repo.author))),
+        ("Downloads", _value(downloads)),
+        ("Likes", _value(likes)),
+        ("Updated", _value(updated)),
+        ("Gated", _value("yes: accept its terms on the Hub page" if repo.gated else "no")),
+        ("Licence", _value(one_line(repo.licence) if repo.licence else "unknown")),
+        ("Base model", _value(", ".join(one_line(b) for b in repo.base_models) or "unknown")),
+        ("Quants", _value(" ".join(repo.quants) or "none named")),
+        ("Files", _value(f"{repo.files} GGUF")),
+    ]
+    title = Content("\n").join([Content.styled(one_line(repo.repo_id), "bold"), _link(repo.url)])
+    note = Content.styled("Found on the Hub: d picks a quant to download.", "$text-muted")
+    return DetailText([title, facts, note])
+
+
 class ModelDetail(VerticalScroll):
     """The selected model's facts, scores and GGUF repository, with the job actions below.
 
@@ -193,21 +221,35 @@ class ModelDetail(VerticalScroll):
 
     COMPONENT_CLASSES = {"detail--label"}  # the facts' labels (DetailText)
 
-    _shown: Model | None | bool = False  # the model on show (False: none yet)
+    _shown: Model | HubRepo | None | bool = False  # what is on show (False: nothing yet)
 
     def compose(self) -> ComposeResult:
         yield Static(Content("No model selected."), id="detail-text")
         with Horizontal(id="detail-actions"):
             for button_id, label, _ in ACTIONS:
                 yield Button(Content(label), id=f"action-{button_id}", compact=True)
+            find_id, find_label = FIND_ON_HUB
+            yield Button(Content(find_label), id=f"action-{find_id}", compact=True)
 
     def show(self, catalogue: Catalogue, model: Model | None) -> None:
         if model is self._shown:
             return
-        self._shown = model
-        for button in self.query(Button):
-            button.disabled = model is None
-        self.query_one("#detail-text", Static).update(
-            Content("No model matches the filter.") if model is None else describe(catalogue, model)
+        self._show(model, Content("No model matches the filter.") if model is None
+                   else describe(catalogue, model))  # fmt: skip
+        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = (
+            model is not None and model.gguf.repo is None
         )
+
+    def show_repo(self, repo: HubRepo | None, empty: str) -> None:
+        """A Hub search result; `empty` says why there is none."""
+        if repo is self._shown and repo is not None:
+            return
+        self._show(repo, Content(empty) if repo is None else describe_repo(repo))
+        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = False
+
+    def _show(self, shown: Model | HubRepo | None, text: Content | DetailText) -> None:
+        self._shown = shown
+        for button in self.query(Button):
+            button.disabled = shown is None
+        self.query_one("#detail-text", Static).update(text)
         self.scroll_home(animate=False)

@@ -321,8 +321,10 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             downloads = f"{choice.downloads:,}" if choice.downloads is not None else ""
             table.add_row(Text(one_line(choice.repo_id)), downloads, choice.source)
         table.display = len(self.repos) > 1 or search.thebloke is None
-        if search.thebloke is not None:
-            self._open_repo(search.thebloke.repo_id)
+        # TheBloke's repository, or the GGUF repository asked for by id (a Hub search result).
+        chosen = search.thebloke or next((c for c in search.others if c.source == "typed"), None)
+        if chosen is not None:
+            self._open_repo(chosen.repo_id)
         elif self.repos:
             self._show_status("Pick a repository above, or type one.")
         else:
