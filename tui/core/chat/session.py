@@ -8,15 +8,23 @@ An answer is asked for with the turns the caller shows (`answer(turns, question=
 adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`
 (its stats, or the error that ended it, and the ids the question and answer were stored with). The
 store is written in one place (`_save_*`), so a store that keeps alternatives can be put behind it.
+
+A reasoning block before the answer (`<think>…</think>`, a server's `reasoning_content`) is split off
+as the text streams: its TokenEvents say `reasoning=True`, `Answered` keeps it apart from the answer,
+the store keeps it in its own field, and the context sent back on the next turn leaves it out. A
+response format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tui.core.chat.reasoning import Part, ReasoningSplitter, without_reasoning
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -29,6 +37,7 @@ from tui.core.engine.base import (
     TokenEvent,
     chat_options,
 )
+from tui.core.engine.structured import ResponseFormat, load_response_format
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
@@ -36,19 +45,23 @@ if TYPE_CHECKING:
     from tui.core.config.context import AppContext
 
 # The settings (by the settings panel's names) that only a reload applies.
-RELOAD_KEYS = ("context_length", "gpu_layers")
+RELOAD_KEYS = ("context_length", "gpu_layers", "prompt_lookup")
 
 
 @dataclass(frozen=True)
 class Answered:
     """How an answer ended: `stats` when the model finished (or was stopped), `error` when it
-    failed; `text` is what arrived either way. The ids are the store's (None: not stored)."""
+    failed; `text` is the answer that arrived either way, `reasoning` the reasoning before it ("":
+    none), `reasoning_seconds` how long the model reasoned. The ids are the store's (None: not
+    stored)."""
 
     text: str
     stats: AnswerStats | None = None
     error: EngineError | None = None
     question_id: int | None = None
     answer_id: int | None = None
+    reasoning: str = ""
+    reasoning_seconds: float | None = None
 
     @property
     def stopped(self) -> bool:
@@ -80,21 +93,34 @@ class ChatSession:
         self.backend: Backend | None = None
         self.info: ModelInfo | None = None
         self.conversation: Conversation | None = None
+        self.response_format: ResponseFormat | None = None  # None: free text
+        self.response_format_path: Path | None = None  # the file it was loaded from
         self._lock = threading.Lock()  # the backend and info, swapped by loads from any thread
 
     # -- options -----------------------------------------------------------------------------------
 
     def options(self) -> tuple[LoadOptions, SamplingOptions]:
-        return chat_options(self.context.settings.chat, **self.values)
+        load, sampling = chat_options(self.context.settings.chat, **self.values)
+        return load, replace(sampling, response_format=self.response_format)
+
+    def set_response_format(self, path: Path | str | None) -> ResponseFormat | None:
+        """Constrain answers from now on to the JSON schema (.json) or GBNF grammar (.gbnf) in
+        `path` (None or "": free text). A broken file raises ResponseFormatError (one line) and
+        leaves the format in use as it was."""
+        response_format = load_response_format(path) if path else None
+        self.response_format = response_format
+        self.response_format_path = Path(path).expanduser() if path else None
+        return response_format
 
     def settings(self) -> dict:
         """The settings a conversation keeps (its template is kept apart)."""
         return {k: v for k, v in self.values.items() if k != "template"}
 
     def messages(self, turns: Sequence[Message]) -> list[Message]:
-        """What the model is asked: the system prompt, then the turns."""
+        """What the model is asked: the system prompt, then the turns, each answer without its
+        reasoning (the model families that reason expect it dropped)."""
         system = self.values.get("system_prompt") or ""
-        return ([Message("system", system)] if system else []) + list(turns)
+        return ([Message("system", system)] if system else []) + without_reasoning(turns)
 
     # -- the model ---------------------------------------------------------------------------------
 
@@ -171,7 +197,8 @@ class ChatSession:
         _, sampling = self.options()
         turns = list(turns) + ([Message("user", question)] if question is not None else [])
         question_id = self._save_changes(question, edit, redo)
-        parts: list[str] = []
+        splitter = ReasoningSplitter(info.reasoning_opened)
+        clock = _ReasoningClock()
         stats = error = None
         try:
             n_ctx = info.context_size
@@ -184,14 +211,15 @@ class ChatSession:
                 if isinstance(event, DoneEvent):
                     stats = event.stats
                     break
-                parts.append(event.text)
-                yield event
+                yield from clock.events(splitter.feed(event.text, event.reasoning))
         except EngineError as failure:
             error = failure
-        text = "".join(parts)
-        ended = Answered(text, stats, error, question_id)
-        if text or error is None:  # a failure before any text leaves nothing to keep
-            ended = Answered(text, stats, error, question_id, self._save_answer(ended))
+        yield from clock.events(splitter.finish())
+        ended = Answered(splitter.answer, stats, error, question_id,
+                         reasoning=splitter.reasoning, reasoning_seconds=clock.seconds)  # fmt: skip
+        if splitter.answer or splitter.reasoning or error is None:
+            # a failure before any text leaves nothing to keep
+            ended = replace(ended, answer_id=self._save_answer(ended))
         yield ended
 
     # -- the store: every write is made here -------------------------------------------------------
@@ -237,9 +265,11 @@ class ChatSession:
         if self.store is None or self.conversation is None:
             return None
         stats = ended.stats.to_dict() if ended.stats else None
-        stored = self.store.add_message(
-            self.conversation.id, "assistant", ended.text, stopped=ended.stopped, stats=stats
-        )
+        if stats is not None and ended.reasoning_seconds is not None:
+            stats["reasoning_seconds"] = ended.reasoning_seconds
+        stored = self.store.add_message(self.conversation.id, "assistant", ended.text,
+                                        stopped=ended.stopped, stats=stats,
+                                        reasoning=ended.reasoning or None)  # fmt: skip
         return stored.id
 
     def _save_model(self) -> None:
@@ -253,3 +283,26 @@ class ChatSession:
     def close(self) -> None:
         """Unload the model; the store stays its owner's."""
         self.close_model()
+
+
+class _ReasoningClock:
+    """How long a model reasons: from its first reasoning text to its first answer text (or the end
+    of the answer, where it never got past reasoning)."""
+
+    def __init__(self) -> None:
+        self._started: float | None = None
+        self._ended: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self._started is None:
+            return None
+        return (self._ended or time.perf_counter()) - self._started
+
+    def events(self, parts: Iterable[Part]) -> Iterator[TokenEvent]:
+        for part in parts:
+            if part.reasoning and self._started is None:
+                self._started = time.perf_counter()
+            elif not part.reasoning and self._started is not None and self._ended is None:
+                self._ended = time.perf_counter()
+            yield TokenEvent(part.text, part.reasoning)

@@ -5,7 +5,8 @@ persist) and forwards keys to it; the session's blocking calls run in thread wor
 generation and the store's writes stay off the UI thread. The answer's text goes through the
 `TextPump` (`tui.ui.pump`), which paces the renders so a model generating thousands of tokens a
 second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
-is shown at once (a message wakes the pump), so the time to first token is the engine's.
+is shown at once (a message wakes the pump), so the time to first token is the engine's. A reasoning
+block streams apart, into a folded block above the answer (f5 or t unfolds it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from tui.ui.pump import TextPump, ui_share
 from tui.ui.storage import ShowsStorageNotices, show_notice
 from tui.ui.workers import ReportsWorkerFailures
 
-ANSWER = "answer"  # the pump's one key: one answer streams at a time
+# The pump's keys: one answer streams at a time, its reasoning apart from it.
+ANSWER = "answer"
+REASONING = "reasoning"
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -121,6 +124,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             show=False,
             id="chat.copy_code",
             tooltip="Copy the last code block of the last answer",
+        ),
+        Binding(
+            "f5",
+            "toggle_reasoning",
+            "Reasoning",
+            id="chat.reasoning",
+            tooltip="Unfold or fold the last answer's reasoning",
         ),
         Binding(
             "ctrl+o", "open_model", "Open model", id="chat.open", tooltip="Chat with another model"
@@ -447,7 +457,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             if isinstance(event, Answered):
                 self.post_message(self.AnswerEnded(event))
                 return
-            self._pump.put(ANSWER, event.text)
+            self._pump.put(REASONING if event.reasoning else ANSWER, event.text)
             if first:
                 first = False
                 self.post_message(self.FirstToken())
@@ -457,10 +467,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         await self._pump.wake()
 
     async def _drain(self) -> None:
-        """Move streamed text into the answer's Markdown (the pump calls it)."""
-        fragment = self._pump.take(ANSWER)
-        if fragment and self._answer_view is not None:
-            await self._answer_view.stream_append(fragment)
+        """Move streamed text into the answer's reasoning block and Markdown (the pump calls it)."""
+        view = self._answer_view
+        if view is None:
+            return
+        if reasoning := self._pump.take(REASONING):
+            await view.reasoning_append(reasoning)
+        if fragment := self._pump.take(ANSWER):
+            await view.stream_append(fragment)
 
     @on(AnswerEnded)
     async def _answer_ended(self, event: AnswerEnded) -> None:
@@ -485,12 +499,16 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if view is None:
             self.answering = False
             return
-        await view.finish()
+        if ended is not None:  # the answer and reasoning as the session kept them
+            view.finish_reasoning(ended.reasoning, ended.reasoning_seconds)
+            await view.finish(ended.text)
+        else:
+            await view.finish()
         if ended is not None and ended.error is not None:
             failure = ended.error.message
             self.notify(failure, title="The answer failed", severity="error", markup=False)
         if failure is not None:
-            if not view.text:
+            if not view.text and view.reasoning is None:
                 await view.remove()
                 self.answering = False
                 return
@@ -603,6 +621,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _set_input_title(self, title: str) -> None:
         self.query_one(ChatInput).border_title = title or None
 
+    def action_toggle_reasoning(self) -> None:
+        answers = [v for v in self._views() if v.reasoning is not None]
+        if not answers:
+            self.notify("No answer here has reasoning", severity="warning")
+            return
+        answers[-1].action_toggle_reasoning()
+
     def action_copy_last(self) -> None:
         answers = [v for v in self._views() if v.role == "assistant" and v.text]
         if not answers:
@@ -676,6 +701,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(SettingsPanel.Changed)
     def _setting_changed(self, event: SettingsPanel.Changed) -> None:
+        if event.name == "response_format":
+            self._set_response_format(event.value)
+            return
         self.values[event.name] = event.value
         if event.name == "template":
             self._set_template(event.value)
@@ -686,6 +714,30 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         elif event.name in ("system_prompt", "context_policy"):
             self._show_meter()
             self._count_context()
+
+    def _set_response_format(self, path: str) -> None:
+        """Constrain the answers from now on to the schema or grammar in `path` ("": free text); a
+        file that cannot be used is one notification and the format in use stays."""
+        from tui.core.engine.structured import ResponseFormatError
+
+        try:
+            response_format = self.session.set_response_format(path)
+        except ResponseFormatError as error:
+            self.notify(str(error), title=error.title, severity="error", markup=False)
+        else:
+            if response_format is not None:
+                self.notify(f"Answers now follow {self.session.response_format_path.name}",
+                            markup=False)  # fmt: skip
+        self._show_response_format()
+
+    def _show_response_format(self) -> None:
+        in_use, path = self.session.response_format, self.session.response_format_path
+        if in_use is None:
+            described = "free text"
+        else:
+            kind = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}.get(in_use.kind, "JSON")
+            described = f"{kind}: {path.name}"
+        self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
     def _set_template(self, name: str | None) -> None:
         if self.backend is not None:
@@ -779,8 +831,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             if message.stopped:
                 note = f"{note} · stopped" if note else "stopped"
             views.append(
-                MessageView(message.role, message.content, message_id=message.id, note=note)
-            )
+                MessageView(message.role, message.content, message_id=message.id, note=note,
+                            reasoning=message.reasoning or "",
+                            reasoning_seconds=(message.stats or {}).get("reasoning_seconds"))
+            )  # fmt: skip
         await self._messages().mount_all(views)
         self._messages().scroll_end(animate=False)
         if conversation.model != self.spec or self.backend is None:
