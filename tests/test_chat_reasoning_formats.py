@@ -211,6 +211,32 @@ def test_a_schema_llama_cpp_cannot_use_is_one_line_and_exit_2(tiny_gguf, tmp_pat
     assert err.count("\n") == 1 and "cannot constrain answers to this schema" in err
 
 
+async def test_json_schema_without_a_prompt_opens_the_screen_answering_in_it(
+    tiny_gguf, tmp_path, monkeypatch
+):
+    from tui.ui.chat.screen import ChatScreen
+
+    apps = []
+    monkeypatch.setattr(LlmTui, "run", lambda self: apps.append(self))
+    schema = write(tmp_path, "person.json", json.dumps(PERSON))
+    assert main(["chat", str(tiny_gguf(["x"])), "--json-schema", str(schema)]) == 0
+    (app,) = apps
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.info,
+                    "model loaded")  # fmt: skip
+        assert app.screen.session.response_format.schema == PERSON
+        assert app.screen.query_one("#set-response_format", Input).value == str(schema)
+
+
+def test_a_broken_schema_for_the_screen_is_one_line_before_it_opens(
+    tiny_gguf, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(LlmTui, "run", lambda self: pytest.fail("the screen opened"))
+    broken = write(tmp_path, "broken.json", "{")
+    assert main(["chat", str(tiny_gguf(["x"])), "--json-schema", str(broken)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
 # -- the stats line -------------------------------------------------------------------------------
 
 

@@ -220,6 +220,11 @@ def _catalogue_or_none(context):
 def _open_screen(args: argparse.Namespace, context) -> int:
     from tui.ui.app import LlmTui
 
-    job = ("chat", args.model, {"options": screen_options(args)})
+    from tui.core.engine.structured import load_response_format
+
+    chosen = args.json_schema or args.grammar
+    if chosen:
+        load_response_format(chosen)  # a broken file is one line here, before the screen opens
+    job = ("chat", args.model, {"options": screen_options(args), "response_format": chosen})
     LlmTui(context.catalogue(), context=context, first_job=job).run()
     return 0

@@ -293,20 +293,27 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     # -- the model ---------------------------------------------------------------------------------
 
     def open_model(
-        self, spec: str, *, keep_conversation: bool = False, options: dict | None = None
+        self,
+        spec: str,
+        *,
+        keep_conversation: bool = False,
+        options: dict | None = None,
+        response_format: str | None = None,
     ) -> None:
         """Load `spec` (from the browse screen, the CLI or ctrl+o) and chat with it.
 
         `options`: settings to use from now on (`llmtui chat MODEL --temperature 0 ...`), by the
-        names of the settings panel."""
+        names of the settings panel; `response_format`: a schema or grammar file to answer in
+        (`--json-schema`, `--grammar`)."""
         if not self.is_mounted:  # opened with the switch to this mode: load once composed
-            self.call_later(
-                self.open_model, spec, keep_conversation=keep_conversation, options=options
-            )
+            self.call_later(self.open_model, spec, keep_conversation=keep_conversation,
+                            options=options, response_format=response_format)  # fmt: skip
             return
         if options:
             self.values.update(options)
             self.query_one(SettingsPanel).show_values(self.values)
+        if response_format:
+            self._set_response_format(response_format)
         if (
             not keep_conversation
             and self.conversation is not None
