@@ -289,6 +289,20 @@ async def test_reasoning_is_folded_above_the_answer_and_unfolds_with_a_key_or_a_
         assert reopened.title == block.title
 
 
+async def test_the_screen_sends_the_answer_alone_on_the_next_turn(catalogue, fake_backends):
+    fake_backends["m"] = backend = FakeBackend([THINKING, ["Sure"]])
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        screen = await open_chat(pilot, "m")
+        for question in ("Why?", "And?"):
+            await send(pilot, screen, question)
+            await until(pilot, lambda: not screen.answering, "answer finished")
+    assert backend.requests[-1] == [
+        Message("user", "Why?"),
+        Message("assistant", ANSWER),
+        Message("user", "And?"),
+    ]
+
+
 async def test_the_settings_panel_loads_a_schema_and_refuses_a_broken_one(
     catalogue, tiny_gguf, tmp_path
 ):
