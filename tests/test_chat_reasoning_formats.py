@@ -83,6 +83,20 @@ def test_reasoning_streams_apart_is_stored_apart_and_left_out_of_the_next_turn(
     session.close()
 
 
+def test_a_prompt_format_that_opens_the_block_starts_the_answer_inside_it(context, tiny_gguf):
+    from tests.tiny_gguf import CHATML_TEMPLATE
+
+    opens = CHATML_TEMPLATE.replace("assistant\n{% endif %}", "assistant\n<think>\n{% endif %}")
+    session = ChatSession(context)
+    session.load(str(tiny_gguf(["Pondering", " [/]", "</think>", "Done"], chat_template=opens)))
+    try:
+        *_, ended = session.answer([], question="Go")
+        assert session.info.reasoning_opened == "<think>"
+        assert (ended.reasoning, ended.text) == ("Pondering [/]", "Done")
+    finally:
+        session.close()
+
+
 def test_a_servers_reasoning_content_is_kept_apart(context, fake_backends):
     class ServerReasoning(FakeBackend):
         def stream(self, messages, sampling, cancel=None):
