@@ -320,7 +320,7 @@ async def test_the_screen_sends_the_answer_alone_on_the_next_turn(catalogue, fak
 async def test_the_settings_panel_loads_a_schema_and_refuses_a_broken_one(
     catalogue, tiny_gguf, tmp_path
 ):
-    good = write(tmp_path, "person.json", json.dumps(PERSON))
+    good = write(tmp_path, "[bold]person.json", json.dumps(PERSON))  # a name is shown literally
     broken = write(tmp_path, "broken.json", '{"type": 5}')
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, tiny_gguf(PERSON_ANSWER))
@@ -336,7 +336,7 @@ async def test_the_settings_panel_loads_a_schema_and_refuses_a_broken_one(
 
         await enter(good)
         assert screen.session.response_format.schema == PERSON
-        assert str(status.render()) == "JSON schema: person.json"
+        assert str(status.render()) == "JSON schema: [bold]person.json"
         notes_before = len(screen.app._notifications)
         await enter(broken)
         notes = list(screen.app._notifications)[notes_before:]
@@ -344,7 +344,7 @@ async def test_the_settings_panel_loads_a_schema_and_refuses_a_broken_one(
         assert "not a valid JSON schema" in notes[0].message
         # nothing changed: the schema in use stays, and the field says which it is
         assert screen.session.response_format.schema == PERSON
-        assert field.value == str(good) and str(status.render()) == "JSON schema: person.json"
+        assert field.value == str(good) and str(status.render()) == "JSON schema: [bold]person.json"
 
         await send(pilot, screen, "Who?")
         await until(pilot, lambda: not screen.answering, "answer finished")

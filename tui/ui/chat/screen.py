@@ -730,10 +730,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         try:
             response_format = self.session.set_response_format(path)
         except ResponseFormatError as error:
-            self.notify(str(error), title=error.title, severity="error", markup=False)
+            self.notify(clean(str(error)), title=error.title, severity="error", markup=False)
         else:
             if response_format is not None:
-                self.notify(f"Answers now follow {self.session.response_format_path.name}",
+                self.notify(f"Answers now follow {clean(self.session.response_format_path.name)}",
                             markup=False)  # fmt: skip
         self._show_response_format()
 
@@ -743,7 +743,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             described = "free text"
         else:
             kind = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}.get(in_use.kind, "JSON")
-            described = f"{kind}: {path.name}"
+            described = f"{kind}: {clean(path.name)}"
         self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
     def _set_template(self, name: str | None) -> None:
