@@ -42,7 +42,7 @@ lint: install-test
 	$(BIN)/ruff check tui tests bench
 
 # Each prints its figures against a baseline measured in the same run (bench/README.md).
-BENCHES := startup filter download chat compare remote
+BENCHES := startup filter download chat compare remote quant_check
 bench: models
 	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
 

@@ -16,7 +16,9 @@ from pathlib import Path
 from tui import __version__
 from tui.core.errors import LlmtuiError
 
-COMMAND_MODULES = ("download", "search", "chat", "compare", "serve", "votes", "history", "recommend")
+COMMAND_MODULES = (
+    "download", "search", "chat", "compare", "serve", "votes", "history", "recommend", "quant_check",
+)
 
 
 class CliError(LlmtuiError):

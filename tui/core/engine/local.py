@@ -276,7 +276,7 @@ class LocalBackend(Backend):
             name=f"llmtui-{self.label}",
             daemon=True,
         )
-        _ensure_resource_tracker()
+        ensure_resource_tracker()
         process.start()
         child.close()
         ready = multiprocessing.connection.wait([parent, process.sentinel], LOAD_TIMEOUT)
@@ -402,7 +402,7 @@ class LocalBackend(Backend):
                 code = f" (killed by signal {-exitcode})"
         elif exitcode is not None:
             code = f" (exit status {exitcode})"
-        detail = _log_tail(self._log)
+        detail = log_tail(self._log)
         reason = f": {detail}" if detail else ""
         return f"llama.cpp crashed {what}{code}{reason}"
 
@@ -415,7 +415,7 @@ class LocalBackend(Backend):
 _tracker_lock = threading.Lock()
 
 
-def _ensure_resource_tracker() -> None:
+def ensure_resource_tracker() -> None:
     """Start multiprocessing's resource tracker with a real stderr.
 
     Spawning starts the tracker on first use and hands it `sys.stderr.fileno()`; inside a Textual app
@@ -442,7 +442,7 @@ def _plain(message: Message) -> dict:
     return {"role": message.role, "content": message.content}
 
 
-def _log_tail(fd: int | None, lines: int = 3, window: int = 64 * 1024) -> str:
+def log_tail(fd: int | None, lines: int = 3, window: int = 64 * 1024) -> str:
     """What a dead worker last said about why (the native error), as one line."""
     if fd is None:
         return ""

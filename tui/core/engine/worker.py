@@ -59,7 +59,7 @@ def main(
     log_path: str,
 ) -> None:
     """Entry point of the worker process."""
-    _redirect_output(log_path)
+    redirect_output(log_path)
     # On abort ggml would attach gdb to print a backtrace: slow, and noise in the crash message.
     os.environ["GGML_NO_BACKTRACE"] = "1"
     try:
@@ -71,7 +71,7 @@ def main(
     worker.serve()
 
 
-def _redirect_output(log_path: str) -> None:
+def redirect_output(log_path: str) -> None:
     # Native code writes to fds 1 and 2 directly; in a TUI that would draw over the screen.
     # Readable too: the worker quotes what llama.cpp printed there (a grammar's parse error).
     fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)

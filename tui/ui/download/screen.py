@@ -1,15 +1,17 @@
 """My models: the GGUF files on this machine, the downloads in flight, and the quant picker.
 
-- `ModelsScreen` (mode "models"): local files with size, quant, model and last use, the total disk
-  use; delete (with confirmation), open in chat or compare; the models of each saved endpoint
+- `ModelsScreen` (mode "models"): local files with size, quant (and its `llmtui quant-check`
+  result, where one is kept), model and last use, the total disk use; delete (with
+  confirmation), open in chat or compare; the models of each saved endpoint
   (OpenAI-compatible servers, `model @ endpoint`; one that is down says so), and the Endpoints
   screen to add, edit, test and remove them; active downloads with progress, speed, ETA, state and
   retry reason; pause/resume and cancel. An offline banner when HF_HUB_OFFLINE is set.
 - `QuantPicker` (a modal, from `open_model(model_id)` or the `d` key): the model's GGUF repository,
   every quant with size, bits per weight and a fit label for this machine, the recommended one
-  marked. `get_then_open` uses it for a job on a model not on this machine (`c`/`m` on a catalogue
-  row, the chat's first-chat offer): the picker then stays, shows the download's progress, and the
-  job opens with the file once it is verified.
+  marked, a downloaded one's quant-check result beside its name. `get_then_open` uses it for a
+  job on a model not on this machine (`c`/`m` on a catalogue row, the chat's first-chat offer):
+  the picker then stays, shows the download's progress, and the job opens with the file once it
+  is verified.
 
 All Hub, disk, header and server work runs in thread workers that post messages; names from the
 Hub and from servers are shown as `Text`, never as markup.
@@ -18,7 +20,7 @@ Hub and from servers are shown as `Text`, never as markup.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -58,6 +60,17 @@ def _bar(fraction: float | None, width: int = 20) -> Text:
         return Text("─" * width, style="dim")
     full = int(fraction * width)
     return Text.assemble(("█" * full, "green"), ("░" * (width - full), "dim"), f" {fraction:4.0%}")
+
+
+def _quant_checks(app):
+    from tui.core.engine.quant_check import QuantCheckStore
+
+    return QuantCheckStore(app.context.paths.data_dir)
+
+
+def _quant_cell(quant: str | None, check) -> str:
+    """The quant, and its `llmtui quant-check` result where there is one."""
+    return f"{quant or '?'}  {check.summary}" if check is not None else quant or "?"
 
 
 def download_service(app):
@@ -201,6 +214,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         header: GgufInfo | None
         machine: fit.Machine | None
         error: str | None
+        checks: dict = field(default_factory=dict)  # file name -> QuantCheckResult, for files here
 
     @dataclass
     class Checked(Message):
@@ -221,6 +235,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         self.repos: list[hub.RepoChoice] = []
         self.fits: list[fit.Fit] = []
         self.recommended: hub.QuantFile | None = None
+        self.checks: dict = {}
         self.unloadable: LoadVerdict | None = None  # llama.cpp here cannot load this repository's files
         self.context = self.app.context.settings.downloads.context_length
 
@@ -291,7 +306,8 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
                 header = gguf_header.read_remote(repo_id, smallest.first)
             except (hub.HubError, GgufHeaderError):
                 header = None  # the fit falls back to an estimate from the size
-        self.post_message(self.Loaded(files, header, fit.machine(), None))
+        checks = _quant_checks(self.app).for_repo(repo_id, self.app.context.settings.model_dirs)
+        self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
         # One file answers for all: a repository's quants share the model's architecture.
         complete = [f for f in files.files if f.complete]
         if complete:
@@ -341,6 +357,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             self._show_status(message.error or "")
             return
         self.files, self.header, self.machine = message.files, message.header, message.machine
+        self.checks = message.checks
         self.unloadable = None
         self._render_files()
 
@@ -370,6 +387,9 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             name = one_line(f.name) + ("" if f.complete else " (parts missing)")
             if len(f.parts) > 1:
                 name += f" ({len(f.parts)} parts)"
+            check = self.checks.get(Path(f.first).name)
+            if check is not None:
+                name += f"  [{check.summary}]"
             table.add_row(
                 "★" if f is self.recommended else "",
                 f.quant or "?",
@@ -583,6 +603,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
     @dataclass
     class Scanned(Message):
         library: library.Library
+        checks: dict = field(default_factory=dict)  # path -> QuantCheckResult
 
     @dataclass
     class RemoteScanned(Message):
@@ -693,7 +714,13 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, exclusive=True, group="library-scan", exit_on_error=False)
     def _scan_library(self) -> None:
-        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
+        self.post_message(self._scanned())
+
+    def _scanned(self) -> Scanned:
+        """The files here and their quant checks (reads the disk: from a worker)."""
+        found = library.scan(self.app.context.settings.model_dirs)
+        checks = _quant_checks(self.app).for_files(m.path for m in found.models)
+        return self.Scanned(found, checks)
 
     @on(Scanned)
     def _on_scanned(self, message: Scanned) -> None:
@@ -709,7 +736,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             table.add_row(
                 Text(one_line(m.repo_id or _short_path(m.path.parent), 60)),
                 Text(one_line(m.name, 80)),
-                m.quant or "?",
+                _quant_cell(m.quant, message.checks.get(m.path)),
                 fit.human_bytes(m.size),
                 used,
                 key=str(i),
@@ -790,7 +817,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         else:
             message = f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed"
             self.app.call_from_thread(self.notify, message, markup=False)
-        self.post_message(self.Scanned(library.scan(self.app.context.settings.model_dirs)))
+        self.post_message(self._scanned())
 
     def action_add_folder(self) -> None:
         def chosen(answer: str | None) -> None:
