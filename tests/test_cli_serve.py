@@ -259,3 +259,50 @@ def test_endpoints_add_with_keyring_asks_for_the_key_without_echo(capsys, monkey
     assert keyring.store == {("llmtui", "vault"): KEY}
     out = capsys.readouterr().out
     assert "vault#ok" in out and KEY not in out + app_paths().settings_file.read_text()
+
+
+@pytest.mark.inference
+def test_served_smollm2_honours_openais_response_format_json_object_and_json_schema(smollm2):
+    from tui.core.engine.structured import ResponseFormat
+
+    colour = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["blue", "green"]}},
+        "required": ["colour"],
+    }
+    ask = [Message("user", "Describe a person as JSON with a name and an age.")]
+    formats = [ResponseFormat.json_object(), ResponseFormat.from_schema(colour, "colour")]
+    port = free_port()
+    server = llmtui("serve", str(smollm2), "--port", str(port), "--alias", "smollm2", "--ctx",
+                    "1024")  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    answers = []
+    try:
+        wait_until_serving(url, server)
+        with RemoteBackend(url, "smollm2") as backend:
+            backend.load()
+            for fmt in formats:
+                sampling = SamplingOptions(temperature=0.0, max_tokens=60, response_format=fmt)
+                events = list(backend.stream(ask, sampling))
+                answers.append("".join(e.text for e in events if isinstance(e, TokenEvent)))
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    for fmt, answer in zip(formats, answers, strict=True):
+        assert fmt.check(answer) is None, (fmt.kind, answer)
+
+
+def test_only_openais_json_schema_form_is_rewritten():
+    import json
+
+    from tui.cli.serve import _json_object_form
+
+    schema = {"type": "object"}
+    asked = {"messages": [], "response_format": {"type": "json_schema",
+                                                 "json_schema": {"name": "x", "schema": schema}}}
+    assert json.loads(_json_object_form(json.dumps(asked).encode()))["response_format"] == {
+        "type": "json_object", "schema": schema,
+    }  # fmt: skip
+    for unchanged in (b'{"response_format": {"type": "json_object"}}', b'{"messages": []}',
+                      b"not json [bold", b'{"response_format": null}'):  # fmt: skip
+        assert _json_object_form(unchanged) == unchanged

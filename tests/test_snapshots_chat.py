@@ -35,15 +35,8 @@ STATS = {
 }
 
 
-def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
-    model = tiny_gguf(["unused"])
-    store = ConversationStore(app_paths().database)
-    conversation = store.create(str(model), "tiny-script", {"context_length": 512})
-    store.add_message(conversation.id, "user", "Write a Python function that adds two numbers")
-    store.add_message(conversation.id, "assistant", ANSWER, stats=STATS)
-    store.add_message(conversation.id, "user", "And subtract?")
-    store.add_message(conversation.id, "assistant", "def sub(a, b):", stopped=True)
-    store.close()
+def opened(conversation_id: int):
+    """What to run before the picture: the chat screen with this stored conversation open."""
 
     async def open_it(pilot) -> None:
         await pilot.press("4")
@@ -54,7 +47,7 @@ def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
         screen = pilot.app.screen
         chat_input = screen.query_one(ChatInput)
         chat_input.cursor_blink = False  # before it gets the focus: then the cursor stays shown
-        await screen.open_conversation(conversation.id)
+        await screen.open_conversation(conversation_id)
         for _ in range(500):  # the model loads and the context meter counts the conversation
             if screen.info is not None and screen.context_used:
                 break
@@ -62,7 +55,35 @@ def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
         chat_input.focus()
         await pilot.pause()
 
-    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40), run_before=open_it)
+    return open_it
+
+
+def test_chat_with_a_past_conversation(snap_compare, tiny_gguf):
+    model = tiny_gguf(["unused"])
+    store = ConversationStore(app_paths().database)
+    conversation = store.create(str(model), "tiny-script", {"context_length": 512})
+    store.add_message(conversation.id, "user", "Write a Python function that adds two numbers")
+    store.add_message(conversation.id, "assistant", ANSWER, stats=STATS)
+    store.add_message(conversation.id, "user", "And subtract?")
+    store.add_message(conversation.id, "assistant", "def sub(a, b):", stopped=True)
+    store.close()
+
+    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40),
+                        run_before=opened(conversation.id))  # fmt: skip
+
+
+def test_chat_with_a_folded_reasoning_block(snap_compare, tiny_gguf):
+    model = tiny_gguf(["unused"])
+    store = ConversationStore(app_paths().database)
+    conversation = store.create(str(model), "tiny-script", {"context_length": 512})
+    store.add_message(conversation.id, "user", "Is 91 prime?")
+    store.add_message(conversation.id, "assistant", "No: **91 = 7 × 13**.",
+                      stats={**STATS, "reasoning_seconds": 2.4},
+                      reasoning="91 is odd. 91 / 7 = 13 [bold]so[/] it has factors.")  # fmt: skip
+    store.close()
+
+    assert snap_compare(LlmTui(load_catalogue()), terminal_size=(120, 40),
+                        run_before=opened(conversation.id))  # fmt: skip
 
 
 async def _chat(pilot) -> ChatScreen:

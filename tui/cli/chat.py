@@ -1,8 +1,10 @@
 """`llmtui chat MODEL [--prompt TEXT] [--system TEXT] [--json]`: one answer on stdout, or the chat screen.
 
 With `--prompt` the answer streams to stdout and the command exits (`--json`: one JSON document with
-the answer, the model, its prompt format and the stats); the conversation is kept with the chat
-screen's (`--no-save`: not kept). Without it the TUI opens on the chat screen
+the answer, the model's reasoning apart from it, the model, its prompt format and the stats); a
+reasoning block is never printed with the answer. `--json-schema FILE` (or `--grammar FILE`) constrains
+the answer: a broken or unsupported schema is one line and exit status 2. The conversation is kept
+with the chat screen's (`--no-save`: not kept). Without it the TUI opens on the chat screen
 with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
 cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
 context, is one line on stderr and exit status 2.
@@ -48,6 +50,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)"
     )
+    constrain = parser.add_mutually_exclusive_group()
+    constrain.add_argument(
+        "--json-schema", metavar="FILE", help="answer JSON that matches this JSON schema (.json)"
+    )
+    constrain.add_argument(
+        "--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows"
+    )
     parser.add_argument("--ctx", type=int, metavar="N", help="context length")
     parser.add_argument(
         "--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)"
@@ -60,6 +69,10 @@ def register(subparsers) -> None:
     parser.add_argument("--repeat-penalty", type=float, metavar="R")
     parser.add_argument("--max-tokens", type=int, metavar="N")
     parser.add_argument("--seed", type=int, metavar="N")
+    parser.add_argument(
+        "--prompt-lookup", type=int, metavar="N",
+        help="prompt-lookup decoding: draft up to N tokens from the conversation (0: off)",
+    )  # fmt: skip
     parser.add_argument(
         "--no-save", action="store_true",
         help="with --prompt: do not keep the conversation (it is kept, as the chat screen keeps them)",
@@ -127,6 +140,7 @@ SCREEN_SETTINGS = {
     "repeat_penalty": "repeat_penalty",
     "max_tokens": "max_tokens",
     "seed": "seed",
+    "prompt_lookup": "prompt_lookup",
 }
 
 
@@ -147,10 +161,12 @@ def _answer(args: argparse.Namespace, context) -> int:
     from tui.core.text import clean
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
-    store = None if args.no_save else ConversationStore(context.paths.database)
-    session = ChatSession(context, store, catalogue=_catalogue_or_none(context),
+    session = ChatSession(context, catalogue=_catalogue_or_none(context),
                           preset=args.preset, overrides=screen_options(args))  # fmt: skip
+    # A broken schema or grammar is one line before anything is loaded or opened.
+    session.set_response_format(args.json_schema or args.grammar)
+    # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
+    store = session.store = None if args.no_save else ConversationStore(context.paths.database)
     # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
     # exact.
     show = clean if sys.stdout.isatty() else str
@@ -159,7 +175,7 @@ def _answer(args: argparse.Namespace, context) -> int:
         for event in session.answer([], question=prompt):
             if isinstance(event, Answered):
                 ended = event
-            elif not args.json:
+            elif not args.json and not event.reasoning:  # the answer alone
                 sys.stdout.write(show(event.text))
                 sys.stdout.flush()
     except EngineError as error:
@@ -181,6 +197,8 @@ def _answer(args: argparse.Namespace, context) -> int:
             "template_source": info.template_source,
             "template_is_guess": info.template_is_guess,
             "answer": ended.text,
+            "reasoning": ended.reasoning or None,
+            "reasoning_seconds": ended.reasoning_seconds,
             "stats": ended.stats.to_dict(),
         }
         print(json.dumps(document, ensure_ascii=False))
@@ -209,6 +227,12 @@ def _catalogue_or_none(context):
 def _open_screen(args: argparse.Namespace, context) -> int:
     from tui.ui.app import LlmTui
 
-    job = ("chat", args.model, {"options": screen_options(args), "preset": args.preset})
+    from tui.core.engine.structured import load_response_format
+
+    chosen = args.json_schema or args.grammar
+    if chosen:
+        load_response_format(chosen)  # a broken file is one line here, before the screen opens
+    job = ("chat", args.model, {"options": screen_options(args), "preset": args.preset,
+                                "response_format": chosen})  # fmt: skip
     LlmTui(context.catalogue(), context=context, first_job=job).run()
     return 0

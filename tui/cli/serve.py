@@ -4,7 +4,8 @@
 OpenAI client) can use it as `http://HOST:PORT/v1#ALIAS`. MODEL is what `llmtui chat` takes for a
 local model: a path, or a catalogue model or repository (`owner/repo[:QUANT]`) in the HF cache. It
 listens on loopback unless `--host` says otherwise; another address is an explicit choice and gets
-a warning (and `--api-key-env` to require a key).
+a warning (and `--api-key-env` to require a key). OpenAI's `response_format` is honoured, both
+`json_object` and `json_schema` (the second rewritten to the form that server takes).
 
 `endpoints` manages the servers this llmtui uses: list, add, remove, test.
 """
@@ -139,8 +140,55 @@ def run_serve(args: argparse.Namespace, context) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {alias} at http://{shown}:{args.port}/v1 (ctrl+c stops)", flush=True)
     print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(OpenAIResponseFormat(app), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+class OpenAIResponseFormat:
+    """ASGI: OpenAI's `response_format` {"type": "json_schema", "json_schema": {"schema": S}} as
+    llama-cpp-python's server (checked on 0.3.36) takes the same constraint, {"type": "json_object",
+    "schema": S}; it refuses the first form (422) and turns the second into a grammar. Every other
+    request passes as it came."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            await self.app(scope, receive, send)
+            return
+        chunks, message = [], {"more_body": True}
+        while message.get("more_body"):
+            message = await receive()
+            chunks.append(message.get("body", b""))
+        body = _json_object_form(b"".join(chunks))
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()  # after the body: a disconnect, as it comes
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.app({**scope, "headers": headers}, replay, send)
+
+
+def _json_object_form(body: bytes) -> bytes:
+    import json
+
+    try:
+        request = json.loads(body)
+        response_format = request["response_format"]
+        if response_format["type"] != "json_schema":
+            return body
+        schema = (response_format.get("json_schema") or {}).get("schema")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return body  # not a request this rewrites: the server answers it as it would
+    request["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+    return json.dumps(request).encode()
 
 
 def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None]:

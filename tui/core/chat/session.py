@@ -12,16 +12,24 @@ beside the old ones (the store's alternatives): `select` shows another, `fork` c
 
 Settings come in layers, as `chat_options` merges them: the chat settings, the preset chosen (or the
 model's default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
+
+A reasoning block before the answer (`<think>…</think>`, a server's `reasoning_content`) is split off
+as the text streams: its TokenEvents say `reasoning=True`, `Answered` keeps it apart from the answer,
+the store keeps it in its own field, and the context sent back on the next turn leaves it out. A
+response format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from tui.core.chat.reasoning import Part, ReasoningSplitter, without_reasoning
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -34,6 +42,7 @@ from tui.core.engine.base import (
     TokenEvent,
     chat_options,
 )
+from tui.core.engine.structured import ResponseFormat, load_response_format
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
@@ -42,19 +51,23 @@ if TYPE_CHECKING:
     from tui.core.config.context import AppContext
 
 # The settings (by the settings panel's names) that only a reload applies.
-RELOAD_KEYS = ("context_length", "gpu_layers")
+RELOAD_KEYS = ("context_length", "gpu_layers", "prompt_lookup")
 
 
 @dataclass(frozen=True)
 class Answered:
     """How an answer ended: `stats` when the model finished (or was stopped), `error` when it
-    failed; `text` is what arrived either way. The ids are the store's (None: not stored)."""
+    failed; `text` is the answer that arrived either way, `reasoning` the reasoning before it ("":
+    none), `reasoning_seconds` how long the model reasoned. The ids are the store's (None: not
+    stored)."""
 
     text: str
     stats: AnswerStats | None = None
     error: EngineError | None = None
     question_id: int | None = None
     answer_id: int | None = None
+    reasoning: str = ""
+    reasoning_seconds: float | None = None
 
     @property
     def stopped(self) -> bool:
@@ -92,6 +105,8 @@ class ChatSession:
         self.backend: Backend | None = None
         self.info: ModelInfo | None = None
         self.conversation: Conversation | None = None
+        self.response_format: ResponseFormat | None = None  # None: free text
+        self.response_format_path: Path | None = None  # the file it was loaded from
         self._lock = threading.Lock()  # the backend and info, swapped by loads from any thread
 
     # -- options -----------------------------------------------------------------------------------
@@ -111,7 +126,8 @@ class ChatSession:
 
     def options(self) -> tuple[LoadOptions, SamplingOptions]:
         preset = self.preset.values() if self.preset is not None else None
-        return chat_options(self.context.settings.chat, preset, **self.overrides)
+        load, sampling = chat_options(self.context.settings.chat, preset, **self.overrides)
+        return load, replace(sampling, response_format=self.response_format)
 
     def set_value(self, name: str, value: object) -> None:
         """Choose one setting over the preset's (the settings panel); the conversation keeps it."""
@@ -133,15 +149,25 @@ class ChatSession:
         if self.preset is not None:
             self.preset = self.context.presets().find(self.preset.name)
 
+    def set_response_format(self, path: Path | str | None) -> ResponseFormat | None:
+        """Constrain answers from now on to the JSON schema (.json) or GBNF grammar (.gbnf) in
+        `path` (None or "": free text). A broken file raises ResponseFormatError (one line) and
+        leaves the format in use as it was."""
+        response_format = load_response_format(path) if path else None
+        self.response_format = response_format
+        self.response_format_path = Path(path).expanduser() if path else None
+        return response_format
+
     def settings(self) -> dict:
         """The settings a conversation keeps (its template is kept apart), with its preset."""
         values = {k: v for k, v in self.values.items() if k != "template"}
         return values if self.preset is None else {**values, "preset": self.preset.name}
 
     def messages(self, turns: Sequence[Message]) -> list[Message]:
-        """What the model is asked: the system prompt, then the turns."""
+        """What the model is asked: the system prompt, then the turns, each answer without its
+        reasoning (the model families that reason expect it dropped)."""
         system = self.values.get("system_prompt") or ""
-        return ([Message("system", system)] if system else []) + list(turns)
+        return ([Message("system", system)] if system else []) + without_reasoning(turns)
 
     # -- the model ---------------------------------------------------------------------------------
 
@@ -219,7 +245,8 @@ class ChatSession:
         _, sampling = self.options()
         turns = list(turns) + ([Message("user", question)] if question is not None else [])
         question_id = self._save_question(question, edit)
-        parts: list[str] = []
+        splitter = ReasoningSplitter(info.reasoning_opened)
+        clock = _ReasoningClock()
         stats = error = None
         try:
             n_ctx = info.context_size
@@ -232,14 +259,15 @@ class ChatSession:
                 if isinstance(event, DoneEvent):
                     stats = event.stats
                     break
-                parts.append(event.text)
-                yield event
+                yield from clock.events(splitter.feed(event.text, event.reasoning))
         except EngineError as failure:
             error = failure
-        text = "".join(parts)
-        ended = Answered(text, stats, error, question_id)
-        if text or error is None:  # a failure before any text leaves nothing to keep
-            ended = Answered(text, stats, error, question_id, self._save_answer(ended, redo))
+        yield from clock.events(splitter.finish())
+        ended = Answered(splitter.answer, stats, error, question_id,
+                         reasoning=splitter.reasoning, reasoning_seconds=clock.seconds)  # fmt: skip
+        if splitter.answer or splitter.reasoning or error is None:
+            # a failure before any text leaves nothing to keep
+            ended = replace(ended, answer_id=self._save_answer(ended, redo))
         yield ended
 
     # -- the store: every write is made here -------------------------------------------------------
@@ -305,14 +333,13 @@ class ChatSession:
         if self.store is None or self.conversation is None:
             return None
         stats = ended.stats.to_dict() if ended.stats else None
+        if stats is not None and ended.reasoning_seconds is not None:
+            stats["reasoning_seconds"] = ended.reasoning_seconds
+        kept = {"stopped": ended.stopped, "stats": stats, "reasoning": ended.reasoning or None}
         if redo is not None:
-            stored = self.store.add_alternative(
-                self.conversation.id, redo, ended.text, stopped=ended.stopped, stats=stats
-            )
+            stored = self.store.add_alternative(self.conversation.id, redo, ended.text, **kept)
         else:
-            stored = self.store.add_message(
-                self.conversation.id, "assistant", ended.text, stopped=ended.stopped, stats=stats
-            )
+            stored = self.store.add_message(self.conversation.id, "assistant", ended.text, **kept)
         return stored.id
 
     def _save_model(self) -> None:
@@ -326,3 +353,26 @@ class ChatSession:
     def close(self) -> None:
         """Unload the model; the store stays its owner's."""
         self.close_model()
+
+
+class _ReasoningClock:
+    """How long a model reasons: from its first reasoning text to its first answer text (or the end
+    of the answer, where it never got past reasoning)."""
+
+    def __init__(self) -> None:
+        self._started: float | None = None
+        self._ended: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self._started is None:
+            return None
+        return (self._ended or time.perf_counter()) - self._started
+
+    def events(self, parts: Iterable[Part]) -> Iterator[TokenEvent]:
+        for part in parts:
+            if part.reasoning and self._started is None:
+                self._started = time.perf_counter()
+            elif not part.reasoning and self._started is not None and self._ended is None:
+                self._ended = time.perf_counter()
+            yield TokenEvent(part.text, part.reasoning)

@@ -6,7 +6,8 @@ persist) and forwards keys to it; the session's blocking calls run in thread wor
 generation and the store's writes stay off the UI thread. The answer's text goes through the
 `TextPump` (`tui.ui.pump`), which paces the renders so a model generating thousands of tokens a
 second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
-is shown at once (a message wakes the pump), so the time to first token is the engine's.
+is shown at once (a message wakes the pump), so the time to first token is the engine's. A reasoning
+block streams apart, into a folded block above the answer (f5 or t unfolds it).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ from tui.ui.pump import TextPump, ui_share
 from tui.ui.storage import ShowsStorageNotices, show_notice
 from tui.ui.workers import ReportsWorkerFailures
 
-ANSWER = "answer"  # the pump's one key: one answer streams at a time
+# The pump's keys: one answer streams at a time, its reasoning apart from it.
+ANSWER = "answer"
+REASONING = "reasoning"
 SEARCH_PAUSE = 0.15  # seconds of no typing before the conversation search runs
 
 
@@ -127,6 +130,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             show=False,
             id="chat.copy_code",
             tooltip="Copy the last code block of the last answer",
+        ),
+        Binding(
+            "f5",
+            "toggle_reasoning",
+            "Reasoning",
+            id="chat.reasoning",
+            tooltip="Unfold or fold the last answer's reasoning",
         ),
         Binding(
             "ctrl+o", "open_model", "Open model", id="chat.open", tooltip="Chat with another model"
@@ -352,14 +362,17 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         keep_conversation: bool = False,
         options: dict | None = None,
         preset: str | None = None,
+        response_format: str | None = None,
     ) -> None:
         """Load `spec` (from the browse screen, the CLI or ctrl+o) and chat with it.
 
         `options`: settings to use from now on (`llmtui chat MODEL --temperature 0 ...`), by the
-        names of the settings panel, over `preset` (a preset's name, `--preset`)."""
+        names of the settings panel, over `preset` (a preset's name, `--preset`); `response_format`:
+        a schema or grammar file to answer in (`--json-schema`, `--grammar`)."""
         if not self.is_mounted:  # opened with the switch to this mode: load once composed
             self.call_later(self.open_model, spec, keep_conversation=keep_conversation,
-                            options=options, preset=preset)  # fmt: skip
+                            options=options, preset=preset,
+                            response_format=response_format)  # fmt: skip
             return
         if preset is not None:
             try:
@@ -370,6 +383,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.session.overrides.update(options)
         if options or preset is not None:
             self.query_one(SettingsPanel).show_values(self._panel_values())
+        if response_format:
+            self._set_response_format(response_format)
         if (
             not keep_conversation
             and self.conversation is not None
@@ -528,7 +543,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             if isinstance(event, Answered):
                 self.post_message(self.AnswerEnded(event))
                 return
-            self._pump.put(ANSWER, event.text)
+            self._pump.put(REASONING if event.reasoning else ANSWER, event.text)
             if first:
                 first = False
                 self.post_message(self.FirstToken())
@@ -538,10 +553,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         await self._pump.wake()
 
     async def _drain(self) -> None:
-        """Move streamed text into the answer's Markdown (the pump calls it)."""
-        fragment = self._pump.take(ANSWER)
-        if fragment and self._answer_view is not None:
-            await self._answer_view.stream_append(fragment)
+        """Move streamed text into the answer's reasoning block and Markdown (the pump calls it)."""
+        view = self._answer_view
+        if view is None:
+            return
+        if reasoning := self._pump.take(REASONING):
+            await view.reasoning_append(reasoning)
+        if fragment := self._pump.take(ANSWER):
+            await view.stream_append(fragment)
 
     @on(AnswerEnded)
     async def _answer_ended(self, event: AnswerEnded) -> None:
@@ -569,12 +588,16 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if view is None:
             self.answering = False
             return
-        await view.finish()
+        if ended is not None:  # the answer and reasoning as the session kept them
+            view.finish_reasoning(ended.reasoning, ended.reasoning_seconds)
+            await view.finish(ended.text)
+        else:
+            await view.finish()
         if ended is not None and ended.error is not None:
             failure = ended.error.message
             self.notify(failure, title="The answer failed", severity="error", markup=False)
         if failure is not None:
-            if not view.text:
+            if not view.text and view.reasoning is None:
                 await view.remove()
                 if beside is view:  # an answer written again and lost: the old one is there
                     await self._reshow()
@@ -691,6 +714,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _set_input_title(self, title: str) -> None:
         self.query_one(ChatInput).border_title = title or None
 
+    def action_toggle_reasoning(self) -> None:
+        answers = [v for v in self._views() if v.reasoning is not None]
+        if not answers:
+            self.notify("No answer here has reasoning", severity="warning")
+            return
+        answers[-1].action_toggle_reasoning()
+
     def action_copy_last(self) -> None:
         answers = [v for v in self._views() if v.role == "assistant" and v.text]
         if not answers:
@@ -765,6 +795,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(SettingsPanel.Changed)
     def _setting_changed(self, event: SettingsPanel.Changed) -> None:
+        if event.name == "response_format":
+            self._set_response_format(event.value)
+            return
         if event.name == "template":
             self._set_template(event.value)
             return
@@ -775,6 +808,30 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         elif event.name in ("system_prompt", "context_policy"):
             self._show_meter()
             self._count_context()
+
+    def _set_response_format(self, path: str) -> None:
+        """Constrain the answers from now on to the schema or grammar in `path` ("": free text); a
+        file that cannot be used is one notification and the format in use stays."""
+        from tui.core.engine.structured import ResponseFormatError
+
+        try:
+            response_format = self.session.set_response_format(path)
+        except ResponseFormatError as error:
+            self.notify(clean(str(error)), title=error.title, severity="error", markup=False)
+        else:
+            if response_format is not None:
+                self.notify(f"Answers now follow {clean(self.session.response_format_path.name)}",
+                            markup=False)  # fmt: skip
+        self._show_response_format()
+
+    def _show_response_format(self) -> None:
+        in_use, path = self.session.response_format, self.session.response_format_path
+        if in_use is None:
+            described = "free text"
+        else:
+            kind = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}.get(in_use.kind, "JSON")
+            described = f"{kind}: {clean(path.name)}"
+        self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
     def _set_template(self, name: str | None) -> None:
         if self.backend is not None:
@@ -1080,4 +1137,5 @@ def _message_view(message: StoredMessage) -> MessageView:
     if message.stopped:
         note = f"{note} · stopped" if note else "stopped"
     return MessageView(message.role, message.content, message_id=message.id, note=note,
-                       alternatives=message.alternatives)  # fmt: skip
+                       alternatives=message.alternatives, reasoning=message.reasoning or "",
+                       reasoning_seconds=(message.stats or {}).get("reasoning_seconds"))  # fmt: skip

@@ -1,4 +1,5 @@
-"""The chat screen's parts: a message (Markdown, streamed), the multi-line input, the settings panel."""
+"""The chat screen's parts: a message (Markdown, streamed, its reasoning folded above it), the
+multi-line input, the settings panel."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
-from textual.widgets import Input, Label, Markdown, OptionList, Select, Static, TextArea
+from textual.widgets import (
+    Collapsible,
+    Input,
+    Label,
+    Markdown,
+    OptionList,
+    Select,
+    Static,
+    TextArea,
+)
 from textual.widgets.option_list import Option
 
 from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
@@ -37,6 +47,11 @@ def stats_line(stats: AnswerStats) -> str:
         parts.append(f"{stats.tokens_per_second:.1f} tok/s")
     if stats.time_to_first_token is not None:
         parts.append(f"first token {stats.time_to_first_token * 1000:.0f} ms")
+    if stats.draft_acceptance is not None:  # prompt lookup was on
+        parts.append(
+            f"lookup {stats.draft_accepted}/{stats.draft_proposed} drafts kept "
+            f"({stats.draft_acceptance:.0%})"
+        )
     if stats.finish_reason != "stop":
         parts.append(
             {
@@ -62,9 +77,39 @@ class AlternativeArrow(Static):
         view.post_message(MessageView.AlternativeRequested(view, self.step))
 
 
+class ReasoningBlock(Collapsible):
+    """A model's reasoning before its answer, folded: its length and time in the title, the text
+    (plain, cleaned) inside. Enter on the title or a click unfolds it."""
+
+    def __init__(self, text: str = "", seconds: float | None = None) -> None:
+        self.text = text
+        self.seconds = seconds
+        self.writing = seconds is None and not text
+        self._body = Static(Content(clean(text)), classes="reasoning-body")
+        super().__init__(self._body, title=self._label(), collapsed=True, classes="message-reasoning")
+
+    def _label(self) -> str:
+        length = f"{len(self.text):,} characters"
+        if self.writing:
+            return f"Reasoning… {length}"
+        took = f" · {self.seconds:.1f} s" if self.seconds is not None else ""
+        return f"Reasoning · {length}{took}"
+
+    def append(self, fragment: str) -> None:
+        self.text += fragment
+        self._body.update(Content(clean(self.text)))
+        self.title = self._label()
+
+    def finish(self, text: str, seconds: float | None) -> None:
+        """The reasoning as the session kept it (blank space trimmed) and how long it took."""
+        self.text, self.seconds, self.writing = text, seconds, False
+        self._body.update(Content(clean(text)))
+        self.title = self._label()
+
+
 class MessageView(Vertical, can_focus=True):
-    """One message: a title line ("‹ 2/3 ›" when it has alternatives) and its text as Markdown
-    (model text is cleaned, never markup)."""
+    """One message: a title line ("‹ 2/3 ›" when it has alternatives), an answer's reasoning folded
+    (when it has one), and its text as Markdown (model text is cleaned, never markup)."""
 
     BINDINGS = [
         Binding(
@@ -88,6 +133,13 @@ class MessageView(Vertical, can_focus=True):
             id="chat.message.edit",
             tooltip="Edit this question and send it again",
         ),
+        Binding(
+            "t",
+            "toggle_reasoning",
+            "Reasoning",
+            id="chat.message.reasoning",
+            tooltip="Unfold or fold this answer's reasoning",
+        ),
     ]
 
     @dataclass
@@ -109,13 +161,16 @@ class MessageView(Vertical, can_focus=True):
         message_id: int | None = None,
         note: str = "",
         alternatives: Alternatives | None = None,
+        reasoning: str = "",
+        reasoning_seconds: float | None = None,
     ) -> None:
         super().__init__(classes=f"message -{role}")
         self.role = role
-        self.text = text  # the raw text as the model wrote it (exported and copied as such)
+        self.text = text  # the raw answer as the model wrote it (exported and copied as such)
         self.message_id = message_id
         self.note = note
         self.alternatives = alternatives
+        self._reasoning = (reasoning, reasoning_seconds)
         self._stream = None
 
     def compose(self) -> ComposeResult:
@@ -124,6 +179,8 @@ class MessageView(Vertical, can_focus=True):
             yield AlternativeArrow(-1)
             yield Static(classes="alternative-label")
             yield AlternativeArrow(1)
+        if self._reasoning[0]:  # built only for a message that has one
+            yield ReasoningBlock(*self._reasoning)
         yield Markdown(clean(self.text), classes="message-body")
 
     def on_mount(self) -> None:
@@ -137,6 +194,10 @@ class MessageView(Vertical, can_focus=True):
             part.display = several
         if several:
             self.query_one(".alternative-label", Static).update(alternatives.label)
+
+    @property
+    def reasoning(self) -> ReasoningBlock | None:
+        return next(iter(self.query_children(ReasoningBlock)), None)
 
     def _title(self) -> Content:
         title = Content.styled(ROLE_TITLES[self.role], "bold")
@@ -156,6 +217,24 @@ class MessageView(Vertical, can_focus=True):
         if self._stream is None:
             self._stream = await open_stream(self.body)
         await self._stream.write(clean(fragment))
+
+    async def reasoning_append(self, fragment: str) -> None:
+        """Append streamed reasoning, into a folded block above the answer."""
+        block = self.reasoning
+        if block is None:
+            block = ReasoningBlock()
+            await self.mount(block, before=self.body)
+        block.append(fragment)
+
+    def finish_reasoning(self, text: str, seconds: float | None) -> None:
+        if (block := self.reasoning) is not None:
+            block.finish(text, seconds)
+
+    def action_toggle_reasoning(self) -> None:
+        if (block := self.reasoning) is None:
+            self.notify("This message has no reasoning", severity="warning")
+            return
+        block.collapsed = not block.collapsed
 
     async def finish(self, text: str | None = None) -> None:
         """End streaming: one full update, so a code fence left half open mid-stream renders right."""
@@ -348,6 +427,7 @@ SAMPLING_FIELDS = (
 LOAD_FIELDS = (
     ("context_length", "Context length (reloads)", "int", 256, 1_048_576),
     ("gpu_layers", "GPU layers (-1: all; reloads)", "int", -1, 1000),
+    ("prompt_lookup", "Prompt lookup: tokens drafted (0: off; reloads)", "int", 0, 64),
 )
 POLICY_CHOICES = [("Drop the oldest turns", "drop_oldest"), ("Stop and say so", "stop")]
 AUTOMATIC = "auto"
@@ -363,8 +443,9 @@ def preset_choices(names: Sequence[str]) -> list[tuple[Content, str]]:
 
 
 class SettingsPanel(VerticalScroll):
-    """The preset, then sampling, loading, prompt format, overflow policy and system prompt of the
-    chat. `values` are the chat's (the session's), with `preset` (a name or None)."""
+    """The preset, then sampling, loading, prompt format, overflow policy, system prompt and answer
+    format (a JSON schema or GBNF grammar file, loaded on Enter) of the chat. `values` are the chat's
+    (the session's), with `preset` (a name or None)."""
 
     @dataclass
     class Changed(Message):
@@ -419,12 +500,28 @@ class SettingsPanel(VerticalScroll):
             id="set-context_policy",
             allow_blank=False,
         )
+        yield Label("Answer format: a JSON schema (.json) or GBNF grammar (.gbnf) file")
+        yield Input(placeholder="Enter loads it; empty: free text", id="set-response_format")
+        yield Static(Content("free text"), id="response-format-status")
+
+    @on(Input.Submitted, "#set-response_format")
+    def _format_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Changed("response_format", event.value.strip()))
+
+    def show_response_format(self, path: str, description: str) -> None:
+        """Show the answer format in use (after a load, or a refused one: the one still in use)."""
+        with self.prevent(Input.Changed):
+            self.query_one("#set-response_format", Input).value = path
+        self.query_one("#response-format-status", Static).update(Content(description))
 
     @on(Input.Changed)
     def _number_changed(self, event: Input.Changed) -> None:
         event.stop()
         name = (event.input.id or "").removeprefix("set-")
-        kind = next(k for n, _, k, _, _ in SAMPLING_FIELDS + LOAD_FIELDS if n == name)
+        kind = next((k for n, _, k, _, _ in SAMPLING_FIELDS + LOAD_FIELDS if n == name), None)
+        if kind is None:  # the answer format's path: loaded on Enter
+            return
         if event.validation_result is not None and not event.validation_result.is_valid:
             return
         try:
