@@ -115,3 +115,12 @@ def fake_backends(monkeypatch):
 
     monkeypatch.setattr(resolve, "open_backend", open_backend)
     return backends
+
+
+@pytest.fixture
+def fixed_machine(monkeypatch):
+    """This machine's memory as the snapshots assume it (16 GiB, 9 free), for the quant picker and
+    the model table's Fits here column."""
+    from tui.core.models import fit
+
+    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))

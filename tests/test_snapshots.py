@@ -11,15 +11,12 @@ import pytest
 from textual.widgets import Input
 
 from tests.pilot import fits_found, until
-from tui.core.models import fit
 from tui.ui.app import LlmTui
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]
 
 
-@pytest.fixture(autouse=True)
-def fixed_machine(monkeypatch):
-    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))
+pytestmark = pytest.mark.usefixtures("fixed_machine")
 
 
 def steady(then=None):

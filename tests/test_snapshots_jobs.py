@@ -27,7 +27,6 @@ from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, load_settings, save_settings
 from tui.core.engine.base import AnswerStats, SamplingOptions
-from tui.core.models import fit
 from tui.ui.app import LlmTui
 
 SIZE = (120, 40)
@@ -47,10 +46,7 @@ async def shown(pilot, screen_name: str, selector: str):
     return pilot.app.screen.query_one(selector)
 
 
-@pytest.fixture(autouse=True)
-def fixed_machine(monkeypatch):
-    """The machine's memory, for the quant picker and the model table behind the screens."""
-    monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))
+pytestmark = pytest.mark.usefixtures("fixed_machine")
 
 
 async def steady(pilot) -> None:

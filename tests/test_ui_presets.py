@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
-from tests.pilot import until
+from tests.pilot import fits_found, until
 from tui.core.chat.presets import Preset, PresetBook
 from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
@@ -208,12 +208,13 @@ async def test_compare_takes_a_preset_for_all_and_per_model(catalogue, tiny_gguf
         assert config.sampling_for(1).max_tokens == 1024  # its default preset's
 
 
-def test_snapshot_of_the_manager(snap_compare, catalogue):
+def test_snapshot_of_the_manager(snap_compare, catalogue, fixed_machine):
     book = AppContext.load().presets()
     book.create(Preset("[bold]mine[/]", system_prompt=HOSTILE_SYSTEM, temperature=0.3))
     book.set_default("SmolLM2-135M-Instruct.Q4_1.gguf", "[bold]mine[/]")
 
     async def run_before(pilot) -> None:
+        await until(pilot, lambda: fits_found(pilot.app), "the Fits here column behind it")
         screen = await open_manager(pilot)
         screen.query_one(DataTable).move_cursor(row=4)
         await pilot.pause()
