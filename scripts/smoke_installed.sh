@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The package as users get it: build the wheel, install it (not editable) into a fresh virtual
 # environment, and use it from a folder outside the checkout: the first screen, `python -m tui`,
-# `llmtui models --json`, and a download -> list -> chat of a catalogue model through a loopback Hub.
+# `llmtui models --json`, a download -> list -> chat -> history of a catalogue model through a loopback
+# Hub, and the data files the wheel must carry.
 # Needs the dev environment (.venv, for the loopback Hub) and the test model (`make models`).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,4 +47,11 @@ import json, sys
 answer = json.load(sys.stdin)
 assert answer["answer"].strip(), answer
 print("smoke: chat answered", repr(answer["answer"][:40]))'
+"$work/venv/bin/llmtui" history list --json | "$py" -c '
+import json, sys
+kept = json.load(sys.stdin)
+assert len(kept) == 1, kept
+print("smoke: the chat is in the history")'
+"$py" -c 'from importlib.resources import files
+assert files("tui.core.engine").joinpath("quant_check.txt").read_text().strip()'
 echo "smoke: the installed package works"
