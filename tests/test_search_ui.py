@@ -112,6 +112,7 @@ async def test_offline_says_so_and_the_catalogue_keeps_working(catalogue, monkey
         await search_for(pilot, "qwen")
         await until(pilot, lambda: status(screen).startswith("The Hub is offline: cannot connect"))
         assert hub_ids(screen) == []
+        assert detail_text(screen).startswith("The Hub is offline: cannot connect")  # not "Searching…"
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
         await pilot.press("backspace")
         await until(pilot, lambda: "HF_HUB_OFFLINE" in status(screen))

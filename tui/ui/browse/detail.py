@@ -244,7 +244,7 @@ class ModelDetail(VerticalScroll):
         """A Hub search result; `empty` says why there is none."""
         if repo is self._shown and repo is not None:
             return
-        self._show(repo, Content(empty) if repo is None else describe_repo(repo))
+        self._show(repo, Content(clean(empty)) if repo is None else describe_repo(repo))
         self.query_one(f"#action-{FIND_ON_HUB[0]}").display = False
 
     def _show(self, shown: Model | HubRepo | None, text: Content | DetailText) -> None:

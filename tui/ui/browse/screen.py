@@ -135,6 +135,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         self.hub_sort = "downloads"  # one of search.SORT_NAMES
         self.hub_search: HubSearch | None = None  # the current query's results
         self._hub_loading = False
+        self._hub_error: str | None = None  # why the last question to the Hub got no answer
         self._hub_timer: Timer | None = None
         self._hub_table: HubTable | None = None  # built when the Hub source is first shown
         # Start with the breakpoint class of the current width: Textual sets it on the first
@@ -401,14 +402,14 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         try:
             search = HubSearch(self.filter_text, self.hub_sort)
         except HubError as error:
-            self.hub_search = None
+            self.hub_search, self._hub_error = None, str(error)
             self._hub_status(str(error))
             self._render_hub()
             return
         if (self.hub_search is not None and self.hub_search.results
                 and (self.hub_search.query, self.hub_search.sort) == (search.query, search.sort)):
             return  # the same question, answered: keep the answer (and the pages fetched)
-        self.hub_search = search
+        self.hub_search, self._hub_error = search, None
         self._render_hub()
         self._hub_status(f"Searching the Hub for {search.query!r}…" if search.query
                          else "Searching the Hub…")  # fmt: skip
@@ -438,6 +439,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         if event.search is not self.hub_search:  # a query typed over since: not the answer
             return
         self._hub_loading = False
+        self._hub_error = None if event.error is None else str(event.error)
         self._render_hub()
         if event.error is not None:
             self._hub_status(str(event.error))
@@ -457,6 +459,8 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
 
     def _hub_empty(self) -> str:
         search = self.hub_search
+        if self._hub_error is not None:  # the status line cuts it short; the pane wraps it
+            return self._hub_error
         if search is None or not search.exhausted:
             return "Searching the Hub…" if search else "Type to search the Hub."
         return "No GGUF repository on the Hub matches the search."

@@ -1083,7 +1083,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if hits is None:
             title.update("Conversations")
             return
-        title.update(f"{len(hits)} messages found" if hits else "Nothing found")
+        counted = f"{len(hits)} message{'' if len(hits) == 1 else 's'} found"
+        title.update(counted if hits else "Nothing found")
         found.show(hits)
 
     @on(Input.Submitted, "#conversation-search")
