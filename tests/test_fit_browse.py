@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.pilot import until
-from tests.test_ui_browse import shown_ids, type_text
+from tests.test_ui_browse import detail_text, shown_ids, type_text
 from tui.core.catalogue.browse import COLUMN_IDS
 from tui.core.models import fit, recommend
 from tui.ui.app import LlmTui
@@ -103,3 +103,19 @@ async def test_a_measured_answer_calibrates_the_speed_label(catalogue, tmp_path)
         assert calibrated.tokens_per_second == pytest.approx(
             expected(app, model).speed.tokens_per_second * factor
         )
+
+
+async def test_the_detail_pane_says_what_fits_where_the_table_has_no_room(catalogue):
+    async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await until(pilot, lambda: has_fits(app), "the fits were never computed")
+        await pilot.pause()
+        assert "fits" not in app.screen.query_one(ModelTable).visible_columns  # too narrow here
+        fitting = next(m for m in catalogue.models if expected(app, m).word == "yes")
+        missing = next(m for m in catalogue.models if expected(app, m).word == "no")
+        for model, said in ((fitting, f"yes: {expected(app, fitting).cell}"),
+                            (missing, "no" + expected(app, missing).cell[2:])):  # fmt: skip
+            app.screen.open_model(model.id)
+            await pilot.pause()
+            text = detail_text(app)
+            assert "Fits here" in text and said in text, text

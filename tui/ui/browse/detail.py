@@ -23,6 +23,7 @@ from tui.core.catalogue.browse import format_size
 from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:
+    from tui.core.models.recommend import ModelFit
     from tui.core.models.search import HubRepo
 
 # Detail-pane action buttons: (button id, label, mode for open_job). The screen binds the keys.
@@ -147,11 +148,29 @@ class DetailText(Visual):
         return Content("\n").join(lines).render_strips(width, len(lines), style, options)
 
 
-def describe(catalogue: Catalogue, model: Model) -> DetailText:
-    """Title, facts, leaderboard scores and GGUF repository of one model."""
+def describe(catalogue: Catalogue, model: Model, fits: ModelFit | None = None) -> DetailText:
+    """Title, facts, whether it fits here, leaderboard scores and GGUF repository of one model
+    (`fits`: None while it is being worked out)."""
     facts = [(label, describe_fact(catalogue, model, i)) for i, (label, _, _) in enumerate(FACTS)]
-    return DetailText([describe_title(model), facts, describe_scores(catalogue, model),
-                       describe_gguf(model)])
+    return DetailText([describe_title(model), facts, describe_fits(fits),
+                       describe_scores(catalogue, model), describe_gguf(model)])
+
+
+def describe_fits(fits: ModelFit | None) -> Content:
+    """The quant to take on this machine, its size and expected speed (the model table's Fits here
+    column, which a narrow table leaves out)."""
+    lines = [_heading("Fits here")]
+    if fits is None:
+        lines.append(Content.styled("working it out…", "$text-muted"))
+    elif fits.word == "unknown":
+        lines.append(Content.styled("not known: no parameter count and no file list", "$text-muted"))
+    elif fits.word == "no":
+        lines.append(Content.assemble(("no", "$text-warning"), Content(fits.cell[2:])))
+    else:
+        lines.append(Content.assemble(("yes: ", "$text-success"), Content(fits.cell)))
+        if not fits.size_exact:
+            lines.append(Content.styled("size estimated from the parameter count", "$text-muted"))
+    return Content("\n").join(lines)
 
 
 def describe_scores(catalogue: Catalogue, model: Model) -> Content:
@@ -222,6 +241,7 @@ class ModelDetail(VerticalScroll):
     COMPONENT_CLASSES = {"detail--label"}  # the facts' labels (DetailText)
 
     _shown: Model | HubRepo | None | bool = False  # what is on show (False: nothing yet)
+    _fits: ModelFit | None = None  # the shown model's fit here (None: not known yet)
 
     def compose(self) -> ComposeResult:
         yield Static(Content("No model selected."), id="detail-text")
@@ -231,11 +251,12 @@ class ModelDetail(VerticalScroll):
             find_id, find_label = FIND_ON_HUB
             yield Button(Content(find_label), id=f"action-{find_id}", compact=True)
 
-    def show(self, catalogue: Catalogue, model: Model | None) -> None:
-        if model is self._shown:
+    def show(self, catalogue: Catalogue, model: Model | None, fits: ModelFit | None = None) -> None:
+        if model is self._shown and fits is self._fits:
             return
+        self._fits = fits
         self._show(model, Content("No model matches the filter.") if model is None
-                   else describe(catalogue, model))  # fmt: skip
+                   else describe(catalogue, model, fits))  # fmt: skip
         self.query_one(f"#action-{FIND_ON_HUB[0]}").display = (
             model is not None and model.gguf.repo is None
         )

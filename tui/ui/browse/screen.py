@@ -208,6 +208,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         self.index = self.index.with_fits(event.fits)
         self.table.measure(self.index.rows)
         self.refresh_rows()
+        self._show_detail()  # the detail pane says it too (a narrow table leaves the column out)
 
     # ---------------------------------------------------------------- rows
 
@@ -287,7 +288,8 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
             detail.show_repo(self.selected_repo, self._hub_empty())
         else:
             shown = model
-            detail.show(self.catalogue, model)
+            fits = self.index.fits
+            detail.show(self.catalogue, model, fits.get(model.id) if fits and model else None)
         findable = model is not None and model.gguf.repo is None
         # The job keys are enabled only with a model, "find on the Hub" without a TheBloke GGUF.
         if (shown is None, findable) != (self._showing_none, self._findable):
