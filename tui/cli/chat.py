@@ -87,7 +87,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, context) -> int:
     if args.preset is not None:
         context.presets().get(args.preset)  # an unknown one: one line and exit 2, before anything
-    code = _download_if_missing(args, context, _catalogue_or_none(context))
+    code = _download_if_missing(args, context, context.catalogue_or_none())
     if code:
         return code
     if args.prompt is None:
@@ -161,7 +161,7 @@ def _answer(args: argparse.Namespace, context) -> int:
     from tui.core.text import clean
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
-    session = ChatSession(context, catalogue=_catalogue_or_none(context),
+    session = ChatSession(context, catalogue=context.catalogue_or_none(),
                           preset=args.preset, overrides=screen_options(args))  # fmt: skip
     # A broken schema or grammar is one line before anything is loaded or opened.
     session.set_response_format(args.json_schema or args.grammar)
@@ -212,16 +212,6 @@ def _answer(args: argparse.Namespace, context) -> int:
                 file=sys.stderr,
             )
     return 0
-
-
-def _catalogue_or_none(context):
-    """The catalogue resolves model ids; a chat with a file path does not need it to load."""
-    from tui.core.catalogue import CatalogueError
-
-    try:
-        return context.catalogue()
-    except (CatalogueError, ImportError):
-        return None
 
 
 def _open_screen(args: argparse.Namespace, context) -> int:

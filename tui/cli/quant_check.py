@@ -38,13 +38,12 @@ def register(subparsers) -> None:
 
 def _local_file(spec: str, context) -> Path:
     from tui.cli import CliError, engine_message
-    from tui.cli.chat import _catalogue_or_none
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
 
     if is_remote(spec):
         raise CliError(f"{spec}: quant-check runs local GGUF files, not a server's model")
-    catalogue = None if Path(spec).expanduser().is_file() else _catalogue_or_none(context)
+    catalogue = None if Path(spec).expanduser().is_file() else context.catalogue_or_none()
     try:
         return find_local(spec, catalogue, context.settings.model_dirs).path
     except EngineError as error:

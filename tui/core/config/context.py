@@ -66,6 +66,16 @@ class AppContext:
             )
         return self._catalogue
 
+    def catalogue_or_none(self) -> Catalogue | None:
+        """The catalogue, or None when it cannot be read: it maps model ids, and a command given a
+        file path goes on without it."""
+        from tui.core.catalogue import CatalogueError
+
+        try:
+            return self.catalogue()
+        except CatalogueError:
+            return None
+
     def presets(self) -> PresetBook:
         """The chat presets (read on first use): a bad file leaves the built-ins and its error
         (`PresetBook.error`), which a command that asks for a preset ends with."""
