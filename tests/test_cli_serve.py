@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -97,7 +98,7 @@ def test_serve_answers_in_the_prompt_format_chat_would_use(tiny_gguf):
             "model": "Mistral 7B Instruct v0.2", "max_tokens": 20,
             "messages": [{"role": m.role, "content": m.content} for m in conversation],
         }).json()  # fmt: skip
-        assert answer["choices"][0]["message"]["content"] == "".join(PIECES)
+        assert answer["choices"][0]["message"] == {"role": "assistant", "content": "".join(PIECES)}
         assert answer["usage"]["prompt_tokens"] == expected
     finally:
         server.send_signal(signal.SIGINT)
@@ -306,3 +307,211 @@ def test_only_openais_json_schema_form_is_rewritten():
     for unchanged in (b'{"response_format": {"type": "json_object"}}', b'{"messages": []}',
                       b"not json [bold", b'{"response_format": null}'):  # fmt: skip
         assert _json_object_form(unchanged) == unchanged
+
+
+# -- reasoning_content, as llama.cpp's server sends it ---------------------------------------------
+
+THINKING = ["<think>", "plan [bold", "[/]", "\x1b[2J", "</think>", "Answer", "."]
+REASONING = "plan [bold[/]\x1b[2J"  # hostile text stays text, as the model wrote it
+
+
+@pytest.mark.inference
+@pytest.mark.parametrize(
+    ("reasoning_format", "reasoning", "answer"),
+    [("deepseek", REASONING, "Answer."), ("none", None, "".join(THINKING))],
+)
+def test_served_reasoning_comes_apart_as_reasoning_content(
+    tiny_gguf, reasoning_format, reasoning, answer
+):
+    from openai import OpenAI
+
+    path = tiny_gguf(THINKING, name="think.gguf")
+    port = free_port()
+    server = llmtui("serve", str(path), "--port", str(port), "--reasoning-format",
+                    reasoning_format)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    ask = {"model": "think", "max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}
+    try:
+        wait_until_serving(url, server)
+        client = OpenAI(base_url=url, api_key="none", max_retries=0)  # read as OpenAI's client does
+        message = client.chat.completions.create(**ask).choices[0].message
+        deltas = [
+            (kind, text)
+            for event in client.chat.completions.create(**ask, stream=True)
+            for kind in ("reasoning_content", "content")
+            if (text := getattr(event.choices[0].delta, kind, None))
+        ]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert (getattr(message, "reasoning_content", None), message.content) == (reasoning, answer)
+    joined = {kind: "".join(t for k, t in deltas if k == kind) for kind, _ in deltas}
+    assert joined == {"content": answer} | ({"reasoning_content": reasoning} if reasoning else {})
+    kinds = [kind for kind, _ in deltas]  # the thinking streams first, then the answer
+    assert kinds == sorted(kinds, key=("reasoning_content", "content").index)
+
+
+def serve_through_wrapper(response: bytes, *, content_type: bytes, path="/v1/chat/completions",
+                          cut: int = 0, status: int = 200, opened: str | None = ""):  # fmt: skip
+    """What a client gets from `ChatCompletionsAsOpenAI` around an app that answers `response`, sent
+    in body chunks of `cut` bytes (0: one chunk): (status, headers, body)."""
+    import asyncio
+
+    from tui.cli.serve import ChatCompletionsAsOpenAI
+
+    async def app(scope, receive, send):
+        assert (await receive())["body"] == b"{}"
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(response))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        step = cut or len(response)
+        for piece in (response[i : i + step] for i in range(0, len(response), step)):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "headers": []}
+    asyncio.run(ChatCompletionsAsOpenAI(app, opened)(scope, receive, send))
+    start, bodies = sent[0], sent[1:]
+    assert start["type"] == "http.response.start" and not bodies[-1].get("more_body")
+    return start["status"], dict(start["headers"]), b"".join(m["body"] for m in bodies)
+
+
+def sse(*events) -> bytes:
+    """llama-cpp-python's stream: `data: JSON` events, each ended by a blank line."""
+    return b"".join(
+        b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode()) + b"\n\n"
+        for e in events
+    )
+
+
+def chunk(delta: dict, finish: str | None = None) -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "think",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+
+
+def streamed(body: bytes) -> list:
+    """The events of a stream: each chunk's choices, or the raw line of any other event."""
+    events = body.split(b"\n\n")
+    assert events[-1] == b""
+    return [
+        json.loads(e[6:])["choices"] if e.startswith(b"data: {") else e for e in events[:-1]
+    ]
+
+
+STREAM = sse(
+    chunk({"role": "assistant"}),
+    *(chunk({"content": piece}) for piece in ["  <th", "ink>\nplan [bo", "ld", "[/]\x1b[2J</thi",
+                                              "nk>\n\n", "Answer", " <think> too."]),
+    chunk({}, "stop"),
+    b"[DONE]",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3, 7, 50])
+def test_a_stream_is_split_into_reasoning_then_content_however_its_events_are_cut(cut):
+    ping = b": ping - 2026-01-01 00:00:00\n\n"  # sse-starlette's keep-alive: passes as it is
+    stream = STREAM + ping
+    status, _, body = serve_through_wrapper(stream, content_type=b"text/event-stream", cut=cut)
+    events = streamed(body)
+    assert status == 200 and events[-2:] == [b"data: [DONE]", ping.strip()]
+    deltas = [choices[0]["delta"] for choices in events[:-2]]
+    assert deltas == [
+        {"role": "assistant"},
+        {"reasoning_content": "plan [bo"},  # the blank space after the marker is dropped
+        {"reasoning_content": "ld"},
+        {"reasoning_content": "[/]\x1b[2J"},  # "</thi" is held until "nk>" ends the marker
+        {"content": "Answer"},  # the event of "nk>\n\n" alone had nothing to say: dropped
+        {"content": " <think> too."},  # a marker inside the answer is the answer's text
+        {},
+    ]
+    assert events[-3] == [{"index": 0, "delta": {}, "finish_reason": "stop"}]
+
+
+def test_what_a_splitter_holds_is_sent_before_the_finish_and_before_done():
+    # "<thi" may start a marker: held back, until the finish says it is the answer's.
+    finished = sse(chunk({"content": "<thi"}), chunk({}, "stop"), b"[DONE]")
+    _, _, body = serve_through_wrapper(finished, content_type=b"text/event-stream")
+    assert streamed(body) == [
+        [{"index": 0, "delta": {"content": "<thi"}, "finish_reason": None}],
+        [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        b"data: [DONE]",
+    ]
+    cut_short = sse(chunk({"content": "<think>a plan</th"}), b"[DONE]")  # no finish_reason came
+    _, _, body = serve_through_wrapper(cut_short, content_type=b"text/event-stream")
+    assert streamed(body) == [
+        [{"index": 0, "delta": {"reasoning_content": "a plan"}, "finish_reason": None}],
+        [{"index": 0, "delta": {"reasoning_content": "</th"}, "finish_reason": None}],
+        b"data: [DONE]",
+    ]
+
+
+def test_each_choice_has_its_own_splitter():
+    two = {"id": "chatcmpl-1", "choices": [
+        {"index": 0, "delta": {"content": "<think>mine</think>A"}, "finish_reason": None},
+        {"index": 1, "delta": {"content": "B"}, "finish_reason": None},
+    ]}  # fmt: skip
+    _, _, body = serve_through_wrapper(sse(two), content_type=b"text/event-stream")
+    assert [c["delta"] for c in streamed(body)[0]] == [
+        {"reasoning_content": "mine", "content": "A"}, {"content": "B"},
+    ]  # fmt: skip
+
+
+def completion(content) -> bytes:
+    return json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+    ], "usage": {"prompt_tokens": 3}}).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", [0, 5])
+def test_a_json_answer_gets_reasoning_content_and_its_length(cut):
+    answer = completion("<think>\nplan [bold\x1b[2J\n</think>\n\nAnswer [/].")
+    status, headers, body = serve_through_wrapper(answer, content_type=b"application/json", cut=cut)
+    message = json.loads(body)["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "Answer [/].",
+                       "reasoning_content": "plan [bold\x1b[2J"}  # fmt: skip
+    assert status == 200 and headers[b"content-length"] == str(len(body)).encode()
+    assert json.loads(body)["usage"] == {"prompt_tokens": 3}
+
+
+def test_what_has_no_reasoning_or_is_not_a_chat_answer_passes_untouched():
+    for response, content_type, path, status in [
+        (completion("Answer, no <think> first."), b"application/json", "/v1/chat/completions", 200),
+        (completion(None), b"application/json", "/v1/chat/completions", 200),
+        (completion("<think>x</think>y"), b"application/json", "/v1/completions", 200),
+        (completion("<think>x</think>y"), b"application/json", "/v1/chat/completions", 500),
+        (b'{"error": "[bold"}', b"application/json", "/v1/chat/completions", 200),
+        (b"not json [bold", b"application/json", "/v1/chat/completions", 200),
+        (STREAM, b"text/event-stream", "/v1/completions", 200),
+        (sse({"choices": "not a list"}, b"not json"), b"text/event-stream",
+         "/v1/chat/completions", 200),
+        (STREAM[:-3], b"text/event-stream", "/v1/chat/completions", 404),
+    ]:  # fmt: skip
+        assert serve_through_wrapper(response, content_type=content_type, path=path,
+                                     status=status)[2] == response  # fmt: skip
+    # --reasoning-format none: the wrapper rewrites requests only
+    for response, kind in [(STREAM, b"text/event-stream"),
+                           (completion("<think>x</think>y"), b"application/json")]:  # fmt: skip
+        assert serve_through_wrapper(response, content_type=kind, opened=None)[2] == response
+
+
+def test_a_prompt_format_that_opens_the_block_starts_the_answer_inside_it(tiny_gguf):
+    from tests.tiny_gguf import CHATML_TEMPLATE
+    from tui.cli.serve import _chat_format
+    from tui.core.models.gguf_header import check_local
+
+    opens = CHATML_TEMPLATE.replace("assistant\n", "assistant\n<think>\n")
+    assert opens != CHATML_TEMPLATE
+    header = check_local(tiny_gguf(PIECES, chat_template=opens))
+    assert _chat_format(header, None, None) == (None, "<think>")  # the file's own template
+    assert _chat_format(check_local(tiny_gguf(PIECES, name="plain.gguf")), None, None) == (None, "")
+    answer = completion("a plan</think>Answer.")
+    _, _, body = serve_through_wrapper(answer, content_type=b"application/json", opened="<think>")
+    message = json.loads(body)["choices"][0]["message"]
+    assert (message["reasoning_content"], message["content"]) == ("a plan", "Answer.")

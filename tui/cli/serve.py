@@ -5,7 +5,8 @@ OpenAI client) can use it as `http://HOST:PORT/v1#ALIAS`. MODEL is what `llmtui 
 local model: a path, or a catalogue model or repository (`owner/repo[:QUANT]`) in the HF cache. It
 listens on loopback unless `--host` says otherwise; another address is an explicit choice and gets
 a warning (and `--api-key-env` to require a key). OpenAI's `response_format` is honoured, both
-`json_object` and `json_schema` (the second rewritten to the form that server takes).
+`json_object` and `json_schema` (the second rewritten to the form that server takes), and a model's
+reasoning comes apart from its answer as `reasoning_content`, as llama.cpp's server sends it.
 
 `endpoints` manages the servers this llmtui uses: list, add, remove, test.
 """
@@ -14,15 +15,21 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.cli import CliError
 
+if TYPE_CHECKING:
+    from tui.core.chat.reasoning import ReasoningSplitter
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080  # llama.cpp's llama-server uses it too
+REASONING_FORMATS = ("none", "deepseek")  # llama-server's --reasoning-format names
 
 
 def register(subparsers) -> None:
@@ -58,6 +65,13 @@ def register(subparsers) -> None:
         "--template",
         metavar="NAME",
         help="prompt format (gguf, chatml, llama-2, ...); default: as `llmtui chat` chooses",
+    )
+    serve.add_argument(
+        "--reasoning-format",
+        choices=REASONING_FORMATS,
+        default="deepseek",
+        help="deepseek (default, as llama.cpp's server): a model's reasoning goes apart from the "
+        "answer, as reasoning_content; none: left in the content",
     )
     serve.set_defaults(func=run_serve)
 
@@ -103,7 +117,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace, context) -> int:
-    path, chat_format = _model_file(args, context)
+    path, (chat_format, opened) = _model_file(args, context)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
@@ -140,18 +154,28 @@ def run_serve(args: argparse.Namespace, context) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {alias} at http://{shown}:{args.port}/v1 (ctrl+c stops)", flush=True)
     print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
-    uvicorn.run(OpenAIResponseFormat(app), host=args.host, port=args.port, log_level="warning")
+    reasoning_opened = opened if args.reasoning_format == "deepseek" else None
+    app = ChatCompletionsAsOpenAI(app, reasoning_opened)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
-class OpenAIResponseFormat:
-    """ASGI: OpenAI's `response_format` {"type": "json_schema", "json_schema": {"schema": S}} as
-    llama-cpp-python's server (checked on 0.3.36) takes the same constraint, {"type": "json_object",
-    "schema": S}; it refuses the first form (422) and turns the second into a grammar. Every other
-    request passes as it came."""
+class ChatCompletionsAsOpenAI:
+    """ASGI, around llama-cpp-python's server app (checked on 0.3.36), for `POST
+    /v1/chat/completions` alone; every other request passes as it came.
 
-    def __init__(self, app) -> None:
+    Requests: OpenAI's `response_format` {"type": "json_schema", "json_schema": {"schema": S}} as
+    that server takes the same constraint, {"type": "json_object", "schema": S}; it refuses the
+    first form (422) and turns the second into a grammar.
+
+    Responses, unless `reasoning_opened` is None: each choice's reasoning split out of its content
+    into `reasoning_content`, as llama.cpp's server does (`--reasoning-format deepseek`; see
+    `ReasoningApart`). `reasoning_opened`: the open marker the prompt format ends with, or "".
+    """
+
+    def __init__(self, app, reasoning_opened: str | None = "") -> None:
         self.app = app
+        self.reasoning_opened = reasoning_opened
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
@@ -171,14 +195,149 @@ class OpenAIResponseFormat:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
+        headers = _with_length(scope["headers"], body)
+        if self.reasoning_opened is not None:
+            send = ReasoningApart(send, self.reasoning_opened)
         await self.app({**scope, "headers": headers}, replay, send)
 
 
-def _json_object_form(body: bytes) -> bytes:
-    import json
+class ReasoningApart:
+    """The `send` of one chat completion's response, with the reasoning apart from the answer.
 
+    A JSON answer is held whole: each choice's `message.content` becomes `content` (the answer) and
+    `reasoning_content` (absent when there is none). A stream (`data: {...}` events, each ended by a
+    blank line; one may be cut across body chunks) goes through one `ReasoningSplitter` per choice:
+    each `delta.content` becomes `delta.reasoning_content` and/or `delta.content`; an event left
+    with an empty delta is dropped, and the text a splitter holds is sent before that choice's
+    `finish_reason` event (or `[DONE]`), as llama.cpp's server sends its last parts. Other
+    responses, events and bytes pass untouched.
+    """
+
+    def __init__(self, send, opened: str) -> None:
+        self.send = send
+        self.opened = opened
+        self.kind = ""  # "json", "sse", or "" (passed as it comes)
+        self.start: dict = {}  # a JSON answer's response start, sent with the rewritten body
+        self.held = b""  # a JSON answer so far, or the start of an event not ended yet
+        self.splitters: dict[int, ReasoningSplitter] = {}
+        self.frame: dict = {}  # the last chunk: id, model... for the parts sent before [DONE]
+
+    async def __call__(self, message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            media = headers.get(b"content-type", b"").split(b";")[0].strip()
+            kinds = {b"application/json": "json", b"text/event-stream": "sse"}
+            self.kind = kinds.get(media, "") if message["status"] == 200 else ""
+            if self.kind == "json":
+                self.start = message
+                return
+        elif message["type"] == "http.response.body" and self.kind:
+            self.held += message.get("body", b"")
+            more = message.get("more_body", False)
+            if self.kind == "json":
+                if more:
+                    return
+                body = _answer_apart(self.held, self.opened)
+                headers = _with_length(self.start.get("headers", []), body)
+                await self.send({**self.start, "headers": headers})
+                message = {"type": "http.response.body", "body": body}
+            else:
+                ended, blank, self.held = self.held.rpartition(b"\n\n")
+                events = ended.split(b"\n\n") if blank else []
+                body = b"".join(self._event(event) for event in events)
+                if not more:
+                    body, self.held = body + self.held, b""  # an unended tail: as it came
+                message = {**message, "body": body}
+        await self.send(message)
+
+    def _event(self, event: bytes) -> bytes:
+        """One SSE event (its blank line cut off) as it goes out: itself, rewritten, or nothing."""
+        ended = event + b"\n\n"
+        if not event.startswith(b"data: ") or b"\n" in event:
+            return ended
+        if event == b"data: [DONE]":  # what a stream without a finish_reason left held
+            held = [self._finish(index, []) for index in list(self.splitters)]
+            return self._chunk(self.frame, [c for c in held if c]) + ended
+        try:
+            chunk = json.loads(event.removeprefix(b"data: "))
+            choices = chunk["choices"]
+            contents = [(c.get("delta") or {}).get("content") for c in choices]
+            finishing = [c.get("finish_reason") is not None for c in choices]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return ended  # not a chunk this rewrites
+        if not any(finishing) and not any(isinstance(c, str) for c in contents):
+            return ended
+        self.frame = chunk
+        before, kept = [], []
+        for choice, content, finishes in zip(choices, contents, finishing, strict=True):
+            index, delta = choice.get("index", 0), choice.get("delta") or {}
+            parts = []
+            if isinstance(content, str):
+                parts = self._splitter(index).feed(delta.pop("content"))
+            if finishes:  # its last parts go before its finish_reason, as llama.cpp sends them
+                before.append(self._finish(index, parts))
+                kept.append(choice)
+                continue
+            delta.update(_delta(parts))
+            if delta or not isinstance(content, str):
+                kept.append(choice)  # else nothing certain yet: llama.cpp sends no event either
+        return self._chunk(chunk, [c for c in before if c]) + self._chunk(chunk, kept)
+
+    def _splitter(self, index: int) -> ReasoningSplitter:
+        from tui.core.chat.reasoning import ReasoningSplitter
+
+        if index not in self.splitters:
+            self.splitters[index] = ReasoningSplitter(self.opened)
+        return self.splitters[index]
+
+    def _finish(self, index: int, parts: list) -> dict | None:
+        """The choice that sends `parts` and what choice `index`'s splitter still held, which then
+        ends (None when there is no text to send)."""
+        if index in self.splitters:
+            parts = parts + self.splitters.pop(index).finish()
+        return {"index": index, "delta": _delta(parts), "finish_reason": None} if parts else None
+
+    @staticmethod
+    def _chunk(frame: dict, choices: list) -> bytes:
+        if not choices:
+            return b""
+        return b"data: " + json.dumps({**frame, "choices": choices}).encode() + b"\n\n"
+
+
+def _delta(parts) -> dict:
+    """A stream's delta for reasoning `Part`s: `reasoning_content` and `content`, each if any."""
+    reasoning = "".join(p.text for p in parts if p.reasoning)
+    answer = "".join(p.text for p in parts if not p.reasoning)
+    delta = {"reasoning_content": reasoning} if reasoning else {}
+    return {**delta, "content": answer} if answer else delta
+
+
+def _answer_apart(body: bytes, opened: str) -> bytes:
+    """A chat completion (JSON) with each choice's reasoning apart; any other body as it came."""
+    from tui.core.chat.reasoning import split_reasoning
+
+    try:
+        answer = json.loads(body)
+        messages = [choice["message"] for choice in answer["choices"]]
+        contents = [message.get("content") for message in messages]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return body
+    split = False
+    for message, content in zip(messages, contents, strict=True):
+        if isinstance(content, str):
+            reasoning, message["content"] = split_reasoning(content, opened)
+            if reasoning:
+                message["reasoning_content"], split = reasoning, True
+    return json.dumps(answer).encode() if split else body
+
+
+def _with_length(headers, body: bytes) -> list:
+    """`headers` with the content-length of `body` (a rewritten one)."""
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    return [*kept, (b"content-length", str(len(body)).encode())]
+
+
+def _json_object_form(body: bytes) -> bytes:
     try:
         request = json.loads(body)
         response_format = request["response_format"]
@@ -191,9 +350,9 @@ def _json_object_form(body: bytes) -> bytes:
     return json.dumps(request).encode()
 
 
-def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None]:
-    """The GGUF file MODEL names, checked to be one, and the chat format to serve it with;
-    CliError (exit 2) otherwise."""
+def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | None, str]]:
+    """The GGUF file MODEL names, checked to be one, and the chat format to serve it with (see
+    `_chat_format`); CliError (exit 2) otherwise."""
     from tui.cli import engine_message
     from tui.core.catalogue import CatalogueError
     from tui.core.engine.base import EngineError
@@ -217,10 +376,12 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None]:
     return model.path, _chat_format(header, model.family_hint, args.template)
 
 
-def _chat_format(header, family_hint: str | None, choice: str | None) -> str | None:
+def _chat_format(header, family_hint: str | None, choice: str | None) -> tuple[str | None, str]:
     """The server answers in the prompt format `llmtui chat` would use for this file: the GGUF's
     own template (llama-cpp-python applies it itself: None), or a known format, registered with
-    llama-cpp-python under an `llmtui-` name and rendered by our templates."""
+    llama-cpp-python under an `llmtui-` name and rendered by our templates. And the reasoning
+    marker that format's prompt opens ("" when none), as `llmtui chat` finds it."""
+    from tui.core.chat.reasoning import opened_marker
     from tui.core.engine.templates import GGUF, TemplateError, choose_template
 
     strings = {k: v for k, v in header.metadata.items() if isinstance(v, str)}
@@ -231,8 +392,12 @@ def _chat_format(header, family_hint: str | None, choice: str | None) -> str | N
     if template.is_guess:
         print(f"llmtui: prompt format guessed ({template.name}): {template.reason}; "
               "--template NAME chooses another", file=sys.stderr)  # fmt: skip
+    try:
+        opened = opened_marker(template.render([{"role": "user", "content": "?"}]))
+    except TemplateError:
+        opened = ""  # the first request will say what is wrong with the template
     if template.name == GGUF:
-        return None
+        return None, opened
     from llama_cpp import llama_chat_format
 
     def format_prompt(messages, **_settings) -> llama_chat_format.ChatFormatterResponse:
@@ -245,7 +410,7 @@ def _chat_format(header, family_hint: str | None, choice: str | None) -> str | N
     llama_chat_format.LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
         name, llama_chat_format.chat_formatter_to_chat_completion_handler(format_prompt), True
     )
-    return name
+    return name, opened
 
 
 def _check_port_free(host: str, port: int) -> None:
