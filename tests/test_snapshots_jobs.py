@@ -50,11 +50,13 @@ pytestmark = pytest.mark.usefixtures("fixed_machine")
 
 
 async def steady(pilot) -> None:
-    """Cursors that do not blink, and everything rendered."""
+    """Cursors that do not blink, and everything rendered: a table that got rows fits its columns
+    to them on a later refresh than the one that drew the rows (seen under load), so two."""
     await until(pilot, lambda: fits_found(pilot.app), "the Fits here column")
     for widget in pilot.app.screen.query("Input, TextArea"):
         if isinstance(widget, (Input, TextArea)):
             widget.cursor_blink = False
+    await pilot.pause()
     await pilot.pause()
     await pilot.pause()  # a table that grew in the last frame is measured again in the next
 
