@@ -354,7 +354,6 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | No
     """The GGUF file MODEL names, checked to be one, and the chat format to serve it with (see
     `_chat_format`); CliError (exit 2) otherwise."""
     from tui.cli import engine_message
-    from tui.core.catalogue import CatalogueError
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
@@ -362,10 +361,7 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | No
     if is_remote(args.model):
         raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
-    try:
-        catalogue = context.catalogue()
-    except CatalogueError:
-        catalogue = None
+    catalogue = context.catalogue_or_none()
     try:
         model = find_local(args.model, catalogue, context.settings.model_dirs)
         header = check_local(model.path)
