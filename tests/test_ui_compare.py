@@ -67,6 +67,19 @@ async def test_two_models_stream_into_their_own_columns(catalogue, tiny_gguf):
         assert "tok/s" in stats and "load" in stats
 
 
+async def test_a_reasoning_block_stays_out_of_the_answer_column(catalogue, tiny_gguf):
+    thinker = tiny_gguf(["<think>", "plan", " [bold]", "</think>", "Answer", "."], name="thinker.gguf")
+    plain = tiny_gguf(["Plain", "."], name="plain.gguf")
+    async with LlmTui(catalogue).run_test(size=(160, 48)) as pilot:
+        screen = await open_compare(pilot, thinker, plain)
+        await run_prompt(pilot, screen)
+        await until(pilot, saved(screen), "comparison finished and saved")
+        await columns_show(pilot, screen, "Answer.", "Plain.")
+        assert screen.result.cell(0, 0).reasoning == "plan [bold]"
+        assert f"reasoning {len('plan [bold]')} characters" in column_title(screen, 0)
+        assert "reasoning" not in column_title(screen, 1)
+
+
 async def test_stop_one_column_from_the_keyboard(catalogue, tiny_gguf):
     long_a = tiny_gguf([f" a{i}" for i in range(1500)], name="long_a.gguf")
     long_b = tiny_gguf([f" b{i}" for i in range(1500)], name="long_b.gguf")

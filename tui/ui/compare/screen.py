@@ -84,6 +84,7 @@ class ModelColumn(Vertical):
         super().__init__(classes="model-column", **kwargs)
         self.index = index
         self.stream: MarkdownStream | None = None
+        self.reasoned = 0  # characters of reasoning the answer shown has streamed so far
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="column-head"):
@@ -458,7 +459,9 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _on_event(self, event: CompareEvent) -> None:
         """Called on the comparison's threads: buffer text, post the rest."""
         if isinstance(event, TextAdded):
-            self._pump.put((event.column, event.row), event.text)
+            # Reasoning is kept in the result apart from the answer; the column counts it.
+            self._pump.put((event.column, event.row, "reasoning") if event.reasoning
+                           else (event.column, event.row), event.text)  # fmt: skip
             return
         if self._closing:
             return  # the screen is gone; the comparison is being stopped
@@ -488,6 +491,8 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         column = self.result.columns[index]
         title = Content.assemble((column.name(self.result.revealed), "bold"), f"  {column.state}")
+        if widget.reasoned:
+            title = Content.assemble(title, (f"  · reasoning {widget.reasoned:,} characters", "dim"))
         widget.query_one(".column-title", Static).update(title)
         row = self._row_shown.get(index, 0)
         widget.query_one(".column-stats", Static).update(
@@ -528,17 +533,24 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             await self._end_stream(widget)
             text = self._pump.take((index, row))
             if kind == "start":
+                widget.reasoned = len(self._pump.take((index, row, "reasoning")))
                 await widget.markdown.update("")
                 widget.stream = await open_stream(widget.markdown)
                 await widget.stream.write(clean(text))
             else:
                 # One full update at the end: the stream never saw the whole text at once.
                 cell = self.result.cell(row, index)
+                widget.reasoned = len(cell.reasoning)
+                self._show_column(index)
                 await widget.markdown.update(clean(answer_text(cell)))
         # A copy: the awaits below let column updates change which row each column shows.
         for index, row in list(self._row_shown.items()):
             widget = self._column(index)
             text = self._pump.take((index, row))
+            thought = self._pump.take((index, row, "reasoning"))
+            if widget is not None and thought:
+                widget.reasoned += len(thought)
+                self._show_column(index)
             if widget is not None and widget.stream is not None and text:
                 await widget.stream.write(clean(text))
 
