@@ -17,7 +17,6 @@ from tui.core.chat.presets import (
     PresetBook,
     PresetError,
     model_key,
-    options_for,
     sampling_overrides,
 )
 from tui.core.config.context import AppContext
@@ -149,18 +148,14 @@ def test_options_are_built_through_chat_options():
     chat = ChatSettings(temperature=0.9, seed=42, threads=3, context_length=8192,
                         system_prompt="from the settings")  # fmt: skip
     creative = next(p for p in BUILT_IN if p.name == "creative")
-    load, sampling, system = options_for(creative, chat)
-    # chat_options layers the preset over the settings: the same answer either way.
-    assert (load, sampling) == chat_options(chat, creative.values())
+    load, sampling = chat_options(chat, creative.values())
     assert sampling == SamplingOptions(1.1, 1.0, 0, 0.1, 1.05, 1024, None)  # the preset's seed: random
     assert (load.n_ctx, load.n_threads) == (8192, 3)  # no context in the preset: the settings'
-    assert system == ""  # the preset has none: none is sent
+    assert creative.values()["system_prompt"] == ""  # the preset has none: none is sent
     mine = Preset("mine", system_prompt="be brief", seed=5, context_length=1024)
-    load, sampling, system = options_for(mine, chat, temperature=0.0, max_tokens=None,
-                                         system_prompt=None)  # fmt: skip
+    load, sampling = chat_options(chat, mine.values(), temperature=0.0, max_tokens=None)
     assert (sampling.temperature, sampling.max_tokens, sampling.seed) == (0.0, 512, 5)
-    assert (load.n_ctx, system) == (1024, "be brief")
-    assert options_for(mine, chat, system_prompt="flag")[2] == "flag"
+    assert (load.n_ctx, mine.values()["system_prompt"]) == (1024, "be brief")
     assert mine.values()["template"] is None and "context_length" not in creative.values()
 
 

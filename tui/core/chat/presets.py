@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.config.settings import CHAT_LIMITS, ChatSettings
-from tui.core.engine.base import LoadOptions, SamplingOptions, chat_options
+from tui.core.engine.base import SamplingOptions, chat_options
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
 from tui.core.storage import write_atomic
@@ -195,16 +195,6 @@ def copy_name(name: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate, number = f"{base} {number}", number + 1
     return candidate
-
-
-def options_for(
-    preset: Preset, chat: ChatSettings, **overrides
-) -> tuple[LoadOptions, SamplingOptions, str]:
-    """(load, sampling, system prompt) of `preset` over the chat settings, `overrides` (by the
-    settings' names, e.g. command-line flags; None: not given) over both."""
-    load, sampling = chat_options(chat, preset.values(), **overrides)
-    system = overrides.get("system_prompt")
-    return load, sampling, preset.system_prompt if system is None else system
 
 
 def sampling_overrides(preset: Preset, shared: SamplingOptions) -> dict[str, Any]:

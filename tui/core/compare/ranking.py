@@ -152,15 +152,6 @@ def _elo(theta):
     return CENTRE + SCALE * (theta - theta.mean(axis=-1, keepdims=True))
 
 
-def fit_ratings(battles: Iterable[Battle], prior: float = PRIOR_GAMES) -> dict[str, float]:
-    """The point ratings alone (Elo scale, mean 1000)."""
-    pairs = _aggregate(battles)
-    if not pairs.names:
-        return {}
-    point = _elo(_fit(pairs, pairs.outcomes[None], prior))[0]
-    return dict(zip(pairs.names, point.tolist(), strict=True))
-
-
 def rank(
     battles: Iterable[Battle],
     *,
