@@ -124,3 +124,21 @@ def fixed_machine(monkeypatch):
     from tui.core.models import fit
 
     monkeypatch.setattr(fit, "machine", lambda: fit.Machine(16 * fit.GiB, 9 * fit.GiB))
+
+
+@pytest.fixture
+def context():
+    """The app context, on the test's own folders."""
+    from tui.core.config.context import AppContext
+
+    return AppContext.load()
+
+
+@pytest.fixture
+def store(context):
+    """The conversation store of `context` (test_store and test_ranking have stores of their own)."""
+    from tui.core.chat.store import ConversationStore
+
+    store = ConversationStore(context.paths.database)
+    yield store
+    store.close()

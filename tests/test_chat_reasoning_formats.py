@@ -13,8 +13,6 @@ from tests.pilot import until
 from tests.test_ui_chat import open_chat, send, views
 from tui.cli import main
 from tui.core.chat.session import Answered, ChatSession
-from tui.core.chat.store import ConversationStore
-from tui.core.config.context import AppContext
 from tui.core.engine.base import AnswerStats, Message, TokenEvent
 from tui.ui.app import LlmTui
 from tui.ui.chat.widgets import ReasoningBlock, stats_line
@@ -31,18 +29,6 @@ PERSON = {
     "additionalProperties": False,
 }
 PERSON_ANSWER = ['{"name": ', '"[bold]Ada"', ', "age": ', "36", "}"]
-
-
-@pytest.fixture
-def context():
-    return AppContext.load()
-
-
-@pytest.fixture
-def store(context):
-    store = ConversationStore(context.paths.database)
-    yield store
-    store.close()
 
 
 def write(tmp_path, name: str, text: str):

@@ -9,23 +9,9 @@ import pytest
 
 from tests.fakebackend import FakeBackend
 from tui.core.chat.session import Answered, ChatSession
-from tui.core.chat.store import ConversationStore
-from tui.core.config.context import AppContext
 from tui.core.engine.base import EngineError, Message, TokenEvent
 
 HOSTILE = ["Hello", " [bold", "[/]", " \x1b[2J", " 日本語"]
-
-
-@pytest.fixture
-def context():
-    return AppContext.load()
-
-
-@pytest.fixture
-def store(context):
-    store = ConversationStore(context.paths.database)
-    yield store
-    store.close()
 
 
 def answer(session: ChatSession, turns=(), **options) -> tuple[list[str], Answered]:
