@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import threading
@@ -112,6 +113,16 @@ def storage_error(error: BaseException, path: Path, doing: str = "save to") -> S
         kind = errno.errorcode.get(error.errno or 0, "")
         return StorageError(f"cannot {doing} {path}: {reason}", kind=kind)
     return None
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object a file holds, {} when it is missing, unreadable or holds something else:
+    for caches and measurements, which are made again rather than reported."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -346,13 +346,9 @@ class QuantCheckStore:
         self.path = Path(data_dir) / STORE_FILE
 
     def _read(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            return {}  # damaged or unreadable: measurements, taken again by the next check
-        return data if isinstance(data, dict) else {}
+        from tui.core.storage import read_json_object
+
+        return read_json_object(self.path)  # damaged: measurements, taken again by the next check
 
     def save(self, result: QuantCheckResult) -> None:
         from filelock import FileLock

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from tui.core.models import hub
-from tui.core.storage import StorageError, write_atomic
+from tui.core.storage import StorageError, read_json_object, write_atomic
 
 _SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 _LOCK = threading.Lock()
@@ -63,15 +63,7 @@ def _key(path: Path) -> str:
 
 
 def _read_usage() -> dict[str, float]:
-    try:
-        data = json.loads(_usage_file().read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return (
-        {k: v for k, v in data.items() if isinstance(v, (int, float))}
-        if isinstance(data, dict)
-        else {}
-    )
+    return {k: v for k, v in read_json_object(_usage_file()).items() if isinstance(v, (int, float))}
 
 
 def _write_usage(data: dict[str, float]) -> None:

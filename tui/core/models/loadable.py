@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.storage import StorageError, write_atomic
+from tui.core.storage import StorageError, read_json_object, write_atomic
 
 if TYPE_CHECKING:
     from tui.core.models.hub import QuantFile
@@ -72,22 +72,15 @@ class VerdictCache:
         identity = file.parts[0].sha256 or commit or ""
         return json.dumps([file.repo_id, file.name, identity, version])
 
-    def _read(self) -> dict:
-        try:
-            data = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
     def get(self, key: str) -> LoadVerdict | None:
-        found = self._read().get(key)
+        found = read_json_object(self.file).get(key)
         try:
             return LoadVerdict(**{**found, "fetched": 0}) if isinstance(found, dict) else None
         except TypeError:  # written by another version
             return None
 
     def put(self, key: str, verdict: LoadVerdict) -> None:
-        data = self._read()
+        data = read_json_object(self.file)
         data[key] = asdict(verdict)
         try:
             write_atomic(self.file, json.dumps(data, ensure_ascii=False))

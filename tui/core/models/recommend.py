@@ -22,7 +22,7 @@ from typing import Literal
 
 from tui.core.models import fit
 from tui.core.models.hub import BITS_PER_WEIGHT, GgufPart, QuantFile, RepoFiles
-from tui.core.storage import StorageError, write_atomic
+from tui.core.storage import StorageError, read_json_object, write_atomic
 
 # Bytes per second a token's weight reads get, before calibration: dual-channel desktop RAM and a
 # mid-range GPU. Only the ratio between measured and estimated speeds has to be right: the
@@ -127,11 +127,7 @@ class ListingCache:
 
     def _read(self) -> dict:
         if self._data is None:
-            try:
-                data = json.loads(self.file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-            self._data = data if isinstance(data, dict) else {}
+            self._data = read_json_object(self.file)
         return self._data
 
     def remember(self, files: RepoFiles) -> None:
