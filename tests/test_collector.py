@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from tui.ui import collector
+from tui.ui.common import collector
 
 
 def test_frozen_while_any_holder_streams():

@@ -17,7 +17,7 @@ HEAVY = (
     "llama_cpp", "huggingface_hub", "openai", "httpx", "httpx2", "httpcore2", "psutil", "gguf",
     "numpy", "sqlite3", "tui.core.chat.store", "tui.core.compare.store", "tui.core.models.downloads",
     "tui.core.models.hub", "tui.ui.download", "tui.ui.chat", "tui.ui.compare",
-    "tui.ui.browse.leaderboards",
+    "tui.ui.leaderboards.screen",
 )
 
 

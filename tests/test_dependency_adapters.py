@@ -10,7 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from tui.core.models import hf_compat
-from tui.ui import textual_compat
+from tui.ui.common import textual_compat
 
 
 def test_huggingface_hub_is_the_version_hf_compat_was_checked_against():
@@ -33,7 +33,7 @@ def test_textual_is_the_version_textual_compat_was_checked_against():
     from importlib.metadata import version
 
     assert version("textual") == textual_compat.CHECKED_VERSION, (
-        f"Textual {version('textual')}: check tui/ui/textual_compat.py against it, then update "
+        f"Textual {version('textual')}: check tui/ui/common/textual_compat.py against it, then update "
         "CHECKED_VERSION"
     )
 

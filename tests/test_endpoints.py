@@ -16,7 +16,7 @@ from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, Settings, load_settings
 from tui.core.engine.base import EngineError
 from tui.core.engine.remote import endpoint_api_key, open_remote
-from tui.ui.endpoints import EndpointForm, EndpointsScreen
+from tui.ui.endpoints.screen import EndpointForm, EndpointsScreen
 
 KEY = "sk-endpoint-test-5d1e77"
 

@@ -6,7 +6,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
-from tui.ui.markdown_stream import open_stream
+from tui.ui.common.markdown_stream import open_stream
 
 
 class _One(App):

@@ -185,7 +185,7 @@ def test_endpoints_screen(snap_compare, catalogue):
     save_two_endpoints()
 
     async def run_before(pilot) -> None:
-        from tui.ui.endpoints import EndpointsScreen
+        from tui.ui.endpoints.screen import EndpointsScreen
 
         # Pushed directly: My models (where "e" opens it) would ask these made-up hosts' DNS.
         pilot.app.push_screen(EndpointsScreen())
@@ -200,7 +200,7 @@ def test_endpoint_form(snap_compare, catalogue):
     save_two_endpoints()
 
     async def run_before(pilot) -> None:
-        from tui.ui.endpoints import EndpointsScreen
+        from tui.ui.endpoints.screen import EndpointsScreen
 
         # Pushed directly: My models (where "e" opens it) would ask these made-up hosts' DNS.
         pilot.app.push_screen(EndpointsScreen())

@@ -12,7 +12,7 @@ def test_first_chat_with_nothing_downloaded(snap_compare, catalogue):
     async def open_chat(pilot) -> None:
         from tui.ui.chat.screen import ChatScreen
         from tui.ui.chat.widgets import ChatInput
-        from tui.ui.model_select import ModelOffer
+        from tui.ui.common.model_select import ModelOffer
 
         await pilot.press("4")
         await until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen), "the chat shows")

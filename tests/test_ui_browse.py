@@ -12,8 +12,8 @@ from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
 from tui.ui.browse.table import ModelTable
-from tui.ui.help import HelpScreen
-from tui.ui.keys import KeyFooter
+from tui.ui.common.help import HelpScreen
+from tui.ui.common.keys import KeyFooter
 
 
 def shown_ids(app) -> list[str]:
@@ -297,7 +297,7 @@ async def test_command_palette_runs_screen_and_app_actions(catalogue):
 
 
 async def test_palette_has_an_entry_for_every_action(catalogue):
-    from tui.ui.commands import palette_commands
+    from tui.ui.common.commands import palette_commands
 
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in palette_commands(pilot.app.screen)]

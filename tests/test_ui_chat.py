@@ -348,7 +348,7 @@ def test_renders_take_less_when_the_model_has_every_core(monkeypatch):
     import os
 
     from tui.core.engine.base import ModelInfo
-    from tui.ui import pump
+    from tui.ui.common import pump
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
 

@@ -1,4 +1,4 @@
-"""Any worker's failure becomes a visible error (tui/ui/workers.py), and the app keeps running.
+"""Any worker's failure becomes a visible error (tui/ui/common/workers.py), and the app keeps running.
 
 Every `@work` method in `tui.ui` is found by introspection; a failure is injected into each, on a
 live node of its class, and must come back as a notification."""
@@ -15,7 +15,7 @@ from textual.dom import DOMNode
 import tui.ui
 from tests.pilot import until
 from tui.ui.app import LlmTui
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.workers import ReportsWorkerFailures
 
 WORK_FILE = inspect.getfile(work)
 
@@ -54,7 +54,7 @@ def nodes(app) -> list[DOMNode]:
 
 async def test_a_failure_injected_into_every_worker_is_shown(catalogue, monkeypatch):
     from tui.ui.download.screen import QuantPicker
-    from tui.ui.endpoints import EndpointForm, EndpointsScreen
+    from tui.ui.endpoints.screen import EndpointForm, EndpointsScreen
 
     found = work_methods()
     # Each worker class's methods, with its own decorator options, replaced by one that fails.

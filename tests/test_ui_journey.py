@@ -179,7 +179,7 @@ async def test_first_chat_offers_this_machine_first_then_small_downloads(
     from tui.core.catalogue.browse import smallest_chat_models
     from tui.core.config.paths import app_paths
     from tui.ui.download.screen import QuantPicker
-    from tui.ui.model_select import OFFERED_DOWNLOADS, ModelOffer
+    from tui.ui.common.model_select import OFFERED_DOWNLOADS, ModelOffer
 
     folder = app_paths().models_dir  # where `make run` puts the test model
     folder.mkdir(parents=True)
@@ -220,7 +220,7 @@ async def test_a_downloaded_catalogue_model_is_not_offered_again(catalogue, hub_
     from tui.core.catalogue.browse import smallest_chat_models
     from tui.core.config.context import AppContext
     from tui.core.models.downloads import FileRequest
-    from tui.ui.model_select import OFFERED_DOWNLOADS, ModelOffer
+    from tui.ui.common.model_select import OFFERED_DOWNLOADS, ModelOffer
 
     f = hub_with_model.repos[REPO].files[GOOD]
     manager = AppContext.load().download_manager()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.widgets import OptionList, Static, TabbedContent
 
 from tui.ui.app import LlmTui
-from tui.ui.browse.barchart import BarChart, bar
-from tui.ui.browse.leaderboards import LABEL, LeaderboardsScreen, LeaderboardTable
+from tui.ui.leaderboards.barchart import BarChart, bar
+from tui.ui.leaderboards.screen import LABEL, LeaderboardsScreen, LeaderboardTable
 
 
 async def open_boards(pilot) -> LeaderboardsScreen:

@@ -19,9 +19,9 @@ from tests.pilot import until
 from tui.ui.app import VIEWS, LlmTui
 from tui.ui.chat.screen import ChatScreen, OpenModelScreen
 from tui.ui.chat.widgets import ChatInput
-from tui.ui.help import HelpScreen
-from tui.ui.keys import ALT_DIGIT_KEYS, KeyFooter
-from tui.ui.model_select import ModelOffer
+from tui.ui.common.help import HelpScreen
+from tui.ui.common.keys import ALT_DIGIT_KEYS, KeyFooter
+from tui.ui.common.model_select import ModelOffer
 
 MODES = [mode for mode, _, _ in VIEWS]
 XTERM = {n: f"\x1b{n}" for n in range(1, 6)}  # alt+digit in xterm, tmux, GNOME's, Konsole
@@ -53,7 +53,7 @@ async def in_view(pilot, mode: str) -> None:
 
 
 def test_textual_turns_escape_digit_into_the_keys_the_app_binds():
-    """If this fails after a Textual upgrade, ALT_DIGIT_KEYS (tui/ui/keys.py) no longer says what
+    """If this fails after a Textual upgrade, ALT_DIGIT_KEYS (tui/ui/common/keys.py) no longer says what
     ESC+digit arrives as: check alt+digit by hand in xterm and on a Mac, then update it."""
     for n in range(1, 6):
         [xterm] = parse(XTERM[n])

@@ -11,8 +11,8 @@ from tui.core.chat.presets import Preset, PresetBook
 from tui.core.config.context import AppContext
 from tui.core.config.paths import app_paths
 from tui.ui.app import LlmTui
-from tui.ui.commands import palette_commands
-from tui.ui.help import help_sections
+from tui.ui.common.commands import palette_commands
+from tui.ui.common.help import help_sections
 from tui.ui.presets.screen import DefaultForm, PresetForm, PresetsScreen
 
 HOSTILE_NAME = "[bold]x[/] \x1b[2J"

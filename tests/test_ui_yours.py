@@ -9,8 +9,8 @@ from tests.pilot import until
 from tui.core.compare.store import CompareStore
 from tui.core.config.paths import app_paths
 from tui.ui.app import LlmTui
-from tui.ui.browse.barchart import IntervalChart
-from tui.ui.browse.yours import RankingTable
+from tui.ui.leaderboards.barchart import IntervalChart
+from tui.ui.leaderboards.yours import RankingTable
 
 HOSTILE = "[bold]x[/] \x1b[2J"
 MISTRAL = "TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q4_K_M"

@@ -19,17 +19,17 @@ from textual.screen import Screen
 
 from tui.core.catalogue import Catalogue
 from tui.core.config.context import AppContext
-from tui.ui import collector
-from tui.ui.commands import LlmTuiCommands
-from tui.ui.errors import show_error
-from tui.ui.keys import ALT_DIGIT_KEYS
-from tui.ui.textual_compat import bindings_with_keymap
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common import collector
+from tui.ui.common.commands import LlmTuiCommands
+from tui.ui.common.errors import show_error
+from tui.ui.common.keys import ALT_DIGIT_KEYS
+from tui.ui.common.textual_compat import bindings_with_keymap
+from tui.ui.common.workers import ReportsWorkerFailures
 
 # mode -> "module:Screen class"; each built on first use.
 MODE_SCREENS = {
     "browse": "tui.ui.browse.screen:BrowseScreen",
-    "leaderboards": "tui.ui.browse.leaderboards:LeaderboardsScreen",
+    "leaderboards": "tui.ui.leaderboards.screen:LeaderboardsScreen",
     "models": "tui.ui.download.screen:ModelsScreen",
     "chat": "tui.ui.chat.screen:ChatScreen",
     "compare": "tui.ui.compare.screen:CompareScreen",
@@ -191,14 +191,14 @@ class LlmTui(ReportsWorkerFailures, App):
         close; any other dialog stays open in its view for the user's return."""
         from textual.command import CommandPalette
 
-        from tui.ui.help import HelpScreen
+        from tui.ui.common.help import HelpScreen
 
         while isinstance(self.screen, (HelpScreen, CommandPalette)):
             self.pop_screen()
         self.switch_mode(mode)
 
     def action_endpoints(self) -> None:
-        from tui.ui.endpoints import EndpointsScreen
+        from tui.ui.endpoints.screen import EndpointsScreen
 
         if not isinstance(self.screen, EndpointsScreen):
             self.push_screen(EndpointsScreen())
@@ -211,7 +211,7 @@ class LlmTui(ReportsWorkerFailures, App):
 
     def action_help(self) -> None:
         """Open the help, or close it (f1 again)."""
-        from tui.ui.help import HelpScreen
+        from tui.ui.common.help import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()

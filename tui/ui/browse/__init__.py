@@ -1,1 +1,1 @@
-"""Browse job: the model catalogue (groups, table, detail) and the leaderboards."""
+"""Browse job: the model catalogue (groups, table, detail) and the Hub search."""

@@ -35,9 +35,9 @@ from tui.core.catalogue.browse import COLUMN_IDS, COLUMNS, ModelIndex, Sort, col
 from tui.core.text import one_line
 from tui.ui.browse.detail import ACTIONS, FIND_ON_HUB, ModelDetail
 from tui.ui.browse.table import ModelTable
-from tui.ui.commands import PaletteCommand
-from tui.ui.keys import KeyFooter
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.commands import PaletteCommand
+from tui.ui.common.keys import KeyFooter
+from tui.ui.common.workers import ReportsWorkerFailures
 
 if TYPE_CHECKING:  # the Hub's modules (and DataTable) load when the Hub source is shown
     from textual.widgets import DataTable

@@ -4,7 +4,7 @@ with its input | the preset and settings (F2).
 The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
 persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
 generation and the store's writes stay off the UI thread. The answer's text goes through the
-`TextPump` (`tui.ui.pump`), which paces the renders so a model generating thousands of tokens a
+`TextPump` (`tui.ui.common.pump`), which paces the renders so a model generating thousands of tokens a
 second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
 is shown at once (a message wakes the pump), so the time to first token is the engine's. A reasoning
 block streams apart, into a folded block above the answer (f5 or t unfolds it).
@@ -44,12 +44,12 @@ from tui.ui.chat.widgets import (
     SettingsPanel,
     stats_line,
 )
-from tui.ui.commands import PaletteCommand
-from tui.ui.keys import KeyFooter, leave_text_input
-from tui.ui.model_select import ModelOffer, ModelSelect
-from tui.ui.pump import TextPump, ui_share
-from tui.ui.storage import ShowsStorageNotices, show_notice
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.commands import PaletteCommand
+from tui.ui.common.keys import KeyFooter, leave_text_input
+from tui.ui.common.model_select import ModelOffer, ModelSelect
+from tui.ui.common.pump import TextPump, ui_share
+from tui.ui.common.storage import ShowsStorageNotices, show_notice
+from tui.ui.common.workers import ReportsWorkerFailures
 
 # The pump's keys: one answer streams at a time, its reasoning apart from it.
 ANSWER = "answer"

@@ -30,7 +30,7 @@ from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
 from tui.core.text import clean, one_line
-from tui.ui.markdown_stream import open_stream
+from tui.ui.common.markdown_stream import open_stream
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 _CODE_BLOCK = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)

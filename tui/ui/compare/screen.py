@@ -65,13 +65,13 @@ from tui.core.compare.votes import Proposal
 from tui.core.engine.base import chat_options
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
-from tui.ui.errors import show_error
-from tui.ui.keys import KeyFooter, is_text_input, leave_text_input
-from tui.ui.markdown_stream import open_stream
-from tui.ui.model_select import ModelSelect
-from tui.ui.pump import TextPump
-from tui.ui.storage import ShowsStorageNotices, StorageNotice, show_notice
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.errors import show_error
+from tui.ui.common.keys import KeyFooter, is_text_input, leave_text_input
+from tui.ui.common.markdown_stream import open_stream
+from tui.ui.common.model_select import ModelSelect
+from tui.ui.common.pump import TextPump
+from tui.ui.common.storage import ShowsStorageNotices, StorageNotice, show_notice
+from tui.ui.common.workers import ReportsWorkerFailures
 
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
 VOTE_LABELS = {"tie": "Tie", "all_bad": "All bad"}

@@ -41,9 +41,9 @@ from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.models.loadable import LoadVerdict
 from tui.core.storage import StorageError
 from tui.core.text import one_line
-from tui.ui.errors import show_error
-from tui.ui.keys import KeyFooter
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.errors import show_error
+from tui.ui.common.keys import KeyFooter
+from tui.ui.common.workers import ReportsWorkerFailures
 
 CONTEXTS = (2048, 4096, 8192, 16384, 32768)
 STALLED_AFTER = 3.0  # seconds without a byte before a download shows as stalled
@@ -911,6 +911,6 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         self.query_one("#remote-title", Static).update(Text(title))
 
     def action_endpoints(self) -> None:
-        from tui.ui.endpoints import EndpointsScreen
+        from tui.ui.endpoints.screen import EndpointsScreen
 
         self.app.push_screen(EndpointsScreen())  # the list follows when this screen resumes

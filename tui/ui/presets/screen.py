@@ -24,7 +24,7 @@ from tui.core.engine.templates import template_choices
 from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
 from tui.ui.chat.widgets import AUTOMATIC, SAMPLING_FIELDS
-from tui.ui.keys import KeyFooter
+from tui.ui.common.keys import KeyFooter
 
 CONTEXT_LABEL = "Context length (empty: the chat settings')"
 
@@ -152,7 +152,7 @@ class DefaultForm(ModalScreen[bool]):
         self.preset = preset
 
     def compose(self) -> ComposeResult:
-        from tui.ui.model_select import ModelSelect
+        from tui.ui.common.model_select import ModelSelect
 
         with Vertical(id="preset-default") as box:
             box.border_title = Text(f"Default preset: {one_line(self.preset.name)}")
@@ -167,7 +167,7 @@ class DefaultForm(ModalScreen[bool]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        from tui.ui.model_select import ModelSelect
+        from tui.ui.common.model_select import ModelSelect
 
         self.query_one("#default-pick", ModelSelect).rescan()
 

@@ -1,4 +1,4 @@
-"""Leaderboards: one tab per leaderboard table, yours (tui.ui.browse.yours), and a tab of the
+"""Leaderboards: one tab per leaderboard table, yours (tui.ui.leaderboards.yours), and a tab of the
 leaderboards the page links to.
 
 Each table tab: the table (sortable by every column, best value per column highlighted), the
@@ -22,10 +22,10 @@ from textual.widgets.option_list import Option
 
 from tui.core.catalogue import Leaderboard, LeaderboardRow, LinkedLeaderboard, Metric
 from tui.core.text import clean, one_line
-from tui.ui.browse.barchart import Bar, BarChart
-from tui.ui.browse.yours import SORTS, RankingTable, YoursView
-from tui.ui.commands import PaletteCommand
-from tui.ui.keys import KeyFooter
+from tui.ui.leaderboards.barchart import Bar, BarChart
+from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
+from tui.ui.common.commands import PaletteCommand
+from tui.ui.common.keys import KeyFooter
 
 LABEL = "model"  # the column key of the model-name column
 _ARROWS = {False: " ▲", True: " ▼"}

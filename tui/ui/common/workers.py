@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.worker import Worker, WorkerState
 
 from tui.core.errors import LlmtuiError
-from tui.ui.errors import show_error
+from tui.ui.common.errors import show_error
 
 
 def as_error(error: BaseException) -> LlmtuiError:

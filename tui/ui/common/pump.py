@@ -7,7 +7,7 @@ re-lays out more): the UI thread spends at most `share` of a core on it, so it n
 CPU a model needs. The share is small when the model's threads take every core, since then each
 cycle the UI spends is one the model waits for (bench/README.md, "Chat"). `wake()` drains at once
 (the first token: the time to first token stays the engine's). While any pump runs, the cycle
-collector is kept out of the way (`tui.ui.collector`).
+collector is kept out of the way (`tui.ui.common.collector`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable
 from textual.dom import DOMNode
 
 from tui.core.engine.base import ModelInfo
-from tui.ui import collector
+from tui.ui.common import collector
 
 RENDERS_PER_SECOND = 25
 # While text streams, the UI thread may use this share of one core for it; renders slow down

@@ -26,7 +26,7 @@ from tui.core.config.settings import Endpoint, Settings, SettingsError
 from tui.core.engine.base import EngineError
 from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.workers import ReportsWorkerFailures
 
 
 @dataclass

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.widget import Widget
 
-from tui.ui.textual_compat import bindings_with_keymap
+from tui.ui.common.textual_compat import bindings_with_keymap
 
 if TYPE_CHECKING:
     from textual.screen import Screen

@@ -18,7 +18,7 @@ from textual.fuzzy import Matcher
 from textual.markup import escape
 
 from tui.core.text import one_line
-from tui.ui.keys import key_entries
+from tui.ui.common.keys import key_entries
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from tui.ui.keys import KeyEntry, key_entries
+from tui.ui.common.keys import KeyEntry, key_entries
 
 
 def _section(title: str, entries: list[KeyEntry]) -> Content:

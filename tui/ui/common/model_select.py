@@ -16,7 +16,7 @@ from textual.widgets import OptionList, Select
 from textual.widgets.option_list import Option
 
 from tui.core.text import one_line
-from tui.ui.workers import ReportsWorkerFailures
+from tui.ui.common.workers import ReportsWorkerFailures
 
 OFFERED_DOWNLOADS = 3  # the catalogue's smallest chat models a first chat offers
 

@@ -1,0 +1,1 @@
+"""The endpoints view: OpenAI-compatible servers, added, tested and removed."""
