@@ -95,7 +95,7 @@ def main() -> None:
         print(f"  {what:<4} baseline (Llama logits_all, eval both) {b:7.2f} s,"
               f" llmtui quant-check {o:7.2f} s ({o / b:.2f}x)")  # fmt: skip
     print("  runs (wall s, baseline / quant-check): "
-          + ", ".join(f"{b[0]:.1f} / {o[0]:.1f}" for b, o in zip(base, ours)))  # fmt: skip
+          + ", ".join(f"{b[0]:.1f} / {o[0]:.1f}" for b, o in zip(base, ours, strict=True)))  # fmt: skip
 
 
 if __name__ == "__main__":

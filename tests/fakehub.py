@@ -366,7 +366,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_file(repo, name, f, fault)
 
     def _api(self, path: str, query: dict[str, list[str]]) -> None:
-        hub = self.hub
         if path == "models":
             return self._search(query)
         parts = path.split("/")

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from tests.faultserver import free_port
 from tests.fakehub import fake_hub  # noqa: F401
+from tests.faultserver import free_port
 from tui.cli import main
 from tui.core.models.hub import HubError
 from tui.core.models.search import HubOffline, HubSearch

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, Label, OptionList, Static
 
-from tests.faultserver import free_port
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
+from tests.faultserver import free_port
 from tests.pilot import until
 from tui.core.models.downloads import State
 from tui.core.models.search import PAGE_SIZE, HubSearch

@@ -78,7 +78,7 @@ async def test_a_failure_injected_into_every_worker_is_shown(catalogue, monkeypa
                     getattr(node, name)()
                     await until(
                         pilot,
-                        lambda: any(f"unexpected error: injected [bold]{where}" == str(n.message)
+                        lambda where=where: any(f"unexpected error: injected [bold]{where}" == str(n.message)
                                     for n in pilot.app._notifications),  # fmt: skip
                         f"{where}'s failure shown",
                     )

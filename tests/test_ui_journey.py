@@ -178,8 +178,8 @@ async def test_first_chat_offers_this_machine_first_then_small_downloads(
 ):
     from tui.core.catalogue.browse import smallest_chat_models
     from tui.core.config.paths import app_paths
-    from tui.ui.download.screen import QuantPicker
     from tui.ui.common.model_select import OFFERED_DOWNLOADS, ModelOffer
+    from tui.ui.download.screen import QuantPicker
 
     folder = app_paths().models_dir  # where `make run` puts the test model
     folder.mkdir(parents=True)

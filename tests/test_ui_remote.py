@@ -21,10 +21,10 @@ from tui.core.text import clean
 from tui.ui.app import LlmTui
 from tui.ui.chat.screen import ChatScreen
 from tui.ui.chat.widgets import MessageView
+from tui.ui.common.model_select import ModelSelect
 from tui.ui.compare.screen import CompareScreen, ModelColumn
 from tui.ui.download.screen import ModelsScreen
 from tui.ui.endpoints.screen import EndpointForm, EndpointsScreen
-from tui.ui.common.model_select import ModelSelect
 
 
 def rows(table: DataTable) -> list[list[str]]:

@@ -215,9 +215,8 @@ def _answer(args: argparse.Namespace, context) -> int:
 
 
 def _open_screen(args: argparse.Namespace, context) -> int:
-    from tui.ui.app import LlmTui
-
     from tui.core.engine.structured import load_response_format
+    from tui.ui.app import LlmTui
 
     chosen = args.json_schema or args.grammar
     if chosen:

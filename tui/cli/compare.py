@@ -60,6 +60,7 @@ def run(args: argparse.Namespace, context) -> int:
     from dataclasses import asdict
 
     from tui.cli import CliError, engine_message
+    from tui.core.chat.presets import sampling_overrides
     from tui.core.compare.comparison import (
         MAX_MODELS,
         MIN_MODELS,
@@ -73,7 +74,6 @@ def run(args: argparse.Namespace, context) -> int:
     )
     from tui.core.compare.diff import diff
     from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
-    from tui.core.chat.presets import sampling_overrides
     from tui.core.compare.store import CompareStore
     from tui.core.engine.base import EngineError, chat_options
     from tui.core.engine.resolve import find_local, is_remote

@@ -17,8 +17,7 @@ its rows' search keys then hold `fits:yes`, `fits:no` or `fits:unknown`.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 

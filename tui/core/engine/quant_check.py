@@ -217,7 +217,7 @@ def _check_vocabulary(model: Path, mine: dict, reference: Path, theirs: dict) ->
         )
     if mine["tokens"] != theirs["tokens"]:
         at = next(
-            (i for i, (a, b) in enumerate(zip(mine["tokens"], theirs["tokens"])) if a != b),
+            (i for i, (a, b) in enumerate(zip(mine["tokens"], theirs["tokens"], strict=False)) if a != b),
             min(len(mine["tokens"]), len(theirs["tokens"])),
         )
         raise VocabularyMismatch(

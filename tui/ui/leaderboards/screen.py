@@ -22,10 +22,10 @@ from textual.widgets.option_list import Option
 
 from tui.core.catalogue import Leaderboard, LeaderboardRow, LinkedLeaderboard, Metric
 from tui.core.text import clean, one_line
-from tui.ui.leaderboards.barchart import Bar, BarChart
-from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
 from tui.ui.common.commands import PaletteCommand
 from tui.ui.common.keys import KeyFooter
+from tui.ui.leaderboards.barchart import Bar, BarChart
+from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
 
 LABEL = "model"  # the column key of the model-name column
 _ARROWS = {False: " ▲", True: " ▼"}

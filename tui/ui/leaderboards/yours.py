@@ -23,8 +23,8 @@ from textual.widgets import DataTable, Static
 
 from tui.core.compare.ranking import Leaderboard, Rating
 from tui.core.text import one_line
-from tui.ui.leaderboards.barchart import IntervalBar, IntervalChart
 from tui.ui.common.workers import ReportsWorkerFailures
+from tui.ui.leaderboards.barchart import IntervalBar, IntervalChart
 
 _ARROWS = {False: " ▲", True: " ▼"}
 
