@@ -176,11 +176,6 @@ class Leaderboard:
                 ranked.append((position, row))
         return ranked
 
-    def best(self, metric_id: str | None = None) -> LeaderboardRow | None:
-        """The top row for the metric (the first in table order if several tie), or None."""
-        ranked = self.ranked(metric_id)
-        return ranked[0][1] if ranked else None
-
     def rank_of(self, model_id: str, metric_id: str | None = None) -> int | None:
         return next((rank for rank, row in self.ranked(metric_id) if row.model == model_id), None)
 
@@ -221,10 +216,6 @@ class Catalogue:
 
     def leaderboard(self, leaderboard_id: str) -> Leaderboard | None:
         return next((lb for lb in self.leaderboards if lb.id == leaderboard_id), None)
-
-    def models_in(self, group_id: str) -> tuple[Model, ...]:
-        """The group's models in catalogue order (page models first, as the file lists them)."""
-        return tuple(m for m in self.models if m.group == group_id)
 
     def group_counts(self) -> dict[str, int]:
         """Number of models per group id, in group order (groups without models count 0)."""
