@@ -8,9 +8,8 @@ line and the field, e.g.::
     catalogue.yaml:42: models[3].params_b: expected a number, got 'seven'
 
 Line numbers come from the YAML node tree (``yaml.compose``): values are built from the nodes here,
-so each one keeps the place it came from. libyaml (``CSafeLoader``) composes the tree where PyYAML
-has it (~12x faster, same nodes and marks); a file it rejects goes through the pure-Python parser,
-whose error messages are the ones reported.
+so each one keeps the place it came from. libyaml composes the tree where PyYAML has it; a file it
+rejects goes through the pure-Python parser, whose error messages are the ones reported.
 
 Strings are returned exactly as written: nothing is sanitised. They are data, not markup; the UI
 renders them as plain text.
@@ -46,12 +45,9 @@ from tui.core.catalogue.schema import (
     Summary,
 )
 
-if TYPE_CHECKING:  # PyYAML (~12 ms to import) loads only when a file is read, not from the cache
+if TYPE_CHECKING:  # PyYAML loads only when a file is read, not when the cache answers
     import yaml
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-# The catalogue that ships with llmtui: package data beside this module, in a checkout and in a wheel.
-CATALOGUE_FILE = "catalogue.yaml"
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +203,16 @@ _EXPECTED = {
     "list": "a list",
 }
 
+# The node each kind needs (any other kind: a scalar) and the test each scalar kind's value passes.
+_NODE_IDS = {"map": "mapping", "dict": "mapping", "list": "sequence"}
+_SCALAR_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "date": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+}
+
 
 # --------------------------------------------------------------------------------------------
 # Validation: YAML nodes -> _Rec trees that remember where every value came from
@@ -295,32 +301,19 @@ class _Validator:
             if spec.nullable:
                 return None
             raise self.wrong(node, spec, where)
+        if node.id != _NODE_IDS.get(spec.kind, "scalar"):
+            raise self.wrong(node, spec, where)
         if spec.kind == "map":
-            if node.id != "mapping":
-                raise self.wrong(node, spec, where)
             assert spec.schema is not None
             return self.mapping(node, spec.schema, where, require=require)
         if spec.kind == "dict":
-            if node.id != "mapping":
-                raise self.wrong(node, spec, where)
             return self.free_mapping(node, spec, where)
         if spec.kind == "list":
-            if node.id != "sequence":
-                raise self.wrong(node, spec, where)
             return self.sequence(node, spec, where)
-        if node.id != "scalar":
-            raise self.wrong(node, spec, where)
         value = self.scalar(node, where)
         if spec.kind == "date" and isinstance(value, (_dt.date, _dt.datetime)):
             value = value.isoformat()
-        ok = {
-            "str": lambda v: isinstance(v, str),
-            "date": lambda v: isinstance(v, str),
-            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-            "bool": lambda v: isinstance(v, bool),
-        }[spec.kind]
-        if not ok(value):
+        if not _SCALAR_CHECKS[spec.kind](value):
             raise self.wrong(node, spec, where)
         if spec.choices is not None and value not in spec.choices:
             raise self.loc(node, where).error(
@@ -449,7 +442,6 @@ def _compose_text(text: str) -> Node | None:
     way it always has."""
     import yaml
 
-    # libyaml's parser when PyYAML was built with it (catalogue.yaml: ~4 ms instead of ~50 ms).
     fast_loader = getattr(yaml, "CSafeLoader", None)
     if fast_loader is not None:
         try:
@@ -511,7 +503,7 @@ def _merge(base: list[_Rec], extra: list[_Rec]) -> list[_Rec]:
 
 
 def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
-    groups = [_build_group(r) for r in _required_all(top.values["groups"], _GROUP)]
+    groups = [Group(**r.values) for r in _required_all(top.values["groups"], _GROUP)]
     group_ids = [g.id for g in groups]
 
     def check_group(rec: _Rec) -> None:
@@ -600,12 +592,13 @@ def _required_all(recs: list[_Rec], schema: dict[str, _F]) -> list[_Rec]:
     return recs
 
 
-def _build_group(rec: _Rec) -> Group:
-    return Group(**rec.values)
+def _fields(rec: _Rec) -> dict[str, Any]:
+    """The record's values as an object's fields: its lists become tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in rec.values.items()}
 
 
 def _build_model(rec: _Rec) -> Model:
-    v = dict(rec.values)
+    v = _fields(rec)
     model_id: str = v["id"]
     org, _, short = model_id.rpartition("/")
     gguf = v.pop("gguf", None)
@@ -615,15 +608,7 @@ def _build_model(rec: _Rec) -> Model:
             "name": v.get("name") or short,
             "organisation": v.get("organisation", org or None),
             "url": v.get("url") or f"https://huggingface.co/{model_id}",
-            "languages": tuple(v.get("languages") or ()),
-            "unverified": tuple(v.get("unverified") or ()),
-            "gguf": GgufRef(
-                repo=gguf.get("repo"),
-                reason=gguf.get("reason"),
-                alternatives=tuple(gguf.get("alternatives") or ()),
-            )
-            if gguf is not None
-            else GgufRef(),
+            "gguf": GgufRef() if gguf is None else GgufRef(**_fields(gguf)),
         }
     )
 
@@ -632,29 +617,17 @@ def _build_leaderboard(rec: _Rec, overall: str) -> Leaderboard:
     v = rec.values
     summary = v.get("summary")
     return Leaderboard(
-        id=v["id"],
-        name=v["name"],
-        title_zh=v.get("title_zh"),
-        url=v["url"],
-        group=v["group"],
-        overall_metric=overall,
-        metrics=tuple(Metric(**m.values) for m in v["metrics"]),
-        rows=tuple(
-            LeaderboardRow(
-                model=r.values["model"],
-                label=r.get("label") or r.values["model"],
-                scores=dict(r.values["scores"].values),
-            )
-            for r in v["rows"]
-        ),
-        summary=Summary(
-            zh=tuple(summary.values["zh"]),
-            en=tuple(summary.values["en"]),
-            models=tuple(summary.get("models") or ()),
-            title_zh=summary.get("title_zh"),
-        )
-        if summary is not None
-        else None,
+        **{
+            **v,
+            "overall_metric": overall,
+            "metrics": tuple(Metric(**m.values) for m in v["metrics"]),
+            "rows": tuple(
+                LeaderboardRow(r.values["model"], r.get("label") or r.values["model"],
+                               dict(r.values["scores"].values))
+                for r in v["rows"]
+            ),
+            "summary": None if summary is None else Summary(**_fields(summary)),
+        }
     )
 
 
@@ -665,7 +638,7 @@ def _build_leaderboard(rec: _Rec, overall: str) -> Leaderboard:
 def default_catalogue_path() -> Path:
     """The catalogue shipped with llmtui: package data beside this module, in a checkout and in an
     installed wheel alike."""
-    return Path(__file__).with_name(CATALOGUE_FILE)
+    return Path(__file__).with_name("catalogue.yaml")
 
 
 def load_catalogue(
@@ -684,8 +657,8 @@ def load_catalogue(
     Raises :class:`CatalogueError` for the first problem found, naming the file it is in.
 
     With ``cache_dir``, a valid catalogue is also kept there as JSON and read back while the
-    files it came from (and this loader) are unchanged: reading and validating the YAML takes
-    ~8 ms of every start-up, the JSON ~1 ms. A cache that cannot be read or written is ignored.
+    files it came from (and this loader) are unchanged, which is faster than validating the YAML.
+    A cache that cannot be read or written is ignored.
     """
     path = Path(path) if path is not None else default_catalogue_path()
     overlay_path = Path(overlay) if overlay is not None else None
