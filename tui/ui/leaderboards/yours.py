@@ -225,8 +225,8 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
     def update_focus(self) -> None:
         row = self.table.current_row
         items = [
-            IntervalBar(r.model, one_line(r.model, 60), r.rating, r.ci_low, r.ci_high,
-                        f"{r.rating:.0f} ({r.ci_low:.0f}-{r.ci_high:.0f})")
+            IntervalBar(r.model, one_line(r.model, 60), r.rating,
+                        f"{r.rating:.0f} ({r.ci_low:.0f}-{r.ci_high:.0f})", r.ci_low, r.ci_high)
             for r in (self.board.ratings if self.board else ())
         ]  # fmt: skip
         self.query_one(IntervalChart).plot(
