@@ -25,10 +25,9 @@ from tui.core.text import clean, one_line
 from tui.ui.common.commands import PaletteCommand
 from tui.ui.common.keys import KeyFooter
 from tui.ui.leaderboards.barchart import Bar, BarChart
-from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
+from tui.ui.leaderboards.yours import SORT_ARROWS, SORTS, RankingTable, YoursView
 
 LABEL = "model"  # the column key of the model-name column
-_ARROWS = {False: " ▲", True: " ▼"}
 
 
 class LeaderboardTable(DataTable):
@@ -133,7 +132,7 @@ class LeaderboardTable(DataTable):
 
     def _header(self, name: str, name_zh: str, column: str) -> Text:
         # Rich Text, not a str: DataTable would parse a str label as markup.
-        arrow = _ARROWS[self.descending] if column == self.sort_column else ""
+        arrow = SORT_ARROWS[self.descending] if column == self.sort_column else ""
         return Text.assemble(one_line(name), (arrow, "bold"), "\n", (one_line(name_zh), "dim"))
 
     def action_sort_column(self) -> None:

@@ -26,7 +26,7 @@ from tui.core.text import one_line
 from tui.ui.common.workers import ReportsWorkerFailures
 from tui.ui.leaderboards.barchart import IntervalBar, IntervalChart
 
-_ARROWS = {False: " ▲", True: " ▼"}
+SORT_ARROWS = {False: " ▲", True: " ▼"}  # the sort column's header: ascending, descending
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class RankingTable(DataTable):
         self.rows_in_order = sorted(self.entries, key=key, reverse=self.descending)
         self.clear(columns=True)
         for name, (header, _key, _first) in SORTS.items():
-            arrow = _ARROWS[self.descending] if name == self.sort_column else ""
+            arrow = SORT_ARROWS[self.descending] if name == self.sort_column else ""
             self.add_column(Text.assemble(header, (arrow, "bold")), key=name)
         for row in self.rows_in_order:
             r = row.rating
@@ -234,31 +234,31 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
             marked=row.rating.model if row else None,
         )  # fmt: skip
 
-    def _show_pass_rates(self, board: Leaderboard) -> None:
-        table = self.query_one("#yours-pass-rates", DataTable)
+    def _fill(self, table_id: str, headers: tuple[str, ...], rows: list[tuple[Text, ...]]) -> None:
+        """Replace a table's columns and rows; a table without rows is hidden."""
+        table = self.query_one(table_id, DataTable)
         table.clear(columns=True)
-        table.display = bool(board.pass_rates)
-        for header in ("Prompt set", "Model", "Passed", "Rate", "95% interval"):
-            table.add_column(header)
-        for r in board.pass_rates:
-            table.add_row(
+        table.display = bool(rows)
+        table.add_columns(*headers)
+        table.add_rows(rows)
+
+    def _show_pass_rates(self, board: Leaderboard) -> None:
+        self._fill("#yours-pass-rates", ("Prompt set", "Model", "Passed", "Rate", "95% interval"), [
+            (
                 Text(one_line(Path(r.prompt_set).name, 40)),
                 Text(one_line(r.model, 60)),
                 Text(f"{r.passed}/{r.checked}", justify="right"),
                 Text(_percent(r.rate), justify="right", style="bold"),
                 Text(f"{_percent(r.low)} to {_percent(r.high)}", justify="right"),
             )
+            for r in board.pass_rates
+        ])
 
     def _show_speeds(self, board: Leaderboard) -> None:
         from tui.core.models.fit import human_bytes
 
-        table = self.query_one("#yours-speeds", DataTable)
-        table.clear(columns=True)
-        table.display = bool(board.speeds)
-        for header in ("Model", "Answers", "Tokens/s", "First token", "Peak memory"):
-            table.add_column(header)
-        for s in board.speeds:
-            table.add_row(
+        self._fill("#yours-speeds", ("Model", "Answers", "Tokens/s", "First token", "Peak memory"), [
+            (
                 Text(one_line(s.model, 60)),
                 Text(str(s.answers), justify="right"),
                 Text("–" if s.tokens_per_second is None else f"{s.tokens_per_second:.1f}",
@@ -266,4 +266,6 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
                 Text("–" if s.time_to_first_token is None else f"{s.time_to_first_token:.2f} s",
                      justify="right"),
                 Text("–" if s.peak_rss is None else human_bytes(s.peak_rss), justify="right"),
-            )  # fmt: skip
+            )
+            for s in board.speeds
+        ])  # fmt: skip
