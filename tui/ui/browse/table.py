@@ -9,6 +9,7 @@ same whether it holds ten rows or ten thousand.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -67,22 +68,19 @@ class ModelTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
+    @dataclass
     class Highlighted(Message):
         """The row under the cursor changed (None: the table is empty)."""
 
-        def __init__(self, row: ModelRow | None) -> None:
-            super().__init__()
-            self.row = row
+        row: ModelRow | None
 
+    @dataclass
     class Selected(Message):
-        def __init__(self, row: ModelRow) -> None:
-            super().__init__()
-            self.row = row
+        row: ModelRow
 
+    @dataclass
     class HeaderClicked(Message):
-        def __init__(self, column: Column) -> None:
-            super().__init__()
-            self.column = column
+        column: Column
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -111,16 +109,11 @@ class ModelTable(ScrollView, can_focus=True):
         new index, with the Fits here column filled in, are other objects for the same models)."""
         previous = self._highlighted
         self.rows = rows
-        if sort != self.sort:
-            self.sort = sort
-        cursor = 0
-        if previous is not None:
-            for i, row in enumerate(rows):
-                if row is previous or row.id == previous.id:
-                    cursor = i
-                    break
+        self.sort = sort
         self._set_virtual_height(len(rows) + 1)
-        self.cursor = cursor
+        self.cursor = next(
+            (i for i, row in enumerate(rows) if previous is not None and row.id == previous.id), 0
+        )
         self.refresh()
 
     # A new row count is a new virtual size. Set plainly, that costs a layout pass and a repaint of
