@@ -100,9 +100,8 @@ class DetailText(Visual):
     """The detail pane's text: blocks one blank line apart; the facts are labels in a column of
     LABEL_WIDTH cells, each value wrapped in the column to their right.
 
-    One Visual in one Static instead of a Static per block and a Grid of two Statics per fact: each
-    widget costs its share of styling, layout and rendering before the first frame
-    (bench/startup.py: 22 widgets were most of the detail pane's start-up).
+    One Visual, not a widget per block and per fact: each widget costs styling, layout and
+    rendering before the first frame.
     """
 
     LABEL_WIDTH = 13

@@ -1,7 +1,7 @@
 """Browse: model groups | model table (filter as you type, sort by any column) | detail pane.
 
-Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws only the
-rows on screen, so a keystroke costs about the same with 30 or 10,000 models (bench/filter.py).
+Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws
+only the rows on screen, so a keystroke costs about the same with 30 or 10,000 models.
 
 Chat (`c`) and compare (`m`) on a model that is not on this machine open the quant picker here; the
 job opens once the chosen file is downloaded and verified.
@@ -189,8 +189,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         if self._pending_model is not None:
             self.open_model(self._pending_model)
         self._show_detail()  # now, not on the table's message: in the first frame, not a relayout
-        # Probing the machine and reading the database imports psutil and sqlite3: started once
-        # the first frames are painted, so it never competes with them (bench/startup.py).
+        # Probing the machine imports psutil and sqlite3: after the first frames, not competing with them.
         self.set_timer(FITS_DELAY, self._find_fits)
 
     @work(thread=True, exclusive=True, group="browse-fits", exit_on_error=False)

@@ -1,9 +1,8 @@
 """ModelTable: a virtual table of catalogue models that draws only the rows on screen.
 
-`DataTable.add_rows` takes ~1.7 s for 10,000 rows (docs/dependencies.md): too slow to rebuild per key.
-This widget uses the Line API instead: `show(rows)` only stores the list, and `render_line` draws
-the header and the visible rows from each row's precomputed cells, so a new filter result costs the
-same whether it holds ten rows or ten thousand.
+A DataTable is too slow to refill per keystroke with thousands of rows (docs/dependencies.md). With
+the Line API, `show(rows)` only stores the list and `render_line` draws the visible rows from their
+precomputed cells, so a filter result costs the same with ten rows or ten thousand.
 """
 
 from __future__ import annotations
@@ -116,9 +115,9 @@ class ModelTable(ScrollView, can_focus=True):
         )
         self.refresh()
 
-    # A new row count is a new virtual size. Set plainly, that costs a layout pass and a repaint of
-    # the whole screen (~10 ms here) per keystroke; the table's own size never depends on it, so
-    # only the scrollbar is updated (the gutter is always reserved: see `scrollbar-gutter: stable`).
+    # A new row count is a new virtual size: set plainly, a layout pass and a repaint of the screen per
+    # keystroke. The table's size never depends on it, so only the scrollbar is updated (its gutter is
+    # always reserved: `scrollbar-gutter: stable`).
     virtual_size = Reactive(Size(0, 0), layout=False)
 
     def _set_virtual_height(self, height: int) -> None:
