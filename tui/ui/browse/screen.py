@@ -15,6 +15,7 @@ A found repository goes through the same detail pane, quant picker, chat and com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -571,14 +572,14 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         from tui.core.engine.base import EngineError
         from tui.core.engine.resolve import NotDownloaded, find_local
 
+        here = True
         try:
             find_local(model_id, self.catalogue)
         except NotDownloaded:
-            self.post_message(self.Looked(mode, model_id, here=False))
-            return
+            here = False
         except EngineError:
             pass  # anything else wrong with the file: the job says what
-        self.post_message(self.Looked(mode, model_id, here=True))
+        self.post_message(self.Looked(mode, model_id, here))
 
     @on(Looked)
     def _looked(self, event: Looked) -> None:
@@ -601,19 +602,14 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         actions are its keys)."""
         from tui.core.models.search import SORT_NAMES, SORT_WORDS
 
-        commands = [
-            PaletteCommand(f"Sort models by {c.title}", "sort the model table",
-                           lambda column_id=c.id: self.action_sort(column_id))
-            for c in COLUMNS
-        ]
-        for index, (_, name, _) in enumerate(self._group_entries()):
-            commands.append(PaletteCommand(f"Show group {name}", "filter by group",
-                                           lambda index=index: self.show_group(index)))
-        for sort in SORT_NAMES:
-            commands.append(PaletteCommand(f"Order Hub results: {SORT_WORDS[sort]}",
-                                           "the Hub source's order",
-                                           lambda sort=sort: self.hub_order(sort)))
-        return commands
+        return [
+            *(PaletteCommand(f"Sort models by {c.title}", "sort the model table",
+                             partial(self.action_sort, c.id)) for c in COLUMNS),
+            *(PaletteCommand(f"Show group {name}", "filter by group", partial(self.show_group, index))
+              for index, (_, name, _) in enumerate(self._group_entries())),
+            *(PaletteCommand(f"Order Hub results: {SORT_WORDS[sort]}", "the Hub source's order",
+                             partial(self.hub_order, sort)) for sort in SORT_NAMES),
+        ]  # fmt: skip
 
     def show_group(self, index: int) -> None:
         self.query_one("#groups", OptionList).highlighted = index
