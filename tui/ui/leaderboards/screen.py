@@ -9,6 +9,8 @@ there returns here, to the same row).
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual import on
@@ -60,9 +62,6 @@ class LeaderboardTable(DataTable):
         column = self.cursor_column - 1
         return self.board.metrics[column] if 0 <= column < len(self.board.metrics) else None
 
-    def _metric_ids(self) -> list[str]:
-        return [m.id for m in self.board.metrics]
-
     @property
     def current_row(self) -> LeaderboardRow | None:
         if 0 <= self.cursor_row < len(self.rows_in_order):
@@ -71,7 +70,7 @@ class LeaderboardTable(DataTable):
 
     def on_mount(self) -> None:
         self.fill()
-        self.move_cursor(column=1 + self._metric_ids().index(self.board.overall_metric))
+        self.move_cursor(column=1 + [m.id for m in self.board.metrics].index(self.board.overall_metric))
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.fill())
 
     def sort_by(self, column: str) -> None:
@@ -344,26 +343,24 @@ class LeaderboardsScreen(Screen):
 
     def palette_commands(self) -> list[PaletteCommand]:
         """Show each tab; sort the shown table by each of its columns."""
+        tabs = [(f"board-{board.id}", one_line(board.name)) for board in self.catalogue.leaderboards]
+        tabs += [("yours", "your leaderboard"), ("linked", "linked leaderboards")]
         commands = [
-            PaletteCommand(f"Show {one_line(board.name)}", "leaderboard tab",
-                           lambda pane=f"board-{board.id}": self.show_tab(pane))
-            for board in self.catalogue.leaderboards
+            PaletteCommand(f"Show {name}", "leaderboard tab", partial(self.show_tab, pane))
+            for pane, name in tabs
         ]
-        commands.append(PaletteCommand("Show your leaderboard", "leaderboard tab",
-                                       lambda: self.show_tab("yours")))
-        commands.append(PaletteCommand("Show linked leaderboards", "leaderboard tab",
-                                       lambda: self.show_tab("linked")))
         if self.tabs.active == "yours":
-            table = self.query_one(RankingTable)
-            for column, (header, _key, _first) in SORTS.items():
-                commands.append(PaletteCommand(f"Sort your leaderboard by {header}", "sort",
-                                               lambda column=column: table.sort_by(column)))
+            ranking = self.query_one(RankingTable)
+            commands += [
+                PaletteCommand(f"Sort your leaderboard by {header}", "sort", partial(ranking.sort_by, column))
+                for column, (header, _key, _first) in SORTS.items()
+            ]
         view = self.current_view
         if view is not None:
-            table = view.table
-            for column, name in [(LABEL, "Model"), *((m.id, m.name) for m in view.board.metrics)]:
-                commands.append(PaletteCommand(
-                    f"Sort {one_line(view.board.name)} by {one_line(name)}", "sort",
-                    lambda column=column: table.sort_by(column),
-                ))
+            columns = [(LABEL, "Model"), *((m.id, m.name) for m in view.board.metrics)]
+            commands += [
+                PaletteCommand(f"Sort {one_line(view.board.name)} by {one_line(name)}", "sort",
+                               partial(view.table.sort_by, column))
+                for column, name in columns
+            ]
         return commands
