@@ -482,10 +482,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
     def hub_order(self, sort: str) -> None:
         """Order the Hub results by `sort` (one of `SORT_NAMES`): the search is asked again."""
         self.hub_sort = sort
-        if self.hub_source:
-            self.ask_hub()
-        else:
-            self.show_hub()
+        self.show_hub()
 
     def open_model(self, model_id: str) -> None:
         """Show a model (from a leaderboard row or another job); "back" returns to the origin."""
