@@ -76,13 +76,8 @@ FACTS = (
 
 
 def describe_title(model: Model) -> Content:
-    return Content("\n").join(
-        [
-            Content.styled(one_line(model.name), "bold"),
-            Content(one_line(model.id)),
-            _link(model.url),
-        ]
-    )
+    lines = [Content.styled(one_line(model.name), "bold"), Content(one_line(model.id)), _link(model.url)]
+    return Content("\n").join(lines)
 
 
 def describe_fact(catalogue: Catalogue, model: Model, index: int) -> Content:
@@ -245,10 +240,8 @@ class ModelDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Content("No model selected."), id="detail-text")
         with Horizontal(id="detail-actions"):
-            for button_id, label, _ in ACTIONS:
+            for button_id, label, *_mode in (*ACTIONS, FIND_ON_HUB):
                 yield Button(Content(label), id=f"action-{button_id}", compact=True)
-            find_id, find_label = FIND_ON_HUB
-            yield Button(Content(find_label), id=f"action-{find_id}", compact=True)
 
     def show(self, catalogue: Catalogue, model: Model | None, fits: ModelFit | None = None) -> None:
         if model is self._shown and fits is self._fits:
@@ -256,9 +249,7 @@ class ModelDetail(VerticalScroll):
         self._fits = fits
         self._show(model, Content("No model matches the filter.") if model is None
                    else describe(catalogue, model, fits))  # fmt: skip
-        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = (
-            model is not None and model.gguf.repo is None
-        )
+        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = model is not None and model.gguf.repo is None
 
     def show_repo(self, repo: HubRepo | None, empty: str) -> None:
         """A Hub search result; `empty` says why there is none."""
