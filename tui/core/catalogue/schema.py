@@ -7,6 +7,7 @@ them as plain text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tui.core.errors import LlmtuiError
@@ -39,11 +40,7 @@ class CatalogueError(LlmtuiError):
         return ": ".join(part for part in (where, self.field, self.message) if part)
 
     def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
-        return (_rebuild_error, (self.path, self.message, self.line, self.field))
-
-
-def _rebuild_error(path, message, line, field):
-    return CatalogueError(path, message, line=line, field=field)
+        return partial(CatalogueError, line=self.line, field=self.field), (self.path, self.message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,17 +223,13 @@ class Catalogue:
 
     def scores_for(self, model_id: str) -> list[tuple[Leaderboard, Metric, Number, int]]:
         """Every score the model has: (leaderboard, metric, value, rank among that table's rows)."""
-        found = []
-        for board in self.leaderboards:
-            row = board.row_for(model_id)
-            if row is None:
-                continue
-            for metric in board.metrics:
-                if metric.id in row.scores:
-                    rank = board.rank_of(model_id, metric.id)
-                    assert rank is not None
-                    found.append((board, metric, row.scores[metric.id], rank))
-        return found
+        return [
+            (board, metric, row.scores[metric.id], board.rank_of(model_id, metric.id))
+            for board in self.leaderboards
+            if (row := board.row_for(model_id)) is not None
+            for metric in board.metrics
+            if metric.id in row.scores
+        ]
 
     def best_score(self, model_id: str) -> tuple[Leaderboard, Number] | None:
         """The model's headline score, or None.
