@@ -534,7 +534,7 @@ def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
         metric_ids = [m.get("id") for m in rec.values["metrics"]]
         if not metric_ids:
             raise rec.at("metrics").error("a leaderboard needs at least one metric")
-        overall = rec.get("overall_metric") or (metric_ids[0] if metric_ids else None)
+        overall = rec.get("overall_metric") or metric_ids[0]
         if overall not in metric_ids:
             raise rec.at("overall_metric").error(
                 f"unknown metric {overall!r} (known: {', '.join(metric_ids)})"
@@ -572,10 +572,9 @@ def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
             )
         linked.append(LinkedLeaderboard(**rec.values))
 
-    source = top.values["source"].values
     return Catalogue(
         version=top.values["version"],
-        source=Source(**source),
+        source=Source(**top.values["source"].values),
         gguf_sources=tuple(GgufSource(**r.values) for r in top.get("gguf_sources") or []),
         groups=tuple(groups),
         models=tuple(models),
