@@ -188,9 +188,7 @@ class ModelIndex:
             self._orders[sort] = tuple(sorted(self.rows, key=key, reverse=sort.descending))
         return self._orders[sort]
 
-    def view(
-        self, query: str = "", group: str | None = None, sort: Sort = Sort()
-    ) -> list[ModelRow]:
+    def view(self, query: str = "", group: str | None = None, sort: Sort = Sort()) -> list[ModelRow]:
         """Rows whose search key holds every word of ``query``, in ``group`` (None: all), sorted."""
         query = " ".join(query.lower().split())
         cached = self._recent.get((query, group, sort))

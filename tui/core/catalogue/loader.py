@@ -176,9 +176,7 @@ _TOP = {
         },
         required=True,
     ),
-    "gguf_sources": _list(
-        _map({"name": _str(required=True), "url": _str(required=True, url=True)})
-    ),
+    "gguf_sources": _list(_map({"name": _str(required=True), "url": _str(required=True, url=True)})),
     **_MERGED_LISTS,
     "linked_leaderboards": _list(_map(_LINKED), unique="id", noun="linked leaderboard id"),
 }
@@ -188,9 +186,7 @@ _TOP["models"] = replace(_TOP["models"], required=True)
 # A user overlay: same schema, only the id-keyed lists, nothing required at the top.
 _OVERLAY = {"version": _F("int"), **_MERGED_LISTS}
 
-_SCALAR_TAGS = {
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
-}
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 
 _EXPECTED = {
     "str": "a string",
@@ -317,8 +313,7 @@ class _Validator:
             raise self.wrong(node, spec, where)
         if spec.choices is not None and value not in spec.choices:
             raise self.loc(node, where).error(
-                f"expected one of {', '.join(spec.choices)}, got {value!r}"
-                + _suggest(value, spec.choices)
+                f"expected one of {', '.join(spec.choices)}, got {value!r}" + _suggest(value, spec.choices)
             )
         if spec.url and not value.startswith(("https://", "http://")):
             raise self.loc(node, where).error(f"expected an http(s) URL, got {value!r}")
@@ -338,17 +333,13 @@ class _Validator:
             seen[key] = _line(key_node)
             yield key, key_node, value_node
 
-    def mapping(
-        self, node: MappingNode, schema: dict[str, _F], where: str, *, require: bool = True
-    ) -> _Rec:
+    def mapping(self, node: MappingNode, schema: dict[str, _F], where: str, *, require: bool = True) -> _Rec:
         rec = _Rec({}, {}, self.loc(node, where))
         for key, key_node, value_node in self.keys(node, where):
             here = _join(where, key)
             spec = schema.get(key)
             if spec is None:
-                raise self.loc(key_node, here).error(
-                    f"unknown field {key!r}{_suggest(key, list(schema))}"
-                )
+                raise self.loc(key_node, here).error(f"unknown field {key!r}{_suggest(key, list(schema))}")
             rec.values[key] = self.value(value_node, spec, here)
             rec.locs[key] = self.loc(value_node, here)
             if spec.kind == "list" and value_node.id == "sequence":
@@ -393,9 +384,7 @@ def _check_unique(items: list[Any], key: str, noun: str) -> None:
             continue
         value = item.values[key]
         if value in first:
-            raise item.at(key).error(
-                f"duplicate {noun} {value!r} (first at line {first[value].line})"
-            )
+            raise item.at(key).error(f"duplicate {noun} {value!r} (first at line {first[value].line})")
         first[value] = item.at(key)
 
 
@@ -491,9 +480,7 @@ def _merge(base: list[_Rec], extra: list[_Rec]) -> list[_Rec]:
             continue
         old = merged[i]
         values = {**old.values, **rec.values}
-        locs = {
-            k: v for k, v in old.locs.items() if k.split("[", 1)[0] not in rec.values
-        } | rec.locs
+        locs = {k: v for k, v in old.locs.items() if k.split("[", 1)[0] not in rec.values} | rec.locs
         merged[i] = _Rec(values, locs, old.loc)
     return merged
 
@@ -567,9 +554,7 @@ def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
         check_group(rec)
         table = rec.get("table")
         if table is not None and table not in board_ids:
-            raise rec.at("table").error(
-                f"unknown leaderboard {table!r} (known: {', '.join(board_ids)})"
-            )
+            raise rec.at("table").error(f"unknown leaderboard {table!r} (known: {', '.join(board_ids)})")
         linked.append(LinkedLeaderboard(**rec.values))
 
     return Catalogue(

@@ -83,8 +83,7 @@ def describe_title(model: Model) -> Content:
 def describe_fact(catalogue: Catalogue, model: Model, index: int) -> Content:
     _label, field_name, get = FACTS[index]
     value = getattr(model, field_name) if field_name else None
-    return _value(get(catalogue, model),
-                  unverified=value is not None and not model.is_verified(field_name))
+    return _value(get(catalogue, model), unverified=value is not None and not model.is_verified(field_name))
 
 
 # A block of the detail text: a paragraph, or the facts as (label, value) pairs.
@@ -107,8 +106,7 @@ class DetailText(Visual):
 
     def __str__(self) -> str:
         return "\n\n".join(
-            "\n".join(f"{label} {value}" for label, value in block)
-            if isinstance(block, list) else str(block)
+            "\n".join(f"{label} {value}" for label, value in block) if isinstance(block, list) else str(block)
             for block in self.blocks
         )
 

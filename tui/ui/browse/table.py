@@ -230,9 +230,7 @@ class ModelTable(ScrollView, can_focus=True):
             victim = drop.pop(0)
             shown = [(i, c) for i, c in shown if c.id != victim]
         name_width = max(width - others(), _MIN_NAME + 2)
-        self._layout = [
-            (i, c, name_width if c.id == "name" else self._natural[c.id] + 2) for i, c in shown
-        ]
+        self._layout = [(i, c, name_width if c.id == "name" else self._natural[c.id] + 2) for i, c in shown]
 
     @property
     def visible_columns(self) -> list[str]:

@@ -44,12 +44,8 @@ class LeaderboardTable(DataTable):
                 id="leaderboards.sort"),
     ]
 
-    def __init__(
-        self, board: Leaderboard, *, id: str | None = None, classes: str | None = None
-    ) -> None:
-        super().__init__(
-            id=id, classes=classes, cursor_type="cell", zebra_stripes=True, header_height=2
-        )
+    def __init__(self, board: Leaderboard, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="cell", zebra_stripes=True, header_height=2)
         self.board = board
         self.sort_column = board.overall_metric
         self.descending = True
@@ -115,8 +111,7 @@ class LeaderboardTable(DataTable):
                     cells.append(Text("–", style="dim", justify="right"))
                 else:
                     best = value == best_values[m.id]
-                    cells.append(Text(str(value), style=best_style if best else "",
-                                      justify="right"))
+                    cells.append(Text(str(value), style=best_style if best else "", justify="right"))
             self.add_row(*cells, key=row.model)
         if keep is not None:
             self.move_cursor(row=ordered.index(keep), column=column, animate=False)
@@ -149,9 +144,7 @@ class LeaderboardTable(DataTable):
         self.move_cursor(column=event.column_index)
 
 
-def describe_metric(
-    board: Leaderboard, metric: Metric | None, row: LeaderboardRow | None
-) -> Content:
+def describe_metric(board: Leaderboard, metric: Metric | None, row: LeaderboardRow | None) -> Content:
     """The explanation beside the table: the metric under the cursor, in Chinese and English."""
     if metric is None:
         lines = [Content.styled("Model 模型", "bold $accent"),
@@ -228,13 +221,10 @@ class LeaderboardView(VerticalScroll):
         """Explanation and chart follow the cursor's column; the chart marks the cursor's model."""
         table = self.table
         metric, row = table.metric, table.current_row
-        self.query_one(".metric-explanation", Static).update(
-            describe_metric(self.board, metric, row)
-        )
+        self.query_one(".metric-explanation", Static).update(describe_metric(self.board, metric, row))
         shown = metric or self.board.metric(self.board.overall_metric)
         bars = [
-            Bar(r.model, one_line(r.label, limit=60), float(r.scores[shown.id]),
-                str(r.scores[shown.id]))
+            Bar(r.model, one_line(r.label, limit=60), float(r.scores[shown.id]), str(r.scores[shown.id]))
             for r in self.board.rows
             if shown.id in r.scores
         ]
