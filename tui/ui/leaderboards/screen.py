@@ -27,12 +27,13 @@ from tui.core.text import clean, one_line
 from tui.ui.common.commands import PaletteCommand
 from tui.ui.common.keys import KeyFooter
 from tui.ui.leaderboards.barchart import Bar, BarChart
-from tui.ui.leaderboards.yours import SORT_ARROWS, SORTS, RankingTable, YoursView
+from tui.ui.leaderboards.sorted_table import SortedTable
+from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
 
 LABEL = "model"  # the column key of the model-name column
 
 
-class LeaderboardTable(DataTable):
+class LeaderboardTable(SortedTable):
     """A leaderboard's rows; the best value of each metric column uses the `--best` style."""
 
     HELP_TITLE = "Leaderboard table"
@@ -45,11 +46,8 @@ class LeaderboardTable(DataTable):
     ]
 
     def __init__(self, board: Leaderboard, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, cursor_type="cell", zebra_stripes=True, header_height=2)
+        super().__init__(board.overall_metric, id=id, classes=classes, header_height=2)
         self.board = board
-        self.sort_column = board.overall_metric
-        self.descending = True
-        self.rows_in_order: list[LeaderboardRow] = []
         self._label_width = 0
 
     @property
@@ -58,52 +56,36 @@ class LeaderboardTable(DataTable):
         column = self.cursor_column - 1
         return self.board.metrics[column] if 0 <= column < len(self.board.metrics) else None
 
-    @property
-    def current_row(self) -> LeaderboardRow | None:
-        if 0 <= self.cursor_row < len(self.rows_in_order):
-            return self.rows_in_order[self.cursor_row]
-        return None
-
     def on_mount(self) -> None:
         self.fill()
         self.move_cursor(column=1 + [m.id for m in self.board.metrics].index(self.board.overall_metric))
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.fill())
 
-    def sort_by(self, column: str) -> None:
-        """Sort by a column (a metric id or LABEL); the current sort column again reverses it."""
-        if column == self.sort_column:
-            self.descending = not self.descending
-        else:
-            self.sort_column, self.descending = column, column != LABEL
-        self.fill()
+    def first_descending(self, column: str) -> bool:
+        return column != LABEL  # the scores best first, the names from A
 
-    def fill(self) -> None:
-        """(Re)build the rows in sort order, keeping the cursor on the same model and column."""
-        keep = self.current_row
-        column = self.cursor_column
+    def in_order(self) -> list[LeaderboardRow]:
+        rows, metric = self.board.rows, self.sort_column
+        if metric == LABEL:
+            return sorted(rows, key=lambda r: r.label.lower(), reverse=self.descending)
+        scored = [r for r in rows if metric in r.scores]
+        scored.sort(key=lambda r: r.scores[metric], reverse=self.descending)
+        return scored + [r for r in rows if metric not in r.scores]  # unscored last either way
+
+    def add_sorted_rows(self) -> None:
         board = self.board
-        if self.sort_column == LABEL:
-            ordered = sorted(board.rows, key=lambda r: r.label.lower(), reverse=self.descending)
-        else:
-            metric = self.sort_column
-            scored = [r for r in board.rows if metric in r.scores]
-            ordered = sorted(scored, key=lambda r: r.scores[metric], reverse=self.descending)
-            ordered += [r for r in board.rows if metric not in r.scores]
-        self.rows_in_order = ordered
         best_values = {
             m.id: max((r.scores[m.id] for r in board.rows if m.id in r.scores), default=None)
             for m in board.metrics
         }
         best_style = self.get_component_rich_style("leaderboard-table--best", partial=True)
-
-        self.clear(columns=True)
         self._label_width = self._label_cap()
         longest = max((cell_len(one_line(r.label, limit=60)) for r in board.rows), default=5)
         self.add_column(self._header("Model", "模型", LABEL), key=LABEL,
                         width=min(longest, self._label_width))
         for m in board.metrics:
             self.add_column(self._header(m.name, m.name_zh or "", m.id), key=m.id)
-        for row in ordered:
+        for row in self.rows_in_order:
             cells = [Text(one_line(row.label, limit=60), no_wrap=True, overflow="ellipsis")]
             for m in board.metrics:
                 value = row.scores.get(m.id)
@@ -113,8 +95,6 @@ class LeaderboardTable(DataTable):
                     best = value == best_values[m.id]
                     cells.append(Text(str(value), style=best_style if best else "", justify="right"))
             self.add_row(*cells, key=row.model)
-        if keep is not None:
-            self.move_cursor(row=ordered.index(keep), column=column, animate=False)
 
     def _label_cap(self) -> int:
         """The model column's width: long labels are cut on narrow terminals so the scores show."""
@@ -126,22 +106,12 @@ class LeaderboardTable(DataTable):
 
     def _header(self, name: str, name_zh: str, column: str) -> Text:
         # Rich Text, not a str: DataTable would parse a str label as markup.
-        arrow = SORT_ARROWS[self.descending] if column == self.sort_column else ""
-        return Text.assemble(one_line(name), (arrow, "bold"), "\n", (one_line(name_zh), "dim"))
-
-    def action_sort_column(self) -> None:
-        self.sort_by(self.metric.id if self.metric else LABEL)
+        return Text.assemble(one_line(name), (self.arrow(column), "bold"), "\n", (one_line(name_zh), "dim"))
 
     def action_show_model(self) -> None:
         row = self.current_row
         if row is not None:
             self.app.open_job("browse", row.model)
-
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        self.sort_by(str(event.column_key.value))
-        self.move_cursor(column=event.column_index)
 
 
 def describe_metric(board: Leaderboard, metric: Metric | None, row: LeaderboardRow | None) -> Content:

@@ -25,8 +25,7 @@ from tui.core.compare.ranking import Leaderboard, Rating
 from tui.core.text import one_line
 from tui.ui.common.workers import ReportsWorkerFailures
 from tui.ui.leaderboards.barchart import IntervalBar, IntervalChart
-
-SORT_ARROWS = {False: " ▲", True: " ▼"}  # the sort column's header: ascending, descending
+from tui.ui.leaderboards.sorted_table import SortedTable
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ SORTS = {
 }  # fmt: skip
 
 
-class RankingTable(DataTable):
+class RankingTable(SortedTable):
     """Your ratings; sortable by every column (s, or click a header); enter shows the model."""
 
     HELP_TITLE = "Your leaderboard"
@@ -65,37 +64,22 @@ class RankingTable(DataTable):
     ]  # fmt: skip
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+        super().__init__("rating", **kwargs)
         self.entries: list[YourRow] = []
-        self.rows_in_order: list[YourRow] = []
-        self.sort_column = "rating"
-        self.descending = True
-
-    @property
-    def current_row(self) -> YourRow | None:
-        if 0 <= self.cursor_row < len(self.rows_in_order):
-            return self.rows_in_order[self.cursor_row]
-        return None
 
     def show(self, rows: list[YourRow]) -> None:
         self.entries = rows
         self.fill()
 
-    def sort_by(self, column: str) -> None:
-        if column == self.sort_column:
-            self.descending = not self.descending
-        else:
-            self.sort_column, self.descending = column, SORTS[column][2]
-        self.fill()
+    def first_descending(self, column: str) -> bool:
+        return SORTS[column][2]
 
-    def fill(self) -> None:
-        keep, column = self.current_row, self.cursor_column
-        key = SORTS[self.sort_column][1]
-        self.rows_in_order = sorted(self.entries, key=key, reverse=self.descending)
-        self.clear(columns=True)
+    def in_order(self) -> list[YourRow]:
+        return sorted(self.entries, key=SORTS[self.sort_column][1], reverse=self.descending)
+
+    def add_sorted_rows(self) -> None:
         for name, (header, _key, _first) in SORTS.items():
-            arrow = SORT_ARROWS[self.descending] if name == self.sort_column else ""
-            self.add_column(Text.assemble(header, (arrow, "bold")), key=name)
+            self.add_column(Text.assemble(header, (self.arrow(name), "bold")), key=name)
         for row in self.rows_in_order:
             r = row.rating
             public = "–"
@@ -112,11 +96,6 @@ class RankingTable(DataTable):
                 Text(public, style="" if row.public else "dim"),
             ]
             self.add_row(*cells)
-        if keep is not None and keep in self.rows_in_order:
-            self.move_cursor(row=self.rows_in_order.index(keep), column=column, animate=False)
-
-    def action_sort_column(self) -> None:
-        self.sort_by(list(SORTS)[self.cursor_column])
 
     def action_show_model(self) -> None:
         row = self.current_row
@@ -126,12 +105,6 @@ class RankingTable(DataTable):
             self.notify(f"{one_line(row.rating.model)} is not in the catalogue", markup=False)
             return
         self.app.open_job("browse", row.model_id)
-
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        self.sort_by(str(event.column_key.value))
-        self.move_cursor(column=event.column_index)
 
 
 def _percent(x: float) -> str:
