@@ -67,8 +67,7 @@ FACTS = (
      lambda c, m: "unknown" if m.context_length is None else f"{m.context_length:,} tokens"),
     ("Licence", "license", lambda c, m: m.license or "unknown"),
     ("Languages", None, lambda c, m: ", ".join(m.languages) or "unknown"),
-    ("Prompt", "prompt_format",
-     lambda c, m: m.prompt_format or _NO_PROMPT_FORMAT.get(m.kind, "unknown")),
+    ("Prompt", "prompt_format", lambda c, m: m.prompt_format or _NO_PROMPT_FORMAT.get(m.kind, "unknown")),
     ("Source", None,
      lambda c, m: "listed on the catalogue page" if m.listed_on_page
      else "only in a leaderboard table"),
@@ -197,8 +196,7 @@ def describe_gguf(model: Model) -> Content:
         lines.append(Content.assemble(("none: ", "$text-warning"),
                                       Content(clean(model.gguf.reason or "no reason given"))))
         for alternative in model.gguf.alternatives:
-            lines.append(Content.assemble(("other GGUF: ", "$text-muted"),
-                                          Content(one_line(alternative))))
+            lines.append(Content.assemble(("other GGUF: ", "$text-muted"), Content(one_line(alternative))))
     if model.notes:
         lines += [Content(""), _heading("Notes"), Content(clean(model.notes))]
     return Content("\n").join(lines)

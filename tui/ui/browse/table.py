@@ -49,11 +49,7 @@ class ModelTable(ScrollView, can_focus=True):
 
     HELP_TITLE = "Model table"
 
-    COMPONENT_CLASSES = {
-        "model-table--header",
-        "model-table--sorted",
-        "model-table--cursor",
-    }
+    COMPONENT_CLASSES = {"model-table--header", "model-table--sorted", "model-table--cursor"}
     BINDINGS = [
         Binding("up", "cursor_up", "Up", show=False),
         Binding("down", "cursor_down", "Down", show=False),

@@ -224,8 +224,7 @@ class LeaderboardsScreen(Screen):
                 tooltip="Open the leaderboard (or the chosen linked one) in the browser",
                 id="leaderboards.open"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="leaderboards.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False,
-                id="leaderboards.previous_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="leaderboards.previous_tab"),
     ]
 
     def __init__(self) -> None:

@@ -46,8 +46,7 @@ SORTS = {
     "wins": ("Wins", lambda r: r.rating.wins, True),
     "losses": ("Losses", lambda r: r.rating.losses, True),
     "ties": ("Ties", lambda r: r.rating.ties, True),
-    "catalogue": ("Catalogue model", lambda r: (r.model_id is None, (r.model_id or "").lower()),
-                  False),
+    "catalogue": ("Catalogue model", lambda r: (r.model_id is None, (r.model_id or "").lower()), False),
     "public": ("Public rank", lambda r: (r.public is None, r.public[1] if r.public else 0), False),
 }  # fmt: skip
 
@@ -59,8 +58,7 @@ class RankingTable(SortedTable):
     BINDINGS = [
         Binding("enter", "show_model", "Show model", id="yours.show_model",
                 tooltip="Show the row's model in the catalogue"),
-        Binding("s", "sort_column", "Sort", id="yours.sort",
-                tooltip="Sort by the column under the cursor"),
+        Binding("s", "sort_column", "Sort", id="yours.sort", tooltip="Sort by the column under the cursor"),
     ]  # fmt: skip
 
     def __init__(self, **kwargs) -> None:
