@@ -104,9 +104,7 @@ def smallest_chat_models(
 
 
 def format_size(params_b: float | None) -> str:
-    if params_b is None:
-        return "?"
-    return f"{params_b:g}B"
+    return "?" if params_b is None else f"{params_b:g}B"
 
 
 class ModelIndex:

@@ -273,10 +273,8 @@ class _Validator:
             raise self.loc(node, where).error(f"invalid value {node.value!r}: {exc}") from None
 
     def describe(self, node: Node) -> str:
-        if node.id == "mapping":
-            return "a mapping"
-        if node.id == "sequence":
-            return "a list"
+        if node.id != "scalar":
+            return "a mapping" if node.id == "mapping" else "a list"
         value = self.scalar(node, "")
         if value is None:
             return "null"
