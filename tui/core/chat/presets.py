@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.settings import CHAT_LIMITS, ChatSettings
+from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling
 from tui.core.engine.base import SamplingOptions, chat_options
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
@@ -51,16 +51,16 @@ class PresetError(LlmtuiError):
 
 
 @dataclass(frozen=True)
-class Preset:
+class _Named:
+    """A preset's name and system prompt: a base of their own, as a dataclass takes its bases'
+    fields last base first, so that they come before the sampling ones (`Preset("terse")`)."""
+
     name: str
     system_prompt: str = ""
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1  # -1: random
+
+
+@dataclass(frozen=True)
+class Preset(Sampling, _Named):
     prompt_format: str | None = None  # a template name (templates.py); None: automatic
     context_length: int | None = None  # None: the chat settings' context
     built_in: bool = False  # shipped with the app: never written, changed or deleted

@@ -36,20 +36,32 @@ class DownloadSettings:
     context_length: int = 4096  # the context the fit label sizes the KV cache for
 
 
+def _number(default: float, low: float, high: float, label: str) -> Any:
+    """A number setting: its default, the values it may take (for forms and presets) and its label."""
+    return field(default=default, metadata={"limits": (low, high), "label": label})
+
+
 @dataclass(frozen=True)
-class ChatSettings:
+class Sampling:
+    """How answers are sampled, declared once: the chat settings and presets hold these settings,
+    `SamplingOptions` passes them to a backend, and the forms show them in this order."""
+
+    temperature: float = _number(0.7, 0.0, 5.0, "Temperature")
+    top_p: float = _number(0.95, 0.0, 1.0, "Top p")
+    top_k: int = _number(40, 0, 1000, "Top k")  # 0: off
+    min_p: float = _number(0.05, 0.0, 1.0, "Min p")
+    repeat_penalty: float = _number(1.1, 0.5, 3.0, "Repeat penalty")
+    max_tokens: int = _number(512, 0, 1_000_000, "Max tokens (0: up to the context)")
+    seed: int = _number(-1, -1, 2**31 - 1, "Seed (-1: random)")
+
+
+@dataclass(frozen=True)
+class ChatSettings(Sampling):
     system_prompt: str = ""
     context_length: int = 4096
     gpu_layers: int = 0
     threads: int = 0  # 0: llama.cpp's default
     context_policy: str = "drop_oldest"  # or "stop"
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1  # -1: random
     # Prompt-lookup decoding: tokens drafted per step from the conversation (0: off; see
     # bench/README.md, "Prompt lookup", for when it pays).
     prompt_lookup: int = 0
@@ -57,13 +69,7 @@ class ChatSettings:
 
 # The values a chat setting may take: (minimum, maximum), for forms and presets.
 CHAT_LIMITS: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 5.0),
-    "top_p": (0.0, 1.0),
-    "top_k": (0, 1000),  # 0: off
-    "min_p": (0.0, 1.0),
-    "repeat_penalty": (0.5, 3.0),
-    "max_tokens": (0, 1_000_000),  # 0: up to the context
-    "seed": (-1, 2**31 - 1),  # -1: random
+    **{f.name: f.metadata["limits"] for f in fields(Sampling)},
     "context_length": (256, 1_048_576),
 }
 

@@ -14,13 +14,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from tui.core.config.settings import ChatSettings, Sampling
 from tui.core.engine.structured import ResponseFormat
 from tui.core.errors import LlmtuiError
-
-if TYPE_CHECKING:
-    from tui.core.config.settings import ChatSettings
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error", "context"]
@@ -63,13 +61,10 @@ def takes_every_core(n_threads: int | None, offloaded_layers: Sequence[int] | No
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
+class SamplingOptions(Sampling):
+    """How one answer is sampled: the sampling settings (a random seed is None here) and the form
+    the answer must take."""
+
     seed: int | None = None  # None: random
     response_format: ResponseFormat | None = None  # None: free text
 

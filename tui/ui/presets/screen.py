@@ -63,8 +63,7 @@ class PresetForm(ModalScreen[Preset | None]):
             yield Label("System prompt")
             yield TextArea(p.system_prompt, id="field-system_prompt", soft_wrap=True,
                            tab_behavior="focus")  # fmt: skip
-            for name, label, kind, *_ in SAMPLING_FIELDS:
-                low, high = CHAT_LIMITS[name]
+            for name, label, kind, low, high in SAMPLING_FIELDS:
                 yield Label(label)
                 yield Input(
                     str(getattr(p, name)),
