@@ -10,8 +10,8 @@ adds the system prompt, fits the turns to the context, streams the text and ends
 store is written in one place (`_save_*`). An answer written again and a question edited are kept
 beside the old ones (the store's alternatives): `select` shows another, `fork` copies a branch.
 
-Settings come in layers, as `chat_options` merges them: the chat settings, the preset chosen (or the
-model's default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
+Settings come in layers (`ChatSettings.layered`): the chat settings, the preset chosen (or the model's
+default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
 
 A reasoning block before the answer (`<think>…</think>`, a server's `reasoning_content`) is split off
 as the text streams: its TokenEvents say `reasoning=True`, `Answered` keeps it apart from the answer,
@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -114,19 +114,15 @@ class ChatSession:
     @property
     def values(self) -> Mapping[str, Any]:
         """The settings in use, by the settings panel's names, plus `template` (None: automatic);
-        read-only (a setting is chosen in `overrides`)."""
+        read-only (a setting is chosen in `overrides`, where a template of None is a choice too)."""
         return MappingProxyType({**self._under_overrides(), **self.overrides})
 
     def _under_overrides(self) -> dict:
         """The chat settings with the preset's over them."""
-        values = {**asdict(self.context.settings.chat), "template": None}
-        if self.preset is not None:
-            values.update((k, v) for k, v in self.preset.values().items() if v is not None)
-        return values
+        return self.context.settings.chat.layered(self.preset.values() if self.preset else None)
 
     def options(self) -> tuple[LoadOptions, SamplingOptions]:
-        preset = self.preset.values() if self.preset is not None else None
-        load, sampling = chat_options(self.context.settings.chat, preset, **self.overrides)
+        load, sampling = chat_options(self.context.settings.chat, self.values)
         return load, replace(sampling, response_format=self.response_format)
 
     def set_value(self, name: str, value: object) -> None:

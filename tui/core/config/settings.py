@@ -7,6 +7,7 @@ API keys are never stored here: an endpoint names the environment variable (or k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -65,6 +66,14 @@ class ChatSettings(Sampling):
     # Prompt-lookup decoding: tokens drafted per step from the conversation (0: off; see
     # bench/README.md, "Prompt lookup", for when it pays).
     prompt_lookup: int = 0
+
+    def layered(self, *layers: Mapping[str, Any] | None) -> dict[str, Any]:
+        """These settings by name, plus `template` (the prompt format, None: automatic), with each
+        layer over those before it (a preset's `values()`, flags); None in a layer is not given."""
+        values = {**asdict(self), "template": None}
+        for layer in layers:
+            values.update((k, v) for k, v in (layer or {}).items() if v is not None)
+        return values
 
 
 # The values a chat setting may take: (minimum, maximum), for forms and presets.

@@ -12,7 +12,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,17 +82,15 @@ class SamplingOptions(Sampling):
 def chat_options(
     chat: ChatSettings, preset: Mapping[str, Any] | None = None, **overrides
 ) -> tuple[LoadOptions, SamplingOptions]:
-    """How chat and compare load and sample, from the chat settings; a `preset`'s values (a
-    Preset's `values()`) over them, and `overrides` (e.g. from the command line or the settings
-    panel) over both, all by the settings' names; None leaves a setting as it is."""
-    v = asdict(chat)
-    for layer in (preset or {}, overrides):
-        v.update((k, o) for k, o in layer.items() if o is not None)
+    """How chat and compare load and sample: the chat settings with a `preset`'s values (a
+    Preset's `values()`, or a chat's) over them and `overrides` (e.g. from the command line) over
+    both, all by the settings' names (see `ChatSettings.layered`)."""
+    v = chat.layered(preset, overrides)
     load = LoadOptions(
         v["context_length"], v["threads"] or None, v["gpu_layers"], prompt_lookup=v["prompt_lookup"]
     )
-    names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
-    return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])
+    sampling = {f.name: v[f.name] for f in fields(Sampling)}
+    return load, SamplingOptions(**{**sampling, "seed": None if v["seed"] < 0 else v["seed"]})
 
 
 @dataclass(frozen=True)
