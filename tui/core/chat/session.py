@@ -125,11 +125,6 @@ class ChatSession:
         load, sampling = chat_options(self.context.settings.chat, self.values)
         return load, replace(sampling, response_format=self.response_format)
 
-    def set_value(self, name: str, value: object) -> None:
-        """Choose one setting over the preset's (the settings panel); the conversation keeps it."""
-        self.overrides[name] = value
-        self.settings_changed()
-
     def use_preset(self, name: str | None) -> None:
         """Answer with the preset `name` from now on (None: none, the chat settings alone); its
         settings replace those chosen before. PresetError for a name the book does not know."""
@@ -197,7 +192,8 @@ class ChatSession:
         if self.backend is None:
             raise EngineError("no model is open", "other")
         self.info = self.backend.set_template(name)
-        self.set_value("template", name)
+        self.overrides["template"] = name
+        self.settings_changed()
         return self.info
 
     def count_tokens(self, turns: Sequence[Message]) -> int:

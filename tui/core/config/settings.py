@@ -8,7 +8,7 @@ API keys are never stored here: an endpoint names the environment variable (or k
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -127,10 +127,6 @@ def save_settings(settings: Settings, path: Path) -> None:
     import yaml
 
     write_atomic(path, yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True))
-
-
-def update(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)
 
 
 def _plain(value: Any) -> Any:

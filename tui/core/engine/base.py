@@ -75,7 +75,7 @@ class SamplingOptions(Sampling):
     def from_dict(cls, data: dict) -> SamplingOptions:
         data = dict(data)
         if data.get("response_format"):
-            data["response_format"] = ResponseFormat.from_dict(data["response_format"])
+            data["response_format"] = ResponseFormat(**data["response_format"])
         return cls(**data)
 
 

@@ -46,10 +46,6 @@ class ResponseFormat:
         check_schema(schema)
         return cls("json_schema", schema=schema, name=_schema_name(name))
 
-    @classmethod
-    def from_dict(cls, data: dict) -> ResponseFormat:
-        return cls(**data)
-
     def check(self, answer: str) -> str | None:
         """Why `answer` does not satisfy this format (None: it does). A grammar is not checked here:
         generation under it can only produce text it allows."""
