@@ -28,11 +28,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling
+from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling, read_yaml, write_yaml
 from tui.core.engine.base import SamplingOptions, chat_options
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
-from tui.core.storage import write_atomic
 from tui.core.text import one_line
 
 NAME_LIMIT = 60
@@ -324,10 +323,7 @@ class PresetBook:
     def _save(self, user: list[Preset], defaults: dict[str, str], result):
         if self.error is not None:
             raise self.error  # never write over a file the user has to fix first
-        import yaml
-
-        data = {"presets": [p.to_dict() for p in user], "defaults": defaults}
-        write_atomic(self.path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        write_yaml(self.path, {"presets": [p.to_dict() for p in user], "defaults": defaults})
         self._user, self._defaults = user, defaults
         return result
 
@@ -339,17 +335,7 @@ def _renamed(defaults: dict[str, str], old: str, new: str) -> dict[str, str]:
 def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
     if not path.exists():
         return (), {}
-    import yaml  # here: with no presets file start-up never pays for PyYAML
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise PresetError(f"cannot read: {error}", path=path) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or error
-        raise PresetError(f"not valid YAML: {problem}", field=where, path=path) from None
+    data = read_yaml(path, lambda where, message: PresetError(message, field=where, path=path))
     if not isinstance(data, dict) or not set(data) <= {"presets", "defaults"}:
         raise PresetError("expected a mapping with `presets:` and `defaults:`", path=path)
     items = data.get("presets") or []

@@ -7,7 +7,7 @@ API keys are never stored here: an endpoint names the environment variable (or k
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -109,24 +109,35 @@ class Settings:
 def load_settings(path: Path) -> Settings:
     if not path.exists():
         return Settings()
-    import yaml  # here, not at the top: with no settings file start-up never pays for PyYAML
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(path, "(file)", f"cannot read: {error}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise SettingsError(path, where, f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    data = read_yaml(path, lambda where, message: SettingsError(path, where or "(file)", message))
     return _build(Settings, data, path, "")
 
 
 def save_settings(settings: Settings, path: Path) -> None:
     """Write the settings file whole (StorageError when it cannot be: the old file stays)."""
+    write_yaml(path, settings.to_dict())
+
+
+def read_yaml(path: Path, error: Callable[[str, str], Exception]) -> Any:
+    """The YAML in the file `path` ({} when empty); `error(where, message)` is raised when it cannot
+    be read or parsed (`where`: "line N", or "" for the whole file)."""
+    import yaml  # here, not at the top: with no such file start-up never pays for PyYAML
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as failure:
+        raise error("", f"cannot read: {failure}") from None
+    except yaml.YAMLError as failure:
+        mark = getattr(failure, "problem_mark", None)
+        problem = getattr(failure, "problem", None) or failure
+        raise error(f"line {mark.line + 1}" if mark else "", f"not valid YAML: {problem}") from None
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """Write `data` as the YAML file `path`, in the order given (StorageError: the old file stays)."""
     import yaml
 
-    write_atomic(path, yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True))
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def _plain(value: Any) -> Any:
