@@ -65,13 +65,13 @@ class Preset(Sampling, _Named):
     built_in: bool = False  # shipped with the app: never written, changed or deleted
 
     def to_dict(self) -> dict:
-        """The preset as the file keeps it (settings at their defaults left out)."""
-        data = {"name": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name not in ("name", "built_in") and value != f.default:
-                data[f.name] = value
-        return data
+        """The preset as the file keeps it (settings at their defaults left out; the name, with
+        none, always kept)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "built_in" and getattr(self, f.name) != f.default
+        }
 
     @classmethod
     def from_dict(cls, data: Any, *, path: Path | None = None, where: str = "") -> Preset:
@@ -280,7 +280,8 @@ class PresetBook:
         if changed.name != name:
             self._refuse_taken(changed.name)
         user = [changed if p.name == name else p for p in self._user]
-        return self._save(user, _renamed(self._defaults, name, changed.name), changed)
+        defaults = {model: changed.name if n == name else n for model, n in self._defaults.items()}
+        return self._save(user, defaults, changed)
 
     def duplicate(self, name: str) -> Preset:
         original = self.get(name)
@@ -326,10 +327,6 @@ class PresetBook:
         write_yaml(self.path, {"presets": [p.to_dict() for p in user], "defaults": defaults})
         self._user, self._defaults = user, defaults
         return result
-
-
-def _renamed(defaults: dict[str, str], old: str, new: str) -> dict[str, str]:
-    return {model: new if name == old else name for model, name in defaults.items()}
 
 
 def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
