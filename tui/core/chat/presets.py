@@ -81,9 +81,7 @@ class Preset(Sampling, _Named):
             return PresetError(message, field=f"{where}.{name}" if where else name, path=path)
 
         if not isinstance(data, dict):
-            raise PresetError(
-                f"expected a mapping, got {type(data).__name__}", field=where, path=path
-            )
+            raise PresetError(f"expected a mapping, got {type(data).__name__}", field=where, path=path)
         known = {f.name for f in fields(cls)} - {"built_in"}
         for key in data:
             if key not in known:
@@ -308,9 +306,7 @@ class PresetBook:
     def _own(self, name: str, doing: str) -> Preset:
         preset = self.get(name)
         if preset.built_in:
-            raise PresetError(
-                f"{name!r} is built in and cannot be {doing}: duplicate it to make your own"
-            )
+            raise PresetError(f"{name!r} is built in and cannot be {doing}: duplicate it to make your own")
         return preset
 
     def _valid(self, preset: Preset) -> Preset:
@@ -355,4 +351,3 @@ def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
     ):
         raise PresetError("expected a mapping of model -> preset name", field="defaults", path=path)
     return tuple(presets), {model_key(k): v for k, v in defaults.items()}
-

@@ -51,9 +51,7 @@ class ReasoningSplitter:
     rest. `reasoning` and `answer` are the whole texts so far.
     """
 
-    def __init__(
-        self, opened: str = "", markers: Sequence[tuple[str, str]] = KNOWN_MARKERS
-    ) -> None:
+    def __init__(self, opened: str = "", markers: Sequence[tuple[str, str]] = KNOWN_MARKERS) -> None:
         self.markers = tuple(markers)
         self._close = dict(self.markers).get(opened, "")
         self._state = "reasoning" if self._close else "start"
@@ -145,6 +143,5 @@ def split_reasoning(text: str, opened: str = "") -> tuple[str, str]:
 def without_reasoning(messages: Iterable[Message]) -> list[Message]:
     """The conversation to send back: each assistant message's answer alone."""
     return [
-        replace(m, content=split_reasoning(m.content)[1]) if m.role == "assistant" else m
-        for m in messages
+        replace(m, content=split_reasoning(m.content)[1]) if m.role == "assistant" else m for m in messages
     ]

@@ -338,9 +338,7 @@ class ChatSession:
         self.store.update(self.conversation.id, model=self.spec, model_name=self.info.name)
 
     def _save_settings(self) -> None:
-        self.store.update(
-            self.conversation.id, settings=self.settings(), template=self.values["template"]
-        )
+        self.store.update(self.conversation.id, settings=self.settings(), template=self.values["template"])
 
     def close(self) -> None:
         """Unload the model; the store stays its owner's."""

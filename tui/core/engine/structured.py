@@ -59,9 +59,7 @@ def load_response_format(path: Path | str) -> ResponseFormat:
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".json", ".gbnf"):
-        raise ResponseFormatError(
-            f"{path.name}: expected a JSON schema (.json) or a GBNF grammar (.gbnf)"
-        )
+        raise ResponseFormatError(f"{path.name}: expected a JSON schema (.json) or a GBNF grammar (.gbnf)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -85,16 +83,12 @@ def check_schema(schema: Any) -> None:
     from jsonschema import SchemaError, validators
 
     if not isinstance(schema, dict):
-        raise ResponseFormatError(
-            f"a JSON schema must be an object, not {type(schema).__name__}"
-        )
+        raise ResponseFormatError(f"a JSON schema must be an object, not {type(schema).__name__}")
     try:
         validators.validator_for(schema).check_schema(schema)
     except SchemaError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ResponseFormatError(
-            f"not a valid JSON schema at {where}: {error.message}"
-        ) from None
+        raise ResponseFormatError(f"not a valid JSON schema at {where}: {error.message}") from None
 
 
 def check_grammar(text: str, where: str = "grammar") -> str:
