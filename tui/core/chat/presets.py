@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling, read_yaml, write_yaml
+from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling, check_fields, read_yaml, write_yaml
 from tui.core.engine.base import SamplingOptions, chat_options
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
@@ -78,16 +78,9 @@ class Preset(Sampling, _Named):
         """A validated user preset; PresetError naming the file (`path`) and the field."""
 
         def fail(name: str, message: str) -> PresetError:
-            return PresetError(message, field=f"{where}.{name}" if where else name, path=path)
+            return PresetError(message, field=".".join(part for part in (where, name) if part), path=path)
 
-        if not isinstance(data, dict):
-            raise PresetError(f"expected a mapping, got {type(data).__name__}", field=where, path=path)
-        known = {f.name for f in fields(cls)} - {"built_in"}
-        for key in data:
-            if key not in known:
-                raise fail(str(key), f"unknown setting (known: {', '.join(sorted(known))})")
-        if "name" not in data:
-            raise fail("name", "missing (required)")
+        check_fields(cls, data, fail, hidden=("built_in",))
         values = {}
         for key, value in data.items():
             try:

@@ -148,21 +148,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
-    where = prefix or "(top level)"
+def check_fields(cls: type, data: Any, error: Callable[[str, str], Exception], hidden: tuple = ()) -> None:
+    """Raise `error(key, message)` unless `data` is a mapping of the dataclass `cls`' fields (but
+    `hidden`) naming every one without a default (`key` "": the mapping itself)."""
     if not isinstance(data, dict):
-        raise SettingsError(path, where, f"expected a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+        raise error("", f"expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)} - set(hidden)
     for key in data:
         if key not in known:
-            known_list = ", ".join(sorted(known))
-            raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {known_list})")
+            raise error(str(key), f"unknown setting (known: {', '.join(sorted(known))})")
     for f in fields(cls):
         if f.name not in data and f.default is MISSING and f.default_factory is MISSING:
-            raise SettingsError(path, f"{prefix}{f.name}", "missing (required)")
-    values = {key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()}
-    return cls(**values)
+            raise error(f.name, "missing (required)")
+
+
+def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+    check_fields(cls, data, lambda key, message: SettingsError(path, prefix + key or "(top level)", message))
+    hints = get_type_hints(cls)
+    return cls(**{key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()})
 
 
 def _convert(hint: Any, value: Any, path: Path, name: str) -> Any:
