@@ -144,10 +144,9 @@ class ChatSession:
         """Constrain answers from now on to the JSON schema (.json) or GBNF grammar (.gbnf) in
         `path` (None or "": free text). A broken file raises ResponseFormatError (one line) and
         leaves the format in use as it was."""
-        response_format = load_response_format(path) if path else None
-        self.response_format = response_format
+        self.response_format = load_response_format(path) if path else None
         self.response_format_path = Path(path).expanduser() if path else None
-        return response_format
+        return self.response_format
 
     def settings(self) -> dict:
         """The settings a conversation keeps (its template is kept apart), with its preset."""
@@ -167,7 +166,7 @@ class ChatSession:
         from tui.core.engine.resolve import open_backend
 
         self.spec = spec
-        self.close_model()
+        self.close()
         if not self.preset_chosen:
             self.preset = self.context.presets().default_for(spec)
         backend = open_backend(spec, self.context.settings, load=self.options()[0],
@@ -207,7 +206,8 @@ class ChatSession:
         if self.backend is not None:
             self.backend.stop()
 
-    def close_model(self) -> None:
+    def close(self) -> None:
+        """Unload the model (another may be loaded after); the store stays its owner's."""
         with self._lock:
             backend, self.backend, self.info = self.backend, None, None
         if backend is not None:
@@ -339,10 +339,6 @@ class ChatSession:
 
     def _save_settings(self) -> None:
         self.store.update(self.conversation.id, settings=self.settings(), template=self.values["template"])
-
-    def close(self) -> None:
-        """Unload the model; the store stays its owner's."""
-        self.close_model()
 
 
 class _ReasoningClock:
