@@ -328,15 +328,13 @@ def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
     if not isinstance(items, list):
         raise PresetError("expected a list", field="presets", path=path)
     presets: list[Preset] = []
-    names = {p.name for p in BUILT_IN}
     for index, item in enumerate(items):
         preset = Preset.from_dict(item, path=path, where=f"presets[{index}]")
-        if preset.name in names:
+        if preset.name in {p.name for p in (*BUILT_IN, *presets)}:
             raise PresetError(
                 f"the name {preset.name!r} is taken (built in, or twice in the file)",
                 field=f"presets[{index}].name", path=path,
             )  # fmt: skip
-        names.add(preset.name)
         presets.append(preset)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict) or not all(

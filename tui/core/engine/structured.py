@@ -44,7 +44,7 @@ class ResponseFormat:
     def from_schema(cls, schema: Any, name: str = "answer") -> ResponseFormat:
         """A checked schema; ResponseFormatError when it is not a valid JSON Schema."""
         check_schema(schema)
-        return cls("json_schema", schema=schema, name=_schema_name(name))
+        return cls("json_schema", schema=schema, name=re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "answer")
 
     def check(self, answer: str) -> str | None:
         """Why `answer` does not satisfy this format (None: it does). A grammar is not checked here:
@@ -117,7 +117,3 @@ def json_answer_problem(answer: str, schema: dict | None) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
     return f"does not match the schema at {where}: {error.message}"
-
-
-def _schema_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "answer"
