@@ -102,13 +102,9 @@ class Preset(Sampling, _Named):
         parts = [f"temp {self.temperature:g}", f"top_p {self.top_p:g}", f"top_k {self.top_k}",
                  f"min_p {self.min_p:g}", f"rep {self.repeat_penalty:g}",
                  f"max {self.max_tokens}"]  # fmt: skip
-        if self.seed >= 0:
-            parts.append(f"seed {self.seed}")
-        if self.context_length is not None:
-            parts.append(f"context {self.context_length}")
-        if self.prompt_format is not None:
-            parts.append(f"format {self.prompt_format}")
-        return ", ".join(parts)
+        seed = None if self.seed < 0 else self.seed  # a random seed is not shown
+        named = {"seed": seed, "context": self.context_length, "format": self.prompt_format}
+        return ", ".join(parts + [f"{label} {value}" for label, value in named.items() if value is not None])
 
 
 def _checked(name: str, value: Any) -> Any:
