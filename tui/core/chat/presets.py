@@ -11,10 +11,9 @@ with a default preset per model:
     defaults:
       smollm2-135m-instruct.q4_1: code   # a file stem, a catalogue id or URL#MODEL
 
-A setting a preset does not name takes the built-in default below (`context_length` and
-`prompt_format` left out: the chat settings' context, the automatic prompt format). A preset's
-`values()` are by the chat settings' names (plus `template`), so chat, compare and the CLI layer it
-over the settings with `chat_options` and under their own flags.
+A setting a preset does not name takes its default (`Sampling`'s; `context_length` and
+`prompt_format` left out: the chat settings' context, the automatic prompt format). Chat, compare and
+the CLI layer a preset's `values()` over the chat settings and under their own flags.
 
 A file that cannot be read or is invalid leaves the book with the built-ins and the error
 (`error`, one line naming the file and the field): the app shows it, a command that asks for a
