@@ -5,18 +5,16 @@ and CLI drive `Comparison`. Its methods block: the screen calls them from its wo
 loading, generation and every write to the store happen off the UI thread. One answer at a time.
 
 An answer is asked for with the turns the caller shows (`answer(turns, question=...)`); the session
-adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`
-(its stats, or the error that ended it, and the ids the question and answer were stored with). The
-store is written in one place (`_save_*`). An answer written again and a question edited are kept
+adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`.
+The store is written in one place (`_save_*`). An answer written again and a question edited are kept
 beside the old ones (the store's alternatives): `select` shows another, `fork` copies a branch.
 
 Settings come in layers (`ChatSettings.layered`): the chat settings, the preset chosen (or the model's
 default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
 
-A reasoning block before the answer (`<think>…</think>`, a server's `reasoning_content`) is split off
-as the text streams: its TokenEvents say `reasoning=True`, `Answered` keeps it apart from the answer,
-the store keeps it in its own field, and the context sent back on the next turn leaves it out. A
-response format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
+A reasoning block before the answer (tui.core.chat.reasoning) is split off as the text streams: its
+TokenEvents say `reasoning=True`, `Answered` and the store keep it apart from the answer. A response
+format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
 """
 
 from __future__ import annotations
