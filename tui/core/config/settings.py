@@ -148,7 +148,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def check_fields(cls: type, data: Any, error: Callable[[str, str], Exception], hidden: tuple = ()) -> None:
+def check_fields(
+    cls: type, data: Any, error: Callable[[str, str], Exception], hidden: tuple[str, ...] = ()
+) -> None:
     """Raise `error(key, message)` unless `data` is a mapping of the dataclass `cls`' fields (but
     `hidden`) naming every one without a default (`key` "": the mapping itself)."""
     if not isinstance(data, dict):
