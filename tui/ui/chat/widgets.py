@@ -112,34 +112,12 @@ class MessageView(Vertical, can_focus=True):
     (when it has one), and its text as Markdown (model text is cleaned, never markup)."""
 
     BINDINGS = [
-        Binding(
-            "c",
-            "copy",
-            "Copy",
-            id="chat.message.copy",
-            tooltip="Copy this message (OSC 52 clipboard)",
-        ),
-        Binding(
-            "b",
-            "copy_code",
-            "Copy code",
-            id="chat.message.copy_code",
-            tooltip="Copy this message's last code block",
-        ),
-        Binding(
-            "e",
-            "edit",
-            "Edit",
-            id="chat.message.edit",
-            tooltip="Edit this question and send it again",
-        ),
-        Binding(
-            "t",
-            "toggle_reasoning",
-            "Reasoning",
-            id="chat.message.reasoning",
-            tooltip="Unfold or fold this answer's reasoning",
-        ),
+        Binding("c", "copy", "Copy", id="chat.message.copy", tooltip="Copy this message (OSC 52 clipboard)"),
+        Binding("b", "copy_code", "Copy code", id="chat.message.copy_code",
+                tooltip="Copy this message's last code block"),
+        Binding("e", "edit", "Edit", id="chat.message.edit", tooltip="Edit this question and send it again"),
+        Binding("t", "toggle_reasoning", "Reasoning", id="chat.message.reasoning",
+                tooltip="Unfold or fold this answer's reasoning"),
     ]
 
     @dataclass
@@ -276,13 +254,8 @@ class ConversationList(OptionList):
     """Past conversations (option ids are conversation ids); Delete removes the highlighted one."""
 
     BINDINGS = [
-        Binding(
-            "delete",
-            "delete",
-            "Delete",
-            id="chat.conversation.delete",
-            tooltip="Delete the highlighted conversation",
-        )
+        Binding("delete", "delete", "Delete", id="chat.conversation.delete",
+                tooltip="Delete the highlighted conversation"),
     ]
 
     @dataclass
@@ -349,18 +322,9 @@ class ChatInput(TextArea):
     """Multi-line input: Enter sends, shift/alt+Enter or ctrl+j starts a new line, up/down recall history."""
 
     BINDINGS = [
-        Binding(
-            "enter", "submit", "Send", priority=True, id="chat.send", tooltip="Send the message"
-        ),
-        Binding(
-            "shift+enter,alt+enter,ctrl+j",
-            "newline",
-            "New line",
-            show=False,
-            priority=True,
-            id="chat.newline",
-            tooltip="Start a new line in the message",
-        ),
+        Binding("enter", "submit", "Send", priority=True, id="chat.send", tooltip="Send the message"),
+        Binding("shift+enter,alt+enter,ctrl+j", "newline", "New line", show=False, priority=True,
+                id="chat.newline", tooltip="Start a new line in the message"),
     ]
 
     @dataclass
