@@ -35,15 +35,8 @@ from tui.core.engine.base import Message as ChatMessage
 from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
-from tui.ui.chat.widgets import (
-    ChatInput,
-    ConversationList,
-    MessageList,
-    MessageView,
-    SearchHits,
-    SettingsPanel,
-    stats_line,
-)
+from tui.ui.chat.conversations import ConversationList, ConversationsPane
+from tui.ui.chat.widgets import ChatInput, MessageList, MessageView, SettingsPanel, stats_line
 from tui.ui.common.commands import PaletteCommand
 from tui.ui.common.keys import KeyFooter, leave_text_input
 from tui.ui.common.model_select import ModelOffer, ModelSelect
@@ -54,7 +47,6 @@ from tui.ui.common.workers import ReportsWorkerFailures
 # The pump's keys: one answer streams at a time, its reasoning apart from it.
 ANSWER = "answer"
 REASONING = "reasoning"
-SEARCH_PAUSE = 0.15  # seconds of no typing before the conversation search runs
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -173,11 +165,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         conversation_id: int
 
     @dataclass
-    class SearchFound(Message):
-        query: str
-        hits: list[SearchHit]
-
-    @dataclass
     class HitSelected(Message):
         hit: SearchHit
 
@@ -202,7 +189,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._editing: MessageView | None = None
         self._beside: MessageView | None = None
         self._pump = TextPump(self, self._drain)
-        self._search_timer = None
 
     @property
     def values(self) -> Mapping[str, Any]:
@@ -224,11 +210,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="chat-body"):
-            with Vertical(id="conversations-pane"):
-                yield Label("Conversations", classes="pane-title")
-                yield Input(placeholder="search (ctrl+f)", id="conversation-search")
-                yield ConversationList(id="conversations")
-                yield SearchHits(id="search-hits")
+            yield ConversationsPane(self.store, id="conversations-pane")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
                 yield ModelOffer(self.app.catalogue, id="offer")
@@ -239,8 +221,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#settings").display = False
-        self.query_one(SearchHits).display = False
         self._show_model_bar()
         self._show_meter()
         self._refresh_conversations()
@@ -690,11 +670,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             panel.query_one("#set-system_prompt").focus()
 
     def action_focus_conversations(self) -> None:
-        found = self.query_one(SearchHits)
-        options = found if found.display else self.query_one(ConversationList)
-        options.focus()
-        if options.highlighted is None and options.option_count:
-            options.highlighted = 0
+        self.query_one(ConversationsPane).focus_list()
 
     def action_export(self) -> None:
         if self.conversation is None:
@@ -823,20 +799,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     # --------------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
-        current = self.conversation.id if self.conversation else None
-        try:
-            conversations = self.store.list()
-        except StorageError as error:
-            show_notice(self, error)  # the list stays as it was
-            return
-        self.query_one(ConversationList).show(conversations, current)
+        self.query_one(ConversationsPane).show_list(self.conversation.id if self.conversation else None)
 
     @on(ConversationList.DeleteRequested)
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
         if self.conversation is not None and self.conversation.id == event.conversation_id:
             await self.action_new_chat()
-        highlighted = self.query_one("#conversations", OptionList).highlighted
-        self._delete(event.conversation_id, highlighted)
+        self._delete(event.conversation_id, self.query_one(ConversationList).highlighted)
 
     @work(thread=True, group="store", exit_on_error=False)
     def _delete(self, conversation_id: int, highlighted: int | None) -> None:
@@ -845,12 +814,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(ConversationDeleted)
     def _conversation_deleted(self, event: ConversationDeleted) -> None:
-        options = self.query_one("#conversations", OptionList)
-        highlighted = event.highlighted
         self._refresh_conversations()
-        if options.option_count:
-            options.highlighted = min(highlighted or 0, options.option_count - 1)
-        options.focus()  # new chat moved it to the input: deleting several goes on here
+        self.query_one(ConversationList).focus_at(event.highlighted)  # new chat moved it to the input
         self.notify("Conversation deleted")
 
     @on(OptionList.OptionSelected, "#conversations")
@@ -984,50 +949,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def action_search(self) -> None:
         self.query_one("#conversation-search", Input).focus()
 
-    @on(Input.Changed, "#conversation-search")
-    def _search_typed(self, event: Input.Changed) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        if not event.value.strip():
-            self._show_search(None)
-            return
-        self._search_timer = self.set_timer(SEARCH_PAUSE, lambda: self._search(event.value))
-
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search(self, query: str) -> None:
-        try:
-            self.post_message(self.SearchFound(query, self.store.search(query)))
-        except StorageError as error:
-            self.app.call_from_thread(show_notice, self, error)
-
-    @on(SearchFound)
-    def _search_found(self, event: SearchFound) -> None:
-        if event.query == self.query_one("#conversation-search", Input).value:
-            self._show_search(event.hits)  # else typed on meanwhile: a later search comes
-
-    def _show_search(self, hits: list[SearchHit] | None) -> None:
-        """The hits in place of the list (None: the list again)."""
-        found = self.query_one(SearchHits)
-        found.display = hits is not None
-        self.query_one(ConversationList).display = hits is None
-        title = self.query_one("#conversations-pane .pane-title", Label)
-        if hits is None:
-            title.update("Conversations")
-            return
-        counted = f"{len(hits)} message{'' if len(hits) == 1 else 's'} found"
-        title.update(counted if hits else "Nothing found")
-        found.show(hits)
-
-    @on(Input.Submitted, "#conversation-search")
-    def _search_submitted(self) -> None:
-        found = self.query_one(SearchHits)
-        if found.display and found.option_count:
-            found.focus()
-            found.highlighted = 0
-
-    @on(OptionList.OptionSelected, "#search-hits")
-    def _hit_chosen(self, event: OptionList.OptionSelected) -> None:
-        self._open_hit(self.query_one(SearchHits).hits[int(event.option.id)])
+    @on(ConversationsPane.HitChosen)
+    def _hit_chosen(self, event: ConversationsPane.HitChosen) -> None:
+        self._open_hit(event.hit)
 
     @work(thread=True, exclusive=True, group="store-branch", exit_on_error=False)
     def _open_hit(self, hit: SearchHit) -> None:

@@ -14,22 +14,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
-from textual.widgets import (
-    Collapsible,
-    Input,
-    Label,
-    Markdown,
-    OptionList,
-    Select,
-    Static,
-    TextArea,
-)
-from textual.widgets.option_list import Option
+from textual.widgets import Collapsible, Input, Label, Markdown, Select, Static, TextArea
 
-from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
+from tui.core.chat.store import Alternatives
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
-from tui.core.text import clean, one_line
+from tui.core.text import clean
 from tui.ui.common.markdown_stream import open_stream
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -248,74 +238,6 @@ class MessageView(Vertical, can_focus=True):
 
 class MessageList(VerticalScroll):
     """The conversation; follows the answer as it grows unless the user scrolled up."""
-
-
-class ConversationList(OptionList):
-    """Past conversations (option ids are conversation ids); Delete removes the highlighted one."""
-
-    BINDINGS = [
-        Binding("delete", "delete", "Delete", id="chat.conversation.delete",
-                tooltip="Delete the highlighted conversation"),
-    ]
-
-    @dataclass
-    class DeleteRequested(Message):
-        conversation_id: int
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._shown: list[tuple] = []
-
-    def show(self, conversations: Sequence[ConversationSummary], current: int | None) -> None:
-        """List these conversations, the current one in bold. Nothing is rebuilt when nothing shown
-        changed: a message in the conversation at the top re-renders no list."""
-        shown = [(c.id, c.title, c.model_name, c.id == current) for c in conversations]
-        if shown == self._shown:
-            return
-        self._shown = shown
-        self.clear_options()
-        self.add_options(
-            Option(
-                Content.assemble(
-                    (one_line(title or "(untitled)", 40), "bold" if is_current else ""),
-                    "\n",
-                    (one_line(model_name, 40), "dim"),
-                ),
-                id=str(conversation_id),
-            )
-            for conversation_id, title, model_name, is_current in shown
-        )
-
-    def action_delete(self) -> None:
-        if self.highlighted is not None:
-            option = self.get_option_at_index(self.highlighted)
-            self.post_message(self.DeleteRequested(int(option.id)))
-
-
-class SearchHits(OptionList):
-    """Messages found by the conversation search (`hits`): the conversation's title, then who
-    wrote it and the snippet with its matches styled (spans of `Content`, never markup)."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.hits: list[SearchHit] = []
-
-    def show(self, hits: Sequence[SearchHit]) -> None:
-        self.hits = list(hits)
-        self.clear_options()
-        self.add_options(
-            Option(
-                Content.assemble(
-                    (one_line(hit.title or "(untitled)", 40), "dim"),
-                    "\n",
-                    (f"{ROLE_TITLES[hit.role]}: ", "dim"),
-                    # The parts are cleaned and on one line already (the store's).
-                    *((text, "bold reverse" if is_match else "") for text, is_match in hit.parts),
-                ),
-                id=str(index),
-            )
-            for index, hit in enumerate(self.hits)
-        )
 
 
 class ChatInput(TextArea):
