@@ -4,10 +4,8 @@ with its input | the preset and settings (F2).
 The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
 persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
 generation and the store's writes stay off the UI thread. The answer's text goes through the
-`TextPump` (`tui.ui.common.pump`), which paces the renders so a model generating thousands of tokens a
-second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
-is shown at once (a message wakes the pump), so the time to first token is the engine's. A reasoning
-block streams apart, into a folded block above the answer (f5 or t unfolds it).
+`TextPump` (`tui.ui.common.pump`, paced); the first token wakes it, so the time to first token is the
+engine's. A reasoning block streams apart, into a folded block above the answer (f5 or t unfolds it).
 """
 
 from __future__ import annotations
@@ -32,12 +30,14 @@ from tui.core.chat.session import RELOAD_KEYS, Answered
 from tui.core.chat.store import Conversation, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
 from tui.ui.chat.conversations import ConversationList, ConversationsPane
 from tui.ui.chat.widgets import ChatInput, MessageList, MessageView, SettingsPanel, stats_line
 from tui.ui.common.commands import PaletteCommand
+from tui.ui.common.errors import show_error
 from tui.ui.common.keys import KeyFooter, leave_text_input
 from tui.ui.common.model_select import ModelOffer, ModelSelect
 from tui.ui.common.pump import TextPump, ui_share
@@ -47,6 +47,9 @@ from tui.ui.common.workers import ReportsWorkerFailures
 # The pump's keys: one answer streams at a time, its reasoning apart from it.
 ANSWER = "answer"
 REASONING = "reasoning"
+# Where the prompt format in use comes from, as the model bar says it.
+TEMPLATE_SOURCES = {"gguf": "from the GGUF", "family": "guessed", "user": "your choice",
+                    "server": "the server's"}
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -174,7 +177,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         from tui.core.chat.store import ConversationStore
 
         context = self.app.context  # a bad settings file: the app says so, defaults apply
-        self.data_dir = context.paths.data_dir
         # A write the disk refuses waits in the store and is made later; the store says so.
         self.store = ConversationStore(context.paths.database, report=self.store_report)
         self.session = ChatSession(context, self.store, catalogue=self.app.catalogue)
@@ -289,18 +291,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             try:
                 self.session.use_preset(preset)
             except LlmtuiError as error:
-                self.notify(str(error), title=error.title, severity="error", markup=False)
+                show_error(self, error)
         if options:
             self.session.overrides.update(options)
         if options or preset is not None:
             self.query_one(SettingsPanel).show_values(self._panel_values())
         if response_format:
             self._set_response_format(response_format)
-        if (
-            not keep_conversation
-            and self.conversation is not None
-            and self.conversation.model != spec
-        ):
+        if not keep_conversation and self.conversation is not None and self.conversation.model != spec:
             self.call_later(self.action_new_chat)
         self.session.spec = spec
         self.info = None
@@ -313,11 +311,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, spec: str) -> None:
         try:
-            info = self.session.load(spec)
+            self.post_message(self.ModelLoaded(spec, self.session.load(spec)))
         except EngineError as error:
             self.post_message(self.ModelFailed(spec, error))
-            return
-        self.post_message(self.ModelLoaded(spec, info))
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
@@ -341,18 +337,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
             get_then_open(self.app, event.error.name, "chat")
             return
-        self.notify(
-            event.error.message, title="Cannot open the model", severity="error", markup=False
-        )
+        show_error(self, event.error, title="Cannot open the model")
 
     def _show_model_bar(self, loading: bool = False) -> None:
         bar = self.query_one("#model-bar", Static)
         bar.remove_class("-error", "-guess")
         if self.spec is None:
-            bar.update(
-                Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
-                        "under Models (1).")
-            )
+            bar.update(Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
+                               "under Models (1)."))
             return
         name = one_line(self.info.name if self.info else self.spec, 80)
         if loading:
@@ -360,20 +352,11 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         if self.info is None:
             bar.add_class("-error")
-            bar.update(
-                Content.assemble(
-                    (name, "bold"), "  ", one_line(self.last_error or "not loaded", 300)
-                )
-            )
+            bar.update(Content.assemble((name, "bold"), "  ", one_line(self.last_error or "not loaded", 300)))
             return
         info = self.info
         label = info.template_label or info.template_name or "server"
-        source = {
-            "gguf": "from the GGUF",
-            "family": "guessed",
-            "user": "your choice",
-            "server": "the server's",
-        }.get(info.template_source, info.template_source)
+        source = TEMPLATE_SOURCES.get(info.template_source, info.template_source)
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
         if self.session.preset is not None:  # the user's name for it: text, never markup
             parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
@@ -383,8 +366,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             parts.append(f"  ⚠ {reason}: check it under Settings (F2)")
         bar.update(Content.assemble(*parts))
 
-    # -- sending and answering
-    # -----------------------------------------------------------------------
+    # -- sending and answering --------------------------------------------------------------------
 
     @on(ChatInput.Submitted)
     async def _submitted(self, event: ChatInput.Submitted) -> None:
@@ -392,17 +374,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.notify("An answer is being written: Esc stops it", severity="warning")
             return
         if self.backend is None:
-            what = (
-                "the model is still loading"
-                if self.spec and self.info is None and not self.last_error
-                else "open a model first (ctrl+o)"
-            )
+            loading = self.spec and self.info is None and not self.last_error
+            what = "the model is still loading" if loading else "open a model first (ctrl+o)"
             self.notify(f"Cannot send: {what}", severity="warning")
             return
         text = event.text
         if self._editing is not None:
             view, self._editing = self._editing, None
-            self._set_input_title("")
+            self.query_one(ChatInput).border_title = None
             await self._remove_after(view)
             edit = (view.message_id, text) if view.message_id is not None else None
             await view.set_text(text)
@@ -445,18 +424,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @work(thread=True, group="answer", exit_on_error=False)
     def _generate(self, turns, question, edit, redo, cancel: threading.Event) -> None:
-        def dropped(count: int) -> None:
-            self.post_message(self.ContextDropped(count))
-
-        first = True
-        for event in self.session.answer(turns, question=question, cancel=cancel, edit=edit,
-                                         redo=redo, on_dropped=dropped):  # fmt: skip
+        events = self.session.answer(turns, question=question, cancel=cancel, edit=edit, redo=redo,
+                                     on_dropped=lambda count: self.post_message(self.ContextDropped(count)))
+        for index, event in enumerate(events):
             if isinstance(event, Answered):
                 self.post_message(self.AnswerEnded(event))
                 return
             self._pump.put(REASONING if event.reasoning else ANSWER, event.text)
-            if first:
-                first = False
+            if index == 0:
                 self.post_message(self.FirstToken())
 
     @on(FirstToken)
@@ -501,12 +476,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         if ended is not None:  # the answer and reasoning as the session kept them
             view.finish_reasoning(ended.reasoning, ended.reasoning_seconds)
-            await view.finish(ended.text)
-        else:
-            await view.finish()
+        await view.finish(ended.text if ended is not None else None)
         if ended is not None and ended.error is not None:
             failure = ended.error.message
-            self.notify(failure, title="The answer failed", severity="error", markup=False)
+            show_error(self, ended.error, title="The answer failed")
         if failure is not None:
             if not view.text and view.reasoning is None:
                 await view.remove()
@@ -529,11 +502,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(ContextDropped)
     def _context_dropped(self, event: ContextDropped) -> None:
-        self.notify(
-            f"The conversation is longer than the context: the oldest {event.dropped} messages were "
-            "left out of this prompt (they stay here)",
-            severity="warning",
-        )
+        self.notify(f"The conversation is longer than the context: the oldest {event.dropped} messages "
+                    "were left out of this prompt (they stay here)", severity="warning")
 
     # -- the context meter -------------------------------------------------------------------------
 
@@ -563,11 +533,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         cells = 20
         filled = min(cells, round(share * cells))
         bar = "█" * filled + "░" * (cells - filled)
-        policy = (
-            "drops oldest turns"
-            if self.values["context_policy"] == "drop_oldest"
-            else "stops when full"
-        )
+        policy = "drops oldest turns" if self.values["context_policy"] == "drop_oldest" else "stops when full"
         parts = [f"context {bar} {used:,} / {size:,} tokens ({share:.0%}), {policy}"]
         if self.last_stats is not None:
             parts.append(stats_line(self.last_stats))
@@ -579,8 +545,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def action_stop(self) -> None:
         if self._editing is not None:
             self._editing = None
-            self.query_one(ChatInput).clear()
-            self._set_input_title("")
+            chat_input = self.query_one(ChatInput)
+            chat_input.clear()
+            chat_input.border_title = None
             return
         if not self.answering:
             leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
@@ -618,12 +585,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         chat_input = self.query_one(ChatInput)
         chat_input.load_text(view.text)
         chat_input.focus()
-        self._set_input_title(
-            "editing: Enter sends it again (the old one and its answers are kept), Esc cancels"
-        )
-
-    def _set_input_title(self, title: str) -> None:
-        self.query_one(ChatInput).border_title = title or None
+        chat_input.border_title = ("editing: Enter sends it again (the old one and its answers are kept), "
+                                   "Esc cancels")
 
     def action_toggle_reasoning(self) -> None:
         answers = [v for v in self._views() if v.reasoning is not None]
@@ -647,7 +610,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def action_new_chat(self) -> None:
         self.action_stop()
         self.session.new_conversation()
-        self._editing = None
         self._answer_view = None
         self.context_used = 0
         self.last_stats = None
@@ -678,7 +640,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         try:
             conversation = self.store.get(self.conversation.id)
-            stem = self.data_dir / "exports" / f"conversation-{conversation.id}"
+            stem = self.app.context.paths.data_dir / "exports" / f"conversation-{conversation.id}"
             write_atomic(Path(f"{stem}.md"), conversation.to_markdown())
             write_atomic(Path(f"{stem}.json"), conversation.to_json())
         except StorageError as error:
@@ -687,8 +649,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.notify(f"Exported to {stem}.md and .json", markup=False)
 
     def palette_commands(self) -> list[PaletteCommand]:
-        from tui.core.engine.templates import template_choices
-
         return [
             PaletteCommand(
                 f"Use the prompt format {label}",
@@ -724,7 +684,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         try:
             response_format = self.session.set_response_format(path)
         except ResponseFormatError as error:
-            self.notify(clean(str(error)), title=error.title, severity="error", markup=False)
+            show_error(self, error)
         else:
             if response_format is not None:
                 self.notify(f"Answers now follow {clean(self.session.response_format_path.name)}",
@@ -755,7 +715,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         try:
             self.session.use_preset(event.name)
         except LlmtuiError as error:  # a presets file broken meanwhile
-            self.notify(str(error), title=error.title, severity="error", markup=False)
+            show_error(self, error)
             return
         after = self.values
         self.query_one(SettingsPanel).show_values(self._panel_values())
@@ -795,8 +755,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         """A write to the store, off the UI thread."""
         change()
 
-    # -- past conversations
-    # --------------------------------------------------------------------------
+    # -- past conversations -----------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
         self.query_one(ConversationsPane).show_list(self.conversation.id if self.conversation else None)
