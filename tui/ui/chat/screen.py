@@ -26,10 +26,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, OptionList, Select, Static
 from textual.worker import Worker
 
-from tui.core.chat.session import RELOAD_KEYS, Answered
-from tui.core.chat.store import Conversation, SearchHit, StoredMessage
+from tui.core.chat.session import RELOAD_KEYS, Answered, ChatSession
+from tui.core.chat.store import Conversation, ConversationStore, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.engine.structured import ResponseFormatError
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
@@ -134,9 +135,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         spec: str
         error: EngineError
 
-    @dataclass
     class FirstToken(Message):
-        pass
+        """The answer's first text came: it is shown at once, not at the pump's next render."""
 
     @dataclass
     class AnswerEnded(Message):
@@ -173,9 +173,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        from tui.core.chat.session import ChatSession
-        from tui.core.chat.store import ConversationStore
-
         context = self.app.context  # a bad settings file: the app says so, defaults apply
         # A write the disk refuses waits in the store and is made later; the store says so.
         self.store = ConversationStore(context.paths.database, report=self.store_report)
@@ -253,9 +250,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if event.spec is not None:
             self.open_model(event.spec)
         elif event.download is not None:
-            from tui.ui.download.screen import get_then_open
+            self._get_then_open(event.download)
 
-            get_then_open(self.app, event.download, "chat")
+    def _get_then_open(self, name: str) -> None:
+        """Download `name` (the quant picker asks which file), then chat with it."""
+        from tui.ui.download.screen import get_then_open
+
+        get_then_open(self.app, name, "chat")
 
     def storage_changed(self) -> None:
         self._refresh_conversations()  # the list has more now
@@ -333,11 +334,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.last_error = event.error.message
         self._show_model_bar()
         if isinstance(event.error, NotDownloaded):  # offer the download instead of an error
-            from tui.ui.download.screen import get_then_open
-
-            get_then_open(self.app, event.error.name, "chat")
-            return
-        show_error(self, event.error, title="Cannot open the model")
+            self._get_then_open(event.error.name)
+        else:
+            show_error(self, event.error, title="Cannot open the model")
 
     def _show_model_bar(self, loading: bool = False) -> None:
         bar = self.query_one("#model-bar", Static)
@@ -362,8 +361,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
         if info.template_is_guess:
             bar.add_class("-guess")
-            reason = one_line(info.template_reason, 200)
-            parts.append(f"  ⚠ {reason}: check it under Settings (F2)")
+            parts.append(f"  ⚠ {one_line(info.template_reason, 200)}: check it under Settings (F2)")
         bar.update(Content.assemble(*parts))
 
     # -- sending and answering --------------------------------------------------------------------
@@ -405,16 +403,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         goes first: the views are mounted while the model reads the prompt. The answer's first
         text is handled only after the caller returns."""
         turns = self._turns()
-        view = MessageView("assistant", note="writing…")
-        self._answer_view = view
+        self._answer_view = view = MessageView("assistant", note="writing…")
         self._question_view = question if question is not None else edited
         # The message that gets an alternative ("2/2" once it is stored).
         self._beside = view if redo is not None else edited if edit is not None else None
         self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
-        asked = question.text if question is not None else None
-        self._generate(turns, asked, edit, redo, self._cancel)
+        self._generate(turns, question.text if question is not None else None, edit, redo, self._cancel)
         messages = self._messages()
         await messages.mount_all([question, view] if question is not None else [view])
         messages.anchor()
@@ -527,8 +523,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if self.info is None:
             meter.update("")
             return
-        size = self.info.context_size
-        used = self.context_used
+        size, used = self.info.context_size, self.context_used
         share = used / size if size else 0
         cells = 20
         filled = min(cells, round(share * cells))
@@ -679,8 +674,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _set_response_format(self, path: str) -> None:
         """Constrain the answers from now on to the schema or grammar in `path` ("": free text); a
         file that cannot be used is one notification and the format in use stays."""
-        from tui.core.engine.structured import ResponseFormatError
-
         try:
             response_format = self.session.set_response_format(path)
         except ResponseFormatError as error:
@@ -693,11 +686,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     def _show_response_format(self) -> None:
         in_use, path = self.session.response_format, self.session.response_format_path
-        if in_use is None:
-            described = "free text"
-        else:
-            kind = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}.get(in_use.kind, "JSON")
-            described = f"{kind}: {clean(path.name)}"
+        kinds = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}
+        described = "free text" if in_use is None else f"{kinds.get(in_use.kind, 'JSON')}: {clean(path.name)}"
         self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
     def _set_template(self, name: str | None) -> None:
@@ -938,9 +928,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     async def _remove_after(self, view: MessageView) -> None:
         views = self._views()
-        later = views[views.index(view) + 1 :]
-        if later:
-            await self._messages().remove_children(later)
+        await self._messages().remove_children(views[views.index(view) + 1 :])
 
 
 def _message_view(message: StoredMessage) -> MessageView:

@@ -57,7 +57,7 @@ class AlternativeArrow(Static):
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
-        view = next(a for a in self.ancestors if isinstance(a, MessageView))
+        view = self.query_ancestor(MessageView)
         view.post_message(MessageView.AlternativeRequested(view, self.step))
 
 
@@ -66,8 +66,7 @@ class ReasoningBlock(Collapsible):
     (plain, cleaned) inside. Enter on the title or a click unfolds it."""
 
     def __init__(self, text: str = "", seconds: float | None = None) -> None:
-        self.text = text
-        self.seconds = seconds
+        self.text, self.seconds = text, seconds
         self.writing = seconds is None and not text
         self._body = Static(Content(clean(text)), classes="reasoning-body")
         super().__init__(self._body, title=self._label(), collapsed=True, classes="message-reasoning")
