@@ -135,12 +135,12 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         self._hub_error: str | None = None  # why the last question to the Hub got no answer
         self._hub_timer: Timer | None = None
         self._hub_table: HubTable | None = None  # built when the Hub source is first shown
-        # Start with the breakpoint class of the current width: Textual sets it on the first
-        # resize, and a class change there restyles every widget once more before the first frame.
-        self.add_class(
-            *self._get_breakpoint_classes(self.app.size.width, self.HORIZONTAL_BREAKPOINTS),
-            update=False,
-        )
+        # Start with the breakpoint class of the current width (the widest breakpoint it reaches):
+        # Textual sets it on the first resize, and a class change there restyles every widget once
+        # more before the first frame.
+        width = self.app.size.width
+        reached = [name for least, name in sorted(self.HORIZONTAL_BREAKPOINTS) if width >= least]
+        self.add_class(*reached[-1:], update=False)
 
     # ---------------------------------------------------------------- layout
 
