@@ -246,3 +246,32 @@ def test_a_stored_conversation_continues_with_its_settings(context, store, fake_
     again.load("m")
     answer(again, [Message("user", "q"), Message("assistant", "x")], question="more")
     assert len(store.get(conversation.id).messages) == 4
+
+
+def test_a_change_of_settings_says_what_it_takes_to_apply(context, store, fake_backends):
+    fake_backends["m"] = FakeBackend()
+    session = ChatSession(context, store)
+    assert session.choose("gpu_layers", 0) is None  # no model asked for: nothing to reload
+    assert session.choose("template", "chatml") is None
+    session.spec = "m"  # asked for, not open yet (loading, or failed)
+    assert session.choose("template", "alpaca") == "reload"
+    session.load("m")
+    assert session.choose("gpu_layers", 5) == "reload"
+    assert session.choose("template", "chatml") == "template"
+    assert session.choose("context_policy", "stop") == "recount"
+    assert session.choose("system_prompt", "Be brief") == "recount"
+    assert session.choose("temperature", 0.3) is None
+    assert session.choose("temperature", 0.3) is None  # the same again: nothing changed
+    # A preset: the changes of all its settings together.
+    assert session.use_preset("code") == "recount"  # its system prompt
+    assert session.use_preset("code") is None
+
+
+def test_a_preset_with_another_context_reloads(context, store, fake_backends):
+    from tui.core.chat.presets import Preset
+
+    context.presets().create(Preset("long", context_length=8192))
+    fake_backends["m"] = FakeBackend()
+    session = ChatSession(context, store)
+    session.load("m")
+    assert session.use_preset("long") == "reload"

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tui.core.chat.reasoning import Part, ReasoningSplitter, without_reasoning
 from tui.core.engine.base import (
@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 # The settings (by the settings panel's names) that only a reload applies.
 RELOAD_KEYS = ("context_length", "gpu_layers", "prompt_lookup")
+# What a change of settings takes to apply (`choose`, `use_preset`): a reload of the model, a switch
+# of its prompt format, a new count of the context (the system prompt or the policy), or nothing.
+Applying = Literal["reload", "template", "recount"] | None
 
 
 @dataclass(frozen=True)
@@ -93,15 +96,15 @@ class ChatSession:
         self.context = context
         self.store = store
         self.catalogue = catalogue
+        self.spec: str | None = None
+        self.backend: Backend | None = None
+        self.info: ModelInfo | None = None
         self.preset: Preset | None = None
         self.preset_chosen = False  # False: each model loaded brings its default preset
         self.overrides: dict = {}
         if preset is not None:
             self.use_preset(preset)
         self.overrides.update((k, v) for k, v in (overrides or {}).items() if v is not None)
-        self.spec: str | None = None
-        self.backend: Backend | None = None
-        self.info: ModelInfo | None = None
         self.conversation: Conversation | None = None
         self.response_format: ResponseFormat | None = None  # None: free text
         self.response_format_path: Path | None = None  # the file it was loaded from
@@ -123,14 +126,35 @@ class ChatSession:
         load, sampling = chat_options(self.context.settings.chat, self.values)
         return load, replace(sampling, response_format=self.response_format)
 
-    def use_preset(self, name: str | None) -> None:
+    def use_preset(self, name: str | None) -> Applying:
         """Answer with the preset `name` from now on (None: none, the chat settings alone); its
-        settings replace those chosen before. PresetError for a name the book does not know."""
+        settings replace those chosen before. What that takes to apply; PresetError for a name the
+        book does not know."""
+        before = dict(self.values)
         self.preset = None if name is None else self.context.presets().get(name)
         self.preset_chosen = True
         if self.preset is not None:  # a format it leaves automatic keeps the one chosen
             named = {k for k, v in self.preset.values().items() if v is not None}
             self.overrides = {k: v for k, v in self.overrides.items() if k not in named}
+        return self._applying(before)
+
+    def choose(self, name: str, value: object) -> Applying:
+        """Use `value` for the setting `name` (a settings panel's name, or `template`) from now on;
+        what that takes to apply."""
+        before = dict(self.values)
+        self.overrides[name] = value
+        return self._applying(before)
+
+    def _applying(self, before: Mapping[str, Any]) -> Applying:
+        """What the settings changed since `before` take: a load setting, or a prompt format while
+        the model asked for is not open (loading, or failed), a reload; a format, a switch."""
+        changed = {k for k, v in self.values.items() if before.get(k) != v}
+        template, unloaded = "template" in changed, self.backend is None
+        if self.spec is not None and (changed.intersection(RELOAD_KEYS) or (template and unloaded)):
+            return "reload"
+        if template and not unloaded:
+            return "template"
+        return "recount" if changed & {"system_prompt", "context_policy"} else None
 
     def presets_changed(self) -> None:
         """The presets were changed (the preset manager): the one in use is read again, with its

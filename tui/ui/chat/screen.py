@@ -26,7 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, OptionList, Select, Static
 from textual.worker import Worker
 
-from tui.core.chat.session import RELOAD_KEYS, Answered, ChatSession
+from tui.core.chat.session import Answered, Applying, ChatSession
 from tui.core.chat.store import Conversation, ConversationStore, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
@@ -648,7 +648,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             PaletteCommand(
                 f"Use the prompt format {label}",
                 "chat prompt format",
-                lambda name=name: self._set_template(name),
+                lambda name=name: self._apply(self.session.choose("template", name)),
             )
             for label, name in template_choices()
         ]
@@ -659,15 +659,17 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _setting_changed(self, event: SettingsPanel.Changed) -> None:
         if event.name == "response_format":
             self._set_response_format(event.value)
-            return
-        if event.name == "template":
-            self._set_template(event.value)
-            return
-        self.session.overrides[event.name] = event.value
+        else:
+            self._apply(self.session.choose(event.name, event.value))
+
+    def _apply(self, applying: Applying) -> None:
+        """Keep the settings with the conversation and apply them as the session says."""
         self._in_store(self.session.settings_changed)
-        if event.name in RELOAD_KEYS and self.spec is not None:
+        if applying == "reload":
             self.open_model(self.spec, keep_conversation=True)
-        elif event.name in ("system_prompt", "context_policy"):
+        elif applying == "template":
+            self._switch_template(self.values["template"])
+        elif applying == "recount":
             self._show_meter()
             self._count_context()
 
@@ -690,35 +692,17 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         described = "free text" if in_use is None else f"{kinds.get(in_use.kind, 'JSON')}: {clean(path.name)}"
         self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
-    def _set_template(self, name: str | None) -> None:
-        if self.backend is not None:
-            self._switch_template(name)  # the session keeps it in the conversation
-            return
-        self.session.overrides["template"] = name
-        self._in_store(self.session.settings_changed)
-        if self.spec is not None:  # loading, or it failed: load it again with this format
-            self.open_model(self.spec, keep_conversation=True)
-
     @on(SettingsPanel.PresetChosen)
     def _preset_chosen(self, event: SettingsPanel.PresetChosen) -> None:
-        before = self.values
         try:
-            self.session.use_preset(event.name)
+            applying = self.session.use_preset(event.name)
         except LlmtuiError as error:  # a presets file broken meanwhile
             show_error(self, error)
             return
-        after = self.values
         self.query_one(SettingsPanel).show_values(self._panel_values())
         if self.info is not None:  # loading or failed, the bar names no preset
             self._show_model_bar()
-        self._in_store(self.session.settings_changed)
-        if self.spec is not None and any(before[k] != after[k] for k in RELOAD_KEYS):
-            self.open_model(self.spec, keep_conversation=True)  # with its prompt format too
-        elif before["template"] != after["template"] and self.backend is not None:
-            self._switch_template(after["template"])
-        else:
-            self._show_meter()
-            self._count_context()
+        self._apply(applying)
 
     def _panel_values(self) -> dict:
         preset = self.session.preset
