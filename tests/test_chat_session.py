@@ -275,3 +275,19 @@ def test_a_preset_with_another_context_reloads(context, store, fake_backends):
     session = ChatSession(context, store)
     session.load("m")
     assert session.use_preset("long") == "reload"
+
+
+def test_the_conversation_exports_itself_as_markdown_and_json(context, store, fake_backends):
+    import json
+
+    fake_backends["m"] = FakeBackend([["first [bold"], ["second"]])
+    session = ChatSession(context, store)
+    session.load("m")
+    _, ended = answer(session, question="q")
+    answer(session, [Message("user", "q")], redo=ended.answer_id)
+    stem = session.export()
+    assert stem == context.paths.data_dir / "exports" / f"conversation-{session.conversation.id}"
+    markdown = stem.with_suffix(".md").read_text(encoding="utf-8")
+    assert "second" in markdown and "first" not in markdown  # the branch shown
+    kept = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [m["content"] for m in kept["messages"]] == ["q", "second"]

@@ -41,6 +41,7 @@ from tui.core.engine.base import (
     chat_options,
 )
 from tui.core.engine.structured import ResponseFormat, load_response_format
+from tui.core.storage import write_atomic
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
@@ -316,6 +317,15 @@ class ChatSession:
         """A new conversation holding the branch shown up to `message_id`; its id (open it with
         `open_conversation`). StorageError, KeyError."""
         return self.store.fork(self.conversation.id, message_id)
+
+    def export(self) -> Path:
+        """Write the conversation, the branch shown as the store has it, as Markdown and JSON to the
+        exports folder: their path without its suffix. StorageError."""
+        conversation = self.store.get(self.conversation.id)
+        stem = self.context.paths.data_dir / "exports" / f"conversation-{conversation.id}"
+        write_atomic(stem.with_suffix(".md"), conversation.to_markdown())
+        write_atomic(stem.with_suffix(".json"), conversation.to_json())
+        return stem
 
     def new_conversation(self) -> None:
         self.conversation = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -33,7 +32,7 @@ from tui.core.engine.base import Message as ChatMessage
 from tui.core.engine.structured import ResponseFormatError
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
-from tui.core.storage import StorageError, write_atomic
+from tui.core.storage import StorageError
 from tui.core.text import clean, one_line
 from tui.ui.chat.conversations import ConversationList, ConversationsPane
 from tui.ui.chat.widgets import ChatInput, MessageList, MessageView, SettingsPanel, stats_line
@@ -634,10 +633,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.notify("Nothing to export yet", severity="warning")
             return
         try:
-            conversation = self.store.get(self.conversation.id)
-            stem = self.app.context.paths.data_dir / "exports" / f"conversation-{conversation.id}"
-            write_atomic(Path(f"{stem}.md"), conversation.to_markdown())
-            write_atomic(Path(f"{stem}.json"), conversation.to_json())
+            stem = self.session.export()
         except StorageError as error:
             show_notice(self, error)
             return
