@@ -291,3 +291,15 @@ def test_the_conversation_exports_itself_as_markdown_and_json(context, store, fa
     assert "second" in markdown and "first" not in markdown  # the branch shown
     kept = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
     assert [m["content"] for m in kept["messages"]] == ["q", "second"]
+
+
+def test_an_answers_stats_come_back_from_the_store(context, store, fake_backends):
+    from tui.core.engine.base import AnswerStats
+
+    fake_backends["m"] = FakeBackend([["one", "two"]])
+    session = ChatSession(context, store)
+    session.load("m")
+    _, ended = answer(session, question="q")
+    kept = store.get(session.conversation.id).messages[-1].stats
+    assert "tokens_per_second" in kept  # derived, written for other tools
+    assert AnswerStats.from_dict(kept) == ended.stats

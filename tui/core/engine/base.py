@@ -161,6 +161,11 @@ class AnswerStats:
         data["tokens_per_second"] = self.tokens_per_second
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AnswerStats:
+        """The stats `to_dict` wrote; keys that are no field (derived, or kept beside them) are left out."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
 
 @dataclass(frozen=True)
 class TokenEvent:

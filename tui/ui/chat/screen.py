@@ -913,12 +913,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
 def _message_view(message: StoredMessage) -> MessageView:
     """A stored message as the conversation shows it: its stats (answers), stopped, "2/3"."""
-    note = ""
-    if message.role == "assistant" and message.stats:
-        known = AnswerStats.__dataclass_fields__
-        note = stats_line(AnswerStats(**{k: v for k, v in message.stats.items() if k in known}))
+    stats = message.stats or {}  # an answer's: AnswerStats, and how long it reasoned
+    notes = [stats_line(AnswerStats.from_dict(stats))] if stats else []
     if message.stopped:
-        note = f"{note} · stopped" if note else "stopped"
-    return MessageView(message.role, message.content, message_id=message.id, note=note,
+        notes.append("stopped")
+    return MessageView(message.role, message.content, message_id=message.id, note=" · ".join(notes),
                        alternatives=message.alternatives, reasoning=message.reasoning or "",
-                       reasoning_seconds=(message.stats or {}).get("reasoning_seconds"))  # fmt: skip
+                       reasoning_seconds=stats.get("reasoning_seconds"))
