@@ -303,3 +303,14 @@ def test_an_answers_stats_come_back_from_the_store(context, store, fake_backends
     kept = store.get(session.conversation.id).messages[-1].stats
     assert "tokens_per_second" in kept  # derived, written for other tools
     assert AnswerStats.from_dict(kept) == ended.stats
+
+
+def test_the_answer_format_in_use_says_what_it_is_and_where_it_came_from(context, tmp_path):
+    schema, grammar = tmp_path / "person [bold].json", tmp_path / "yes.gbnf"
+    schema.write_text('{"type": "object"}', encoding="utf-8")
+    grammar.write_text('root ::= "yes"', encoding="utf-8")
+    session = ChatSession(context)
+    assert session.set_response_format(schema).describe() == "JSON schema: person [bold].json"
+    assert session.response_format.source == str(schema)
+    assert session.set_response_format(str(grammar)).describe() == "GBNF grammar: yes.gbnf"
+    assert session.set_response_format("") is None

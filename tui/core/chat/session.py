@@ -108,7 +108,6 @@ class ChatSession:
         self.overrides.update((k, v) for k, v in (overrides or {}).items() if v is not None)
         self.conversation: Conversation | None = None
         self.response_format: ResponseFormat | None = None  # None: free text
-        self.response_format_path: Path | None = None  # the file it was loaded from
         self._lock = threading.Lock()  # the backend and info, swapped by loads from any thread
 
     # -- options -----------------------------------------------------------------------------------
@@ -168,7 +167,6 @@ class ChatSession:
         `path` (None or "": free text). A broken file raises ResponseFormatError (one line) and
         leaves the format in use as it was."""
         self.response_format = load_response_format(path) if path else None
-        self.response_format_path = Path(path).expanduser() if path else None
         return self.response_format
 
     def settings(self) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ class ResponseFormat:
     schema: dict[str, Any] = field(default_factory=dict)  # kind "json_schema"
     grammar: str = ""  # kind "grammar": GBNF text
     name: str = "answer"  # OpenAI's json_schema.name: letters, digits, _ and -
+    source: str = ""  # the file it was read from ("": none)
 
     @classmethod
     def json_object(cls) -> ResponseFormat:
@@ -53,6 +54,11 @@ class ResponseFormat:
             return None
         return json_answer_problem(answer, self.schema if self.kind == "json_schema" else None)
 
+    def describe(self) -> str:
+        """Its kind and the name of its file, as the chat's settings say it ("JSON schema: person.json")."""
+        kind = {"json_schema": "JSON schema", "json_object": "JSON", "grammar": "GBNF grammar"}[self.kind]
+        return f"{kind}: {Path(self.source).name}" if self.source else kind
+
 
 def load_response_format(path: Path | str) -> ResponseFormat:
     """A JSON schema (.json) or a GBNF grammar (.gbnf) from a file; ResponseFormatError (one line)."""
@@ -65,7 +71,7 @@ def load_response_format(path: Path | str) -> ResponseFormat:
     except (OSError, UnicodeDecodeError) as error:
         raise ResponseFormatError(f"{path}: cannot read: {error}") from None
     if suffix == ".gbnf":
-        return ResponseFormat("grammar", grammar=check_grammar(text, str(path)))
+        return ResponseFormat("grammar", grammar=check_grammar(text, str(path)), source=str(path))
     try:
         schema = json.loads(text)
     except json.JSONDecodeError as error:
@@ -73,7 +79,7 @@ def load_response_format(path: Path | str) -> ResponseFormat:
             f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})"
         ) from None
     try:
-        return ResponseFormat.from_schema(schema, path.stem)
+        return replace(ResponseFormat.from_schema(schema, path.stem), source=str(path))
     except ResponseFormatError as error:
         raise ResponseFormatError(f"{path}: {error}") from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -673,20 +674,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         """Constrain the answers from now on to the schema or grammar in `path` ("": free text); a
         file that cannot be used is one notification and the format in use stays."""
         try:
-            response_format = self.session.set_response_format(path)
+            if (chosen := self.session.set_response_format(path)) is not None:
+                self.notify(f"Answers now follow {clean(Path(chosen.source).name)}", markup=False)
         except ResponseFormatError as error:
             show_error(self, error)
-        else:
-            if response_format is not None:
-                self.notify(f"Answers now follow {clean(self.session.response_format_path.name)}",
-                            markup=False)  # fmt: skip
-        self._show_response_format()
-
-    def _show_response_format(self) -> None:
-        in_use, path = self.session.response_format, self.session.response_format_path
-        kinds = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}
-        described = "free text" if in_use is None else f"{kinds.get(in_use.kind, 'JSON')}: {clean(path.name)}"
-        self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
+        in_use = self.session.response_format
+        self.query_one(SettingsPanel).show_response_format(
+            in_use.source if in_use else "", clean(in_use.describe()) if in_use else "free text"
+        )
 
     @on(SettingsPanel.PresetChosen)
     def _preset_chosen(self, event: SettingsPanel.PresetChosen) -> None:
