@@ -276,11 +276,11 @@ async def test_reasoning_is_folded_above_the_answer_and_unfolds_with_a_key_or_a_
         answer.focus()
         await pilot.press("t")
         assert block.collapsed
-        stored = screen.store.get(screen.conversation.id).messages[-1]
+        stored = screen.store.get(screen.session.conversation.id).messages[-1]
         assert (stored.content, stored.reasoning) == (ANSWER, REASONING)
 
         # A reopened conversation shows it folded again, with its time.
-        conversation_id = screen.conversation.id
+        conversation_id = screen.session.conversation.id
         await screen.action_new_chat()
         await screen.open_conversation(conversation_id)
         reopened = views(screen)[-1].reasoning
@@ -346,9 +346,9 @@ async def test_prompt_lookup_is_a_setting_that_reloads_and_its_acceptance_is_sho
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         screen = await open_chat(pilot, tiny_gguf(script))
         await pilot.press("f2")
-        first = screen.backend
+        first = screen.session.backend
         screen.query_one("#set-prompt_lookup", Input).value = "4"
-        await until(pilot, lambda: screen.backend not in (None, first) and screen.info, "reloaded")
+        await until(pilot, lambda: screen.session.backend not in (None, first) and screen.info, "reloaded")
         assert screen.session.options()[0].prompt_lookup == 4
         # the prompt repeats the answer, so drafts come from it
         await send(pilot, screen, "Repeat:" + "".join(script))

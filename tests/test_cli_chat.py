@@ -90,10 +90,11 @@ async def test_without_prompt_the_chat_screen_opens_on_the_model(tiny_gguf, monk
                 break
             await pilot.pause(0.02)
         screen = app.screen
-        assert screen.spec == str(path) and screen.info.name == "tiny-script"
+        assert screen.session.spec == str(path) and screen.info.name == "tiny-script"
         # The flags are the screen's settings: loaded with that context, shown in the panel.
         assert screen.info.context_size == 512
-        assert (screen.values["temperature"], screen.values["system_prompt"]) == (0.0, "Be brief")
+        values = screen.session.values
+        assert (values["temperature"], values["system_prompt"]) == (0.0, "Be brief")
         assert screen.query_one("#set-context_length").value == "512"
 
 
@@ -183,6 +184,7 @@ async def test_preset_opens_the_chat_screen_with_it(tiny_gguf, monkeypatch):
         screen = app.screen
         precise = app.context.presets().get("precise")
         assert screen.session.preset == precise
-        assert (screen.values["temperature"], screen.values["top_k"]) == (precise.temperature, 7)
+        values = screen.session.values
+        assert (values["temperature"], values["top_k"]) == (precise.temperature, 7)
         assert screen.query_one("#set-preset").value == "precise"
         assert screen.query_one("#set-top_k").value == "7"

@@ -165,7 +165,7 @@ async def test_a_found_repository_goes_through_the_picker_to_my_models(
         await pilot.pause()
         await pilot.press("c")
         await until(pilot, lambda: app.current_mode == "chat")
-        assert app.screen.spec == repo
+        assert app.screen.session.spec == repo
         await until(pilot, lambda: app.screen.info is not None or app.screen.last_error is not None)
         assert app.screen.last_error is None and app.screen.info is not None
 

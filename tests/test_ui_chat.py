@@ -73,7 +73,7 @@ async def test_a_streamed_answer_appears_literally_and_is_kept(catalogue, tiny_g
         )  # shown as Markdown source: no markup, no escapes
         assert "[bold]" in answer.body.source and "\x1b" not in answer.body.source
         assert f"{len(HOSTILE)} tokens" in answer.note
-        stored = screen.store.get(screen.conversation.id)
+        stored = screen.store.get(screen.session.conversation.id)
         assert [(m.role, m.content, m.stopped) for m in stored.messages] == [
             ("user", "Say it", False),
             ("assistant", expected, False),
@@ -103,7 +103,7 @@ async def test_stop_mid_answer_keeps_the_part_and_marks_it(catalogue, tiny_gguf)
         full = "".join(script)
         assert answer.text and full.startswith(answer.text) and len(answer.text) < len(full)
         assert "stopped" in answer.note
-        stored = screen.store.get(screen.conversation.id).messages[-1]
+        stored = screen.store.get(screen.session.conversation.id).messages[-1]
         assert (stored.content, stored.stopped) == (answer.text, True)
 
 
@@ -147,7 +147,7 @@ async def test_regenerate_and_edit_and_resend(catalogue, tiny_gguf):
             "regenerated",
         )
         assert views(screen)[-1].text == "One two"
-        assert [m.id for m in screen.store.get(screen.conversation.id).messages][
+        assert [m.id for m in screen.store.get(screen.session.conversation.id).messages][
             -1
         ] != first_answer_id
 
@@ -165,7 +165,7 @@ async def test_regenerate_and_edit_and_resend(catalogue, tiny_gguf):
             ),
             "resent",
         )
-        stored = screen.store.get(screen.conversation.id).messages
+        stored = screen.store.get(screen.session.conversation.id).messages
         assert [(m.role, m.content) for m in stored] == [
             ("user", "first, edited"),
             ("assistant", "One two"),
@@ -179,7 +179,7 @@ async def test_a_conversation_survives_an_app_restart(catalogue, tiny_gguf):
         screen.session.overrides["temperature"] = 0.25
         await send(pilot, screen, "remember me")
         await until(pilot, lambda: not screen.answering, "answer finished")
-        conversation_id = screen.conversation.id
+        conversation_id = screen.session.conversation.id
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         await pilot.press("4")
         await until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen), "chat screen")
@@ -192,7 +192,7 @@ async def test_a_conversation_survives_an_app_restart(catalogue, tiny_gguf):
             ("user", "remember me"),
             ("assistant", "Kept answer"),
         ]
-        assert screen.spec == str(path) and screen.values["temperature"] == 0.25
+        assert screen.session.spec == str(path) and screen.session.values["temperature"] == 0.25
         await send(pilot, screen, "and again")
         await until(pilot, lambda: not screen.answering, "answer finished")
         assert len(screen.store.get(conversation_id).messages) == 4
@@ -208,7 +208,7 @@ async def two_conversations(pilot, model) -> tuple[ChatScreen, int, int]:
             await pilot.press("ctrl+n")
         await send(pilot, screen, question)
         await until(pilot, lambda: not screen.answering, "answer finished")
-        ids.append(screen.conversation.id)
+        ids.append(screen.session.conversation.id)
     return screen, ids[0], ids[1]
 
 
@@ -225,7 +225,7 @@ async def test_delete_a_past_conversation_from_the_list(catalogue, tiny_gguf):
         assert listed.get_option_at_index(0).id == str(first)
         assert [s.id for s in screen.store.list()] == [first]
         # It was the open one: the screen starts a new chat instead of showing a deleted one.
-        assert screen.conversation is None and views(screen) == []
+        assert screen.session.conversation is None and views(screen) == []
         await pilot.press("delete")
         await until(pilot, lambda: listed.option_count == 0, "the list is empty")
         assert screen.store.list() == []

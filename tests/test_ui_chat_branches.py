@@ -63,7 +63,7 @@ async def test_regenerate_keeps_the_old_answer_and_the_branch_shown_is_sent(
         await pilot.click(views(screen)[1].query(AlternativeArrow).last())
         await answered(pilot, screen, "q", "second")
         assert label(views(screen)[1]) == "2/2"
-        exported = screen.store.get(screen.conversation.id).to_markdown()
+        exported = screen.store.get(screen.session.conversation.id).to_markdown()
         assert "second" in exported and "first" not in exported  # exports follow the branch
 
 
@@ -92,10 +92,10 @@ async def test_fork_from_here_opens_a_new_conversation_with_the_prefix(catalogue
         await answered(pilot, screen, "q1", "a1")
         await send(pilot, screen, "q2")
         await answered(pilot, screen, "q1", "a1", "q2", "a2")
-        source = screen.conversation.id
+        source = screen.session.conversation.id
         views(screen)[1].focus()
         await pilot.press("ctrl+b")
-        await until(pilot, lambda: screen.conversation and screen.conversation.id != source, "fork")
+        await until(pilot, lambda: screen.session.conversation_id not in (None, source), "fork")
         await answered(pilot, screen, "q1", "a1")
         assert len(screen.store.get(source).messages) == 4
         listed = screen.query_one("#conversations")
@@ -132,7 +132,7 @@ async def test_search_as_you_type_opens_a_hit_on_its_hidden_branch(catalogue, fa
                    for span in prompt.spans)  # fmt: skip
         await pilot.press("enter", "enter")  # to the hits, then open the first
         await until(pilot, lambda: len(views(screen)) == 2, "opened")
-        assert screen.conversation.id == conversation_id
+        assert screen.session.conversation.id == conversation_id
         answer = views(screen)[1]
         assert (answer.message_id, answer.text, label(answer)) == (hidden, HOSTILE, "2/2")
         assert screen.focused is answer
@@ -162,7 +162,7 @@ async def test_a_preset_picked_in_the_settings_reaches_the_model(catalogue, fake
         await type_and_enter(pilot, screen, "hi")
         await until(pilot, lambda: not screen.answering and model.requests, "answered")
         assert model.requests[-1][0] == Message("system", "Be [bold] brief.")
-        assert screen.store.get(screen.conversation.id).settings["preset"] == "p [/] [bold"
+        assert screen.store.get(screen.session.conversation.id).settings["preset"] == "p [/] [bold"
 
         # Changed in the preset manager (f6) meanwhile: the chat answers with it as it is now.
         book = pilot.app.context.presets()

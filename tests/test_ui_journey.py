@@ -80,9 +80,9 @@ async def test_chat_on_a_model_not_here_downloads_with_progress_then_chats(
         chat = app.screen
         await until(pilot, lambda: chat.info is not None, "the model loads")
         status = app.downloads.statuses()[0]
-        assert status.state == State.DONE and chat.spec == str(status.path)
+        assert status.state == State.DONE and chat.session.spec == str(status.path)
         assert sha256_of(status.path) == sha256_of(smollm2)
-        assert chat.backend is not None and not chat.query_one("#offer").display
+        assert chat.session.backend is not None and not chat.query_one("#offer").display
 
 
 async def test_compare_on_a_model_not_here_adds_it_once_downloaded(catalogue, hub_with_model):
@@ -208,11 +208,11 @@ async def test_first_chat_offers_this_machine_first_then_small_downloads(
         assert app.screen.model_id == MODEL and app.screen.then == "chat"
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is chat)
-        assert chat.spec is None and offer.display
+        assert chat.session.spec is None and offer.display
         offer.focus()
         await pilot.press("up", "enter")  # the file on this machine
         await until(pilot, lambda: chat.info is not None, "the model loads")
-        assert chat.spec == str(folder / "SmolLM2-[bold]135M.gguf") and not offer.display
+        assert chat.session.spec == str(folder / "SmolLM2-[bold]135M.gguf") and not offer.display
         assert chat.query_one("#chat-input").has_focus
 
 

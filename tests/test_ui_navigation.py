@@ -266,7 +266,7 @@ async def test_chat_focus_on_entering_follows_what_there_is(catalogue, tiny_gguf
         await until(pilot, lambda: screen.info is not None, "model loaded")
         assert isinstance(screen.focused, ChatInput)
         await pilot.press(*"hello", "enter")
-        await until(pilot, lambda: screen.conversation is not None and not screen.answering,
+        await until(pilot, lambda: screen.session.conversation is not None and not screen.answering,
                     "answered")  # fmt: skip
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         await pilot.press("4")  # no model, a past conversation: the list, to continue it

@@ -68,8 +68,8 @@ async def test_my_models_lists_remote_models_and_chats_with_one(catalogue, llama
         await until(pilot, lambda: isinstance(app.screen, ChatScreen), "chat opened")
         chat = app.screen
         await until(pilot, lambda: chat.info is not None or chat.last_error, "model loaded")
-        assert chat.spec == "lab#tiny" and chat.last_error is None
-        assert chat.backend.label == "tiny @ lab"
+        assert chat.session.spec == "lab#tiny" and chat.last_error is None
+        assert chat.session.backend.label == "tiny @ lab"
         chat.query_one("#chat-input").load_text("Say it")
         chat.query_one("#chat-input").focus()
         await pilot.press("enter")
@@ -82,7 +82,7 @@ async def test_my_models_lists_remote_models_and_chats_with_one(catalogue, llama
             "answer finished",
         )
         assert chat.query(MessageView).last().text == "".join(TINY)
-        stored = chat.store.get(chat.conversation.id)
+        stored = chat.store.get(chat.session.conversation.id)
         assert [(m.role, m.content) for m in stored.messages] == [
             ("user", "Say it"),
             ("assistant", "".join(TINY)),  # the tiny model's exact answer, through the server
@@ -210,6 +210,6 @@ async def test_chat_opens_a_model_picked_from_my_models_or_a_server(
         await until(pilot, lambda: {s for _, s in picker.models} == expected, "all listed")
         picker.focus()
         await pilot.press("enter", *"tiny @ lab", "enter")
-        await until(pilot, lambda: app.screen is chat and chat.spec == "lab#tiny", "picked")
+        await until(pilot, lambda: app.screen is chat and chat.session.spec == "lab#tiny", "picked")
         await until(pilot, lambda: chat.info is not None, "remote model loaded")
-        assert chat.backend.label == "tiny @ lab"
+        assert chat.session.backend.label == "tiny @ lab"

@@ -285,6 +285,11 @@ class ChatSession:
 
     # -- the store: every write is made here -------------------------------------------------------
 
+    @property
+    def conversation_id(self) -> int | None:
+        """The conversation's id in the store (None: none yet)."""
+        return self.conversation.id if self.conversation is not None else None
+
     def open_conversation(self, conversation_id: int) -> Conversation:
         """Continue a stored conversation on the branch shown: its preset, settings and template
         apply from now on (its model is the caller's to load). StorageError, KeyError."""
@@ -329,7 +334,7 @@ class ChatSession:
         self.conversation = None
 
     def delete_conversation(self, conversation_id: int) -> None:
-        if self.conversation is not None and self.conversation.id == conversation_id:
+        if self.conversation_id == conversation_id:
             self.conversation = None
         self.store.delete(conversation_id)
 

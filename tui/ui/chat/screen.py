@@ -11,10 +11,9 @@ engine's. A reasoning block streams apart, into a folded block above the answer 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,7 +27,7 @@ from textual.worker import Worker
 
 from tui.core.chat.session import Answered, Applying, ChatSession
 from tui.core.chat.store import Conversation, ConversationStore, SearchHit, StoredMessage
-from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
+from tui.core.engine.base import AnswerStats, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
 from tui.core.engine.structured import ResponseFormatError
 from tui.core.engine.templates import template_choices
@@ -189,23 +188,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._beside: MessageView | None = None
         self._pump = TextPump(self, self._drain)
 
-    @property
-    def values(self) -> Mapping[str, Any]:
-        """The settings, by the settings panel's names (the session's)."""
-        return self.session.values
-
-    @property
-    def spec(self) -> str | None:
-        return self.session.spec
-
-    @property
-    def backend(self) -> Backend | None:
-        return self.session.backend
-
-    @property
-    def conversation(self):
-        return self.session.conversation
-
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="chat-body"):
@@ -229,7 +211,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         panel = self.query_one(SettingsPanel)
         panel.show_presets(self._preset_names())
         panel.show_values(self._panel_values())
-        if self.spec is None:  # no model yet: offer what is here now (and a download)
+        if self.session.spec is None:  # no model yet: offer what is here now (and a download)
             self.query_one(ModelOffer).rescan()
         if self.focused is None:
             self._focus_on_entry()
@@ -238,7 +220,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         """The input when there is a model to talk to; without one, the past conversations (enter
         continues one, with its model), or with none yet the offer of models (enter opens the first
         one here, or gets one)."""
-        if self.spec is not None:
+        if self.session.spec is not None:
             self.query_one(ChatInput).focus()
         elif self.query_one(ConversationList).option_count:
             self.action_focus_conversations()
@@ -299,7 +281,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.query_one(SettingsPanel).show_values(self._panel_values())
         if response_format:
             self._set_response_format(response_format)
-        if not keep_conversation and self.conversation is not None and self.conversation.model != spec:
+        conversation = self.session.conversation
+        if not keep_conversation and conversation is not None and conversation.model != spec:
             self.call_later(self.action_new_chat)
         self.session.spec = spec
         self.info = None
@@ -318,7 +301,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
-        if event.spec != self.spec:  # another model was asked for meanwhile
+        if event.spec != self.session.spec:  # another model was asked for meanwhile
             return
         self.info = event.info
         self.query_one(SettingsPanel).show_values(self._panel_values())  # its default preset
@@ -329,7 +312,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _model_failed(self, event: ModelFailed) -> None:
         from tui.core.engine.resolve import NotDownloaded
 
-        if event.spec != self.spec:
+        if event.spec != self.session.spec:
             return
         self.last_error = event.error.message
         self._show_model_bar()
@@ -341,11 +324,11 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _show_model_bar(self, loading: bool = False) -> None:
         bar = self.query_one("#model-bar", Static)
         bar.remove_class("-error", "-guess")
-        if self.spec is None:
+        if self.session.spec is None:
             bar.update(Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
                                "under Models (1)."))
             return
-        name = one_line(self.info.name if self.info else self.spec, 80)
+        name = one_line(self.info.name if self.info else self.session.spec, 80)
         if loading:
             bar.update(Content.assemble((name, "bold"), "  loading…"))
             return
@@ -371,8 +354,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if self.answering:
             self.notify("An answer is being written: Esc stops it", severity="warning")
             return
-        if self.backend is None:
-            loading = self.spec and self.info is None and not self.last_error
+        if self.session.backend is None:
+            loading = self.session.spec and self.info is None and not self.last_error
             what = "the model is still loading" if loading else "open a model first (ctrl+o)"
             self.notify(f"Cannot send: {what}", severity="warning")
             return
@@ -528,7 +511,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         cells = 20
         filled = min(cells, round(share * cells))
         bar = "█" * filled + "░" * (cells - filled)
-        policy = "drops oldest turns" if self.values["context_policy"] == "drop_oldest" else "stops when full"
+        drops = self.session.values["context_policy"] == "drop_oldest"
+        policy = "drops oldest turns" if drops else "stops when full"
         parts = [f"context {bar} {used:,} / {size:,} tokens ({share:.0%}), {policy}"]
         if self.last_stats is not None:
             parts.append(stats_line(self.last_stats))
@@ -551,7 +535,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.session.stop()
 
     async def action_regenerate(self) -> None:
-        if self.answering or self.backend is None:
+        if self.answering or self.session.backend is None:
             return
         views = self._views()
         if not views or views[-1].role != "assistant":
@@ -630,7 +614,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.query_one(ConversationsPane).focus_list()
 
     def action_export(self) -> None:
-        if self.conversation is None:
+        if self.session.conversation is None:
             self.notify("Nothing to export yet", severity="warning")
             return
         try:
@@ -663,9 +647,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         """Keep the settings with the conversation and apply them as the session says."""
         self._in_store(self.session.settings_changed)
         if applying == "reload":
-            self.open_model(self.spec, keep_conversation=True)
+            self.open_model(self.session.spec, keep_conversation=True)
         elif applying == "template":
-            self._switch_template(self.values["template"])
+            self._switch_template(self.session.values["template"])
         elif applying == "recount":
             self._show_meter()
             self._count_context()
@@ -697,7 +681,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     def _panel_values(self) -> dict:
         preset = self.session.preset
-        return {**self.values, "preset": preset.name if preset is not None else None}
+        return {**self.session.values, "preset": preset.name if preset is not None else None}
 
     def _preset_names(self) -> list[str]:
         return self.app.context.presets().names()
@@ -707,7 +691,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         try:
             self.post_message(self.TemplateChanged(self.session.set_template(name)))
         except EngineError as error:
-            self.post_message(self.ModelFailed(self.spec, error))
+            self.post_message(self.ModelFailed(self.session.spec, error))
 
     @on(TemplateChanged)
     def _template_changed(self, event: TemplateChanged) -> None:
@@ -723,11 +707,11 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     # -- past conversations -----------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
-        self.query_one(ConversationsPane).show_list(self.conversation.id if self.conversation else None)
+        self.query_one(ConversationsPane).show_list(self.session.conversation_id)
 
     @on(ConversationList.DeleteRequested)
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
-        if self.conversation is not None and self.conversation.id == event.conversation_id:
+        if self.session.conversation_id == event.conversation_id:
             await self.action_new_chat()
         self._delete(event.conversation_id, self.query_one(ConversationList).highlighted)
 
@@ -763,7 +747,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         self.query_one(SettingsPanel).show_values(self._panel_values())
         hit = await self._show_conversation(conversation, focus)
-        if conversation.model != self.spec or self.backend is None:
+        if conversation.model != self.session.spec or self.session.backend is None:
             self.open_model(conversation.model, keep_conversation=True)
         else:
             self._count_context()
@@ -792,18 +776,18 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     async def _reshow(self) -> None:
         """Show the branch as the store has it (after an answer written again was lost)."""
-        if self.conversation is None:
+        if self.session.conversation is None:
             return
         try:
-            await self._show_conversation(self.store.get(self.conversation.id))
+            await self._show_conversation(self.store.get(self.session.conversation.id))
         except StorageError as error:
             show_notice(self, error)
 
     def _show_alternatives(self, view: MessageView) -> None:
-        if self.conversation is None or view.message_id is None:
+        if self.session.conversation is None or view.message_id is None:
             return
         try:
-            view.set_alternatives(self.store.alternatives(self.conversation.id, view.message_id))
+            view.set_alternatives(self.store.alternatives(self.session.conversation.id, view.message_id))
         except (StorageError, KeyError):
             pass  # waiting to be written: the label comes when the conversation is opened again
 
@@ -844,14 +828,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(BranchShown)
     async def _branch_shown(self, event: BranchShown) -> None:
-        if self.conversation is None or event.conversation.id != self.conversation.id:
+        if event.conversation.id != self.session.conversation_id:
             return  # another conversation was opened meanwhile
         await self._show_conversation(event.conversation, focus=event.focus)
         self._count_context()
 
     def action_fork(self) -> None:
         view = self._target()
-        if view is None or self.conversation is None or self.answering:
+        if view is None or self.session.conversation is None or self.answering:
             self.notify("Nothing to fork yet", severity="warning")
             return
         self._fork(view.message_id)
