@@ -305,7 +305,7 @@ class ReasoningApart:
 
 
 def _delta(parts) -> dict:
-    """A stream's delta for reasoning `Part`s: `reasoning_content` and `content`, each if any."""
+    """A stream's delta for a splitter's TokenEvents: `reasoning_content` and `content`, each if any."""
     reasoning = "".join(p.text for p in parts if p.reasoning)
     answer = "".join(p.text for p in parts if not p.reasoning)
     delta = {"reasoning_content": reasoning} if reasoning else {}

@@ -1,11 +1,12 @@
 """Reasoning kept apart from the answer: `<think>…</think>` and the other families' markers.
 
 Models that reason first write a block between markers, then the answer. `ReasoningSplitter` takes
-the text as it streams (a marker may be cut across fragments) and gives back `Part`s marked
-reasoning or answer; `split_reasoning` does the same for a whole text. As llama.cpp's server does,
-a block counts only at the start of an answer (after blank space): a marker later in an answer is
-text the model wrote about markers. When the prompt format opens the block itself (its generation
-prompt ends with `<think>`), the answer starts inside reasoning: `opened_marker(prompt)` says so.
+the text as it streams (a marker may be cut across fragments) and gives back `TokenEvent`s marked
+reasoning or answer, timing the reasoning; `split_reasoning` does the same for a whole text. As
+llama.cpp's server does, a block counts only at the start of an answer (after blank space): a marker
+later in an answer is text the model wrote about markers. When the prompt format opens the block
+itself (its generation prompt ends with `<think>`), the answer starts inside reasoning:
+`opened_marker(prompt)` says so.
 
 Reasoning is dropped from the context sent back on the next turn (`without_reasoning`), as the model
 families that reason expect, and checks apply to the answer alone.
@@ -13,10 +14,11 @@ families that reason expect, and checks apply to the answer alone.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from tui.core.engine.base import Message
+from tui.core.engine.base import Message, TokenEvent
 
 # (open, close) pairs, as the model families write them.
 KNOWN_MARKERS: tuple[tuple[str, str], ...] = (
@@ -28,12 +30,6 @@ KNOWN_MARKERS: tuple[tuple[str, str], ...] = (
     ("<|begin_of_thought|>", "<|end_of_thought|>"),
     ("◁think▷", "◁/think▷"),  # Kimi
 )
-
-
-@dataclass(frozen=True)
-class Part:
-    text: str
-    reasoning: bool
 
 
 def opened_marker(prompt: str, markers: Sequence[tuple[str, str]] = KNOWN_MARKERS) -> str:
@@ -48,7 +44,9 @@ class ReasoningSplitter:
 
     `opened`: the open marker the prompt already ended with (see `opened_marker`). `feed` returns
     what is certain now and holds back text that may be the start of a marker; `finish` gives the
-    rest. `reasoning` and `answer` are the whole texts so far.
+    rest. `reasoning` and `answer` are the whole texts so far, `reasoning_seconds` how long the model
+    reasoned: from its first reasoning text to its first answer text after it (or to now, while it
+    has not got past reasoning); None without reasoning.
     """
 
     def __init__(self, opened: str = "", markers: Sequence[tuple[str, str]] = KNOWN_MARKERS) -> None:
@@ -59,6 +57,8 @@ class ReasoningSplitter:
         self._strip = True  # blank space at the start of the reasoning or the answer is dropped
         self._reasoning: list[str] = []
         self._answer: list[str] = []
+        self._started: float | None = None  # when the first reasoning text came (perf_counter)
+        self._ended: float | None = None  # when the first answer text after it came
 
     @property
     def reasoning(self) -> str:
@@ -69,10 +69,12 @@ class ReasoningSplitter:
         return "".join(self._answer)
 
     @property
-    def in_reasoning(self) -> bool:
-        return self._state == "reasoning"
+    def reasoning_seconds(self) -> float | None:
+        if self._started is None:
+            return None
+        return (self._ended or time.perf_counter()) - self._started
 
-    def feed(self, text: str, reasoning: bool = False) -> list[Part]:
+    def feed(self, text: str, reasoning: bool = False) -> list[TokenEvent]:
         """The parts `text` completes. `reasoning`: a server already said this text is reasoning
         (OpenAI-style `reasoning_content`)."""
         if reasoning:
@@ -84,7 +86,7 @@ class ReasoningSplitter:
             return self._at_start()
         return self._in_reasoning()
 
-    def finish(self) -> list[Part]:
+    def finish(self) -> list[TokenEvent]:
         """The text held back: an unfinished marker is text after all."""
         held, self._held = self._held, ""
         if self._state == "start":
@@ -92,7 +94,7 @@ class ReasoningSplitter:
             self._strip = False  # blank space before a short answer is the answer's
         return self._emit(held, self._state == "reasoning")
 
-    def _at_start(self) -> list[Part]:
+    def _at_start(self) -> list[TokenEvent]:
         text = self._held.lstrip()
         for opening, closing in self.markers:
             if text.startswith(opening):
@@ -105,7 +107,7 @@ class ReasoningSplitter:
         self._state, self._strip = "answer", False
         return self._emit(held, False)
 
-    def _in_reasoning(self) -> list[Part]:
+    def _in_reasoning(self) -> list[TokenEvent]:
         cut = self._held.find(self._close)
         if cut >= 0:
             before, after = self._held[:cut], self._held[cut + len(self._close) :]
@@ -122,14 +124,18 @@ class ReasoningSplitter:
         self._held = self._held[len(ready) :]
         return self._emit(ready, True)
 
-    def _emit(self, text: str, reasoning: bool) -> list[Part]:
+    def _emit(self, text: str, reasoning: bool) -> list[TokenEvent]:
         if self._strip:
             text = text.lstrip()
             self._strip = not text  # still at the start while only blank space came
         if not text:
             return []
         (self._reasoning if reasoning else self._answer).append(text)
-        return [Part(text, reasoning)]
+        if reasoning and self._started is None:
+            self._started = time.perf_counter()
+        elif not reasoning and self._started is not None and self._ended is None:
+            self._ended = time.perf_counter()
+        return [TokenEvent(text, reasoning)]
 
 
 def split_reasoning(text: str, opened: str = "") -> tuple[str, str]:

@@ -20,14 +20,13 @@ format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from tui.core.chat.reasoning import Part, ReasoningSplitter, without_reasoning
+from tui.core.chat.reasoning import ReasoningSplitter, without_reasoning
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -259,7 +258,6 @@ class ChatSession:
         turns = list(turns) + ([Message("user", question)] if question is not None else [])
         question_id = self._save_question(question, edit)
         splitter = ReasoningSplitter(info.reasoning_opened)
-        clock = _ReasoningClock()
         stats = error = None
         try:
             n_ctx = info.context_size
@@ -272,12 +270,12 @@ class ChatSession:
                 if isinstance(event, DoneEvent):
                     stats = event.stats
                     break
-                yield from clock.events(splitter.feed(event.text, event.reasoning))
+                yield from splitter.feed(event.text, event.reasoning)
         except EngineError as failure:
             error = failure
-        yield from clock.events(splitter.finish())
+        yield from splitter.finish()
         ended = Answered(splitter.answer, stats, error, question_id,
-                         reasoning=splitter.reasoning, reasoning_seconds=clock.seconds)  # fmt: skip
+                         reasoning=splitter.reasoning, reasoning_seconds=splitter.reasoning_seconds)
         if splitter.answer or splitter.reasoning or error is None:
             # a failure before any text leaves nothing to keep
             ended = replace(ended, answer_id=self._save_answer(ended, redo))
@@ -375,25 +373,3 @@ class ChatSession:
     def _save_settings(self) -> None:
         self.store.update(self.conversation.id, settings=self.settings(), template=self.values["template"])
 
-
-class _ReasoningClock:
-    """How long a model reasons: from its first reasoning text to its first answer text (or the end
-    of the answer, where it never got past reasoning)."""
-
-    def __init__(self) -> None:
-        self._started: float | None = None
-        self._ended: float | None = None
-
-    @property
-    def seconds(self) -> float | None:
-        if self._started is None:
-            return None
-        return (self._ended or time.perf_counter()) - self._started
-
-    def events(self, parts: Iterable[Part]) -> Iterator[TokenEvent]:
-        for part in parts:
-            if part.reasoning and self._started is None:
-                self._started = time.perf_counter()
-            elif not part.reasoning and self._started is not None and self._ended is None:
-                self._ended = time.perf_counter()
-            yield TokenEvent(part.text, part.reasoning)

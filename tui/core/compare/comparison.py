@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from tui.core.chat.reasoning import Part, ReasoningSplitter
+from tui.core.chat.reasoning import ReasoningSplitter
 from tui.core.compare.prompt_sets import Prompt
 from tui.core.config.settings import Settings
 from tui.core.engine.base import (
@@ -673,7 +673,7 @@ class Comparison:
         stats = None
         streamed = False
 
-        def keep(parts: list[Part]) -> None:
+        def keep(parts: list[TokenEvent]) -> None:
             for part in parts:
                 self._on_event(TextAdded(index, row, part.text, part.reasoning))
 
