@@ -79,8 +79,6 @@ def test_built_ins_are_read_only(book):
     code = book.get("code")
     with pytest.raises(PresetError, match="built in and cannot be deleted"):
         book.delete("code")
-    with pytest.raises(PresetError, match="built in and cannot be renamed"):
-        book.rename("code", "mine")
     # Editing one saves your own copy; the built-in stays as it shipped.
     copy = book.edit("code", replace(code, temperature=0.0))
     assert (copy.name, copy.temperature, copy.built_in) == ("code copy", 0.0, False)
@@ -96,15 +94,15 @@ def test_duplicate_rename_delete(book):
     assert (first.name, second.name) == ("creative copy", "creative copy 2")
     assert replace(first, name="creative", built_in=True) == book.get("creative")
     book.set_default("some-model", "creative copy")
-    renamed = book.rename("creative copy", "stories")
+    renamed = book.edit("creative copy", replace(first, name="stories"))
     assert renamed.name == "stories" and book.find("creative copy") is None
     assert book.default_for("some-model") == renamed  # the default follows the rename
     with pytest.raises(PresetError, match="already exists"):
-        book.rename("stories", "creative copy 2")
+        book.edit("stories", replace(renamed, name="creative copy 2"))
     with pytest.raises(PresetError, match="already exists"):
         book.create(Preset("precise"))
     with pytest.raises(PresetError, match="name"):
-        book.rename("stories", "two\nlines")
+        book.edit("stories", replace(renamed, name="two\nlines"))
     book.delete("stories")
     assert book.default_for("some-model") is None  # gone with its preset
     assert PresetBook.load(book.path).names() == [*(p.name for p in BUILT_IN), "creative copy 2"]

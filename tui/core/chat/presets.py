@@ -274,12 +274,9 @@ class PresetBook:
         copy = replace(original, name=copy_name(name, set(self.names())), built_in=False)
         return self.create(copy)
 
-    def rename(self, name: str, new_name: str) -> Preset:
-        original = self._own(name, "renamed")
-        return self.edit(name, replace(original, name=new_name))
-
     def delete(self, name: str) -> None:
-        self._own(name, "deleted")
+        if self.get(name).built_in:
+            raise PresetError(f"{name!r} is built in and cannot be deleted: duplicate it to make your own")
         user = [p for p in self._user if p.name != name]
         defaults = {model: n for model, n in self._defaults.items() if n != name}
         self._save(user, defaults, None)
@@ -290,12 +287,6 @@ class PresetBook:
         if name is not None:
             defaults[model_key(spec)] = self.get(name).name
         self._save(self._user, defaults, None)
-
-    def _own(self, name: str, doing: str) -> Preset:
-        preset = self.get(name)
-        if preset.built_in:
-            raise PresetError(f"{name!r} is built in and cannot be {doing}: duplicate it to make your own")
-        return preset
 
     def _valid(self, preset: Preset) -> Preset:
         """`preset` checked as the file would check it, as a user preset."""
