@@ -6,11 +6,12 @@ loading, generation and every write to the store happen off the UI thread. One a
 
 An answer is asked for with the turns the caller shows (`answer(turns, question=...)`); the session
 adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`.
-The store is written in one place (`_save_*`). An answer written again and a question edited are kept
-beside the old ones (the store's alternatives): `select` shows another, `fork` copies a branch.
+The store is written only by the methods under "the store" below. An answer written again and a
+question edited are kept beside the old ones (the store's alternatives): `show_alternative` shows
+another, `fork` copies a branch.
 
 Settings come in layers (`ChatSettings.layered`): the chat settings, the preset chosen (or the model's
-default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
+default preset), then the settings chosen over it (`overrides`: flags, the settings panel's `choose`).
 
 A reasoning block before the answer (tui.core.chat.reasoning) is split off as the text streams: its
 TokenEvents say `reasoning=True`, `Answered` and the store keep it apart from the answer. A response
@@ -114,7 +115,8 @@ class ChatSession:
     @property
     def values(self) -> Mapping[str, Any]:
         """The settings in use, by the settings panel's names, plus `template` (None: automatic);
-        read-only (a setting is chosen in `overrides`, where a template of None is a choice too)."""
+        read-only (a setting is chosen with `choose`, into `overrides`, where a template of None is
+        a choice too)."""
         return MappingProxyType({**self._under_overrides(), **self.overrides})
 
     def _under_overrides(self) -> dict:
@@ -339,7 +341,8 @@ class ChatSession:
     def settings_changed(self) -> None:
         """`values` changed: the conversation keeps them."""
         if self.conversation is not None:
-            self._save_settings()
+            self.store.update(self.conversation.id, settings=self.settings(),
+                              template=self.values["template"])
 
     def _save_question(self, question: str | None, edit) -> int | None:
         if self.store is None:
@@ -369,7 +372,4 @@ class ChatSession:
 
     def _save_model(self) -> None:
         self.store.update(self.conversation.id, model=self.spec, model_name=self.info.name)
-
-    def _save_settings(self) -> None:
-        self.store.update(self.conversation.id, settings=self.settings(), template=self.values["template"])
 
