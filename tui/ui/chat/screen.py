@@ -575,16 +575,17 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         answers[-1].action_toggle_reasoning()
 
     def action_copy_last(self) -> None:
-        answers = [v for v in self._views() if v.role == "assistant" and v.text]
-        if not answers:
+        if (answer := self._last_answer()) is None:
             self.notify("No answer to copy yet", severity="warning")
-            return
-        answers[-1].action_copy()
+        else:
+            answer.action_copy()
 
     def action_copy_code(self) -> None:
-        answers = [v for v in self._views() if v.role == "assistant" and v.text]
-        if answers:
-            answers[-1].action_copy_code()
+        if (answer := self._last_answer()) is not None:
+            answer.action_copy_code()
+
+    def _last_answer(self) -> MessageView | None:
+        return next((v for v in reversed(self._views()) if v.role == "assistant" and v.text), None)
 
     async def action_new_chat(self) -> None:
         self.action_stop()
