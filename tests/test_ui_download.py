@@ -114,6 +114,30 @@ async def test_progress_shows_and_cancel_removes_the_download(
         fake_hub.release()
 
 
+async def test_a_finished_and_a_failed_download_are_notified_then_the_pump_parks(
+    app, fake_hub, tiny_gguf
+):
+    from tui.core.models.hub import list_files
+    from tui.ui.download.screen import download_service
+
+    tiny = tiny_gguf(["x"], name="t.gguf")
+    fake_hub.add_repo(REPO, {"phi-2.Q2_K.gguf": tiny, "phi-2.[bold]Q8_0.gguf": tiny})
+    fake_hub.fault("phi-2.[bold]Q8_0.gguf", status=403, times=100)
+    async with app.run_test(size=(140, 40)) as pilot:
+        service = download_service(app)
+        for file in list_files(REPO).files:
+            service.submit(file)
+
+        def notes() -> dict[str, str]:
+            return {n.title: n.message for n in app._notifications}
+
+        await wait_until(pilot, lambda: len(notes()) == 2)
+        assert notes()["Download finished"] == "phi-2.Q2_K.gguf is ready (verified)."
+        assert "phi-2.[bold]Q8_0.gguf failed" in notes()  # a hostile name, as text
+        assert sorted(s.state.value for s in service.statuses()) == ["done", "failed"]
+        await wait_until(pilot, lambda: not service._pump.running)  # nothing moves: no more drains
+
+
 async def test_delete_asks_first_and_frees_the_disk(app, fake_hub, tiny_gguf):
     from tui.core.config.context import AppContext
     from tui.core.models.downloads import FileRequest

@@ -74,6 +74,11 @@ class State(str, Enum):
         return self in (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
 
     @property
+    def running(self) -> bool:
+        """Queued or active: more statuses are on their way."""
+        return self == State.QUEUED or self.active
+
+    @property
     def finished(self) -> bool:
         return self in (State.DONE, State.FAILED, State.CANCELLED)
 
@@ -269,8 +274,7 @@ class DownloadManager:
         with self._changed:
             while True:
                 status = self._jobs[job_id].status
-                running = status.state in (State.QUEUED, *(s for s in State if s.active))
-                if not running:
+                if not status.state.running:
                     return status
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:

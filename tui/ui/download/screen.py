@@ -451,7 +451,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
     @on(Button.Pressed, "#background")
     def _background_pressed(self) -> None:
         self.notify("The download goes on in My models (3)")
-        self.dismiss(None)
+        self._close_with(None)
 
     def action_close(self) -> None:
         """Close; a download this picker started is cancelled (its partial file goes too)."""
@@ -459,7 +459,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         for job in self.jobs:
             if job not in self._theirs:
                 service.cancel(job)
-        self.dismiss(None)
+        self._close_with(None)
 
     def action_download(self) -> None:
         if self.jobs:  # following a download: enter retries one that failed
@@ -503,19 +503,18 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             f"the {self.then} opens with it once it is downloaded and verified."
         )
         self.query_one("#close", Button).focus()
-        self._progress_timer = self.set_interval(0.1, self._show_progress)  # as My models renders
-        self._show_progress()
+        service = download_service(self.app)
+        service.changed.subscribe(self, self._show_progress, immediate=True)
+        self._show_progress(service.statuses())
 
-    def _show_progress(self) -> None:
-        manager = download_service(self.app).manager
-        statuses = [manager.status(job) for job in self.jobs]
+    def _show_progress(self, every: list[Status]) -> None:
+        by_id = {s.id: s for s in every}
+        statuses = [by_id.get(job) for job in self.jobs]
         if any(s is None or s.state == State.CANCELLED for s in statuses):
-            self._progress_timer.stop()
-            self.dismiss(None)  # cancelled elsewhere (My models)
+            self._close_with(None)  # cancelled elsewhere (My models)
             return
         if all(s.state == State.DONE for s in statuses):
-            self._progress_timer.stop()
-            self.dismiss(statuses[0].path)  # a split model opens by its first part
+            self._close_with(statuses[0].path)  # a split model opens by its first part
             return
         lines = []
         for s in statuses:
@@ -525,6 +524,11 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         if any(s.state == State.FAILED for s in statuses):
             lines.append(Text("Enter tries again.", style="bold"))
         self.query_one("#progress", Static).update(Text("\n").join(lines))
+
+    def _close_with(self, path: Path | None) -> None:
+        """Dismiss once: a status published meanwhile shows nothing."""
+        download_service(self.app).changed.unsubscribe(self)
+        self.dismiss(path)
 
 
 @dataclass(frozen=True)
@@ -614,7 +618,6 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         super().__init__()
         self.library = library.Library(())
         self.download_ids: list[str] = []
-        self._seen_version = -1
         self._done_seen: set[str] = set()
         self.remote_rows: list[RemoteRow] = []
         self._remote_generation = 0  # a refresh's answer replaces only an older one's
@@ -645,8 +648,8 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             "Model", "File", "Quant", "Size", "Last used"
         )
         self.query_one("#remote", DataTable).add_columns("Model", "Server", "State")
-        self.set_interval(0.1, self._render_downloads)  # at most 10 renders a second
-        self._render_downloads()
+        self.service.changed.subscribe(self, self._render_downloads, immediate=True)
+        self._render_downloads(self.service.statuses())
         self.action_refresh()
 
     def open_model(self, model_id: str) -> None:
@@ -654,15 +657,8 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
 
     # downloads
 
-    def _render_downloads(self) -> None:
-        service = self.service
-        statuses = [s for s in service.statuses() if s.state != State.CANCELLED]
-        # Progress events are throttled: the bytes that came after the last one (before a stall)
-        # change no version, so a download in progress is read afresh each time.
-        active = any(s.state == State.DOWNLOADING for s in statuses)
-        if service.version == self._seen_version and self.download_ids and not active:
-            return
-        self._seen_version = service.version
+    def _render_downloads(self, statuses: list[Status]) -> None:
+        statuses = [s for s in statuses if s.state != State.CANCELLED]
         table = self.query_one("#downloads", DataTable)
         ids = [s.id for s in statuses]
         if ids != self.download_ids:
@@ -690,12 +686,10 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
     def action_pause(self) -> None:
         if (job := self._selected_download()) is not None:
             self.service.pause_or_resume(job)
-            self._render_downloads()
 
     def action_cancel(self) -> None:
         if (job := self._selected_download()) is not None:
             self.service.cancel(job)
-            self._render_downloads()
 
     def action_download(self) -> None:
         def chosen(answer: str | None) -> None:
