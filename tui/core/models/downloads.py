@@ -272,7 +272,7 @@ class DownloadManager:
         Also removes orphaned partial files (ours without a journal, and huggingface-hub's
         `.incomplete` files whose download is not running any more)."""
         ids = []
-        for path in sorted(self.work_dir.glob("*.json")) if self.work_dir.exists() else []:
+        for path in sorted(self.work_dir.glob("*.json")):
             data = read_json_object(path)
             try:
                 request = FileRequest(**data["request"])
@@ -859,9 +859,7 @@ class _Plan:
         """The byte intervals of the part file that arrived, merged, in order."""
         try:
             data = ranges.read_bytes()
-        except OSError:
-            data = None
-        if data is None:  # none, or a part written front to back (by an older llmtui)
+        except OSError:  # none, or a part written front to back (by an older llmtui)
             try:
                 return [(0, min(part.stat().st_size, size))] if part.stat().st_size else []
             except OSError:
@@ -1006,12 +1004,11 @@ class _Hasher:
     """sha256 of the part file, following its first bytes as they are written.
 
     A thread of its own reads what was written back from the page cache, a BLOCK at a time, and
-    hashes it, overlapping with receiving and writing. Both the read and hashlib release the GIL
-    for a whole block, so the two threads hand the GIL over a few times per BLOCK, not for each
-    piece the network delivers: per piece (64 KiB on loopback), the hand-overs cost more wall time
-    than the hashing itself (bench/README.md, "Downloads"). Nothing is held in memory, however far
-    the network runs ahead. `size` counts the bytes written; `close` waits until they are hashed.
-    One thread at a time calls it (`_Plan` holds its lock).
+    hashes it, overlapping with receiving and writing. The read and hashlib release the GIL for a
+    whole block, so the threads hand it over a few times per BLOCK, not per network piece, which
+    costs more than the hashing (bench/README.md, "Downloads"). Nothing is held in memory, however
+    far the network runs ahead. `size` counts the bytes written; `close` waits until they are
+    hashed. One thread at a time calls it (`_Plan` holds its lock).
     """
 
     BLOCK = 4 * MiB
@@ -1117,16 +1114,14 @@ def clean_orphans(cache: Path, work_dir: Path) -> int:
     from filelock import FileLock, Timeout
 
     freed = 0
-    candidates: list[tuple[Path, Path]] = []
-    if work_dir.exists():
-        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges")):
-            if not part.with_suffix(".json").exists():
-                candidates.append((part, part.with_suffix(".lock")))
-    if cache.exists():
-        for incomplete in cache.glob("models--*/blobs/*.incomplete"):
-            repo_folder = incomplete.parent.parent.name
-            etag = incomplete.name.split(".")[0]
-            candidates.append((incomplete, cache / ".locks" / repo_folder / f"{etag}.lock"))
+    candidates = [
+        (part, part.with_suffix(".lock"))
+        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges"))
+        if not part.with_suffix(".json").exists()
+    ]
+    for incomplete in cache.glob("models--*/blobs/*.incomplete"):
+        etag = incomplete.name.split(".")[0]
+        candidates.append((incomplete, cache / ".locks" / incomplete.parent.parent.name / f"{etag}.lock"))
     for path, lock_path in candidates:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         try:
