@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -255,9 +256,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         repos = self.query_one("#repos", DataTable)
         repos.add_columns("Repository", "Downloads", "Found by")
         repos.display = False
-        self.query_one("#files", DataTable).add_columns(
-            "", "Quant", "Size", "Bits/weight", "Fit", "File"
-        )
+        self.query_one("#files", DataTable).add_columns("", "Quant", "Size", "Bits/weight", "Fit", "File")
         if hub.offline():
             self._show_status(hub.OFFLINE_MESSAGE + " My models lists what is cached.")
             return
@@ -289,10 +288,8 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         header = None
         if files.files:
             smallest = min(files.files, key=lambda f: f.size)
-            try:
+            with suppress(hub.HubError, GgufHeaderError):  # the fit falls back to an estimate from the size
                 header = gguf_header.read_remote(repo_id, smallest.first)
-            except (hub.HubError, GgufHeaderError):
-                header = None  # the fit falls back to an estimate from the size
         checks = _quant_checks(self.app).for_repo(repo_id, self.app.context.settings.model_dirs)
         self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
         # One file answers for all: a repository's quants share the model's architecture.
@@ -393,14 +390,10 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         if here.gpus:
             memory += f", {fit.human_bytes(here.gpu_free)} GPU memory free"
         kv = "KV cache from the file's header" if self.header else "KV cache estimated from size"
-        gated = (
-            " Gated: ask for access on its Hub page; llmtui sends your Hugging Face token."
-            if files.gated
-            else ""
-        )
         if self.unloadable:
             self._show_status(self.unloadable.refusal(files.repo_id))
             return
+        gated = " Gated: ask for access on its Hub page; llmtui sends your Hugging Face token." * files.gated
         self._show_status(f"{files.repo_id}: {len(files.files)} files; {memory}; {kv}.{gated}")
 
     # user actions
@@ -441,11 +434,9 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
 
     def action_download(self) -> None:
         if self.jobs:  # following a download: enter retries one that failed
-            service = self.app.downloads
-            for job in self.jobs:
-                status = service.manager.status(job)
-                if status is not None and status.state == State.FAILED:
-                    service.pause_or_resume(job)
+            for s in self.app.downloads.statuses():
+                if s.id in self.jobs and s.state == State.FAILED:
+                    self.app.downloads.manager.resume(s.id)
             return
         if self.files is None or not self.files.files:
             return
@@ -594,12 +585,9 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#downloads", DataTable).add_columns(
-            "File", "Progress", "Size", "Speed", "ETA", "State"
-        )
-        self.query_one("#library", DataTable).add_columns(
-            "Model", "File", "Quant", "Size", "Last used"
-        )
+        downloads = self.query_one("#downloads", DataTable)
+        downloads.add_columns("File", "Progress", "Size", "Speed", "ETA", "State")
+        self.query_one("#library", DataTable).add_columns("Model", "File", "Quant", "Size", "Last used")
         self.query_one("#remote", DataTable).add_columns("Model", "Server", "State")
         self.app.downloads.changed.subscribe(self, self._render_downloads, immediate=True)
         self._render_downloads(self.app.downloads.statuses())
@@ -677,11 +665,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         table = self.query_one("#library", DataTable)
         table.clear()
         for i, m in enumerate(self.library.models):
-            used = (
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used))
-                if m.last_used
-                else "never"
-            )
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used)) if m.last_used else "never"
             table.add_row(
                 Text(one_line(m.repo_id or _short_path(m.path.parent), 60)),
                 Text(one_line(m.name, 80)),
