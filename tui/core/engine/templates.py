@@ -32,12 +32,10 @@ class TemplateError(LlmtuiError):
 class KnownFormat:
     label: str
     jinja: str
-    stop: tuple[
-        str, ...
-    ] = ()  # text that ends an answer besides the model's end-of-generation tokens
-    default_system: str = (
-        ""  # the system prompt the format was trained with, used when the user gives none
-    )
+    # Text that ends an answer besides the model's end-of-generation tokens.
+    stop: tuple[str, ...] = ()
+    # The system prompt the format was trained with, used when the user gives none.
+    default_system: str = ""
 
 
 _SYSTEM_FIRST = (
@@ -260,28 +258,21 @@ class ChatTemplate:
             messages.insert(0, {"role": "system", "content": self.default_system})
         # Embedded templates expect Hugging Face's whitespace rules; ours are written literally.
         template = _compile(self.jinja, hf_whitespace=self.name == GGUF)
-        try:
-            return template.render(
-                messages=messages,
-                bos_token=bos_token,
-                eos_token=eos_token,
-                add_generation_prompt=add_generation_prompt,
-            )
-        except Exception as error:
-            # Some embedded templates (Mistral's, Gemma's) refuse a system role: fold it into the
-            # first turn.
-            folded = _fold_system(messages)
-            if folded is not messages:
-                try:
-                    return template.render(
-                        messages=folded,
-                        bos_token=bos_token,
-                        eos_token=eos_token,
-                        add_generation_prompt=add_generation_prompt,
-                    )
-                except Exception:
-                    pass
-            raise TemplateError(f"the {self.label} chat template failed: {error}") from None
+        # Some embedded templates (Mistral's, Gemma's) refuse a system role: then it is folded into
+        # the first turn.
+        folded = _fold_system(messages)
+        failure = None
+        for tried in (messages,) if folded is messages else (messages, folded):
+            try:
+                return template.render(
+                    messages=tried,
+                    bos_token=bos_token,
+                    eos_token=eos_token,
+                    add_generation_prompt=add_generation_prompt,
+                )
+            except Exception as error:
+                failure = failure or error
+        raise TemplateError(f"the {self.label} chat template failed: {failure}") from None
 
 
 def choose_template(
