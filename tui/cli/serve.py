@@ -117,7 +117,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace, context) -> int:
-    path, (chat_format, opened) = _model_file(args, context)
+    path, chat_format, opened = _model_file(args, context)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
@@ -350,50 +350,31 @@ def _json_object_form(body: bytes) -> bytes:
     return json.dumps(request).encode()
 
 
-def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | None, str]]:
-    """The GGUF file MODEL names, checked to be one, and the chat format to serve it with (see
-    `_chat_format`); CliError (exit 2) otherwise."""
+def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, str]:
+    """The GGUF file MODEL names, the chat format to serve it in and the reasoning marker that format's
+    prompt opens ("" when none), as `llmtui chat` finds them; CliError (exit 2) otherwise. The format
+    is the GGUF's own template (llama-cpp-python applies it itself: None), or a known format,
+    registered with llama-cpp-python under an `llmtui-` name and rendered by our templates."""
     from tui.cli import engine_message
     from tui.core.engine.base import EngineError
-    from tui.core.engine.resolve import find_local, is_remote
-    from tui.core.models.gguf_header import GgufHeaderError, check_local
+    from tui.core.engine.resolve import is_remote, local_format
+    from tui.core.engine.templates import GGUF, TemplateError
 
     if is_remote(args.model):
         raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
     catalogue = context.catalogue_or_none()
     try:
-        model = find_local(args.model, catalogue, context.settings.model_dirs)
-        header = check_local(model.path)
+        path, template = local_format(args.model, catalogue, context.settings.model_dirs, args.template)
     except EngineError as error:
         raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None
-    except GgufHeaderError as error:
-        raise CliError(f"cannot serve {args.model}: {error}") from None
-    return model.path, _chat_format(header, model.family_hint, args.template)
-
-
-def _chat_format(header, family_hint: str | None, choice: str | None) -> tuple[str | None, str]:
-    """The server answers in the prompt format `llmtui chat` would use for this file: the GGUF's
-    own template (llama-cpp-python applies it itself: None), or a known format, registered with
-    llama-cpp-python under an `llmtui-` name and rendered by our templates. And the reasoning
-    marker that format's prompt opens ("" when none), as `llmtui chat` finds it."""
-    from tui.core.chat.reasoning import opened_marker
-    from tui.core.engine.templates import GGUF, TemplateError, choose_template
-
-    strings = {k: v for k, v in header.metadata.items() if isinstance(v, str)}
-    try:
-        template = choose_template(strings, header.path.name, choice, family_hint)
     except TemplateError as error:
-        raise CliError(f"--template {choice}: {error}") from None
+        raise CliError(f"--template {args.template}: {error}") from None
     if template.is_guess:
         print(f"llmtui: prompt format guessed ({template.name}): {template.reason}; "
               "--template NAME chooses another", file=sys.stderr)  # fmt: skip
-    try:
-        opened = opened_marker(template.render([{"role": "user", "content": "?"}]))
-    except TemplateError:
-        opened = ""  # the first request will say what is wrong with the template
     if template.name == GGUF:
-        return None, opened
+        return path, None, template.opened_reasoning()
     from llama_cpp import llama_chat_format
 
     def format_prompt(messages, **_settings) -> llama_chat_format.ChatFormatterResponse:
@@ -406,7 +387,7 @@ def _chat_format(header, family_hint: str | None, choice: str | None) -> tuple[s
     llama_chat_format.LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
         name, llama_chat_format.chat_formatter_to_chat_completion_handler(format_prompt), True
     )
-    return name, opened
+    return path, name, template.opened_reasoning()
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -29,6 +29,7 @@ from tui.core.models.library import scan
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
     from tui.core.config.settings import Settings
+    from tui.core.engine.templates import ChatTemplate
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,25 @@ def find_local(
     # The one used last, else downloaded last: what a user who just fetched a quant means.
     chosen = max(found, key=lambda m: (m.last_used or 0, _mtime(m.path)))
     return LocalModel(chosen.path, chosen.repo_id, hint)
+
+
+def local_format(
+    spec: str, catalogue: Catalogue | None, model_dirs: Iterable[str], choice: str | None = None
+) -> tuple[Path, ChatTemplate]:
+    """The GGUF file a local spec names, its header checked as `LocalBackend` checks it, and the
+    prompt format a `LocalBackend` answers it in (`choose_template` with the catalogue's hint, as the
+    worker calls it). EngineError for a model that cannot be used; TemplateError for a `choice` it
+    cannot take."""
+    from tui.core.engine.templates import choose_template
+    from tui.core.models.gguf_header import GgufHeaderError, check_local
+
+    model = find_local(spec, catalogue, model_dirs)
+    try:
+        header = check_local(model.path)
+    except GgufHeaderError as error:
+        raise EngineError(str(error), error.kind) from None
+    metadata = header.string_metadata()
+    return model.path, choose_template(metadata, model.path.name, choice, model.family_hint)
 
 
 def model_stem(repo_id: str) -> str:

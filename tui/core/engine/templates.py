@@ -274,6 +274,16 @@ class ChatTemplate:
                 failure = failure or error
         raise TemplateError(f"the {self.label} chat template failed: {failure}") from None
 
+    def opened_reasoning(self) -> str:
+        """The reasoning marker this format's generation prompt opens ("" when none), so an answer
+        starts inside reasoning."""
+        from tui.core.chat.reasoning import opened_marker
+
+        try:
+            return opened_marker(self.render([{"role": "user", "content": "?"}]))
+        except TemplateError:
+            return ""  # the first request will say what is wrong with the template
+
 
 def choose_template(
     metadata: Mapping[str, str],
