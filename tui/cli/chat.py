@@ -18,7 +18,6 @@ it is one line and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -154,10 +153,9 @@ def screen_options(args: argparse.Namespace) -> dict:
 
 
 def _answer(args: argparse.Namespace, context) -> int:
-    from tui.cli import CliError, engine_message
+    from tui.cli import printed
     from tui.core.chat.session import Answered, ChatSession
     from tui.core.chat.store import ConversationStore
-    from tui.core.engine.base import EngineError
     from tui.core.text import clean
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
@@ -178,8 +176,6 @@ def _answer(args: argparse.Namespace, context) -> int:
             elif not args.json and not event.reasoning:  # the answer alone
                 sys.stdout.write(show(event.text))
                 sys.stdout.flush()
-    except EngineError as error:
-        raise CliError(engine_message(error)) from None
     except KeyboardInterrupt:
         session.stop()
         raise
@@ -188,29 +184,25 @@ def _answer(args: argparse.Namespace, context) -> int:
         if store is not None:
             store.close()
     if ended.error is not None:
-        raise CliError(engine_message(ended.error))
-    if args.json:
-        document = {
-            "model": args.model,
-            "model_name": info.name,
-            "template": info.template_name,
-            "template_source": info.template_source,
-            "template_is_guess": info.template_is_guess,
-            "answer": ended.text,
-            "reasoning": ended.reasoning or None,
-            "reasoning_seconds": ended.reasoning_seconds,
-            "stats": ended.stats.to_dict(),
-        }
-        print(json.dumps(document, ensure_ascii=False))
-    else:
-        if not ended.text.endswith("\n"):
-            sys.stdout.write("\n")
-        if info.template_is_guess:
-            print(
-                f"llmtui: prompt format guessed ({info.template_name}): "
-                f"{info.template_reason}",
-                file=sys.stderr,
-            )
+        raise ended.error  # one line, exit 2, as every other error
+    document = {
+        "model": args.model,
+        "model_name": info.name,
+        "template": info.template_name,
+        "template_source": info.template_source,
+        "template_is_guess": info.template_is_guess,
+        "answer": ended.text,
+        "reasoning": ended.reasoning or None,
+        "reasoning_seconds": ended.reasoning_seconds,
+        "stats": ended.stats.to_dict(),
+    }
+    if printed(args, document, indent=None):
+        return 0
+    if not ended.text.endswith("\n"):
+        sys.stdout.write("\n")
+    if info.template_is_guess:
+        reason = info.template_reason
+        print(f"llmtui: prompt format guessed ({info.template_name}): {reason}", file=sys.stderr)
     return 0
 
 

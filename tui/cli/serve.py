@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.cli import CliError
+from tui.cli import CliError, add_actions
 
 if TYPE_CHECKING:
     from tui.core.chat.reasoning import ReasoningSplitter
@@ -75,12 +75,12 @@ def register(subparsers) -> None:
     )
     serve.set_defaults(func=run_serve)
 
-    endpoints = subparsers.add_parser(
+    actions = add_actions(
+        subparsers,
         "endpoints",
         help="list, add, remove or test OpenAI-compatible servers (endpoints)",
         description="Servers whose models chat and compare can use as ENDPOINT#MODEL.",
     )
-    actions = endpoints.add_subparsers(title="actions", metavar="ACTION", required=True)
     actions.add_parser("list", help="the saved endpoints").set_defaults(func=run_list)
     add = actions.add_parser("add", help="save an endpoint, then test it")
     add.add_argument("name", help="a short name, e.g. gpu-box")
@@ -355,7 +355,7 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, st
     prompt opens ("" when none), as `llmtui chat` finds them; CliError (exit 2) otherwise. The format
     is the GGUF's own template (llama-cpp-python applies it itself: None), or a known format,
     registered with llama-cpp-python under an `llmtui-` name and rendered by our templates."""
-    from tui.cli import engine_message
+    from tui.cli import error_message
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import is_remote, local_format
     from tui.core.engine.templates import GGUF, TemplateError
@@ -367,7 +367,7 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, st
     try:
         path, template = local_format(args.model, catalogue, context.settings.model_dirs, args.template)
     except EngineError as error:
-        raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None
+        raise CliError(f"cannot serve {args.model}: {error_message(error)}") from None
     except TemplateError as error:
         raise CliError(f"--template {args.template}: {error}") from None
     if template.is_guess:
