@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -66,16 +65,12 @@ def register(subparsers) -> None:
     export.set_defaults(func=run_export)
 
 
-@contextmanager
-def _store(context) -> Iterator:
-    """The conversations' store (a file that cannot be read is a StorageError: one line, exit 2)."""
+def _store(context) -> closing:
+    """The conversations' store, closed after its `with` (a file that cannot be read is a
+    StorageError: one line, exit 2)."""
     from tui.core.chat.store import ConversationStore
 
-    store = say_recovery(ConversationStore(context.paths.database))
-    try:
-        yield store
-    finally:
-        store.close()
+    return closing(say_recovery(ConversationStore(context.paths.database)))
 
 
 def _conversation(store, conversation_id: int, at: int | None = None):

@@ -19,17 +19,15 @@ import json
 import os
 import socket
 import sys
+from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tui.cli import CliError, add_actions
-
-if TYPE_CHECKING:
-    from tui.core.chat.reasoning import ReasoningSplitter
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080  # llama.cpp's llama-server uses it too
 REASONING_FORMATS = ("none", "deepseek")  # llama-server's --reasoning-format names
+NOT_REWRITTEN = (ValueError, TypeError, KeyError, AttributeError)  # a body not of the form rewritten
 
 
 def register(subparsers) -> None:
@@ -121,21 +119,13 @@ def run_serve(args: argparse.Namespace, context) -> int:
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
-        guard = (
-            "clients need the API key" if args.api_key_env else "anyone who can reach it can use it"
-        )
-        print(
-            f"llmtui: warning: listening on {args.host}, not just this machine: {guard}"
-            + ("" if args.api_key_env else " (--api-key-env VAR requires a key)"),
-            file=sys.stderr,
-        )
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise CliError(
-                f"--api-key-env {args.api_key_env}: that environment variable is not set"
-            )
+        guard = "anyone who can reach it can use it (--api-key-env VAR requires a key)"
+        if args.api_key_env:
+            guard = "clients need the API key"
+        print(f"llmtui: warning: listening on {args.host}, not just this machine: {guard}", file=sys.stderr)
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        raise CliError(f"--api-key-env {args.api_key_env}: that environment variable is not set")
     _check_port_free(args.host, args.port)
     alias = args.alias or path.name.removesuffix(".gguf")
 
@@ -214,12 +204,14 @@ class ReasoningApart:
     """
 
     def __init__(self, send, opened: str) -> None:
+        from tui.core.chat.reasoning import ReasoningSplitter
+
         self.send = send
         self.opened = opened
         self.kind = ""  # "json", "sse", or "" (passed as it comes)
         self.start: dict = {}  # a JSON answer's response start, sent with the rewritten body
         self.held = b""  # a JSON answer so far, or the start of an event not ended yet
-        self.splitters: dict[int, ReasoningSplitter] = {}
+        self.splitters = defaultdict(lambda: ReasoningSplitter(opened))  # by choice index
         self.frame: dict = {}  # the last chunk: id, model... for the parts sent before [DONE]
 
     async def __call__(self, message) -> None:
@@ -256,15 +248,15 @@ class ReasoningApart:
         if not event.startswith(b"data: ") or b"\n" in event:
             return ended
         if event == b"data: [DONE]":  # what a stream without a finish_reason left held
-            held = [self._finish(index, []) for index in list(self.splitters)]
-            return self._chunk(self.frame, [c for c in held if c]) + ended
+            held = [choice for index in list(self.splitters) for choice in self._finish(index, [])]
+            return self._chunk(self.frame, held) + ended
         try:
             chunk = json.loads(event.removeprefix(b"data: "))
             choices = chunk["choices"]
             contents = [(c.get("delta") or {}).get("content") for c in choices]
             finishing = [c.get("finish_reason") is not None for c in choices]
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return ended  # not a chunk this rewrites
+        except NOT_REWRITTEN:
+            return ended
         if not any(finishing) and not any(isinstance(c, str) for c in contents):
             return ended
         self.frame = chunk
@@ -273,29 +265,22 @@ class ReasoningApart:
             index, delta = choice.get("index", 0), choice.get("delta") or {}
             parts = []
             if isinstance(content, str):
-                parts = self._splitter(index).feed(delta.pop("content"))
+                parts = self.splitters[index].feed(delta.pop("content"))
             if finishes:  # its last parts go before its finish_reason, as llama.cpp sends them
-                before.append(self._finish(index, parts))
+                before += self._finish(index, parts)
                 kept.append(choice)
                 continue
             delta.update(_delta(parts))
             if delta or not isinstance(content, str):
                 kept.append(choice)  # else nothing certain yet: llama.cpp sends no event either
-        return self._chunk(chunk, [c for c in before if c]) + self._chunk(chunk, kept)
+        return self._chunk(chunk, before) + self._chunk(chunk, kept)
 
-    def _splitter(self, index: int) -> ReasoningSplitter:
-        from tui.core.chat.reasoning import ReasoningSplitter
-
-        if index not in self.splitters:
-            self.splitters[index] = ReasoningSplitter(self.opened)
-        return self.splitters[index]
-
-    def _finish(self, index: int, parts: list) -> dict | None:
+    def _finish(self, index: int, parts: list) -> list[dict]:
         """The choice that sends `parts` and what choice `index`'s splitter still held, which then
-        ends (None when there is no text to send)."""
+        ends (none when there is no text to send)."""
         if index in self.splitters:
             parts = parts + self.splitters.pop(index).finish()
-        return {"index": index, "delta": _delta(parts), "finish_reason": None} if parts else None
+        return [{"index": index, "delta": _delta(parts), "finish_reason": None}] if parts else []
 
     @staticmethod
     def _chunk(frame: dict, choices: list) -> bytes:
@@ -320,7 +305,7 @@ def _answer_apart(body: bytes, opened: str) -> bytes:
         answer = json.loads(body)
         messages = [choice["message"] for choice in answer["choices"]]
         contents = [message.get("content") for message in messages]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except NOT_REWRITTEN:
         return body
     split = False
     for message, content in zip(messages, contents, strict=True):
@@ -344,8 +329,8 @@ def _json_object_form(body: bytes) -> bytes:
         if response_format["type"] != "json_schema":
             return body
         schema = (response_format.get("json_schema") or {}).get("schema")
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return body  # not a request this rewrites: the server answers it as it would
+    except NOT_REWRITTEN:
+        return body  # the server answers it as it would
     request["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
     return json.dumps(request).encode()
 
