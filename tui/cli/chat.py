@@ -32,34 +32,22 @@ def register(subparsers) -> None:
         metavar="MODEL",
         help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL",
     )
-    parser.add_argument(
-        "--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)"
-    )
-    parser.add_argument(
-        "--system", metavar="TEXT", help="system prompt (default: the chat settings')"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the answer and its stats as JSON"
-    )
+    parser.add_argument("--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)")
+    parser.add_argument("--system", metavar="TEXT", help="system prompt (default: the chat settings')")
+    parser.add_argument("--json", action="store_true", help="print the answer and its stats as JSON")
     parser.add_argument(
         "--preset", metavar="NAME",
         help="a preset's system prompt and settings (flags given go over them; default: the "
         "model's default preset, if it has one)",
     )  # fmt: skip
-    parser.add_argument(
-        "--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)"
-    )
+    parser.add_argument("--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)")
     constrain = parser.add_mutually_exclusive_group()
     constrain.add_argument(
         "--json-schema", metavar="FILE", help="answer JSON that matches this JSON schema (.json)"
     )
-    constrain.add_argument(
-        "--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows"
-    )
+    constrain.add_argument("--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows")
     parser.add_argument("--ctx", type=int, metavar="N", help="context length")
-    parser.add_argument(
-        "--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)"
-    )
+    parser.add_argument("--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)")
     parser.add_argument("--threads", type=int, metavar="N")
     parser.add_argument("--temperature", type=float, metavar="T")
     parser.add_argument("--top-p", type=float, metavar="P")

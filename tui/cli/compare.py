@@ -21,14 +21,10 @@ def register(subparsers) -> None:
         help="compare 2-4 models on one prompt or a prompt set, side by side",
         description="Run the same prompt(s) through 2-4 models and show the answers side by side.",
     )
-    parser.add_argument(
-        "models", nargs="*", metavar="MODEL", help=".gguf path, catalogue id or URL#MODEL"
-    )
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=".gguf path, catalogue id or URL#MODEL")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--prompt", metavar="TEXT", help="the prompt")
-    source.add_argument(
-        "--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)"
-    )
+    source.add_argument("--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)")
     parser.add_argument("--system", metavar="TEXT", help="system prompt for every model")
     parser.add_argument(
         "--preset",
@@ -121,7 +117,8 @@ def run(args: argparse.Namespace, context) -> int:
     config = CompareConfig(
         models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
         prompts=tuple(prompts),
-        system_prompt=args.system if args.system is not None
+        system_prompt=args.system
+        if args.system is not None
         else system or (shared.system_prompt if shared else chat.system_prompt),
         sampling=sampling,
         load=load,
@@ -210,10 +207,7 @@ def print_side_by_side(result, plan_reason: str, changes) -> None:
         cells = [result.cell(row, column.index) for column in columns]
         table.add_row(*(Text(clean(answer_text(cell))) for cell in cells))
         table.add_row(
-            *(
-                Text(stats_line(c, cell), style="dim")
-                for c, cell in zip(columns, cells, strict=True)
-            )
+            *(Text(stats_line(c, cell), style="dim") for c, cell in zip(columns, cells, strict=True))
         )
         console.print(table)
     if result.id is not None:

@@ -77,9 +77,7 @@ def _conversation(store, conversation_id: int, at: int | None = None):
     try:
         conversation = store.get(conversation_id)
     except KeyError:
-        raise CliError(
-            f"no conversation #{conversation_id} (`llmtui history list` shows them)"
-        ) from None
+        raise CliError(f"no conversation #{conversation_id} (`llmtui history list` shows them)") from None
     if at is None:
         return conversation
     try:

@@ -45,9 +45,7 @@ def pick_metric(catalogue, wanted: str | None):
     for board in catalogue.leaderboards:
         if board_id in ("", board.id) and any(m.id == metric_id for m in board.metrics):
             return board, metric_id
-    raise CliError(
-        f"no metric {wanted!r}; choose one of: {', '.join(metric_choices(catalogue))}"
-    )
+    raise CliError(f"no metric {wanted!r}; choose one of: {', '.join(metric_choices(catalogue))}")
 
 
 def run_recommend(args: argparse.Namespace, context) -> int:

@@ -48,12 +48,8 @@ def register(subparsers) -> None:
         "0.0.0.0 makes the model reachable from the network)",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    serve.add_argument(
-        "--alias", metavar="NAME", help="model name clients use (default: file name)"
-    )
-    serve.add_argument(
-        "--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)"
-    )
+    serve.add_argument("--alias", metavar="NAME", help="model name clients use (default: file name)")
+    serve.add_argument("--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)")
     serve.add_argument(
         "--api-key-env",
         metavar="VAR",
@@ -84,9 +80,7 @@ def register(subparsers) -> None:
     add.add_argument("name", help="a short name, e.g. gpu-box")
     add.add_argument("url", help="base URL, e.g. http://gpu-box:8080/v1")
     key = add.add_mutually_exclusive_group()
-    key.add_argument(
-        "--key-env", metavar="VAR", default="", help="environment variable with the API key"
-    )
+    key.add_argument("--key-env", metavar="VAR", default="", help="environment variable with the API key")
     key.add_argument(
         "--keyring",
         action="store_true",
@@ -410,9 +404,7 @@ def run_add(args: argparse.Namespace, context) -> int:
     from tui.core.config import endpoints
     from tui.core.config.settings import Endpoint
 
-    endpoint = Endpoint(
-        name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring
-    )
+    endpoint = Endpoint(name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring)
     endpoint = endpoints.validated(endpoint)
     if context.settings.endpoint(endpoint.name) is not None:  # before a keyring entry is overwritten
         raise CliError(f"an endpoint named {endpoint.name!r} already exists")

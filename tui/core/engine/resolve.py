@@ -78,9 +78,7 @@ def is_remote(spec: str) -> bool:
     return "#" in spec and not Path(spec).expanduser().is_file()
 
 
-def find_local(
-    spec: str, catalogue: Catalogue | None = None, model_dirs: Iterable[str] = ()
-) -> LocalModel:
+def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterable[str] = ()) -> LocalModel:
     """The GGUF file a local spec names. Raises EngineError("not_found") with what to do instead.
 
     `model_dirs`: the user's model folders, looked in besides the Hugging Face cache."""
@@ -123,13 +121,10 @@ def find_local(
     if not found:
         folders = " and your model folders" if model_dirs else ""
         if not repos:
-            raise EngineError(
-                f"no file named {name} in the Hugging Face cache{folders}", "not_found"
-            )
+            raise EngineError(f"no file named {name} in the Hugging Face cache{folders}", "not_found")
         what = f"{name} ({quant.upper()})" if quant else name
         raise NotDownloaded(
-            f"{what} is not downloaded (looked in the Hugging Face cache for {', '.join(repos)}"
-            f"{folders})",
+            f"{what} is not downloaded (looked in the Hugging Face cache for {', '.join(repos)}{folders})",
             name,
         )
     # The one used last, else downloaded last: what a user who just fetched a quant means.

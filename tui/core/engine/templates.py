@@ -304,30 +304,23 @@ def choose_template(
             return ChatTemplate(GGUF, "user", embedded, reason="chosen by you")
         name = ALIASES.get(choice, choice)
         if name not in KNOWN_FORMATS:
-            raise TemplateError(
-                f"unknown chat template {choice!r} (known: {', '.join(KNOWN_FORMATS)})"
-            )
+            raise TemplateError(f"unknown chat template {choice!r} (known: {', '.join(KNOWN_FORMATS)})")
         return _known(name, "user", "chosen by you")
     if embedded:
         return ChatTemplate(GGUF, GGUF, embedded, reason="embedded in the GGUF")
     hinted = ALIASES.get(family_hint or "", family_hint)
     if hinted in KNOWN_FORMATS:
-        return _known(
-            hinted, "family", f"no template in the file; the catalogue names {family_hint!r}"
-        )
+        return _known(hinted, "family", f"no template in the file; the catalogue names {family_hint!r}")
     family, evidence = guess_family(metadata, file_name)
     if family is not None:
         return _known(family, "family", f"no template in the file; guessed from {evidence}")
-    return _known(
-        FALLBACK, "family", "no template in the file and no known model family: choose one"
-    )
+    return _known(FALLBACK, "family", "no template in the file and no known model family: choose one")
 
 
 def guess_family(metadata: Mapping[str, str], file_name: str = "") -> tuple[str | None, str]:
     """(format name, what gave it away), or (None, "") when nothing matches."""
     haystack = " ".join(
-        str(metadata.get(key, ""))
-        for key in ("general.name", "general.basename", "general.finetune")
+        str(metadata.get(key, "")) for key in ("general.name", "general.basename", "general.finetune")
     )
     haystack = f"{haystack} {file_name}".lower()
     for pattern, name in _FAMILY_RULES:
@@ -342,9 +335,7 @@ def guess_family(metadata: Mapping[str, str], file_name: str = "") -> tuple[str 
 
 def template_choices() -> list[tuple[str, str]]:
     """(label, name) pairs for a picker; None (automatic) is the UI's own entry."""
-    return [("Embedded in the GGUF", GGUF)] + [
-        (fmt.label, name) for name, fmt in KNOWN_FORMATS.items()
-    ]
+    return [("Embedded in the GGUF", GGUF)] + [(fmt.label, name) for name, fmt in KNOWN_FORMATS.items()]
 
 
 def _known(name: str, source: str, reason: str) -> ChatTemplate:
