@@ -3,16 +3,12 @@
 With `--prompt` the answer streams to stdout and the command exits (`--json`: one JSON document with
 the answer, the model's reasoning apart from it, the model, its prompt format and the stats); a
 reasoning block is never printed with the answer. `--json-schema FILE` (or `--grammar FILE`) constrains
-the answer: a broken or unsupported schema is one line and exit status 2. The conversation is kept
-with the chat screen's (`--no-save`: not kept). Without it the TUI opens on the chat screen
-with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
-cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
-context, is one line on stderr and exit status 2.
+the answer. The conversation is kept with the chat screen's (`--no-save`: not kept). Without it the
+TUI opens on the chat screen with MODEL loaded. MODEL is any spec `tui.core.engine.resolve` takes.
 
 A catalogue model (or Hub repository) with no file on this machine is downloaded first: the
 recommended file for this machine (MODEL:QUANT picks another), after asking on the terminal, or
-at once with `--yes`. Where nobody can be asked (stdin is not a terminal) and `--yes` is not given,
-it is one line and exit status 2.
+at once with `--yes`; where nobody can be asked (stdin is not a terminal), only with `--yes`.
 """
 
 from __future__ import annotations
@@ -28,9 +24,7 @@ def register(subparsers) -> None:
         description="Chat with a local GGUF (or a remote model). With --prompt, print one answer and exit.",
     )
     parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL",
+        "model", metavar="MODEL", help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL"
     )
     parser.add_argument("--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)")
     parser.add_argument("--system", metavar="TEXT", help="system prompt (default: the chat settings')")
@@ -153,8 +147,7 @@ def _answer(args: argparse.Namespace, context) -> int:
     session.set_response_format(args.json_schema or args.grammar)
     # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
     store = session.store = None if args.no_save else ConversationStore(context.paths.database)
-    # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
-    # exact.
+    # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is exact.
     show = clean if sys.stdout.isatty() else str
     try:
         info = session.load(args.model)

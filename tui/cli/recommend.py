@@ -30,10 +30,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_recommend)
 
 
-def metric_choices(catalogue) -> list[str]:
-    return [f"{board.id}.{m.id}" for board in catalogue.leaderboards for m in board.metrics]
-
-
 def pick_metric(catalogue, wanted: str | None):
     """(leaderboard, metric id) for `--metric`; CliError naming the choices when unknown."""
     if not catalogue.leaderboards:
@@ -45,7 +41,8 @@ def pick_metric(catalogue, wanted: str | None):
     for board in catalogue.leaderboards:
         if board_id in ("", board.id) and any(m.id == metric_id for m in board.metrics):
             return board, metric_id
-    raise CliError(f"no metric {wanted!r}; choose one of: {', '.join(metric_choices(catalogue))}")
+    choices = [f"{board.id}.{m.id}" for board in catalogue.leaderboards for m in board.metrics]
+    raise CliError(f"no metric {wanted!r}; choose one of: {', '.join(choices)}")
 
 
 def run_recommend(args: argparse.Namespace, context) -> int:

@@ -37,9 +37,7 @@ def register(subparsers) -> None:
         description="Run llama-cpp-python's OpenAI-compatible server on a GGUF file.",
     )
     serve.add_argument(
-        "model",
-        metavar="MODEL",
-        help=".gguf path, or a downloaded catalogue model or owner/repo[:QUANT]",
+        "model", metavar="MODEL", help=".gguf path, or a downloaded catalogue model or owner/repo[:QUANT]"
     )
     serve.add_argument(
         "--host",
@@ -51,9 +49,7 @@ def register(subparsers) -> None:
     serve.add_argument("--alias", metavar="NAME", help="model name clients use (default: file name)")
     serve.add_argument("--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)")
     serve.add_argument(
-        "--api-key-env",
-        metavar="VAR",
-        help="require the API key held in this environment variable",
+        "--api-key-env", metavar="VAR", help="require the API key held in this environment variable"
     )
     serve.add_argument(
         "--template",
@@ -82,9 +78,7 @@ def register(subparsers) -> None:
     key = add.add_mutually_exclusive_group()
     key.add_argument("--key-env", metavar="VAR", default="", help="environment variable with the API key")
     key.add_argument(
-        "--keyring",
-        action="store_true",
-        help="ask for the API key now and keep it in the OS keyring",
+        "--keyring", action="store_true", help="ask for the API key now and keep it in the OS keyring"
     )
     add.add_argument("--no-test", action="store_true", help="do not contact the server")
     add.set_defaults(func=run_add)

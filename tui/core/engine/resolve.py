@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LocalModel:
     path: Path
-    repo_id: str | None = None
     family_hint: str | None = None  # the catalogue's prompt format, when the model is in it
 
 
@@ -99,8 +98,7 @@ def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterab
         repos = [name]
     elif not repos and not (len(parts) == 1 and name.lower().endswith(".gguf")):
         raise EngineError(
-            f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id",
-            "not_found",
+            f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id", "not_found"
         )
     found = list(scan(model_dirs).models)
     if repos:
@@ -129,7 +127,7 @@ def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterab
         )
     # The one used last, else downloaded last: what a user who just fetched a quant means.
     chosen = max(found, key=lambda m: (m.last_used or 0, _mtime(m.path)))
-    return LocalModel(chosen.path, chosen.repo_id, hint)
+    return LocalModel(chosen.path, hint)
 
 
 def local_format(

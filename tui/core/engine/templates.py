@@ -186,8 +186,7 @@ KNOWN_FORMATS: dict[str, KnownFormat] = {
 # Formats other tables (the catalogue's `prompt_format`) name differently.
 ALIASES = {"internlm2": "chatml", "qwen": "chatml", "mistral-instruct": "mistral"}
 
-# (pattern over "name basename finetune file-name", format), first match wins: specific before
-# general.
+# (pattern over "name basename finetune file-name", format), first match wins: specific before general.
 _FAMILY_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), name)
     for pattern, name in (
@@ -258,8 +257,7 @@ class ChatTemplate:
             messages.insert(0, {"role": "system", "content": self.default_system})
         # Embedded templates expect Hugging Face's whitespace rules; ours are written literally.
         template = _compile(self.jinja, hf_whitespace=self.name == GGUF)
-        # Some embedded templates (Mistral's, Gemma's) refuse a system role: then it is folded into
-        # the first turn.
+        # Some embedded templates (Mistral's, Gemma's) refuse a system role: it goes into the first turn.
         folded = _fold_system(messages)
         failure = None
         for tried in (messages,) if folded is messages else (messages, folded):
