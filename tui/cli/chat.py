@@ -27,7 +27,10 @@ def register(subparsers) -> None:
         "model", metavar="MODEL", help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL"
     )
     parser.add_argument("--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)")
-    parser.add_argument("--system", metavar="TEXT", help="system prompt (default: the chat settings')")
+    # Flags named as the chat screen's settings are passed to it (`screen_options`).
+    parser.add_argument(
+        "--system", dest="system_prompt", metavar="TEXT", help="system prompt (default: the chat settings')"
+    )
     parser.add_argument("--json", action="store_true", help="print the answer and its stats as JSON")
     parser.add_argument(
         "--preset", metavar="NAME",
@@ -40,7 +43,7 @@ def register(subparsers) -> None:
         "--json-schema", metavar="FILE", help="answer JSON that matches this JSON schema (.json)"
     )
     constrain.add_argument("--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows")
-    parser.add_argument("--ctx", type=int, metavar="N", help="context length")
+    parser.add_argument("--ctx", dest="context_length", type=int, metavar="N", help="context length")
     parser.add_argument("--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)")
     parser.add_argument("--threads", type=int, metavar="N")
     parser.add_argument("--temperature", type=float, metavar="T")
@@ -107,31 +110,15 @@ def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     return code
 
 
-# command-line flag -> the chat screen's setting of the same meaning
-SCREEN_SETTINGS = {
-    "system": "system_prompt",
-    "template": "template",
-    "ctx": "context_length",
-    "gpu_layers": "gpu_layers",
-    "threads": "threads",
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "top_k": "top_k",
-    "min_p": "min_p",
-    "repeat_penalty": "repeat_penalty",
-    "max_tokens": "max_tokens",
-    "seed": "seed",
-    "prompt_lookup": "prompt_lookup",
-}
-
-
 def screen_options(args: argparse.Namespace) -> dict:
-    """The flags given on the command line, as the chat screen's settings."""
-    return {
-        setting: getattr(args, flag)
-        for flag, setting in SCREEN_SETTINGS.items()
-        if getattr(args, flag, None) is not None
-    }
+    """The flags given on the command line that are the chat screen's settings (the chat settings,
+    and `template`), by name."""
+    from dataclasses import fields
+
+    from tui.core.config.settings import ChatSettings
+
+    settings = {"template", *(field.name for field in fields(ChatSettings))}
+    return {name: value for name, value in vars(args).items() if name in settings and value is not None}
 
 
 def _answer(args: argparse.Namespace, context) -> int:

@@ -164,14 +164,10 @@ class ChatCompletionsAsOpenAI:
             message = await receive()
             chunks.append(message.get("body", b""))
         body = _json_object_form(b"".join(chunks))
-        replayed = False
+        request = iter([{"type": "http.request", "body": body, "more_body": False}])
 
         async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()  # after the body: a disconnect, as it comes
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return next(request, None) or await receive()  # after the body: a disconnect, as it comes
 
         headers = _with_length(scope["headers"], body)
         if self.reasoning_opened is not None:
