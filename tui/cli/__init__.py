@@ -72,10 +72,7 @@ def build_parser(commands: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"llmtui {__version__}")
     parser.add_argument(
-        "--catalogue",
-        type=Path,
-        metavar="PATH",
-        help="catalogue YAML to use instead of the bundled one",
+        "--catalogue", type=Path, metavar="PATH", help="catalogue YAML to use instead of the bundled one"
     )
     parser.set_defaults(func=run_app)
     if not commands:
@@ -110,8 +107,7 @@ def run_app(args: argparse.Namespace, context) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(commands=not _plain_start(argv))
     args = parser.parse_args(argv)
     from tui.core.config.context import AppContext

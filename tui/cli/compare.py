@@ -170,8 +170,7 @@ def run(args: argparse.Namespace, context) -> int:
         print_side_by_side(result, plan.reason, changes)
     if not_saved is not None:
         raise CliError(f"the comparison was not saved: {not_saved}")
-    failed = any(c.state == "failed" for c in result.columns)
-    return 1 if failed else 0
+    return 1 if any(c.state == "failed" for c in result.columns) else 0
 
 
 def _presets(args: argparse.Namespace, book) -> tuple:

@@ -277,8 +277,7 @@ def _delta(parts) -> dict:
     """A stream's delta for reasoning `Part`s: `reasoning_content` and `content`, each if any."""
     reasoning = "".join(p.text for p in parts if p.reasoning)
     answer = "".join(p.text for p in parts if not p.reasoning)
-    delta = {"reasoning_content": reasoning} if reasoning else {}
-    return {**delta, "content": answer} if answer else delta
+    return {key: text for key, text in (("reasoning_content", reasoning), ("content", answer)) if text}
 
 
 def _answer_apart(body: bytes, opened: str) -> bytes:

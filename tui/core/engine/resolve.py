@@ -145,8 +145,7 @@ def local_format(
         header = check_local(model.path)
     except GgufHeaderError as error:
         raise EngineError(str(error), error.kind) from None
-    metadata = header.string_metadata()
-    return model.path, choose_template(metadata, model.path.name, choice, model.family_hint)
+    return model.path, choose_template(header.string_metadata(), model.path.name, choice, model.family_hint)
 
 
 def model_stem(repo_id: str) -> str:

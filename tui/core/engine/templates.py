@@ -317,13 +317,10 @@ def choose_template(
 
 def guess_family(metadata: Mapping[str, str], file_name: str = "") -> tuple[str | None, str]:
     """(format name, what gave it away), or (None, "") when nothing matches."""
-    haystack = " ".join(
-        str(metadata.get(key, "")) for key in ("general.name", "general.basename", "general.finetune")
-    )
-    haystack = f"{haystack} {file_name}".lower()
+    names = [str(metadata.get(key, "")) for key in ("general.name", "general.basename", "general.finetune")]
+    haystack = " ".join([*names, file_name]).lower()
     for pattern, name in _FAMILY_RULES:
-        match = pattern.search(haystack)
-        if match:
+        if match := pattern.search(haystack):
             return name, f"the name ({match.group(0)!r})"
     architecture = str(metadata.get("general.architecture", ""))
     if architecture in _ARCHITECTURE_FORMATS:
