@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -55,8 +56,6 @@ def printed(args: argparse.Namespace, data: list | dict, empty: str = "", **dump
     and text as it is); else, when there is no data, the line `empty`. Whether that was the whole
     output: if not, the command prints its text."""
     if args.json:
-        import json
-
         print(json.dumps(data, **{"ensure_ascii": False, "indent": 1, **dumps}))
     elif not data:
         print(empty)

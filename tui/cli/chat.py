@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tui.cli import CliError, printed
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -82,7 +84,6 @@ def run(args: argparse.Namespace, context) -> int:
 def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     """Download MODEL's file when it names a model that is not on this machine; the exit status of a
     download that failed, else 0."""
-    from tui.cli import CliError
     from tui.cli.download import fetch, pick_file
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import NotDownloaded, find_local, is_remote
@@ -122,7 +123,6 @@ def screen_options(args: argparse.Namespace) -> dict:
 
 
 def _answer(args: argparse.Namespace, context) -> int:
-    from tui.cli import printed
     from tui.core.chat.session import Answered, ChatSession
     from tui.core.chat.store import ConversationStore
     from tui.core.text import clean

@@ -22,7 +22,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from tui.cli import CliError, add_actions
+from tui.cli import CliError, add_actions, error_message
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080  # llama.cpp's llama-server uses it too
@@ -323,7 +323,6 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, st
     prompt opens ("" when none), as `llmtui chat` finds them; CliError (exit 2) otherwise. The format
     is the GGUF's own template (llama-cpp-python applies it itself: None), or a known format,
     registered with llama-cpp-python under an `llmtui-` name and rendered by our templates."""
-    from tui.cli import error_message
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import is_remote, local_format
     from tui.core.engine.templates import GGUF, TemplateError

@@ -6,10 +6,10 @@ A spec is one of:
 - `URL#MODEL` or `ENDPOINT#MODEL`: a model on an OpenAI-compatible server (see `remote.py`);
 - a catalogue model id, a Hugging Face repository id (`owner/repo`), a repository file
 (`owner/repo/file.gguf`) or a file name (`file.gguf`): its file on this machine as
-`tui.core.models.library` finds them (the Hugging Face cache and the user's model folders; a folder file
-belongs to a repository when its name starts with the repository's model name), the one used or
-downloaded last when there are several; `SPEC:QUANT` (e.g.
-`TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a quantization.
+`tui.core.models.library` finds them (the Hugging Face cache and the user's model folders; a folder
+file belongs to a repository when its name starts with the repository's model name), the one used or
+downloaded last when there are several; `SPEC:QUANT` (e.g. `TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`)
+picks a quantization.
 
 Nothing is downloaded here: a model that is not on this machine is a clear "not_found" error,
 `NotDownloaded`, which names what to download (the app offers the download, the CLI names the
