@@ -132,8 +132,7 @@ def run_serve(args: argparse.Namespace, context) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {alias} at http://{shown}:{args.port}/v1 (ctrl+c stops)", flush=True)
     print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
-    reasoning_opened = opened if args.reasoning_format == "deepseek" else None
-    app = ChatCompletionsAsOpenAI(app, reasoning_opened)
+    app = ChatCompletionsAsOpenAI(app, opened if args.reasoning_format == "deepseek" else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
