@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -27,6 +27,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
+from tui.core.config.settings import Sampling
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
 from tui.core.text import clean, one_line
@@ -414,15 +415,9 @@ class ChatInput(TextArea):
         self.move_cursor(self.document.end)
 
 
-# (field, label, kind, minimum, maximum): kind "float" or "int"
-SAMPLING_FIELDS = (
-    ("temperature", "Temperature", "float", 0.0, 5.0),
-    ("top_p", "Top p", "float", 0.0, 1.0),
-    ("top_k", "Top k", "int", 0, 1000),
-    ("min_p", "Min p", "float", 0.0, 1.0),
-    ("repeat_penalty", "Repeat penalty", "float", 0.5, 3.0),
-    ("max_tokens", "Max tokens (0: up to the context)", "int", 0, 1_000_000),
-    ("seed", "Seed (-1: random)", "int", -1, 2**31 - 1),
+# (field, label, kind, minimum, maximum): kind "float" or "int"; as the settings declare them
+SAMPLING_FIELDS = tuple(
+    (f.name, f.metadata["label"], type(f.default).__name__, *f.metadata["limits"]) for f in fields(Sampling)
 )
 LOAD_FIELDS = (
     ("context_length", "Context length (reloads)", "int", 256, 1_048_576),
