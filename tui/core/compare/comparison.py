@@ -81,6 +81,11 @@ def parse_overrides(text: str) -> dict[str, Any]:
     return result
 
 
+def overrides_text(overrides: Mapping[str, Any]) -> str:
+    """{"temperature": 0.2} -> 'temperature=0.2': what `parse_overrides` reads."""
+    return " ".join(f"{k}={v}" for k, v in overrides.items())
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     spec: str  # a .gguf path, a catalogue id or URL#MODEL
@@ -271,7 +276,6 @@ class Cell:
         return data
 
 
-VOTE_CHOICES = ("A", "B", "C", "D", "tie", "all_bad")
 VOTE_NAMES = {"tie": "tie", "all_bad": "all bad"}
 
 
@@ -317,12 +321,14 @@ class ComparisonResult:
         """Columns in display order (A, B, ...)."""
         return sorted(self.columns, key=lambda c: c.letter)
 
+    @property
+    def vote_choices(self) -> tuple[str, ...]:
+        """A letter per model (that one is better), "tie" and "all_bad"."""
+        return (*sorted(c.letter for c in self.columns), "tie", "all_bad")
+
     def vote(self, choice: str) -> Vote:
-        letters = {c.letter for c in self.columns}
-        if choice not in VOTE_CHOICES or (len(choice) == 1 and choice not in letters):
-            raise CompareError(
-                f"no such vote {choice!r}: one of {', '.join(sorted(letters))}, tie, all_bad"
-            )
+        if choice not in self.vote_choices:
+            raise CompareError(f"no such vote {choice!r}: one of {', '.join(self.vote_choices)}")
         vote = Vote(choice, _now())
         self.votes.append(vote)
         return vote
