@@ -14,6 +14,7 @@ unload).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
@@ -92,9 +93,6 @@ class ModelChoice:
     # SamplingOptions fields for this model only
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        return {"spec": self.spec, "overrides": dict(self.overrides)}
-
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -133,7 +131,7 @@ class CompareConfig:
 
     def to_dict(self) -> dict:
         return {
-            "models": [m.to_dict() for m in self.models],
+            "models": [asdict(m) for m in self.models],
             "prompts": [p.to_dict() for p in self.prompts],
             "system_prompt": self.system_prompt,
             "sampling": self.sampling.to_dict(),
@@ -145,16 +143,14 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> CompareConfig:
-        return cls(
-            models=tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"]),
-            prompts=tuple(Prompt.from_dict(p) for p in data["prompts"]),
-            system_prompt=data.get("system_prompt", ""),
-            sampling=SamplingOptions.from_dict(data.get("sampling", {})),
-            load=LoadOptions(**data.get("load", {})),
-            mode=data.get("mode", "auto"),
-            blind=data.get("blind", False),
-            prompt_set=data.get("prompt_set", ""),
-        )
+        """What `to_dict` wrote (a key it left out takes its default)."""
+        return cls(**{
+            **data,
+            "models": tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"]),
+            "prompts": tuple(Prompt.from_dict(p) for p in data["prompts"]),
+            "sampling": SamplingOptions.from_dict(data.get("sampling", {})),
+            "load": LoadOptions(**data.get("load", {})),
+        })  # fmt: skip
 
 
 # --- plan -----------------------------------------------------------------------------------------
@@ -646,11 +642,8 @@ class Comparison:
                 with self._lock:
                     self._backends[index] = backend
                 info = backend.load()
-            except EngineError as error:
-                self._fail(index, error.message, error.kind)
-                return
             except Exception as error:  # noqa: BLE001 - any failure of one model fails its column only
-                self._fail(index, f"{type(error).__name__}: {error}", "other")
+                self._fail(index, *_failure(error))
                 return
             column.load_seconds = time.perf_counter() - started
             column.label = backend.label or info.name
@@ -698,20 +691,17 @@ class Comparison:
                 elif isinstance(event, DoneEvent):
                     stats = event.stats
             finish()
-        except EngineError as error:
-            if not streamed and error.partial:
+        except Exception as error:  # noqa: BLE001 - the column goes on unless its backend died
+            engine = isinstance(error, EngineError)
+            if engine and not streamed and error.partial:
                 keep(splitter.feed(error.partial))
             finish()
-            self._end_cell(cell, "failed", error=error.message)
-            if error.kind == "crashed":
-                self._fail(index, error.message, error.kind)
+            message, kind = _failure(error)
+            self._end_cell(cell, "failed", error=message)
+            if not engine or kind == "crashed":
+                self._fail(index, message, kind)
                 raise _Crashed from None
             return
-        except Exception as error:  # noqa: BLE001
-            finish()
-            self._end_cell(cell, "failed", error=f"{type(error).__name__}: {error}")
-            self._fail(index, cell.error, "other")
-            raise _Crashed from None
         cell.stats = stats
         stopped = cancel.is_set() or (stats is not None and stats.finish_reason == "cancelled")
         if not stopped:
@@ -748,10 +738,9 @@ class Comparison:
         with self._lock:
             backend, self._backends[index] = self._backends[index], None
         if backend is not None:
-            try:
+            # Closing a dead backend must not fail the column again.
+            with contextlib.suppress(Exception):
                 backend.close()
-            except Exception:  # noqa: BLE001 - closing a dead backend must not fail the column again
-                pass
 
     def _set_state(self, index: int, state: ColumnState) -> None:
         column = self.result.columns[index]
@@ -783,6 +772,13 @@ class Comparison:
             for index, column in enumerate(self.result.columns):
                 if column.state in ("loading", "generating"):
                     self._sample_memory(index)
+
+
+def _failure(error: Exception) -> tuple[str, str]:
+    """A column's error message and kind for `error` (not an EngineError: "other")."""
+    if isinstance(error, EngineError):
+        return error.message, error.kind
+    return f"{type(error).__name__}: {error}", "other"
 
 
 def _now() -> str:
