@@ -103,12 +103,8 @@ _MODEL_FIELDS = (
 )  # fmt: skip
 
 
-def _flag(value: bool | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _stats(cell: Cell) -> str | None:
-    return json.dumps(cell.stats.to_dict()) if cell.stats else None
+def _passed(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def _load_stats(text: str | None) -> AnswerStats | None:
@@ -154,6 +150,16 @@ class Measured:
     stats: AnswerStats | None
     state: str
     peak_rss: int | None
+
+
+def _models_by_run(conn: sqlite3.Connection) -> dict[int, list[tuple[str, str, str]]]:
+    """Each comparison's models as (letter, name, spec), by letter."""
+    models: dict[int, list[tuple[str, str, str]]] = {}
+    for run_id, letter, label, spec in conn.execute(
+        "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
+    ):
+        models.setdefault(run_id, []).append((letter, label or spec, spec))
+    return models
 
 
 def sha256_file(path: Path) -> str:
@@ -245,8 +251,8 @@ class CompareStore(Store):
                 "INSERT INTO compare_answers"
                 " (run_id, row, col, state, answer, passed, stats, error, reasoning)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, c.row, c.column, c.state, c.answer, _flag(c.passed), _stats(c), c.error,
-                  c.reasoning)
+                [(run_id, c.row, c.column, c.state, c.answer, c.passed,
+                  json.dumps(c.stats.to_dict()) if c.stats else None, c.error, c.reasoning)
                  for c in result.cells],
             )  # fmt: skip
             conn.executemany(
@@ -259,13 +265,12 @@ class CompareStore(Store):
         return result.id
 
     def add_vote(self, run_id: int, vote: Vote) -> None:
-        def change(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        self._db.write(
+            lambda conn: conn.execute(
                 "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
                 (run_id, vote.choice, vote.at),
             )
-
-        self._db.write(change)
+        )
 
     def load(self, run_id: int) -> ComparisonResult:
         with self._db.read() as conn:
@@ -281,15 +286,11 @@ class CompareStore(Store):
             )
             cells = [
                 Cell(a["row"], a["col"], a["state"], a["answer"], _load_stats(a["stats"]),
-                     None if a["passed"] is None else bool(a["passed"]), a["error"], a["reasoning"])
+                     _passed(a["passed"]), a["error"], a["reasoning"])
                 for a in answers
             ]  # fmt: skip
-            votes = [
-                Vote(v["choice"], v["at"])
-                for v in conn.execute(
-                    "SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,)
-                )
-            ]
+            votes = conn.execute("SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,))
+            votes = [Vote(v["choice"], v["at"]) for v in votes]
         return ComparisonResult(
             config=CompareConfig.from_dict(json.loads(run["config"])),
             columns=columns,
@@ -314,18 +315,15 @@ class CompareStore(Store):
                 " FROM compare_runs r ORDER BY r.id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            names: dict[int, list[str]] = {}
-            for run_id, letter, label, spec in conn.execute(
-                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
-            ):
-                names.setdefault(run_id, []).append(f"{letter} · {label or spec}")
+            models = _models_by_run(conn)
         return [
             Summary(
                 id=run_id,
                 created=created,
                 title=title,
                 models=tuple(
-                    n if not blind or votes else n.split(" · ")[0] for n in names.get(run_id, [])
+                    f"{letter} · {name}" if not blind or votes else letter
+                    for letter, name, _spec in models.get(run_id, ())
                 ),
                 prompts=prompts,
                 blind=bool(blind),
@@ -349,12 +347,6 @@ class CompareStore(Store):
                     return run_id
         return None
 
-    def delete(self, run_id: int) -> None:
-        def change(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,))
-
-        self._db.write(change)
-
     # --- for the ranking ---------------------------------------------------------------------------
 
     def judged_runs(self) -> list[JudgedRun]:
@@ -367,11 +359,7 @@ class CompareStore(Store):
                 " (SELECT MIN(id) FROM compare_votes WHERE run_id = r.id)"
                 " WHERE r.blind = 1 ORDER BY r.id"
             ).fetchall()
-            models: dict[int, list[tuple[str, str, str]]] = {}
-            for run_id, letter, label, spec in conn.execute(
-                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
-            ):
-                models.setdefault(run_id, []).append((letter, label or spec, spec))
+            models = _models_by_run(conn)
         return [
             JudgedRun(run_id, created, choice, at, tuple(models.get(run_id, ())))
             for run_id, created, choice, at in runs
@@ -390,9 +378,8 @@ class CompareStore(Store):
                 " ORDER BY a.run_id, a.row, a.col"
             ).fetchall()
         return [
-            Measured(label or spec, spec, location, prompt_set,
-                     None if passed is None else bool(passed), _load_stats(stats), state,
-                     peak_rss)
+            Measured(label or spec, spec, location, prompt_set, _passed(passed), _load_stats(stats),
+                     state, peak_rss)
             for label, spec, location, prompt_set, passed, stats, state, peak_rss in rows
         ]  # fmt: skip
 
