@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -199,14 +200,9 @@ def rank(
 # --- judging where it matters ----------------------------------------------------------------------
 
 
-def pair_games(battles: Iterable[Battle]) -> dict[frozenset[str], int]:
+def pair_games(battles: Iterable[Battle]) -> Counter[frozenset[str]]:
     """How many times each pair of models met."""
-    games: dict[frozenset[str], int] = {}
-    for battle in battles:
-        if battle.model_a != battle.model_b:
-            key = frozenset((battle.model_a, battle.model_b))
-            games[key] = games.get(key, 0) + 1
-    return games
+    return Counter(frozenset((b.model_a, b.model_b)) for b in battles if b.model_a != b.model_b)
 
 
 def least_certain_pair(
@@ -229,7 +225,7 @@ def least_certain_pair(
                 overlap = ra.ci_low <= rb.ci_high and rb.ci_low <= ra.ci_high
                 spread = math.hypot(ra.ci_high - ra.ci_low, rb.ci_high - rb.ci_low) / (2 * Z95)
                 distance = abs(ra.rating - rb.rating) / spread if spread else math.inf
-            key = (not overlap, games.get(frozenset((a, b)), 0), distance)
+            key = (not overlap, games[frozenset((a, b))], distance)
             if best is None or key < best[0]:
                 best = (key, (a, b))
     return None if best is None else best[1]
@@ -312,15 +308,7 @@ def speeds(measurements: Iterable[Measurement]) -> list[Speed]:
         ttft = [m.time_to_first_token for m in items if m.time_to_first_token is not None]
         if not (tps or peaks or ttft):
             continue  # nothing measured (answers kept without their stats)
-        result.append(
-            Speed(
-                model,
-                len(tps),
-                median(tps),
-                median(ttft),
-                max(peaks) if peaks else None,
-            )
-        )
+        result.append(Speed(model, len(tps), median(tps), median(ttft), max(peaks, default=None)))
     return sorted(result, key=lambda s: (s.tokens_per_second is None, -(s.tokens_per_second or 0)))
 
 

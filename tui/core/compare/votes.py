@@ -39,15 +39,9 @@ def run_battles(run: JudgedRun) -> list[dict]:
     names = {letter: name for letter, name, _spec in run.models}
     records = []
     for (letter_a, name_a, _), (letter_b, name_b, _) in combinations(run.models, 2):
-        if run.choice == "tie":
-            winner = "tie"
-        elif run.choice == "all_bad":
-            winner = "tie (bothbad)"
-        elif run.choice == letter_a:
-            winner = "model_a"
-        elif run.choice == letter_b:
-            winner = "model_b"
-        else:
+        winners = {"tie": "tie", "all_bad": "tie (bothbad)", letter_a: "model_a", letter_b: "model_b"}
+        winner = winners.get(run.choice)
+        if winner is None:
             continue  # a third model won: nothing said about these two
         identity = "\n".join((run.created, run.at, name_a, name_b))
         records.append(
@@ -73,9 +67,9 @@ def _battle(record: dict) -> Battle:
     return Battle(record["model_a"], record["model_b"], record["winner"])
 
 
-def all_records(store: CompareStore) -> tuple[list[dict], list[dict]]:
-    """(this machine's battles, imported battles) as records."""
-    return local_records(store), store.imported_battles()
+def all_records(store: CompareStore) -> list[dict]:
+    """This machine's battles, then the imported ones, as records."""
+    return local_records(store) + store.imported_battles()
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -145,8 +139,7 @@ def import_battles(store: CompareStore, path: Path) -> Imported:
 def export_battles(store: CompareStore, path: Path) -> int:
     """Write every battle (this machine's, then the imported ones) to `path`: JSON Lines for a
     .jsonl name, a JSON list otherwise. Returns how many."""
-    local, imported = all_records(store)
-    records = local + imported
+    records = all_records(store)
     if path.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     else:
@@ -258,12 +251,11 @@ def propose_pair(
     number of times the pair met, so judging a pair again puts a different question to it."""
     board = board or leaderboard(store)
     specs = {name: spec for name, spec in board.specs.items() if usable is None or usable(spec)}
-    local, imported = all_records(store)
-    battles = [_battle(r) for r in local + imported]
+    battles = [_battle(r) for r in all_records(store)]
     pair = ranking.least_certain_pair(sorted(specs), board.ratings, battles)
     if pair is None:
         return None
-    met = ranking.pair_games(battles).get(frozenset(pair), 0)
+    met = ranking.pair_games(battles)[frozenset(pair)]
     prompts = store.recent_prompts()
     rated = {r.model: r for r in board.ratings}
     if all(name in rated for name in pair):
