@@ -121,10 +121,7 @@ class Summary:
     created: str
     title: str
     models: tuple[str, ...]  # labels (letters only while a blind comparison has no vote)
-    prompts: int
-    blind: bool
     votes: int
-    parent_id: int | None
 
 
 @dataclass(frozen=True)
@@ -309,28 +306,24 @@ class CompareStore(Store):
         """Saved comparisons, newest first."""
         with self._db.read() as conn:
             runs = conn.execute(
-                "SELECT r.id, r.created, r.title, r.blind, r.parent_id,"
-                " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id),"
-                " (SELECT COUNT(DISTINCT row) FROM compare_answers a WHERE a.run_id = r.id)"
+                "SELECT r.id, r.created, r.title, r.blind,"
+                " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id)"
                 " FROM compare_runs r ORDER BY r.id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
             models = _models_by_run(conn)
         return [
             Summary(
-                id=run_id,
-                created=created,
-                title=title,
-                models=tuple(
+                run_id,
+                created,
+                title,
+                tuple(
                     f"{letter} · {name}" if not blind or votes else letter
                     for letter, name, _spec in models.get(run_id, ())
                 ),
-                prompts=prompts,
-                blind=bool(blind),
-                votes=votes,
-                parent_id=parent_id,
+                votes,
             )
-            for run_id, created, title, blind, parent_id, votes, prompts in runs
+            for run_id, created, title, blind, votes in runs
         ]
 
     def latest_like(self, result: ComparisonResult) -> int | None:
