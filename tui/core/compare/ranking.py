@@ -163,7 +163,6 @@ def rank(
     """Ratings with bootstrap 95% intervals and each model's record, best first."""
     import numpy as np
 
-    battles = list(battles)
     pairs = _aggregate(battles)
     if not pairs.names:
         return []
@@ -182,17 +181,13 @@ def rank(
             resampled = counts.reshape(-1, *pairs.outcomes.shape).astype(float)
             samples.append(_elo(_fit(pairs, resampled, prior, start=point)))
         low, high = np.percentile(np.concatenate(samples), [2.5, 97.5], axis=0)
-    record = {name: [0, 0, 0, 0] for name in pairs.names}  # games, wins, losses, ties
-    for battle in battles:
-        if battle.model_a == battle.model_b:
-            continue
-        for name, score in ((battle.model_a, battle.score_a), (battle.model_b, 1 - battle.score_a)):
-            entry = record[name]
-            entry[0] += 1
-            entry[{1.0: 1, 0.0: 2}.get(score, 3)] += 1
+    # Each model's wins, losses and ties: the first model's of each pair, the second's swapped.
+    record = np.zeros((len(pairs.names), 3), dtype=int)
+    np.add.at(record, pairs.first, pairs.outcomes.astype(int))
+    np.add.at(record, pairs.second, pairs.outcomes[:, [1, 0, 2]].astype(int))
     result = [
-        Rating(name, float(ratings[k]), float(low[k]), float(high[k]), *record[name])
-        for k, name in enumerate(pairs.names)
+        Rating(name, float(ratings[k]), float(low[k]), float(high[k]), sum(counts), *counts)
+        for k, (name, counts) in enumerate(zip(pairs.names, record.tolist(), strict=True))
     ]
     return sorted(result, key=lambda r: (-r.rating, r.model))
 
