@@ -167,7 +167,7 @@ def memory_need(
         path = find_local(spec, catalogue, model_dirs).path
         return fit.estimate(path.stat().st_size, n_ctx, here, read_local(path))
     except (EngineError, OSError, GgufHeaderError):
-        return None  # loading it will say what is wrong
+        return None
 
 
 @dataclass(frozen=True)
@@ -364,21 +364,12 @@ class ComparisonResult:
             "Settings: " + ", ".join(f"{k}={v}" for k, v in sampling.items()),
             f"Mode: {self.mode}; llama.cpp (llama-cpp-python) {self.llama_cpp_version or 'n/a'}",
             "",
-            "| Prompt | " + " | ".join(_md_cell(c.name(self.revealed)) for c in columns) + " |",
+            _md_row(["Prompt", *(c.name(self.revealed) for c in columns)]),
             "|---" * (len(columns) + 1) + "|",
         ]
         for row, prompt in enumerate(self.config.prompts):
-            cells = [self.cell(row, c.index) for c in columns]
-            lines.append(
-                f"| {_md_cell(prompt.prompt)} | "
-                + " | ".join(_md_cell(answer_text(cell)) for cell in cells)
-                + " |"
-            )
-        lines.append(
-            "| *stats* | "
-            + " | ".join(_md_cell(stats_line(c, self.cell(0, c.index))) for c in columns)
-            + " |"
-        )
+            lines.append(_md_row([prompt.prompt, *(answer_text(self.cell(row, c.index)) for c in columns)]))
+        lines.append(_md_row(["*stats*", *(stats_line(c, self.cell(0, c.index)) for c in columns)]))
         lines += ["", "Models:", ""]
         for c in columns:
             identity = f"{c.spec}, sha256 {c.sha256}" if c.sha256 else c.location or c.spec
@@ -438,6 +429,10 @@ class ComparisonResult:
 
 def _md_cell(text: str) -> str:
     return clean(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def _md_row(texts: list[str]) -> str:
+    return "| " + " | ".join(_md_cell(text) for text in texts) + " |"
 
 
 def answer_text(cell: Cell) -> str:
