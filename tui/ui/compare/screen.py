@@ -20,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.types import NoActiveAppError
@@ -44,6 +43,7 @@ from textual.widgets.option_list import Option
 
 from tui.core.chat.presets import Preset, sampling_overrides
 from tui.core.compare.comparison import (
+    FINAL_STATES,
     MAX_MODELS,
     VOTE_NAMES,
     CellChanged,
@@ -143,9 +143,8 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
         self.dismiss(("open", int(event.option.id)))
 
     def action_choose(self, what: str) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
+        if (option := self.query_one(OptionList).highlighted_option) is not None:
+            self.dismiss((what, int(option.id)))
 
 
 class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
@@ -192,7 +191,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     class PairProposed(Message):
         proposal: Proposal | None
 
-
     def __init__(self) -> None:
         super().__init__()
         from tui.core.compare.store import CompareStore
@@ -213,7 +211,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._row_shown: dict[int, int] = {}  # column -> the prompt row its Markdown shows
         self._stream_ops: list[tuple[str, int, int]] = []  # ("start" | "finish", column, row)
         self._closing = False
-        # The picker's choices: files on this machine, then the saved endpoints' models.
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -493,10 +490,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self._show_column(column.index)
 
     def _column(self, index: int) -> ModelColumn | None:
-        try:
-            return self.query_one(f"#column-{index}", ModelColumn)
-        except NoMatches:
-            return None
+        return self.query_one_optional(f"#column-{index}", ModelColumn)
 
     def _show_column(self, index: int) -> None:
         widget = self._column(index)
@@ -511,9 +505,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         widget.query_one(".column-stats", Static).update(
             Content(stats_line(column, self.result.cell(row, index)))
         )
-        widget.query_one(".column-stop", Button).disabled = column.state not in (
-            "queued", "loading", "generating",
-        )  # fmt: skip
+        widget.query_one(".column-stop", Button).disabled = column.state in FINAL_STATES
         widget.set_class(column.state == "failed", "-failed")
 
     @on(ColumnUpdate)
@@ -525,11 +517,10 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self._show_column(event.column.index)
             return
         cell = event.cell
-        if cell.state == "generating":
+        starts = cell.state == "generating"
+        if starts:
             self._row_shown[cell.column] = cell.row
-            self._stream_ops.append(("start", cell.column, cell.row))
-        else:
-            self._stream_ops.append(("finish", cell.column, cell.row))
+        self._stream_ops.append(("start" if starts else "finish", cell.column, cell.row))
         if not self._pump.running:  # a column that ends after the run: no paced drain comes
             self.call_later(self._pump.wake)
         self._show_column(cell.column)
@@ -543,7 +534,9 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             widget = self._column(index)
             if widget is None:
                 continue
-            await self._end_stream(widget)
+            if widget.stream is not None:
+                stream, widget.stream = widget.stream, None
+                await stream.stop()
             text = self._pump.take((index, row))
             if kind == "start":
                 widget.reasoned = len(self._pump.take((index, row, "reasoning")))
@@ -566,11 +559,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
                 self._show_column(index)
             if widget is not None and widget.stream is not None and text:
                 await widget.stream.write(clean(text))
-
-    async def _end_stream(self, widget: ModelColumn) -> None:
-        if widget.stream is not None:
-            stream, widget.stream = widget.stream, None
-            await stream.stop()
 
     @on(RunFinished)
     async def _run_finished(self, message: RunFinished) -> None:
