@@ -96,7 +96,8 @@ CREATE TABLE imported_battles (
 )
 
 
-# compare_models columns named like Column's fields
+# compare_runs columns named like ComparisonResult's fields, compare_models' like Column's
+_RUN_FIELDS = ("parent_id", "created", "finished", "mode", "llama_cpp_version", "system_info")
 _MODEL_FIELDS = (
     "spec", "letter", "label", "location", "sha256", "state", "load_seconds", "threads",
     "peak_rss", "error", "error_kind",
@@ -215,25 +216,20 @@ class CompareStore(Store):
         first = config.prompts[0].prompt.strip().splitlines()[0] if config.prompts else ""
         title = Path(config.prompt_set).name if config.prompt_set else first[:200]
 
+        run = {
+            "title": title,
+            "prompt_set": config.prompt_set,
+            "system_prompt": config.system_prompt,
+            "seed": config.sampling.seed,
+            "blind": int(config.blind),
+            "config": json.dumps(config.to_dict()),
+            **{f: getattr(result, f) for f in _RUN_FIELDS},
+        }
+
         def change(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
-                "INSERT INTO compare_runs (parent_id, created, finished, title, prompt_set,"
-                " system_prompt, seed, blind, mode, config, llama_cpp_version, system_info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    result.parent_id,
-                    result.created,
-                    result.finished,
-                    title,
-                    config.prompt_set,
-                    config.system_prompt,
-                    config.sampling.seed,
-                    int(config.blind),
-                    result.mode,
-                    json.dumps(config.to_dict()),
-                    result.llama_cpp_version,
-                    result.system_info,
-                ),
+                f"INSERT INTO compare_runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})",
+                tuple(run.values()),
             )
             run_id = cursor.lastrowid
             conn.executemany(
@@ -288,19 +284,9 @@ class CompareStore(Store):
             ]  # fmt: skip
             votes = conn.execute("SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,))
             votes = [Vote(v["choice"], v["at"]) for v in votes]
-        return ComparisonResult(
-            config=CompareConfig.from_dict(json.loads(run["config"])),
-            columns=columns,
-            cells=cells,
-            mode=run["mode"],
-            created=run["created"],
-            finished=run["finished"],
-            llama_cpp_version=run["llama_cpp_version"],
-            system_info=run["system_info"],
-            votes=votes,
-            id=run["id"],
-            parent_id=run["parent_id"],
-        )
+        config = CompareConfig.from_dict(json.loads(run["config"]))
+        saved = {f: run[f] for f in _RUN_FIELDS}
+        return ComparisonResult(config, columns, cells, votes=votes, id=run["id"], **saved)
 
     def list(self, limit: int = 500) -> list[Summary]:
         """Saved comparisons, newest first."""

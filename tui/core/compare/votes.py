@@ -163,9 +163,7 @@ def leaderboard(
     imported = store.imported_battles()
     battles = [_battle(r) for r in local + imported]
     measured = store.measured()
-    specs: dict[str, str] = {}
-    for run in runs:
-        specs.update((name, spec) for _letter, name, spec in run.models)
+    specs = {name: spec for run in runs for _letter, name, spec in run.models}
     specs.update((m.model, m.spec) for m in measured)
     return Leaderboard(
         ratings=ranking.rank(battles, rounds=rounds, seed=seed),
