@@ -144,13 +144,11 @@ class CompareConfig:
     @classmethod
     def from_dict(cls, data: dict) -> CompareConfig:
         """What `to_dict` wrote (a key it left out takes its default)."""
-        return cls(**{
-            **data,
-            "models": tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"]),
-            "prompts": tuple(Prompt.from_dict(p) for p in data["prompts"]),
-            "sampling": SamplingOptions.from_dict(data.get("sampling", {})),
-            "load": LoadOptions(**data.get("load", {})),
-        })  # fmt: skip
+        models = tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"])
+        prompts = tuple(Prompt.from_dict(p) for p in data["prompts"])
+        sampling = SamplingOptions.from_dict(data.get("sampling", {}))
+        load = LoadOptions(**data.get("load", {}))
+        return cls(**{**data, "models": models, "prompts": prompts, "sampling": sampling, "load": load})
 
 
 # --- plan -----------------------------------------------------------------------------------------

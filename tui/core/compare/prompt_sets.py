@@ -197,12 +197,9 @@ def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
             re.compile(data["regex"])
         except re.error as error:
             raise PromptSetError(path, line, f"bad regex: {error}") from None
-    return Prompt.from_dict({
-        **data,
-        "id": data.get("id") or f"p{index + 1}",
-        "expect": expect,
-        "json_schema": _json_schema(path, line, data.get("json_schema")),
-    })  # fmt: skip
+    schema = _json_schema(path, line, data.get("json_schema"))
+    identity = data.get("id") or f"p{index + 1}"
+    return Prompt.from_dict({**data, "id": identity, "expect": expect, "json_schema": schema})
 
 
 def _json_schema(path: Path, line: int, value: Any) -> dict | None:
