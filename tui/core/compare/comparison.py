@@ -71,9 +71,7 @@ def parse_overrides(text: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         if not sep or key not in types:
             known = ", ".join(types)
-            raise CompareError(
-                f"bad override {part!r}: expected NAME=VALUE with NAME one of {known}"
-            )
+            raise CompareError(f"bad override {part!r}: expected NAME=VALUE with NAME one of {known}")
         kind = float if "float" in str(types[key]) else int
         try:
             result[key] = None if key == "seed" and value in ("", "none", "-1") else kind(value)
@@ -107,9 +105,7 @@ class CompareConfig:
 
     def validate(self) -> None:
         if not MIN_MODELS <= len(self.models) <= MAX_MODELS:
-            raise CompareError(
-                f"choose {MIN_MODELS} to {MAX_MODELS} models (got {len(self.models)})"
-            )
+            raise CompareError(f"choose {MIN_MODELS} to {MAX_MODELS} models (got {len(self.models)})")
         if not self.prompts:
             raise CompareError("no prompt")
         if not all(p.prompt.strip() for p in self.prompts):
@@ -197,12 +193,8 @@ def make_plan(
 
     here = here or fit.machine()
     cores = max(1, usable_cores() if cores is None else cores)
-    fits = [
-        None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, model_dirs) for s in specs
-    ]
-    needs = tuple(
-        0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True)
-    )
+    fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, model_dirs) for s in specs]
+    needs = tuple(0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True))
     too_large = tuple(i for i, f in enumerate(fits) if f is not None and f.label == "too large")
     available = here.ram_available + here.gpu_free
     local = sum(1 for spec in specs if not is_remote(spec))
@@ -419,9 +411,7 @@ class ComparisonResult:
                 }
             )
         for vote in self.votes:
-            lines.append(
-                {"type": "vote", "comparison": self.id, "choice": vote.choice, "at": vote.at}
-            )
+            lines.append({"type": "vote", "comparison": self.id, "choice": vote.choice, "at": vote.at})
         return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
@@ -518,9 +508,7 @@ class Comparison:
         config.validate()
         if config.sampling.seed is None:
             # Recorded, so a re-run can reproduce the answers.
-            config = replace(
-                config, sampling=replace(config.sampling, seed=random.randrange(2**31))
-            )
+            config = replace(config, sampling=replace(config.sampling, seed=random.randrange(2**31)))
         self.config = config
         specs = [m.spec for m in config.models]
         self.plan = plan or make_plan(
@@ -587,9 +575,7 @@ class Comparison:
         try:
             if self.plan.mode == "parallel":
                 workers = [
-                    threading.Thread(
-                        target=self._run_column, args=(i,), name=f"compare-{i}", daemon=True
-                    )
+                    threading.Thread(target=self._run_column, args=(i,), name=f"compare-{i}", daemon=True)
                     for i in range(len(self.result.columns))
                 ]
                 for worker in workers:
@@ -621,17 +607,14 @@ class Comparison:
                 need, free = self.plan.needs[index] or 0, self.plan.available
                 self._fail(
                     index,
-                    f"would not fit in memory: needs ~{human_bytes(need)}, "
-                    f"{human_bytes(free)} free",
+                    f"would not fit in memory: needs ~{human_bytes(need)}, {human_bytes(free)} free",
                     "too_large",
                 )
                 return
             self._set_state(index, "loading")
             started = time.perf_counter()
             try:
-                backend = self._open(
-                    column.spec, replace(self.config.load, n_threads=self.plan.threads)
-                )
+                backend = self._open(column.spec, replace(self.config.load, n_threads=self.plan.threads))
                 with self._lock:
                     self._backends[index] = backend
                 info = backend.load()
@@ -674,9 +657,7 @@ class Comparison:
             cell.answer, cell.reasoning = splitter.answer, splitter.reasoning
 
         try:
-            stream = backend.stream(
-                self.config.messages_for(row), self.config.sampling_for(index), cancel
-            )
+            stream = backend.stream(self.config.messages_for(row), self.config.sampling_for(index), cancel)
             for event in stream:
                 if isinstance(event, TokenEvent):
                     streamed = True
@@ -715,9 +696,7 @@ class Comparison:
             cell = self.result.cell(row, index)
             if cell.state not in FINAL_STATES:
                 failed = column.state == "failed"
-                self._end_cell(
-                    cell, "failed" if failed else "stopped", column.error if failed else ""
-                )
+                self._end_cell(cell, "failed" if failed else "stopped", column.error if failed else "")
         if column.state != "failed":
             cells = [self.result.cell(row, index) for row in range(len(self.config.prompts))]
             if stopped or any(c.state == "stopped" for c in cells):

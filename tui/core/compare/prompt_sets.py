@@ -144,9 +144,7 @@ def _from_yaml(path: Path, text: str) -> PromptSet:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
-        raise PromptSetError(
-            path, mark.line + 1 if mark else None, f"not valid YAML: {problem}"
-        ) from None
+        raise PromptSetError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
     system = ""
     if isinstance(data, dict):
         line = data.pop("__line__")
@@ -174,9 +172,7 @@ def _from_yaml(path: Path, text: str) -> PromptSet:
 
 def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
     if not isinstance(data, dict):
-        raise PromptSetError(
-            path, line, f"expected a prompt (text or mapping), got {type(data).__name__}"
-        )
+        raise PromptSetError(path, line, f"expected a prompt (text or mapping), got {type(data).__name__}")
     unknown = set(data) - PROMPT_KEYS
     if unknown:
         known = ", ".join(sorted(PROMPT_KEYS))

@@ -186,8 +186,7 @@ class CompareStore(Store):
         key = str(path.resolve())
         with self._db.read() as conn:
             row = conn.execute(
-                "SELECT sha256 FROM compare_file_hashes"
-                " WHERE path = ? AND size = ? AND mtime_ns = ?",
+                "SELECT sha256 FROM compare_file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
                 (key, stat.st_size, stat.st_mtime_ns),
             ).fetchone()
         if row:
@@ -235,10 +234,7 @@ class CompareStore(Store):
             conn.executemany(
                 f"INSERT INTO compare_models (run_id, col, {', '.join(_MODEL_FIELDS)})"
                 f" VALUES (?, ?{', ?' * len(_MODEL_FIELDS)})",
-                [
-                    (run_id, c.index, *(getattr(c, f) for f in _MODEL_FIELDS))
-                    for c in result.columns
-                ],
+                [(run_id, c.index, *(getattr(c, f) for f in _MODEL_FIELDS)) for c in result.columns],
             )
             conn.executemany(
                 "INSERT INTO compare_answers"
@@ -270,9 +266,7 @@ class CompareStore(Store):
             run = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
             if run is None:
                 raise CompareError(f"no saved comparison #{run_id}")
-            models = conn.execute(
-                "SELECT * FROM compare_models WHERE run_id = ? ORDER BY col", (run_id,)
-            )
+            models = conn.execute("SELECT * FROM compare_models WHERE run_id = ? ORDER BY col", (run_id,))
             columns = [Column(index=m["col"], **{f: m[f] for f in _MODEL_FIELDS}) for m in models]
             answers = conn.execute(
                 "SELECT * FROM compare_answers WHERE run_id = ? ORDER BY row, col", (run_id,)

@@ -86,8 +86,7 @@ def _check(record: object, where: str) -> dict:
             raise VotesError(f"{where}: field {name!r} must be a non-empty string")
     if record["winner"] not in WINNERS:
         raise VotesError(
-            f"{where}: field 'winner' is {one_line(record['winner'], 60)!r},"
-            f" not one of {', '.join(WINNERS)}"
+            f"{where}: field 'winner' is {one_line(record['winner'], 60)!r}, not one of {', '.join(WINNERS)}"
         )
     if record["model_a"] == record["model_b"]:
         raise VotesError(f"{where}: field 'model_b' names the same model as model_a")

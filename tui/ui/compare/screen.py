@@ -233,9 +233,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
                     value="auto", allow_blank=False, id="mode",
                 )  # fmt: skip
                 yield Checkbox("Blind (A/B until you vote)", id="blind")
-                yield Input(
-                    placeholder="prompt set file (.yaml/.jsonl), ctrl+t runs it", id="set-path"
-                )
+                yield Input(placeholder="prompt set file (.yaml/.jsonl), ctrl+t runs it", id="set-path")
             with Vertical(id="main"):
                 yield Input(placeholder="system prompt (shared)", id="system")
                 yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
@@ -287,9 +285,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.notify(f"{one_line(spec)} is already chosen", severity="warning", markup=False)
             return
         if len(self.choices) >= MAX_MODELS:
-            self.notify(
-                f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning"
-            )
+            self.notify(f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning")
             return
         default = self.presets.default_for(spec)
         own = sampling_overrides(default, self.base_sampling) if default else {}
@@ -390,9 +386,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         seed = "" if s.seed is None else f" seed={s.seed}"
         return f"temperature={s.temperature} max_tokens={s.max_tokens} top_p={s.top_p}{seed}"
 
-    def _config(
-        self, prompts: tuple[Prompt, ...], system: str, prompt_set: str = ""
-    ) -> CompareConfig:
+    def _config(self, prompts: tuple[Prompt, ...], system: str, prompt_set: str = "") -> CompareConfig:
         shared = parse_overrides(self.query_one("#settings", Input).value)
         return CompareConfig(
             models=tuple(self.choices),
@@ -597,9 +591,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         result = self.result
         if result is None:
             n = len(self.choices)
-            status.update(
-                Content(f"{n} model{'s' * (n != 1)} chosen; add 2-4, write a prompt, ctrl+r")
-            )
+            status.update(Content(f"{n} model{'s' * (n != 1)} chosen; add 2-4, write a prompt, ctrl+r"))
             return
         plan = self.comparison.plan.reason if self.comparison else f"saved #{result.id}"
         parts = [plan]
