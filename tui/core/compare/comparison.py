@@ -315,7 +315,7 @@ class ComparisonResult:
     def vote(self, choice: str) -> Vote:
         if choice not in self.vote_choices:
             raise CompareError(f"no such vote {choice!r}: one of {', '.join(self.vote_choices)}")
-        vote = Vote(choice, _now())
+        vote = Vote(choice, now())
         self.votes.append(vote)
         return vote
 
@@ -521,7 +521,7 @@ class Comparison:
         columns = [Column(i, spec, letters[i]) for i, spec in enumerate(specs)]
         cells = [Cell(row, col) for row in range(len(config.prompts)) for col in range(len(specs))]
         self.result = ComparisonResult(
-            config, columns, cells, mode=self.plan.mode, created=_now(), parent_id=parent_id
+            config, columns, cells, mode=self.plan.mode, created=now(), parent_id=parent_id
         )
         self._on_event = on_event or (lambda event: None)
         # How a spec becomes a Backend: the engine's resolver unless a caller brings its own.
@@ -588,7 +588,7 @@ class Comparison:
         finally:
             version, self.result.system_info = _llama_cpp_identity()
             self.result.llama_cpp_version = self.result.llama_cpp_version or version
-            self.result.finished = _now()
+            self.result.finished = now()
             self._finished.set()
             monitor.join()
             self._on_event(Finished(self.result))
@@ -753,7 +753,8 @@ def _failure(error: Exception) -> tuple[str, str]:
     return f"{type(error).__name__}: {error}", "other"
 
 
-def _now() -> str:
+def now() -> str:
+    """The time now, as comparisons and votes record it (UTC, ISO 8601, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

@@ -16,11 +16,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 
 from tui.core.compare import ranking
+from tui.core.compare.comparison import now
 from tui.core.compare.ranking import WINNERS, Battle, Leaderboard, Measurement
 from tui.core.compare.store import CompareStore, JudgedRun
 from tui.core.engine.resolve import is_remote, model_stem
@@ -130,8 +131,7 @@ def import_battles(store: CompareStore, path: Path) -> Imported:
     records = read_battles(path)
     own = {r["question_id"] for r in local_records(store)}
     new = [r for r in records if r.get("question_id") not in own]
-    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    added = store.add_battles(new, source=path.name, at=at) if new else 0
+    added = store.add_battles(new, source=path.name, at=now()) if new else 0
     return Imported(len(records), added, len(records) - added)
 
 
