@@ -196,7 +196,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         from tui.core.compare.store import CompareStore
 
         context = self.app.context
-        self.data_dir = context.paths.data_dir
         # A comparison or vote the disk refuses waits in the store and is written later.
         self.store = CompareStore(context.paths.database, report=self.store_report)
         self.load_options, self.base_sampling = chat_options(context.settings.chat)
@@ -703,12 +702,9 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             grid.add_column(Content(column.name(result.revealed)), key=str(column.index))
         changed = {(c.prompt_id, c.model) for c in self.changes}
         for row, prompt in enumerate(result.config.prompts):
-            cells = []
-            for column in columns:
-                text = one_line(answer_text(result.cell(row, column.index)), 60)
-                if (prompt.id, column.spec) in changed:
-                    text = "Δ " + text
-                cells.append(Content(text))
+            marks = ["Δ " if (prompt.id, c.spec) in changed else "" for c in columns]
+            texts = [one_line(answer_text(result.cell(row, c.index)), 60) for c in columns]
+            cells = [Content(mark + text) for mark, text in zip(marks, texts, strict=True)]
             grid.add_row(Content(one_line(prompt.prompt, 40)), *cells, key=str(row))
         self.query("#grid, #grid-detail").set(display=True)
 
@@ -775,7 +771,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._export(self.result, ("markdown", "jsonl"))
 
     def _export(self, result: ComparisonResult, kinds: tuple[str, ...]) -> None:
-        folder = self.data_dir / "exports"
+        folder = self.app.context.paths.data_dir / "exports"
         written = []
         for kind in kinds:
             path = folder / f"comparison-{result.id}.{'md' if kind == 'markdown' else 'jsonl'}"
