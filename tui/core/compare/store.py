@@ -363,13 +363,9 @@ class CompareStore(Store):
                 "SELECT config FROM compare_runs WHERE prompt_set = '' ORDER BY id DESC LIMIT ?",
                 (limit * 5,),
             ).fetchall()
-        prompts: list[str] = []
-        for (config,) in configs:
-            for prompt in json.loads(config).get("prompts", [])[:1]:
-                text = prompt.get("prompt", "")
-                if text.strip() and text not in prompts:
-                    prompts.append(text)
-        return prompts[:limit]
+        each = (json.loads(config).get("prompts", []) for (config,) in configs)
+        firsts = [prompts[0].get("prompt", "") for prompts in each if prompts]
+        return list(dict.fromkeys(text for text in firsts if text.strip()))[:limit]
 
     def add_battles(self, records: Sequence[Mapping], source: str, at: str) -> int:
         """Keep imported battle records (already validated); returns how many were new."""
