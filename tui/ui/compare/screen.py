@@ -456,7 +456,11 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def _show_result(self, result: ComparisonResult, comparison: Comparison | None) -> None:
         """A column per model of `result` (a run's, or a saved one's: `comparison` None); no grid."""
         self.comparison, self.result, self.changes = comparison, result, []
-        await self._build_columns(result)
+        holder = self.query_one("#columns", Horizontal)
+        await holder.remove_children()
+        await holder.mount_all(ModelColumn(c.index, id=f"column-{c.index}") for c in result.by_letter())
+        for column in result.columns:
+            self._show_column(column.index)
         self.query("#grid, #grid-detail").set(display=False)
 
     def _on_event(self, event: CompareEvent) -> None:
@@ -473,14 +477,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.post_message(message or self.ColumnUpdate(event))
         except NoActiveAppError:
             pass  # the app ended while the comparison was stopping
-
-    async def _build_columns(self, result: ComparisonResult) -> None:
-        holder = self.query_one("#columns", Horizontal)
-        await holder.remove_children()
-        columns = [ModelColumn(c.index, id=f"column-{c.index}") for c in result.by_letter()]
-        await holder.mount_all(columns)
-        for column in result.columns:
-            self._show_column(column.index)
 
     def _column(self, index: int) -> ModelColumn | None:
         return self.query_one_optional(f"#column-{index}", ModelColumn)
