@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, context) -> int:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
         try:
-            check_local(find_local(spec, catalogue, context.settings.model_dirs).path)
+            check_local(find_local(spec, catalogue, context).path)
         except EngineError as error:
             raise CliError(engine_message(error)) from None
         except GgufHeaderError as error:
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace, context) -> int:
     )
     plan = make_plan(
         args.models, args.mode, n_ctx=load.n_ctx, max_threads=load.n_threads,
-        catalogue=catalogue, model_dirs=context.settings.model_dirs,
+        catalogue=catalogue, context=context,
     )  # fmt: skip
     if plan.too_large:
         index = plan.too_large[0]
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace, context) -> int:
 
     try:
         comparison = Comparison(
-            config, on_event=progress, plan=plan, catalogue=catalogue, settings=context.settings
+            config, on_event=progress, plan=plan, catalogue=catalogue, context=context
         )
     except CompareError as error:
         raise CliError(str(error)) from None

@@ -45,7 +45,7 @@ def _local_file(spec: str, context) -> Path:
         raise CliError(f"{spec}: quant-check runs local GGUF files, not a server's model")
     catalogue = None if Path(spec).expanduser().is_file() else context.catalogue_or_none()
     try:
-        return find_local(spec, catalogue, context.settings.model_dirs).path
+        return find_local(spec, catalogue, context).path
     except EngineError as error:
         raise CliError(engine_message(error)) from None
 

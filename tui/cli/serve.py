@@ -363,7 +363,7 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | No
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
     catalogue = context.catalogue_or_none()
     try:
-        model = find_local(args.model, catalogue, context.settings.model_dirs)
+        model = find_local(args.model, catalogue, context)
         header = check_local(model.path)
     except EngineError as error:
         raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None

@@ -573,7 +573,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         from tui.core.engine.resolve import NotDownloaded, find_local
 
         try:
-            find_local(model_id, self.catalogue)
+            find_local(model_id, self.catalogue, self.app.context)
         except NotDownloaded:
             self.post_message(self.Looked(mode, model_id, here=False))
             return
