@@ -156,18 +156,12 @@ def remote_models(
     from a worker.
     """
     from tui.core.engine.base import EngineError
-    from tui.core.engine.remote import endpoint_api_key, key_source, list_models
+    from tui.core.engine.remote import endpoint_options, list_models
 
     def ask(endpoint: Endpoint) -> list[str] | Exception:
         try:
-            return list_models(
-                endpoint.url,
-                endpoint_api_key(endpoint),
-                endpoint_name=endpoint.name,
-                key_source=key_source(endpoint),
-                timeout=LIST_TIMEOUT,
-                max_retries=0,
-            )
+            options = endpoint_options(endpoint)
+            return list_models(endpoint.url, **options, timeout=LIST_TIMEOUT, max_retries=0)
         except EngineError as error:
             return error
 

@@ -95,16 +95,7 @@ def open_remote(spec: str, settings: Settings, **options) -> RemoteBackend:
                 f"no endpoint named {one_line(where)!r} (endpoints: {known})", "not_found"
             )
         url = endpoint.url
-    if endpoint is None:
-        return RemoteBackend(url, model, **options)
-    return RemoteBackend(
-        url,
-        model,
-        api_key=endpoint_api_key(endpoint),
-        endpoint_name=endpoint.name,
-        key_source=key_source(endpoint),
-        **options,
-    )
+    return RemoteBackend(url, model, **(endpoint_options(endpoint) if endpoint else {}), **options)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -112,6 +103,12 @@ def _same_url(a: str, b: str) -> bool:
         return normalise_url(a) == normalise_url(b)
     except EngineError:
         return False
+
+
+def endpoint_options(endpoint: Endpoint) -> dict:
+    """A RemoteBackend's options for a saved endpoint: its API key, its name, where the key comes from."""
+    key = endpoint_api_key(endpoint)
+    return {"api_key": key, "endpoint_name": endpoint.name, "key_source": key_source(endpoint)}
 
 
 def endpoint_api_key(endpoint: Endpoint) -> str | None:
