@@ -278,53 +278,45 @@ def parse(fetch: Callable[[int, int], bytes], max_bytes: int = MAX_BYTES) -> Ggu
 
 
 def _info(arch: str, values: dict[str, object]) -> GgufInfo:
-    def get(key: str):
-        return values.get(key.format(arch=arch))
+    def get(key: str, kind: type | tuple[type, ...] = int):
+        """The value of `key` (`{arch}` filled in) when it is a `kind`, else None."""
+        value = values.get(key.format(arch=arch))
+        return value if isinstance(value, kind) else None
 
     def need(key: str) -> int:
         value = get(key)
-        if not isinstance(value, int) or value <= 0:
+        if value is None or value <= 0:
             raise GgufHeaderError(f"the GGUF header has no {key.format(arch=arch)}")
         return value
 
     n_layer = need(Keys.LLM.BLOCK_COUNT)
     n_embd = need(Keys.LLM.EMBEDDING_LENGTH)
-    heads = get(Keys.Attention.HEAD_COUNT)
+    heads = get(Keys.Attention.HEAD_COUNT, (int, list))
     if isinstance(heads, list):  # per-layer head counts (OpenELM and kin)
         heads = max(heads) if heads else None
     if not isinstance(heads, int) or heads <= 0:
         raise GgufHeaderError(f"the GGUF header has no {arch}.attention.head_count")
-    kv = get(Keys.Attention.HEAD_COUNT_KV)
-    n_head_kv = (
-        tuple(kv) if isinstance(kv, list) else (kv if isinstance(kv, int) else heads,) * n_layer
-    )
+    kv = get(Keys.Attention.HEAD_COUNT_KV, (int, list))
+    n_head_kv = tuple(kv) if isinstance(kv, list) else (heads if kv is None else kv,) * n_layer
     key_length = get(Keys.Attention.KEY_LENGTH)
     value_length = get(Keys.Attention.VALUE_LENGTH)
     head_dim = n_embd // heads
-    file_type = values.get(Keys.General.FILE_TYPE)
-    try:
-        ftype = (
-            LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
-            if file_type is not None
-            else None
-        )
+    try:  # an unknown or missing file type is no file type
+        ftype = LlamaFileType(values.get(Keys.General.FILE_TYPE)).name
     except ValueError:
         ftype = None
-    context = get(Keys.LLM.CONTEXT_LENGTH)
-    window = get(Keys.Attention.SLIDING_WINDOW)
-    name = values.get(Keys.General.NAME)
     return GgufInfo(
         architecture=arch,
-        name=name if isinstance(name, str) else None,
+        name=get(Keys.General.NAME, str),
         n_layer=n_layer,
         n_embd=n_embd,
         n_head=heads,
         n_head_kv=n_head_kv,
-        key_length=key_length if isinstance(key_length, int) else head_dim,
-        value_length=value_length if isinstance(value_length, int) else head_dim,
-        context_length=context if isinstance(context, int) else None,
-        file_type=ftype,
-        sliding_window=window if isinstance(window, int) else None,
+        key_length=head_dim if key_length is None else key_length,
+        value_length=head_dim if value_length is None else value_length,
+        context_length=get(Keys.LLM.CONTEXT_LENGTH),
+        file_type=ftype and ftype.removeprefix("MOSTLY_").removeprefix("ALL_"),
+        sliding_window=get(Keys.Attention.SLIDING_WINDOW),
     )
 
 
