@@ -245,18 +245,11 @@ class Recovery:
     severity: str = "warning"
 
     @property
-    def conversations(self) -> int:
-        return self.rows.get("conversations", 0)
-
-    @property
-    def comparisons(self) -> int:
-        return self.rows.get("compare_runs", 0)
-
-    @property
     def message(self) -> str:
+        conversations, comparisons = self.rows.get("conversations", 0), self.rows.get("compare_runs", 0)
         return (
-            f"recovered {self.conversations} conversation(s) and {self.comparisons} "
-            f"comparison(s); the damaged file is kept as {self.damaged}"
+            f"recovered {conversations} conversation(s) and {comparisons} comparison(s); the damaged file "
+            f"is kept as {self.damaged}"
         )
 
 
