@@ -224,7 +224,8 @@ _QUANT = re.compile(
     r"(?=$|[-._])",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
+# Part i of a model split in n files (llama.cpp opens the first, and finds the others next to it).
+SPLIT_PART = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 # TheBloke's older splits (`NAME.gguf-split-a`, `-split-b` ...): one GGUF cut into byte ranges,
 # which llama.cpp cannot open; llmtui joins them once all have arrived (`downloads`).
 _BYTE_SPLIT = re.compile(r"^(?P<name>.+\.gguf)-split-(?P<letter>[a-z])$", re.IGNORECASE)
@@ -337,7 +338,7 @@ def group_files(
             skipped.append(name)
             continue
         part = GgufPart(name, size or 0, sha)
-        m = _SPLIT.match(name)
+        m = SPLIT_PART.match(name)
         if m:
             splits.setdefault(m["base"] + ".gguf", []).append((int(m["i"]), int(m["n"]), part))
         elif byte_split:
@@ -372,18 +373,18 @@ def list_files(repo_id: str, revision: str | None = None) -> RepoFiles:
     ]
     files, skipped = group_files(repo_id, rows)
     gguf: dict[str, Any] = info.gguf or {}
+
+    def known(key: str, kind: type = int) -> Any:
+        return gguf.get(key) if isinstance(gguf.get(key), kind) else None
+
     return RepoFiles(
         repo_id=repo_id,
         commit=info.sha,
         gated=bool(info.gated),
         files=files,
-        params=gguf.get("total") if isinstance(gguf.get("total"), int) else None,
-        architecture=gguf.get("architecture")
-        if isinstance(gguf.get("architecture"), str)
-        else None,
-        context_length=gguf.get("context_length")
-        if isinstance(gguf.get("context_length"), int)
-        else None,
+        params=known("total"),
+        architecture=known("architecture", str),
+        context_length=known("context_length"),
         skipped=skipped,
     )
 

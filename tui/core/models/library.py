@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -24,7 +23,6 @@ from tui.core.config.paths import AppPaths
 from tui.core.models import hub
 from tui.core.storage import StorageError, read_json_object, write_atomic
 
-_SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 _LOCK = threading.Lock()
 
 
@@ -85,7 +83,7 @@ def _group(files: Iterable[tuple[Path, int]]) -> list[tuple[str, list[tuple[Path
     """(display name, parts) with split parts grouped by folder and common name."""
     groups: dict[tuple[Path, str], list[tuple[int, Path, int]]] = {}
     for path, size in files:
-        m = _SPLIT.match(path.name)
+        m = hub.SPLIT_PART.match(path.name)
         name, index = (m["base"] + ".gguf", int(m["i"])) if m else (path.name, 0)
         groups.setdefault((path.parent, name), []).append((index, path, size))
     return [
