@@ -183,9 +183,7 @@ class Conversation:
             lines.append(f"- Prompt format: {self.template}")
         lines.append(f"- Started: {self.created_at}")
         if self.settings:
-            shown = ", ".join(
-                f"{k}={v}" for k, v in sorted(self.settings.items()) if k != "system_prompt"
-            )
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()) if k != "system_prompt")
             lines.append(f"- Settings: {shown}")
         lines.append("")
         if self.settings.get("system_prompt"):
@@ -499,8 +497,7 @@ class ConversationStore(Store):
         if self._db.waits_for(lambda key: self._real(key) == wanted):
             outage = self._db.outage
             raise StorageError(
-                f"this conversation's latest changes are not saved yet ({outage}); "
-                "it opens once they are",
+                f"this conversation's latest changes are not saved yet ({outage}); it opens once they are",
                 kind=outage.kind if outage else "",
                 title="Cannot open the conversation yet",
             )
@@ -558,8 +555,7 @@ def _stored(row: sqlite3.Row) -> StoredMessage:
 def _shown_last(conn: sqlite3.Connection, conversation: object) -> int | None:
     """The message the branch shown ends at (None: no message yet)."""
     row = conn.execute(
-        "SELECT id FROM messages WHERE conversation_id = ? ORDER BY last_shown DESC, id DESC"
-        " LIMIT 1",
+        "SELECT id FROM messages WHERE conversation_id = ? ORDER BY last_shown DESC, id DESC LIMIT 1",
         (conversation,),
     ).fetchone()
     return row[0] if row else None

@@ -135,9 +135,7 @@ def test_endpoint(endpoint: Endpoint, api_key: str | None = None) -> list[str]:
     endpoint = validated(endpoint)
     key = api_key if api_key is not None else endpoint_api_key(endpoint)
     source = "the key being tested" if api_key is not None else key_source(endpoint)
-    return list_models(
-        endpoint.url, key, endpoint_name=endpoint.name, key_source=source, max_retries=0
-    )
+    return list_models(endpoint.url, key, endpoint_name=endpoint.name, key_source=source, max_retries=0)
 
 
 def remote_spec(endpoint: Endpoint, model: str) -> str:

@@ -143,9 +143,7 @@ class LocalBackend(Backend):
                     raise EngineError(reply[3], reply[2], partial="".join(parts))
                 elif kind == "dead":
                     finished = True
-                    raise EngineError(
-                        self._crash_message(self._exitcode), "crashed", partial="".join(parts)
-                    )
+                    raise EngineError(self._crash_message(self._exitcode), "crashed", partial="".join(parts))
                 if finished:
                     now = time.perf_counter()
                     stats.total_seconds = now - started

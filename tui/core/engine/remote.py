@@ -91,9 +91,7 @@ def open_remote(spec: str, settings: Settings, **options) -> RemoteBackend:
         endpoint = settings.endpoint(where)
         if endpoint is None:
             known = ", ".join(e.name for e in settings.endpoints) or "none saved"
-            raise EngineError(
-                f"no endpoint named {one_line(where)!r} (endpoints: {known})", "not_found"
-            )
+            raise EngineError(f"no endpoint named {one_line(where)!r} (endpoints: {known})", "not_found")
         url = endpoint.url
     return RemoteBackend(url, model, **(endpoint_options(endpoint) if endpoint else {}), **options)
 
@@ -130,8 +128,7 @@ def endpoint_api_key(endpoint: Endpoint) -> str | None:
         return keyring.get_password(KEYRING_SERVICE, endpoint.name)
     except keyring.errors.KeyringError as error:
         raise EngineError(
-            f"the OS keyring could not be read for endpoint {endpoint.name!r}: "
-            f"{type(error).__name__}",
+            f"the OS keyring could not be read for endpoint {endpoint.name!r}: {type(error).__name__}",
             "auth",
         ) from None
 
@@ -448,9 +445,7 @@ class RemoteBackend(Backend):
             body = {"input": text, "model": self.model}
             reply = client.post(url, body=body, cast_to=object, options=options)
             return int(reply["count"])  # type: ignore[index]
-        reply = client.post(
-            url, body={"content": text}, cast_to=object, options=options
-        )  # llama.cpp
+        reply = client.post(url, body={"content": text}, cast_to=object, options=options)  # llama.cpp
         return len(reply["tokens"])  # type: ignore[index]
 
     def _count_quietly(self, messages: Sequence[Message]) -> int:
@@ -466,9 +461,7 @@ class RemoteBackend(Backend):
         """An EngineError for a client failure: what happened, at which server, what to do."""
         kind, message = self._describe(error)
         if partial:
-            message += (
-                f"; the answer was cut there, the {len(partial)} characters received are kept"
-            )
+            message += f"; the answer was cut there, the {len(partial)} characters received are kept"
         if self._key:  # a careless server may echo the Authorization header back in its error text
             message = message.replace(self._key, "***")
         return EngineError(message, kind, partial=partial)
@@ -516,9 +509,7 @@ class RemoteBackend(Backend):
 
         if tls := find(ssl.SSLError):
             reason = getattr(tls, "reason", None) or one_line(str(tls), 120)
-            return (
-                f"TLS error talking to {host}: {reason} (is it https, with a trusted certificate?)"
-            )
+            return f"TLS error talking to {host}: {reason} (is it https, with a trusted certificate?)"
         if find(socket.gaierror):
             return f"cannot resolve {urlsplit(self.base_url).hostname!r} (DNS lookup failed)"
         if find(ConnectionRefusedError):
@@ -534,9 +525,7 @@ class RemoteBackend(Backend):
 def _chain(error: BaseException) -> list[BaseException]:
     """The error and what it wraps: the OSError/SSLError under the client's and httpx's wrappers."""
     chain = [error]
-    while (
-        inner := chain[-1].__cause__ or chain[-1].__context__
-    ) is not None and inner not in chain:
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None and inner not in chain:
         chain.append(inner)
     return chain
 

@@ -54,9 +54,7 @@ def cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-OFFLINE_MESSAGE = (
-    "Offline mode (HF_HUB_OFFLINE) is on: only files already downloaded are available."
-)
+OFFLINE_MESSAGE = "Offline mode (HF_HUB_OFFLINE) is on: only files already downloaded are available."
 
 
 def require_online() -> None:
@@ -102,9 +100,7 @@ class HubError(LlmtuiError):
         self.retry_after = retry_after
 
 
-def explain(
-    error: BaseException, repo_id: str | None = None, filename: str | None = None
-) -> HubError:
+def explain(error: BaseException, repo_id: str | None = None, filename: str | None = None) -> HubError:
     """Turn a huggingface-hub / network exception into a HubError with a clear message."""
     import httpx2
     from huggingface_hub import errors
@@ -134,9 +130,7 @@ def explain(
         status = error.response.status_code
         retry_after = _retry_after(error.response.headers.get("Retry-After"))
         if status == 401:
-            return HubError(
-                "The Hub rejected your token: run `hf auth login` again or fix HF_TOKEN.", "auth"
-            )
+            return HubError("The Hub rejected your token: run `hf auth login` again or fix HF_TOKEN.", "auth")
         if status == 403:
             return HubError(
                 f"Access to {what} is forbidden for your token: check its permissions "
@@ -170,9 +164,7 @@ def explain(
     if isinstance(error, httpx2.TimeoutException):
         return HubError(f"{endpoint()} stopped answering (timed out).", "network", retryable=True)
     if isinstance(error, (httpx2.NetworkError, httpx2.RemoteProtocolError)):
-        return HubError(
-            f"The connection to {endpoint()} broke: {_reason(error)}.", "network", retryable=True
-        )
+        return HubError(f"The connection to {endpoint()} broke: {_reason(error)}.", "network", retryable=True)
     return HubError(f"Unexpected error talking to the Hub: {_reason(error)}", "server")
 
 
@@ -420,9 +412,7 @@ class RepoSearch:
 
 def _search(name: str, author: str | None, limit: int) -> list[tuple[str, int | None]]:
     try:
-        models = api().list_models(
-            search=name, author=author, filter="gguf", sort="downloads", limit=limit
-        )
+        models = api().list_models(search=name, author=author, filter="gguf", sort="downloads", limit=limit)
         return [(m.id, m.downloads) for m in models]
     except Exception as error:  # noqa: BLE001
         raise explain(error) from None
@@ -468,9 +458,7 @@ def find_gguf_repos(query: str, catalogue: Any | None = None, limit: int = 20) -
     if thebloke is not None:
         return RepoSearch(query, thebloke, alternatives, more_thebloke=more)
     others = [
-        RepoChoice(r, "search", d)
-        for r, d in _search(name, None, limit)
-        if r.split("/")[0] != THEBLOKE
+        RepoChoice(r, "search", d) for r, d in _search(name, None, limit) if r.split("/")[0] != THEBLOKE
     ]
     seen = {c.repo_id for c in alternatives}
     reason = getattr(ref, "reason", None)
