@@ -481,12 +481,8 @@ class ConversationStore(Store):
                 " JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE m.role = 'assistant' AND m.stats IS NOT NULL"
             ).fetchall()
-        speeds = []
-        for model, stats in rows:
-            speed = json.loads(stats).get("tokens_per_second")
-            if isinstance(speed, (int, float)) and speed > 0:
-                speeds.append((model, float(speed)))
-        return speeds
+        speeds = [(model, json.loads(stats).get("tokens_per_second")) for model, stats in rows]
+        return [(model, float(s)) for model, s in speeds if isinstance(s, (int, float)) and s > 0]
 
     # -- ids of writes that wait ------------------------------------------------------------------
 

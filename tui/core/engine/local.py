@@ -301,18 +301,14 @@ class LocalBackend(Backend):
 
     def _read(self, process, conn) -> None:
         """Route the worker's replies to their requests until it ends; then tell those still waiting."""
-        while True:
-            ready = multiprocessing.connection.wait([conn, process.sentinel])
-            if conn in ready:
-                try:
-                    reply = conn.recv()
-                except (EOFError, OSError):
-                    break
-                waiter = self._waiters.get(reply[1])
-                if waiter is not None:
-                    waiter[0].put(reply)
-                continue
-            break
+        while conn in multiprocessing.connection.wait([conn, process.sentinel]):
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                break
+            waiter = self._waiters.get(reply[1])
+            if waiter is not None:
+                waiter[0].put(reply)
         process.join()
         with self._lock:
             if self._process is process:  # died on its own: the next request starts a new one

@@ -332,8 +332,8 @@ class RemoteBackend(Backend):
     def _open(self, messages: Sequence[Message], sampling: SamplingOptions) -> openai.Stream:
         """Send the request (retried on 429/5xx by the client); the stream of chunks, as dicts.
 
-        The chunks stay plain JSON: building the client's typed models for each one cost ~90 us a
-        token, four times what a bare SSE reader spends in all (bench/remote.py).
+        The chunks stay plain JSON: the client's typed model of each one cost several times all the
+        rest of reading a token (bench/README.md, "Remote models").
         """
         params: dict = {
             "model": self.model,

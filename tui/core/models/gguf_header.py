@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -382,16 +383,11 @@ def check_local(path: Path) -> GgufFile:
         raise GgufHeaderError(f"{path} is a folder, not a GGUF file") from None
     except OSError as error:
         raise GgufHeaderError(f"cannot read {path}: {error.strerror or error}") from None
-    with handle:
+    with handle, _naming(path.name):
         reader = _Reader(_file_fetch(handle), max(size, 1))
-        try:
-            metadata: dict[str, object] = {}
-            version, tensor_count = _key_values(reader, metadata)
-            tensor_end = _tensor_table(reader, tensor_count)
-        except GgufHeaderError as error:
-            raise GgufHeaderError(f"{path.name}: {error}", error.kind) from None
-        except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
-            raise GgufHeaderError(f"{path.name}: the GGUF header is corrupted") from None
+        metadata: dict[str, object] = {}
+        version, tensor_count = _key_values(reader, metadata)
+        tensor_end = _tensor_table(reader, tensor_count)
     data_end = _data_start(reader.pos, metadata) + tensor_end
     if data_end > size:
         raise GgufHeaderError(
@@ -399,6 +395,17 @@ def check_local(path: Path) -> GgufFile:
             f"({_mib(size)} of {_mib(data_end)}); download it again"
         )
     return GgufFile(path, version, metadata, tensor_count, size, data_end)
+
+
+@contextmanager
+def _naming(name: str) -> Iterator[None]:
+    """A header that cannot be read, as a GgufHeaderError that names the file."""
+    try:
+        yield
+    except GgufHeaderError as error:
+        raise GgufHeaderError(f"{name}: {error}", error.kind) from None
+    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
+        raise GgufHeaderError(f"{name}: the GGUF header is corrupted") from None
 
 
 def _mib(size: int) -> str:
@@ -466,7 +473,7 @@ def read_remote_header(
     version this parser does not read comes back with the bytes read so far, for llama.cpp to
     judge."""
     reader = _Reader(_remote_fetch(repo_id, filename, revision), max_bytes)
-    try:
+    with _naming(filename):
         if reader.unpack("<I") != GGUF_MAGIC:
             raise GgufHeaderError(f"{filename} is not a GGUF file (wrong magic number)")
         version = reader.unpack("<I")
@@ -476,9 +483,5 @@ def read_remote_header(
         metadata: dict[str, object] = {}
         _, tensor_count = _key_values(reader, metadata)
         _tensor_table(reader, tensor_count, check_types=False)
-    except GgufHeaderError as error:
-        raise GgufHeaderError(f"{filename}: {error}", error.kind) from None
-    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
-        raise GgufHeaderError(f"{filename}: the GGUF header is corrupted") from None
     header_end = _data_start(reader.pos, metadata)
     return RemoteHeader(version, _architecture(metadata), bytes(reader.buffer), header_end)
