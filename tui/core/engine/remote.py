@@ -174,7 +174,6 @@ class RemoteBackend(Backend):
     ) -> None:
         self.base_url = normalise_url(base_url)
         self.model = model
-        self.endpoint_name = endpoint_name
         self.timeout = timeout
         self.max_retries = max_retries
         self._key = api_key or ""

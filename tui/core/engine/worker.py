@@ -151,13 +151,11 @@ class _Worker:
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._piece_buffer = ctypes.create_string_buffer(64)
         self.n_ctx = self.llm.n_ctx()
-        self.options = options
         self.drafter = None
         if options["prompt_lookup"] > 0:
             from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
             self.drafter = LlamaPromptLookupDecoding(num_pred_tokens=options["prompt_lookup"])
-        self.template = None
         self._set_template(template_choice)
         self._warm_up()
         busy = takes_every_core(self.llm.n_threads, self._offloaded_layers())
