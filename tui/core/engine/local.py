@@ -205,10 +205,6 @@ class LocalBackend(Backend):
         return self.info
 
     @property
-    def loaded(self) -> bool:
-        return self._process is not None
-
-    @property
     def pid(self) -> int | None:
         """The worker process's id (compare reads its peak memory); None when none is running."""
         process = self._process
