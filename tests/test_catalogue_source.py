@@ -126,7 +126,7 @@ def test_models_per_group_section(page, cat):
     sections = {name: links for name, links in page.models.items() if name != "GGUF"}
     assert [g.name for g in cat.groups] == list(sections)
     for group in cat.groups:
-        listed = [m for m in cat.models_in(group.id) if m.listed_on_page]
+        listed = [m for m in cat.models if m.group == group.id and m.listed_on_page]
         assert [m.id for m in listed] == [text for text, _ in sections[group.name]], group.id
         assert [m.url for m in listed] == [url for _, url in sections[group.name]], group.id
 

@@ -501,16 +501,21 @@ def test_what_has_no_reasoning_or_is_not_a_chat_answer_passes_untouched():
         assert serve_through_wrapper(response, content_type=kind, opened=None)[2] == response
 
 
-def test_a_prompt_format_that_opens_the_block_starts_the_answer_inside_it(tiny_gguf):
+def test_a_prompt_format_that_opens_the_block_starts_the_answer_inside_it(tiny_gguf, context):
+    from argparse import Namespace
+
     from tests.tiny_gguf import CHATML_TEMPLATE
-    from tui.cli.serve import _chat_format
-    from tui.core.models.gguf_header import check_local
+    from tui.cli.serve import _model_file
+
+    def served(path):
+        return _model_file(Namespace(model=str(path), template=None), context)
 
     opens = CHATML_TEMPLATE.replace("assistant\n", "assistant\n<think>\n")
     assert opens != CHATML_TEMPLATE
-    header = check_local(tiny_gguf(PIECES, chat_template=opens))
-    assert _chat_format(header, None, None) == (None, "<think>")  # the file's own template
-    assert _chat_format(check_local(tiny_gguf(PIECES, name="plain.gguf")), None, None) == (None, "")
+    path = tiny_gguf(PIECES, chat_template=opens)
+    assert served(path) == (path, None, "<think>")  # the file's own template
+    plain = tiny_gguf(PIECES, name="plain.gguf")
+    assert served(plain) == (plain, None, "")
     answer = completion("a plan</think>Answer.")
     _, _, body = serve_through_wrapper(answer, content_type=b"application/json", opened="<think>")
     message = json.loads(body)["choices"][0]["message"]

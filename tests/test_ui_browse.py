@@ -7,7 +7,7 @@ import importlib
 import pytest
 from textual.widgets import Input, OptionList, Static
 
-from tests.pilot import put_on_this_machine, until
+from tests.pilot import fits_found, put_on_this_machine, until
 from tui.ui.app import MODE_SCREENS, LlmTui
 from tui.ui.browse.detail import ModelDetail
 from tui.ui.browse.screen import BrowseScreen
@@ -43,7 +43,7 @@ async def test_groups_list_counts_and_filter_the_table(catalogue):
         await pilot.click("#groups", offset=(2, 2))  # the second entry: the first group
         await pilot.pause()
         first = catalogue.groups[0]
-        assert sorted(shown_ids(pilot.app)) == sorted(m.id for m in catalogue.models_in(first.id))
+        assert sorted(shown_ids(pilot.app)) == sorted(m.id for m in catalogue.models if m.group == first.id)
         assert str(pilot.app.screen.query_one("#match-count").visual).strip() == (
             f"{counts[first.id]} of {len(catalogue.models)}"
         )
@@ -51,7 +51,7 @@ async def test_groups_list_counts_and_filter_the_table(catalogue):
         await pilot.press("g")  # next group
         await pilot.pause()
         second = catalogue.groups[1]
-        assert sorted(shown_ids(pilot.app)) == sorted(m.id for m in catalogue.models_in(second.id))
+        assert sorted(shown_ids(pilot.app)) == sorted(m.id for m in catalogue.models if m.group == second.id)
 
 
 async def test_filter_as_you_type_matches_name_org_group_and_licence(catalogue):
@@ -166,6 +166,9 @@ async def test_action_buttons_do_the_same_as_the_keys(catalogue, opened, tiny_gg
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
         chosen = pilot.app.screen.query_one(ModelTable).current.id
         put_on_this_machine(catalogue.model(chosen), tiny_gguf(["x"]))
+        # The fit fills the detail pane (moving its buttons down): click where the button ends up.
+        await until(pilot, lambda: fits_found(pilot.app))
+        await pilot.pause()
         await pilot.click("#action-chat")
         await until(pilot, lambda: pilot.app.current_mode == "chat")
         assert opened == [("chat", chosen)]
@@ -268,14 +271,15 @@ async def test_the_detail_pane_waits_while_typing_and_follows_on_leaving_the_fil
 
     monkeypatch.setattr(browse_screen, "DETAIL_DELAY", 30.0)  # no pause in typing here
     async with LlmTui(catalogue).run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: fits_found(pilot.app))  # the fit re-renders the detail
+        await pilot.pause()
         shown = detail_text(pilot.app)
         await pilot.press("slash")
         await type_text(pilot, "yi-6")
         assert shown_ids(pilot.app) and detail_text(pilot.app) == shown
         await pilot.press("enter")
-        await pilot.pause()
         first = catalogue.model(shown_ids(pilot.app)[0])
-        assert first.name in detail_text(pilot.app)
+        await until(pilot, lambda: first.name in detail_text(pilot.app), "the detail follows")
 
 
 async def test_command_palette_runs_screen_and_app_actions(catalogue):

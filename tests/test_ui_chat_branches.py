@@ -13,8 +13,9 @@ from tui.core.chat.store import ConversationStore
 from tui.core.config.paths import app_paths
 from tui.core.engine.base import Message
 from tui.ui.app import LlmTui
+from tui.ui.chat.conversations import SearchHits
 from tui.ui.chat.screen import ChatScreen
-from tui.ui.chat.widgets import AlternativeArrow, ChatInput, SearchHits
+from tui.ui.chat.widgets import AlternativeArrow, ChatInput
 
 HOSTILE = "zebra [bold] [/] \x1b[2J [link=https://x.invalid]x"
 

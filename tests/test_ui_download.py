@@ -78,7 +78,6 @@ async def test_progress_shows_and_cancel_removes_the_download(
 ):
     from tui.core.models.hub import list_files
     from tui.ui.download import screen as models_screen
-    from tui.ui.download.screen import download_service
 
     monkeypatch.setattr(models_screen, "STALLED_AFTER", 0.5)
 
@@ -88,7 +87,7 @@ async def test_progress_shows_and_cancel_removes_the_download(
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        service = download_service(app)
+        service = app.downloads
         (job,) = service.submit(list_files(REPO).files[0])
         table = app.screen.query_one("#downloads", DataTable)
         await wait_until(pilot, lambda: service.manager.status(job).done >= 19 << 20)
@@ -112,6 +111,29 @@ async def test_progress_shows_and_cancel_removes_the_download(
         await wait_until(pilot, lambda: table.row_count == 0)
         assert service.manager.status(job).state == State.CANCELLED
         fake_hub.release()
+
+
+async def test_a_finished_and_a_failed_download_are_notified_then_the_pump_parks(
+    app, fake_hub, tiny_gguf
+):
+    from tui.core.models.hub import list_files
+
+    tiny = tiny_gguf(["x"], name="t.gguf")
+    fake_hub.add_repo(REPO, {"phi-2.Q2_K.gguf": tiny, "phi-2.[bold]Q8_0.gguf": tiny})
+    fake_hub.fault("phi-2.[bold]Q8_0.gguf", status=403, times=100)
+    async with app.run_test(size=(140, 40)) as pilot:
+        service = app.downloads
+        for file in list_files(REPO).files:
+            service.submit(file)
+
+        def notes() -> dict[str, str]:
+            return {n.title: n.message for n in app._notifications}
+
+        await wait_until(pilot, lambda: len(notes()) == 2)
+        assert notes()["Download finished"] == "phi-2.Q2_K.gguf is ready (verified)."
+        assert "phi-2.[bold]Q8_0.gguf failed" in notes()  # a hostile name, as text
+        assert sorted(s.state.value for s in service.statuses()) == ["done", "failed"]
+        await wait_until(pilot, lambda: not service._pump.running)  # nothing moves: no more drains
 
 
 async def test_delete_asks_first_and_frees_the_disk(app, fake_hub, tiny_gguf):

@@ -139,12 +139,11 @@ async def test_cancel_during_the_download_stops_it_and_opens_nothing(
 
 async def test_a_download_already_running_is_followed_not_cancelled(catalogue, hub_with_model):
     from tui.core.models.hub import list_files
-    from tui.ui.download.screen import download_service
 
     hub_with_model.fault(GOOD, stall_after=2_500_000, times=8)  # 20 MB over 8 connections
     app = LlmTui(catalogue)
     async with app.run_test(size=(140, 45)) as pilot:
-        service = download_service(app)
+        service = app.downloads
         good = next(f for f in list_files(REPO).files if f.name == GOOD)
         (job,) = service.submit(good)  # started earlier, from My models
         picker = await picker_for(pilot, "c")

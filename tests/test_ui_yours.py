@@ -57,7 +57,7 @@ async def test_yours_tab_ranks_the_votes_with_links_and_literal_names(catalogue)
         assert first[9] == "#1 of 9, Open LLM Leaderboard"
         assert rows[1][8] == "–" and rows[1][9] == "–"
         chart = screen.query_one(IntervalChart)
-        assert [b.label for b in chart.items] == [r[1] for r in rows]
+        assert [b.label for b in chart.bars] == [r[1] for r in rows]
         assert chart.marked == "mistral-7b-instruct-v0.2.Q4_K_M"
         rates = texts(screen.query_one("#yours-pass-rates", DataTable))
         assert rates == [["sums.yaml", "[bold]x[/]", "1/2", "50%", "9% to 91%"]]

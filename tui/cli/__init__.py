@@ -3,13 +3,15 @@
 Each sub-command lives in its own module here (`download`, `chat`, `compare`, `serve`) and exposes
 `register(subparsers)`; heavy imports happen inside the command, so `llmtui --help` stays instant.
 A command is called with the parsed arguments and the `AppContext` built once here. Bad input (any
-`LlmtuiError`) ends with one clear line on stderr and exit status 2.
+`LlmtuiError` a command lets through) ends with one clear line on stderr and exit status 2, said here
+for every command; the helpers below are the other patterns the commands share.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -26,14 +28,38 @@ class CliError(LlmtuiError):
     as one line, exit status 2."""
 
 
-def engine_message(error) -> str:
-    """An EngineError as the command line says it: a model that is not downloaded also names the
-    command that fetches it."""
+def error_message(error: LlmtuiError) -> str:
+    """An error as the command line says it: a model that is not downloaded also names the command
+    that fetches it."""
     from tui.core.engine.resolve import NotDownloaded
 
     if isinstance(error, NotDownloaded):
         return f"{error.message}: `llmtui download {error.name}` fetches it"
-    return error.message
+    return str(error)
+
+
+def add_actions(subparsers, name: str, **options):
+    """A command made of actions (`llmtui history list`): what its actions are added to."""
+    parser = subparsers.add_parser(name, **options)
+    return parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+
+
+def say_recovery(store):
+    """`store`, once stderr says what its opening recovered from (a damaged file set aside)."""
+    if store.recovery is not None:
+        print(f"llmtui: {store.recovery.title}: {store.recovery.message}", file=sys.stderr)
+    return store
+
+
+def printed(args: argparse.Namespace, data: list | dict, empty: str = "", **dumps) -> bool:
+    """With `--json`, print `data` as JSON (`dumps`: json.dumps's options over one-space indents
+    and text as it is); else, when there is no data, the line `empty`. Whether that was the whole
+    output: if not, the command prints its text."""
+    if args.json:
+        print(json.dumps(data, **{"ensure_ascii": False, "indent": 1, **dumps}))
+    elif not data:
+        print(empty)
+    return args.json or not data
 
 
 def build_parser(commands: bool = True) -> argparse.ArgumentParser:
@@ -45,10 +71,7 @@ def build_parser(commands: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"llmtui {__version__}")
     parser.add_argument(
-        "--catalogue",
-        type=Path,
-        metavar="PATH",
-        help="catalogue YAML to use instead of the bundled one",
+        "--catalogue", type=Path, metavar="PATH", help="catalogue YAML to use instead of the bundled one"
     )
     parser.set_defaults(func=run_app)
     if not commands:
@@ -83,8 +106,7 @@ def run_app(args: argparse.Namespace, context) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(commands=not _plain_start(argv))
     args = parser.parse_args(argv)
     from tui.core.config.context import AppContext
@@ -97,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except LlmtuiError as error:
         from tui.core.text import clean
 
-        print(f"llmtui: error: {clean(str(error))}", file=sys.stderr)
+        print(f"llmtui: error: {clean(error_message(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

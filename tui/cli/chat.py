@@ -3,23 +3,20 @@
 With `--prompt` the answer streams to stdout and the command exits (`--json`: one JSON document with
 the answer, the model's reasoning apart from it, the model, its prompt format and the stats); a
 reasoning block is never printed with the answer. `--json-schema FILE` (or `--grammar FILE`) constrains
-the answer: a broken or unsupported schema is one line and exit status 2. The conversation is kept
-with the chat screen's (`--no-save`: not kept). Without it the TUI opens on the chat screen
-with MODEL loaded. MODEL is a `.gguf` path, a catalogue model or repository in the Hugging Face
-cache, or URL#MODEL / ENDPOINT#MODEL. A model that cannot be used, or a prompt longer than the
-context, is one line on stderr and exit status 2.
+the answer. The conversation is kept with the chat screen's (`--no-save`: not kept). Without it the
+TUI opens on the chat screen with MODEL loaded. MODEL is any spec `tui.core.engine.resolve` takes.
 
 A catalogue model (or Hub repository) with no file on this machine is downloaded first: the
 recommended file for this machine (MODEL:QUANT picks another), after asking on the terminal, or
-at once with `--yes`. Where nobody can be asked (stdin is not a terminal) and `--yes` is not given,
-it is one line and exit status 2.
+at once with `--yes`; where nobody can be asked (stdin is not a terminal), only with `--yes`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from tui.cli import CliError, printed
 
 
 def register(subparsers) -> None:
@@ -29,38 +26,27 @@ def register(subparsers) -> None:
         description="Chat with a local GGUF (or a remote model). With --prompt, print one answer and exit.",
     )
     parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL",
+        "model", metavar="MODEL", help=".gguf path, catalogue model, owner/repo[:QUANT] or URL#MODEL"
     )
+    parser.add_argument("--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)")
+    # Flags named as the chat screen's settings are passed to it (`screen_options`).
     parser.add_argument(
-        "--prompt", metavar="TEXT", help="ask this and print the answer ('-': read stdin)"
+        "--system", dest="system_prompt", metavar="TEXT", help="system prompt (default: the chat settings')"
     )
-    parser.add_argument(
-        "--system", metavar="TEXT", help="system prompt (default: the chat settings')"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the answer and its stats as JSON"
-    )
+    parser.add_argument("--json", action="store_true", help="print the answer and its stats as JSON")
     parser.add_argument(
         "--preset", metavar="NAME",
         help="a preset's system prompt and settings (flags given go over them; default: the "
         "model's default preset, if it has one)",
     )  # fmt: skip
-    parser.add_argument(
-        "--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)"
-    )
+    parser.add_argument("--template", metavar="NAME", help="prompt format (gguf, chatml, llama-2, ...)")
     constrain = parser.add_mutually_exclusive_group()
     constrain.add_argument(
         "--json-schema", metavar="FILE", help="answer JSON that matches this JSON schema (.json)"
     )
-    constrain.add_argument(
-        "--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows"
-    )
-    parser.add_argument("--ctx", type=int, metavar="N", help="context length")
-    parser.add_argument(
-        "--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)"
-    )
+    constrain.add_argument("--grammar", metavar="FILE", help="answer text this GBNF grammar (.gbnf) allows")
+    parser.add_argument("--ctx", dest="context_length", type=int, metavar="N", help="context length")
+    parser.add_argument("--gpu-layers", type=int, metavar="N", help="layers to offload to the GPU (-1: all)")
     parser.add_argument("--threads", type=int, metavar="N")
     parser.add_argument("--temperature", type=float, metavar="T")
     parser.add_argument("--top-p", type=float, metavar="P")
@@ -98,7 +84,6 @@ def run(args: argparse.Namespace, context) -> int:
 def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     """Download MODEL's file when it names a model that is not on this machine; the exit status of a
     download that failed, else 0."""
-    from tui.cli import CliError
     from tui.cli.download import fetch, pick_file
     from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import NotDownloaded, find_local, is_remote
@@ -126,38 +111,20 @@ def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     return code
 
 
-# command-line flag -> the chat screen's setting of the same meaning
-SCREEN_SETTINGS = {
-    "system": "system_prompt",
-    "template": "template",
-    "ctx": "context_length",
-    "gpu_layers": "gpu_layers",
-    "threads": "threads",
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "top_k": "top_k",
-    "min_p": "min_p",
-    "repeat_penalty": "repeat_penalty",
-    "max_tokens": "max_tokens",
-    "seed": "seed",
-    "prompt_lookup": "prompt_lookup",
-}
-
-
 def screen_options(args: argparse.Namespace) -> dict:
-    """The flags given on the command line, as the chat screen's settings."""
-    return {
-        setting: getattr(args, flag)
-        for flag, setting in SCREEN_SETTINGS.items()
-        if getattr(args, flag, None) is not None
-    }
+    """The flags given on the command line that are the chat screen's settings (the chat settings,
+    and `template`), by name."""
+    from dataclasses import fields
+
+    from tui.core.config.settings import ChatSettings
+
+    settings = {"template", *(field.name for field in fields(ChatSettings))}
+    return {name: value for name, value in vars(args).items() if name in settings and value is not None}
 
 
 def _answer(args: argparse.Namespace, context) -> int:
-    from tui.cli import CliError, engine_message
     from tui.core.chat.session import Answered, ChatSession
     from tui.core.chat.store import ConversationStore
-    from tui.core.engine.base import EngineError
     from tui.core.text import clean
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
@@ -167,8 +134,7 @@ def _answer(args: argparse.Namespace, context) -> int:
     session.set_response_format(args.json_schema or args.grammar)
     # Kept as the chat screen keeps conversations (it lists them), unless --no-save.
     store = session.store = None if args.no_save else ConversationStore(context.paths.database)
-    # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is
-    # exact.
+    # Model text on a terminal is cleaned (an answer must not drive the terminal); piped, it is exact.
     show = clean if sys.stdout.isatty() else str
     try:
         info = session.load(args.model)
@@ -178,8 +144,6 @@ def _answer(args: argparse.Namespace, context) -> int:
             elif not args.json and not event.reasoning:  # the answer alone
                 sys.stdout.write(show(event.text))
                 sys.stdout.flush()
-    except EngineError as error:
-        raise CliError(engine_message(error)) from None
     except KeyboardInterrupt:
         session.stop()
         raise
@@ -188,29 +152,25 @@ def _answer(args: argparse.Namespace, context) -> int:
         if store is not None:
             store.close()
     if ended.error is not None:
-        raise CliError(engine_message(ended.error))
-    if args.json:
-        document = {
-            "model": args.model,
-            "model_name": info.name,
-            "template": info.template_name,
-            "template_source": info.template_source,
-            "template_is_guess": info.template_is_guess,
-            "answer": ended.text,
-            "reasoning": ended.reasoning or None,
-            "reasoning_seconds": ended.reasoning_seconds,
-            "stats": ended.stats.to_dict(),
-        }
-        print(json.dumps(document, ensure_ascii=False))
-    else:
-        if not ended.text.endswith("\n"):
-            sys.stdout.write("\n")
-        if info.template_is_guess:
-            print(
-                f"llmtui: prompt format guessed ({info.template_name}): "
-                f"{info.template_reason}",
-                file=sys.stderr,
-            )
+        raise ended.error  # one line, exit 2, as every other error
+    document = {
+        "model": args.model,
+        "model_name": info.name,
+        "template": info.template_name,
+        "template_source": info.template_source,
+        "template_is_guess": info.template_is_guess,
+        "answer": ended.text,
+        "reasoning": ended.reasoning or None,
+        "reasoning_seconds": ended.reasoning_seconds,
+        "stats": ended.stats.to_dict(),
+    }
+    if printed(args, document, indent=None):
+        return 0
+    if not ended.text.endswith("\n"):
+        sys.stdout.write("\n")
+    if info.template_is_guess:
+        reason = info.template_reason
+        print(f"llmtui: prompt format guessed ({info.template_name}): {reason}", file=sys.stderr)
     return 0
 
 

@@ -9,9 +9,10 @@ a comparison that could not be saved (a full disk: the answers are printed first
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from tui.cli import CliError, printed, say_recovery
 
 
 def register(subparsers) -> None:
@@ -20,14 +21,10 @@ def register(subparsers) -> None:
         help="compare 2-4 models on one prompt or a prompt set, side by side",
         description="Run the same prompt(s) through 2-4 models and show the answers side by side.",
     )
-    parser.add_argument(
-        "models", nargs="*", metavar="MODEL", help=".gguf path, catalogue id or URL#MODEL"
-    )
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=".gguf path, catalogue id or URL#MODEL")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--prompt", metavar="TEXT", help="the prompt")
-    source.add_argument(
-        "--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)"
-    )
+    source.add_argument("--prompts", type=Path, metavar="FILE", help="a prompt set (.yaml or .jsonl)")
     parser.add_argument("--system", metavar="TEXT", help="system prompt for every model")
     parser.add_argument(
         "--preset",
@@ -59,7 +56,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace, context) -> int:
     from dataclasses import asdict
 
-    from tui.cli import CliError, engine_message
     from tui.core.chat.presets import sampling_overrides
     from tui.core.compare.comparison import (
         MAX_MODELS,
@@ -73,9 +69,9 @@ def run(args: argparse.Namespace, context) -> int:
         parse_overrides,
     )
     from tui.core.compare.diff import diff
-    from tui.core.compare.prompt_sets import Prompt, PromptSetError, load_prompt_set
+    from tui.core.compare.prompt_sets import Prompt, load_prompt_set
     from tui.core.compare.store import CompareStore
-    from tui.core.engine.base import EngineError, chat_options
+    from tui.core.engine.base import chat_options
     from tui.core.engine.resolve import find_local, is_remote
     from tui.core.models.gguf_header import GgufHeaderError, check_local
     from tui.core.storage import StorageError
@@ -90,22 +86,14 @@ def run(args: argparse.Namespace, context) -> int:
     for spec in args.models:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
+        model = find_local(spec, catalogue, context)
         try:
-            check_local(find_local(spec, catalogue, context).path)
-        except EngineError as error:
-            raise CliError(engine_message(error)) from None
+            check_local(model.path)
         except GgufHeaderError as error:
             raise CliError(f"{spec}: {error}") from None
     if args.prompts is not None:
-        try:
-            prompt_set = load_prompt_set(args.prompts)
-        except PromptSetError as error:
-            raise CliError(str(error)) from None
-        prompts, system, set_path = (
-            prompt_set.prompts,
-            prompt_set.system,
-            str(args.prompts.resolve()),
-        )
+        prompt_set = load_prompt_set(args.prompts)
+        prompts, system, set_path = prompt_set.prompts, prompt_set.system, str(args.prompts.resolve())
     else:
         if not args.prompt.strip():
             raise CliError("--prompt is empty")
@@ -120,9 +108,7 @@ def run(args: argparse.Namespace, context) -> int:
     for item in args.set:
         number, sep, setting = item.partition(":")
         if not sep or not number.isdigit() or not 1 <= int(number) <= len(args.models):
-            raise CliError(
-                f"--set {item!r}: expected N:NAME=VALUE with N from 1 to {len(args.models)}"
-            )
+            raise CliError(f"--set {item!r}: expected N:NAME=VALUE with N from 1 to {len(args.models)}")
         try:
             overrides[int(number) - 1].update(parse_overrides(setting))
         except CompareError as error:
@@ -131,7 +117,8 @@ def run(args: argparse.Namespace, context) -> int:
     config = CompareConfig(
         models=tuple(ModelChoice(spec, o) for spec, o in zip(args.models, overrides, strict=True)),
         prompts=tuple(prompts),
-        system_prompt=args.system if args.system is not None
+        system_prompt=args.system
+        if args.system is not None
         else system or (shared.system_prompt if shared else chat.system_prompt),
         sampling=sampling,
         load=load,
@@ -150,21 +137,16 @@ def run(args: argparse.Namespace, context) -> int:
         )
 
     # Opened before the models run: a data folder that cannot be written fails now, not after.
-    store = None if args.no_save else CompareStore(context.paths.database)
-    if store is not None and store.recovery is not None:
-        print(f"llmtui: {store.recovery.title}: {store.recovery.message}", file=sys.stderr)
+    store = None if args.no_save else say_recovery(CompareStore(context.paths.database))
 
     def progress(event) -> None:
         if isinstance(event, ColumnChanged) and sys.stderr.isatty():
             column = event.column
             print(f"[{column.letter}] {column.spec}: {column.state}", file=sys.stderr)
 
-    try:
-        comparison = Comparison(
-            config, on_event=progress, plan=plan, catalogue=catalogue, context=context
-        )
-    except CompareError as error:
-        raise CliError(str(error)) from None
+    comparison = Comparison(
+        config, on_event=progress, plan=plan, catalogue=catalogue, context=context
+    )
     try:
         result = comparison.run()
     except KeyboardInterrupt:
@@ -183,15 +165,12 @@ def run(args: argparse.Namespace, context) -> int:
             not_saved = error  # the answers are printed all the same, then the error
         finally:
             store.close()
-    if args.json:
-        data = {**result.to_dict(), "plan": plan.reason, "changes": [asdict(c) for c in changes]}
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
+    data = {**result.to_dict(), "plan": plan.reason, "changes": [asdict(c) for c in changes]}
+    if not printed(args, data, indent=2):
         print_side_by_side(result, plan.reason, changes)
     if not_saved is not None:
         raise CliError(f"the comparison was not saved: {not_saved}")
-    failed = any(c.state == "failed" for c in result.columns)
-    return 1 if failed else 0
+    return 1 if any(c.state == "failed" for c in result.columns) else 0
 
 
 def _presets(args: argparse.Namespace, book) -> tuple:
@@ -227,10 +206,7 @@ def print_side_by_side(result, plan_reason: str, changes) -> None:
         cells = [result.cell(row, column.index) for column in columns]
         table.add_row(*(Text(clean(answer_text(cell))) for cell in cells))
         table.add_row(
-            *(
-                Text(stats_line(c, cell), style="dim")
-                for c, cell in zip(columns, cells, strict=True)
-            )
+            *(Text(stats_line(c, cell), style="dim") for c, cell in zip(columns, cells, strict=True))
         )
         console.print(table)
     if result.id is not None:

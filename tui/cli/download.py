@@ -16,6 +16,7 @@ import sys
 import time
 
 from tui.cli import CliError
+from tui.core.text import one_line
 
 
 def register(subparsers) -> None:
@@ -44,15 +45,11 @@ def register(subparsers) -> None:
     m.set_defaults(func=run_models)
 
 
-def _catalogue(context):
-    from tui.core.catalogue import CatalogueError
-
-    try:
-        return context.catalogue()
-    except CatalogueError:
-        raise
-    except Exception:  # noqa: BLE001 - a missing catalogue only means no mapping
-        return None
+def _hub_failed(error) -> None:
+    """A HubError: CliError for bad input or a missing repository or file; else said on stderr."""
+    if error.kind in ("bad_input", "not_found"):
+        raise CliError(str(error)) from None
+    print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
 
 
 def run_download(args: argparse.Namespace, context) -> int:
@@ -79,11 +76,9 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
     on stderr); CliError for bad input or a "no"."""
     from tui.core.models import hub
     from tui.core.models.recommend import ListingCache
-    from tui.core.text import one_line
 
-    catalogue = _catalogue(context)
     try:
-        search = hub.find_gguf_repos(model, catalogue)
+        search = hub.find_gguf_repos(model, context.catalogue())
         if search.thebloke is None and not search.others:
             raise CliError(f"{search.note} No other GGUF repository was found either.")
         choice = search.thebloke or search.others[0]
@@ -100,9 +95,7 @@ def pick_file(model: str, context, *, quant: str | None = None, filename: str | 
         else:
             chosen = _choose(files, yes, context.settings.downloads.context_length)
     except hub.HubError as error:
-        if error.kind in ("bad_input", "not_found"):
-            raise CliError(str(error)) from None
-        print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
+        _hub_failed(error)
         return None
     if not chosen.complete:
         raise CliError(
@@ -116,7 +109,6 @@ def check_loadable(chosen, context, revision: str) -> bool:
     be fetched (said on stderr); True otherwise. A header this reader cannot parse is not a
     verdict: llama.cpp decides once the file is here."""
     from tui.core.models import gguf_header, hub, loadable
-    from tui.core.text import one_line
 
     try:
         verdict = loadable.check(
@@ -127,9 +119,7 @@ def check_loadable(chosen, context, revision: str) -> bool:
               f"{one_line(str(error), 300)}", file=sys.stderr)  # fmt: skip
         return True
     except hub.HubError as error:
-        if error.kind in ("bad_input", "not_found"):
-            raise CliError(str(error)) from None
-        print(f"llmtui: error: {one_line(str(error), 400)}", file=sys.stderr)
+        _hub_failed(error)
         return False
     if not verdict.loadable:
         raise CliError(f"{verdict.refusal(chosen.name)}; --force downloads it anyway")
@@ -138,7 +128,6 @@ def check_loadable(chosen, context, revision: str) -> bool:
 
 def _choose(files, yes: bool, context_length: int):
     from tui.core.models import fit, gguf_header, hub
-    from tui.core.text import one_line
 
     here = fit.machine()
     try:
@@ -173,7 +162,6 @@ def fetch(chosen, context, revision: str = "main"):
     """Download a file with a progress line on stderr: (exit status, the verified file's path or
     None)."""
     from tui.core.models.downloads import State, requests_for
-    from tui.core.text import one_line
 
     bar = _Bar()
     manager = context.download_manager(on_event=bar.update)
@@ -181,12 +169,12 @@ def fetch(chosen, context, revision: str = "main"):
     try:
         results = [manager.wait(i) for i in ids]
     except KeyboardInterrupt:
-        manager.close()
-        bar.finish()
-        print("llmtui: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130, None
+        results = None
     manager.close()
     bar.finish()
+    if results is None:
+        print("llmtui: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130, None
     failed = [r for r in results if r.state != State.DONE]
     for r in failed:
         print(f"llmtui: error: {one_line(r.message or r.state.value, 400)}", file=sys.stderr)
@@ -206,7 +194,6 @@ class _Bar:
 
     def update(self, status) -> None:
         from tui.core.models.fit import human_bytes, human_duration
-        from tui.core.text import one_line
 
         name = one_line(status.request.filename, 40)
         pct = f"{status.fraction * 100:5.1f}%" if status.fraction is not None else "  ?  "
@@ -260,7 +247,6 @@ def _offline_download(args, context) -> int:
 def run_models(args: argparse.Namespace, context) -> int:
     from tui.core.models import library
     from tui.core.models.fit import human_bytes
-    from tui.core.text import one_line
 
     lib = library.scan(context.paths, context.settings.model_dirs)
     if args.json:
@@ -282,9 +268,7 @@ def run_models(args: argparse.Namespace, context) -> int:
         print("No GGUF files yet: `llmtui download MODEL` fetches one.")
         return 0
     for m in lib.models:
-        used = (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used)) if m.last_used else "never"
-        )
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used)) if m.last_used else "never"
         print(f"{human_bytes(m.size):>9}  {m.quant or '?':8} {used:16}  {one_line(m.label, 300)}")
     print(f"{human_bytes(lib.total_size):>9}  total, {len(lib.models)} files")
     return 0

@@ -8,26 +8,24 @@ app's Markdown or JSON export, to stdout or a file. An id that is not there is o
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from tui.cli import CliError
+from tui.cli import CliError, add_actions, printed, say_recovery
 
 ROLES = {"system": "System", "user": "You", "assistant": "Assistant"}
 
 
 def register(subparsers) -> None:
-    history = subparsers.add_parser(
+    actions = add_actions(
+        subparsers,
         "history",
         help="list, search, show or export the saved conversations",
         description="The conversations kept by the chat screen and `llmtui chat`.",
     )
-    actions = history.add_subparsers(title="actions", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list", help="the conversations, the most recent first", description="List conversations."
     )
@@ -67,27 +65,19 @@ def register(subparsers) -> None:
     export.set_defaults(func=run_export)
 
 
-@contextmanager
-def _store(context) -> Iterator:
-    """The conversations' store (a file that cannot be read is a StorageError: one line, exit 2)."""
+def _store(context) -> closing:
+    """The conversations' store, closed after its `with` (a file that cannot be read is a
+    StorageError: one line, exit 2)."""
     from tui.core.chat.store import ConversationStore
 
-    store = ConversationStore(context.paths.database)
-    if store.recovery is not None:
-        print(f"llmtui: {store.recovery.title}: {store.recovery.message}", file=sys.stderr)
-    try:
-        yield store
-    finally:
-        store.close()
+    return closing(say_recovery(ConversationStore(context.paths.database)))
 
 
 def _conversation(store, conversation_id: int, at: int | None = None):
     try:
         conversation = store.get(conversation_id)
     except KeyError:
-        raise CliError(
-            f"no conversation #{conversation_id} (`llmtui history list` shows them)"
-        ) from None
+        raise CliError(f"no conversation #{conversation_id} (`llmtui history list` shows them)") from None
     if at is None:
         return conversation
     try:
@@ -111,11 +101,8 @@ def run_list(args: argparse.Namespace, context) -> int:
 
     with _store(context) as store:
         conversations = store.list(limit=_positive(args.limit))
-    if args.json:
-        print(json.dumps([asdict(c) for c in conversations], ensure_ascii=False, indent=1))
-        return 0
-    if not conversations:
-        print("no conversations yet: chat in the app, or with `llmtui chat MODEL`")
+    empty = "no conversations yet: chat in the app, or with `llmtui chat MODEL`"
+    if printed(args, [asdict(c) for c in conversations], empty):
         return 0
     models = [one_line(c.model_name, 30) for c in conversations]
     width = max(len("model"), *(len(m) for m in models))
@@ -132,12 +119,8 @@ def run_search(args: argparse.Namespace, context) -> int:
     text = " ".join(args.text)
     with _store(context) as store:
         hits = store.search(text, limit=_positive(args.limit))
-    if args.json:
-        rows = [{**asdict(hit), "snippet": hit.snippet()} for hit in hits]  # parts: [text, match]
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-        return 0
-    if not hits:
-        print(f"nothing holds {one_line(text, 60)!r}")
+    rows = [{**asdict(hit), "snippet": hit.snippet()} for hit in hits]  # parts: [text, match]
+    if printed(args, rows, f"nothing holds {one_line(text, 60)!r}"):
         return 0
     by_conversation: dict[int, list] = {}
     for hit in hits:  # the best first; a conversation's hits together, under its best one

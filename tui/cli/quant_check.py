@@ -11,9 +11,10 @@ and shown beside the file in My models and in the quant picker. Progress goes to
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from tui.cli import CliError, printed
 
 
 def register(subparsers) -> None:
@@ -37,22 +38,16 @@ def register(subparsers) -> None:
 
 
 def _local_file(spec: str, context) -> Path:
-    from tui.cli import CliError, engine_message
-    from tui.core.engine.base import EngineError
     from tui.core.engine.resolve import find_local, is_remote
 
     if is_remote(spec):
         raise CliError(f"{spec}: quant-check runs local GGUF files, not a server's model")
     catalogue = None if Path(spec).expanduser().is_file() else context.catalogue_or_none()
-    try:
-        return find_local(spec, catalogue, context).path
-    except EngineError as error:
-        raise CliError(engine_message(error)) from None
+    return find_local(spec, catalogue, context).path
 
 
 def _read_text(path: Path | None) -> tuple[str, str]:
     """(the text, how the result names it)."""
-    from tui.cli import CliError
     from tui.core.engine.quant_check import default_text
 
     if path is None:
@@ -82,8 +77,7 @@ def run(args: argparse.Namespace, context) -> int:
         model, reference, text, n_ctx=args.ctx, text_name=text_name, on_progress=_progress
     )
     QuantCheckStore(context.paths.data_dir).save(result)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
+    if printed(args, result.to_dict(), ensure_ascii=True):
         return 0
     change = result.ppl_model / result.ppl_reference - 1
     print(f"model       {one_line(model.name, 100)}")

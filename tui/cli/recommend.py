@@ -8,9 +8,8 @@ answers measured here calibrate it). See `tui.core.models.recommend`.
 from __future__ import annotations
 
 import argparse
-import json
 
-from tui.cli import CliError
+from tui.cli import CliError, printed
 
 
 def register(subparsers) -> None:
@@ -31,10 +30,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_recommend)
 
 
-def metric_choices(catalogue) -> list[str]:
-    return [f"{board.id}.{m.id}" for board in catalogue.leaderboards for m in board.metrics]
-
-
 def pick_metric(catalogue, wanted: str | None):
     """(leaderboard, metric id) for `--metric`; CliError naming the choices when unknown."""
     if not catalogue.leaderboards:
@@ -46,9 +41,8 @@ def pick_metric(catalogue, wanted: str | None):
     for board in catalogue.leaderboards:
         if board_id in ("", board.id) and any(m.id == metric_id for m in board.metrics):
             return board, metric_id
-    raise CliError(
-        f"no metric {wanted!r}; choose one of: {', '.join(metric_choices(catalogue))}"
-    )
+    choices = [f"{board.id}.{m.id}" for board in catalogue.leaderboards for m in board.metrics]
+    raise CliError(f"no metric {wanted!r}; choose one of: {', '.join(choices)}")
 
 
 def run_recommend(args: argparse.Namespace, context) -> int:
@@ -72,20 +66,18 @@ def run_recommend(args: argparse.Namespace, context) -> int:
     fitting = [(rank, row, model, fits[model.id]) for rank, row, model in ranked
                if fits[model.id].word == "yes"]  # fmt: skip
     chosen = fitting[: args.limit]
-    if args.json:
-        print(json.dumps([
-            {"rank": rank, "name": model.name, "leaderboard": board.id, "metric": metric_id,
-             "score": row.scores[metric_id], **found.to_dict()}
-            for rank, row, model, found in chosen
-        ], indent=2, ensure_ascii=False))  # fmt: skip
-        return 0
+    rows = [
+        {"rank": rank, "name": model.name, "leaderboard": board.id, "metric": metric_id,
+         "score": row.scores[metric_id], **found.to_dict()}
+        for rank, row, model, found in chosen
+    ]  # fmt: skip
     label = f"{one_line(board.name)}, {one_line(board.metric(metric_id).name)}"
-    if not ranked:
-        group = f" of group {one_line(args.group)}" if args.group else ""
-        print(f"No model{group} has a score for {label}.")
-        return 0
-    if not chosen:
-        print(f"None of the {len(ranked)} models ranked by {label} fits this machine.")
+    group = f" of group {one_line(args.group)}" if args.group else ""
+    if ranked:
+        empty = f"None of the {len(ranked)} models ranked by {label} fits this machine."
+    else:
+        empty = f"No model{group} has a score for {label}."
+    if printed(args, rows, empty, indent=2):
         return 0
     shown = f", the first {len(chosen)}" if len(chosen) < len(fitting) else ""
     print(f"Ranked by {label}; {len(fitting)} of {len(ranked)} fit this machine{shown}:")

@@ -7,9 +7,8 @@ by page as the Hub hands them out. `--json` prints the results as a list of obje
 from __future__ import annotations
 
 import argparse
-import json
 
-from tui.cli import CliError
+from tui.cli import CliError, printed
 
 
 def register(subparsers) -> None:
@@ -40,11 +39,8 @@ def run_search(args: argparse.Namespace, context) -> int:
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
     found = HubSearch(args.text, args.sort, page_size=min(args.limit, 100)).take(args.limit)
-    if args.json:
-        print(json.dumps([repo.as_json() for repo in found], indent=2))
-        return 0
-    if not found:
-        print(f"No GGUF repository on the Hub matches {one_line(args.text)!r}.")
+    empty = f"No GGUF repository on the Hub matches {one_line(args.text)!r}."
+    if printed(args, [repo.as_json() for repo in found], empty, indent=2, ensure_ascii=True):
         return 0
     for repo in found:
         downloads, likes, updated = repo.cells

@@ -19,17 +19,15 @@ import json
 import os
 import socket
 import sys
+from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from tui.cli import CliError
-
-if TYPE_CHECKING:
-    from tui.core.chat.reasoning import ReasoningSplitter
+from tui.cli import CliError, add_actions, error_message
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080  # llama.cpp's llama-server uses it too
 REASONING_FORMATS = ("none", "deepseek")  # llama-server's --reasoning-format names
+NOT_REWRITTEN = (ValueError, TypeError, KeyError, AttributeError)  # a body not of the form rewritten
 
 
 def register(subparsers) -> None:
@@ -39,9 +37,7 @@ def register(subparsers) -> None:
         description="Run llama-cpp-python's OpenAI-compatible server on a GGUF file.",
     )
     serve.add_argument(
-        "model",
-        metavar="MODEL",
-        help=".gguf path, or a downloaded catalogue model or owner/repo[:QUANT]",
+        "model", metavar="MODEL", help=".gguf path, or a downloaded catalogue model or owner/repo[:QUANT]"
     )
     serve.add_argument(
         "--host",
@@ -50,16 +46,10 @@ def register(subparsers) -> None:
         "0.0.0.0 makes the model reachable from the network)",
     )
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--alias", metavar="NAME", help="model name clients use (default: file name)")
+    serve.add_argument("--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)")
     serve.add_argument(
-        "--alias", metavar="NAME", help="model name clients use (default: file name)"
-    )
-    serve.add_argument(
-        "--ctx", type=int, default=4096, metavar="N", help="context length (default 4096)"
-    )
-    serve.add_argument(
-        "--api-key-env",
-        metavar="VAR",
-        help="require the API key held in this environment variable",
+        "--api-key-env", metavar="VAR", help="require the API key held in this environment variable"
     )
     serve.add_argument(
         "--template",
@@ -75,24 +65,20 @@ def register(subparsers) -> None:
     )
     serve.set_defaults(func=run_serve)
 
-    endpoints = subparsers.add_parser(
+    actions = add_actions(
+        subparsers,
         "endpoints",
         help="list, add, remove or test OpenAI-compatible servers (endpoints)",
         description="Servers whose models chat and compare can use as ENDPOINT#MODEL.",
     )
-    actions = endpoints.add_subparsers(title="actions", metavar="ACTION", required=True)
     actions.add_parser("list", help="the saved endpoints").set_defaults(func=run_list)
     add = actions.add_parser("add", help="save an endpoint, then test it")
     add.add_argument("name", help="a short name, e.g. gpu-box")
     add.add_argument("url", help="base URL, e.g. http://gpu-box:8080/v1")
     key = add.add_mutually_exclusive_group()
+    key.add_argument("--key-env", metavar="VAR", default="", help="environment variable with the API key")
     key.add_argument(
-        "--key-env", metavar="VAR", default="", help="environment variable with the API key"
-    )
-    key.add_argument(
-        "--keyring",
-        action="store_true",
-        help="ask for the API key now and keep it in the OS keyring",
+        "--keyring", action="store_true", help="ask for the API key now and keep it in the OS keyring"
     )
     add.add_argument("--no-test", action="store_true", help="do not contact the server")
     add.set_defaults(func=run_add)
@@ -117,25 +103,17 @@ def is_loopback(host: str) -> bool:
 
 
 def run_serve(args: argparse.Namespace, context) -> int:
-    path, (chat_format, opened) = _model_file(args, context)
+    path, chat_format, opened = _model_file(args, context)
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1-65535")
     if not is_loopback(args.host):  # said first: it matters even when something else fails
-        guard = (
-            "clients need the API key" if args.api_key_env else "anyone who can reach it can use it"
-        )
-        print(
-            f"llmtui: warning: listening on {args.host}, not just this machine: {guard}"
-            + ("" if args.api_key_env else " (--api-key-env VAR requires a key)"),
-            file=sys.stderr,
-        )
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise CliError(
-                f"--api-key-env {args.api_key_env}: that environment variable is not set"
-            )
+        guard = "anyone who can reach it can use it (--api-key-env VAR requires a key)"
+        if args.api_key_env:
+            guard = "clients need the API key"
+        print(f"llmtui: warning: listening on {args.host}, not just this machine: {guard}", file=sys.stderr)
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        raise CliError(f"--api-key-env {args.api_key_env}: that environment variable is not set")
     _check_port_free(args.host, args.port)
     alias = args.alias or path.name.removesuffix(".gguf")
 
@@ -154,8 +132,7 @@ def run_serve(args: argparse.Namespace, context) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {alias} at http://{shown}:{args.port}/v1 (ctrl+c stops)", flush=True)
     print(f"use it as: http://{shown}:{args.port}/v1#{alias}", flush=True)
-    reasoning_opened = opened if args.reasoning_format == "deepseek" else None
-    app = ChatCompletionsAsOpenAI(app, reasoning_opened)
+    app = ChatCompletionsAsOpenAI(app, opened if args.reasoning_format == "deepseek" else None)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -186,14 +163,10 @@ class ChatCompletionsAsOpenAI:
             message = await receive()
             chunks.append(message.get("body", b""))
         body = _json_object_form(b"".join(chunks))
-        replayed = False
+        request = iter([{"type": "http.request", "body": body, "more_body": False}])
 
         async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()  # after the body: a disconnect, as it comes
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return next(request, None) or await receive()  # after the body: a disconnect, as it comes
 
         headers = _with_length(scope["headers"], body)
         if self.reasoning_opened is not None:
@@ -214,12 +187,14 @@ class ReasoningApart:
     """
 
     def __init__(self, send, opened: str) -> None:
+        from tui.core.chat.reasoning import ReasoningSplitter
+
         self.send = send
         self.opened = opened
         self.kind = ""  # "json", "sse", or "" (passed as it comes)
         self.start: dict = {}  # a JSON answer's response start, sent with the rewritten body
         self.held = b""  # a JSON answer so far, or the start of an event not ended yet
-        self.splitters: dict[int, ReasoningSplitter] = {}
+        self.splitters = defaultdict(lambda: ReasoningSplitter(opened))  # by choice index
         self.frame: dict = {}  # the last chunk: id, model... for the parts sent before [DONE]
 
     async def __call__(self, message) -> None:
@@ -256,15 +231,15 @@ class ReasoningApart:
         if not event.startswith(b"data: ") or b"\n" in event:
             return ended
         if event == b"data: [DONE]":  # what a stream without a finish_reason left held
-            held = [self._finish(index, []) for index in list(self.splitters)]
-            return self._chunk(self.frame, [c for c in held if c]) + ended
+            held = [choice for index in list(self.splitters) for choice in self._finish(index, [])]
+            return self._chunk(self.frame, held) + ended
         try:
             chunk = json.loads(event.removeprefix(b"data: "))
             choices = chunk["choices"]
             contents = [(c.get("delta") or {}).get("content") for c in choices]
             finishing = [c.get("finish_reason") is not None for c in choices]
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return ended  # not a chunk this rewrites
+        except NOT_REWRITTEN:
+            return ended
         if not any(finishing) and not any(isinstance(c, str) for c in contents):
             return ended
         self.frame = chunk
@@ -273,29 +248,22 @@ class ReasoningApart:
             index, delta = choice.get("index", 0), choice.get("delta") or {}
             parts = []
             if isinstance(content, str):
-                parts = self._splitter(index).feed(delta.pop("content"))
+                parts = self.splitters[index].feed(delta.pop("content"))
             if finishes:  # its last parts go before its finish_reason, as llama.cpp sends them
-                before.append(self._finish(index, parts))
+                before += self._finish(index, parts)
                 kept.append(choice)
                 continue
             delta.update(_delta(parts))
             if delta or not isinstance(content, str):
                 kept.append(choice)  # else nothing certain yet: llama.cpp sends no event either
-        return self._chunk(chunk, [c for c in before if c]) + self._chunk(chunk, kept)
+        return self._chunk(chunk, before) + self._chunk(chunk, kept)
 
-    def _splitter(self, index: int) -> ReasoningSplitter:
-        from tui.core.chat.reasoning import ReasoningSplitter
-
-        if index not in self.splitters:
-            self.splitters[index] = ReasoningSplitter(self.opened)
-        return self.splitters[index]
-
-    def _finish(self, index: int, parts: list) -> dict | None:
+    def _finish(self, index: int, parts: list) -> list[dict]:
         """The choice that sends `parts` and what choice `index`'s splitter still held, which then
-        ends (None when there is no text to send)."""
+        ends (none when there is no text to send)."""
         if index in self.splitters:
             parts = parts + self.splitters.pop(index).finish()
-        return {"index": index, "delta": _delta(parts), "finish_reason": None} if parts else None
+        return [{"index": index, "delta": _delta(parts), "finish_reason": None}] if parts else []
 
     @staticmethod
     def _chunk(frame: dict, choices: list) -> bytes:
@@ -308,8 +276,7 @@ def _delta(parts) -> dict:
     """A stream's delta for reasoning `Part`s: `reasoning_content` and `content`, each if any."""
     reasoning = "".join(p.text for p in parts if p.reasoning)
     answer = "".join(p.text for p in parts if not p.reasoning)
-    delta = {"reasoning_content": reasoning} if reasoning else {}
-    return {**delta, "content": answer} if answer else delta
+    return {key: text for key, text in (("reasoning_content", reasoning), ("content", answer)) if text}
 
 
 def _answer_apart(body: bytes, opened: str) -> bytes:
@@ -320,7 +287,7 @@ def _answer_apart(body: bytes, opened: str) -> bytes:
         answer = json.loads(body)
         messages = [choice["message"] for choice in answer["choices"]]
         contents = [message.get("content") for message in messages]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except NOT_REWRITTEN:
         return body
     split = False
     for message, content in zip(messages, contents, strict=True):
@@ -344,56 +311,36 @@ def _json_object_form(body: bytes) -> bytes:
         if response_format["type"] != "json_schema":
             return body
         schema = (response_format.get("json_schema") or {}).get("schema")
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return body  # not a request this rewrites: the server answers it as it would
+    except NOT_REWRITTEN:
+        return body  # the server answers it as it would
     request["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
     return json.dumps(request).encode()
 
 
-def _model_file(args: argparse.Namespace, context) -> tuple[Path, tuple[str | None, str]]:
-    """The GGUF file MODEL names, checked to be one, and the chat format to serve it with (see
-    `_chat_format`); CliError (exit 2) otherwise."""
-    from tui.cli import engine_message
+def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, str]:
+    """The GGUF file MODEL names, the chat format to serve it in and the reasoning marker that format's
+    prompt opens ("" when none), as `llmtui chat` finds them; CliError (exit 2) otherwise. The format
+    is the GGUF's own template (llama-cpp-python applies it itself: None), or a known format,
+    registered with llama-cpp-python under an `llmtui-` name and rendered by our templates."""
     from tui.core.engine.base import EngineError
-    from tui.core.engine.resolve import find_local, is_remote
-    from tui.core.models.gguf_header import GgufHeaderError, check_local
+    from tui.core.engine.resolve import is_remote, local_format
+    from tui.core.engine.templates import GGUF, TemplateError
 
     if is_remote(args.model):
         raise CliError(f"cannot serve {args.model}: it is a remote model; serve a local GGUF")
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
     catalogue = context.catalogue_or_none()
     try:
-        model = find_local(args.model, catalogue, context)
-        header = check_local(model.path)
+        path, template = local_format(args.model, catalogue, context, args.template)
     except EngineError as error:
-        raise CliError(f"cannot serve {args.model}: {engine_message(error)}") from None
-    except GgufHeaderError as error:
-        raise CliError(f"cannot serve {args.model}: {error}") from None
-    return model.path, _chat_format(header, model.family_hint, args.template)
-
-
-def _chat_format(header, family_hint: str | None, choice: str | None) -> tuple[str | None, str]:
-    """The server answers in the prompt format `llmtui chat` would use for this file: the GGUF's
-    own template (llama-cpp-python applies it itself: None), or a known format, registered with
-    llama-cpp-python under an `llmtui-` name and rendered by our templates. And the reasoning
-    marker that format's prompt opens ("" when none), as `llmtui chat` finds it."""
-    from tui.core.chat.reasoning import opened_marker
-    from tui.core.engine.templates import GGUF, TemplateError, choose_template
-
-    strings = {k: v for k, v in header.metadata.items() if isinstance(v, str)}
-    try:
-        template = choose_template(strings, header.path.name, choice, family_hint)
+        raise CliError(f"cannot serve {args.model}: {error_message(error)}") from None
     except TemplateError as error:
-        raise CliError(f"--template {choice}: {error}") from None
+        raise CliError(f"--template {args.template}: {error}") from None
     if template.is_guess:
         print(f"llmtui: prompt format guessed ({template.name}): {template.reason}; "
               "--template NAME chooses another", file=sys.stderr)  # fmt: skip
-    try:
-        opened = opened_marker(template.render([{"role": "user", "content": "?"}]))
-    except TemplateError:
-        opened = ""  # the first request will say what is wrong with the template
     if template.name == GGUF:
-        return None, opened
+        return path, None, template.opened_reasoning()
     from llama_cpp import llama_chat_format
 
     def format_prompt(messages, **_settings) -> llama_chat_format.ChatFormatterResponse:
@@ -406,7 +353,7 @@ def _chat_format(header, family_hint: str | None, choice: str | None) -> tuple[s
     llama_chat_format.LlamaChatCompletionHandlerRegistry().register_chat_completion_handler(
         name, llama_chat_format.chat_formatter_to_chat_completion_handler(format_prompt), True
     )
-    return name, opened
+    return path, name, template.opened_reasoning()
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -444,9 +391,7 @@ def run_add(args: argparse.Namespace, context) -> int:
     from tui.core.config import endpoints
     from tui.core.config.settings import Endpoint
 
-    endpoint = Endpoint(
-        name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring
-    )
+    endpoint = Endpoint(name=args.name, url=args.url, api_key_env=args.key_env, use_keyring=args.keyring)
     endpoint = endpoints.validated(endpoint)
     if context.settings.endpoint(endpoint.name) is not None:  # before a keyring entry is overwritten
         raise CliError(f"an endpoint named {endpoint.name!r} already exists")

@@ -9,19 +9,18 @@ prints your leaderboard: Bradley-Terry ratings on the Elo scale with bootstrap 9
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from tui.cli import CliError
+from tui.cli import CliError, add_actions, printed
 
 
 def register(subparsers) -> None:
-    votes = subparsers.add_parser(
+    actions = add_actions(
+        subparsers,
         "votes",
         help="import or export votes in Chatbot Arena's battle format",
         description="Move votes between machines, or load public battle data.",
     )
-    actions = votes.add_subparsers(title="actions", metavar="ACTION", required=True)
     load = actions.add_parser(
         "import",
         help="keep the battles of a file (refused whole if a record is bad)",
@@ -90,15 +89,12 @@ def run_rank(args: argparse.Namespace, context) -> int:
         raise CliError("--rounds must be 0 or more")
     seed = ranking.SEED if args.seed is None else args.seed
     board = leaderboard(_store(context), rounds=rounds, seed=seed)
-    if args.json:
-        rows = [
-            {**r.to_dict(), **{k: round(getattr(r, k), 1) for k in ("rating", "ci_low", "ci_high")}}
-            for r in board.ratings
-        ]
-        print(json.dumps(rows, indent=1))
-        return 0
-    if not board.ratings:
-        print("no votes yet: vote in a blind comparison, or `llmtui votes import FILE`")
+    rows = [
+        {**r.to_dict(), **{k: round(getattr(r, k), 1) for k in ("rating", "ci_low", "ci_high")}}
+        for r in board.ratings
+    ]
+    empty = "no votes yet: vote in a blind comparison, or `llmtui votes import FILE`"
+    if printed(args, rows, empty, ensure_ascii=True):
         return 0
     names = [one_line(r.model, 60) for r in board.ratings]
     width = max(len("model"), *(len(n) for n in names))

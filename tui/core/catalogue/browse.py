@@ -104,9 +104,7 @@ def smallest_chat_models(
 
 
 def format_size(params_b: float | None) -> str:
-    if params_b is None:
-        return "?"
-    return f"{params_b:g}B"
+    return "?" if params_b is None else f"{params_b:g}B"
 
 
 class ModelIndex:
@@ -175,28 +173,20 @@ class ModelIndex:
 
     def ordered(self, sort: Sort) -> tuple[ModelRow, ...]:
         """All rows in the sort's order (stable: ties keep catalogue order), cached per sort."""
-        order = self._orders.get(sort)
-        if order is None:
-            index = COLUMN_IDS.index(column(sort.column).id)
-            if column(sort.column).numeric:
+        if sort not in self._orders:
+            numeric = column(sort.column).numeric
+            index = COLUMN_IDS.index(sort.column)
+
+            def key(row: ModelRow):
+                value = row.keys[index]
                 # Unknown sizes / no score go last whichever way the column is sorted.
-                def key(row: ModelRow):
-                    value = row.keys[index]
-                    if value is None:
-                        return (1,)
-                    return (0, _negate(value) if sort.descending else value)
+                return ((value is None) != sort.descending, value) if numeric else value
 
-                order = tuple(sorted(self.rows, key=key))
-            else:
-                order = tuple(
-                    sorted(self.rows, key=lambda row: row.keys[index], reverse=sort.descending)
-                )
-            self._orders[sort] = order
-        return order
+            # A reversed sort keeps equal keys in their order too.
+            self._orders[sort] = tuple(sorted(self.rows, key=key, reverse=sort.descending))
+        return self._orders[sort]
 
-    def view(
-        self, query: str = "", group: str | None = None, sort: Sort = Sort()
-    ) -> list[ModelRow]:
+    def view(self, query: str = "", group: str | None = None, sort: Sort = Sort()) -> list[ModelRow]:
         """Rows whose search key holds every word of ``query``, in ``group`` (None: all), sorted."""
         query = " ".join(query.lower().split())
         cached = self._recent.get((query, group, sort))
@@ -226,12 +216,6 @@ class ModelIndex:
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
         return list(result)
-
-
-def _negate(value):
-    if isinstance(value, tuple):
-        return tuple(-part for part in value)
-    return -value
 
 
 def _short_board_name(name: str) -> str:

@@ -12,27 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.catalogue import schema
-from tui.core.catalogue.schema import (
-    Catalogue,
-    GgufRef,
-    GgufSource,
-    Group,
-    Leaderboard,
-    LeaderboardRow,
-    LinkedLeaderboard,
-    Metric,
-    Model,
-    Source,
-    Summary,
-)
+from tui.core.catalogue.schema import Catalogue
 from tui.core.storage import StorageError, write_atomic
 
+# Every object of the schema, by name: a cache file names the class of each object it holds.
 _CACHED_TYPES = {
-    cls.__name__: cls
-    for cls in (
-        Source, GgufSource, Group, GgufRef, Model, Metric, LeaderboardRow, Summary, Leaderboard,
-        LinkedLeaderboard, Catalogue,
-    )
+    name: cls for name, cls in vars(schema).items() if isinstance(cls, type) and is_dataclass(cls)
 }
 
 

@@ -8,9 +8,8 @@ line and the field, e.g.::
     catalogue.yaml:42: models[3].params_b: expected a number, got 'seven'
 
 Line numbers come from the YAML node tree (``yaml.compose``): values are built from the nodes here,
-so each one keeps the place it came from. libyaml (``CSafeLoader``) composes the tree where PyYAML
-has it (~12x faster, same nodes and marks); a file it rejects goes through the pure-Python parser,
-whose error messages are the ones reported.
+so each one keeps the place it came from. libyaml composes the tree where PyYAML has it; a file it
+rejects goes through the pure-Python parser, whose error messages are the ones reported.
 
 Strings are returned exactly as written: nothing is sanitised. They are data, not markup; the UI
 renders them as plain text.
@@ -46,12 +45,9 @@ from tui.core.catalogue.schema import (
     Summary,
 )
 
-if TYPE_CHECKING:  # PyYAML (~12 ms to import) loads only when a file is read, not from the cache
+if TYPE_CHECKING:  # PyYAML loads only when a file is read, not when the cache answers
     import yaml
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
-# The catalogue that ships with llmtui: package data beside this module, in a checkout and in a wheel.
-CATALOGUE_FILE = "catalogue.yaml"
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,9 +176,7 @@ _TOP = {
         },
         required=True,
     ),
-    "gguf_sources": _list(
-        _map({"name": _str(required=True), "url": _str(required=True, url=True)})
-    ),
+    "gguf_sources": _list(_map({"name": _str(required=True), "url": _str(required=True, url=True)})),
     **_MERGED_LISTS,
     "linked_leaderboards": _list(_map(_LINKED), unique="id", noun="linked leaderboard id"),
 }
@@ -192,9 +186,7 @@ _TOP["models"] = replace(_TOP["models"], required=True)
 # A user overlay: same schema, only the id-keyed lists, nothing required at the top.
 _OVERLAY = {"version": _F("int"), **_MERGED_LISTS}
 
-_SCALAR_TAGS = {
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
-}
+_SCALAR_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")}
 
 _EXPECTED = {
     "str": "a string",
@@ -205,6 +197,16 @@ _EXPECTED = {
     "map": "a mapping",
     "dict": "a mapping",
     "list": "a list",
+}
+
+# The node each kind needs (any other kind: a scalar) and the test each scalar kind's value passes.
+_NODE_IDS = {"map": "mapping", "dict": "mapping", "list": "sequence"}
+_SCALAR_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "date": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
 }
 
 
@@ -271,10 +273,8 @@ class _Validator:
             raise self.loc(node, where).error(f"invalid value {node.value!r}: {exc}") from None
 
     def describe(self, node: Node) -> str:
-        if node.id == "mapping":
-            return "a mapping"
-        if node.id == "sequence":
-            return "a list"
+        if node.id != "scalar":
+            return "a mapping" if node.id == "mapping" else "a list"
         value = self.scalar(node, "")
         if value is None:
             return "null"
@@ -295,37 +295,23 @@ class _Validator:
             if spec.nullable:
                 return None
             raise self.wrong(node, spec, where)
+        if node.id != _NODE_IDS.get(spec.kind, "scalar"):
+            raise self.wrong(node, spec, where)
         if spec.kind == "map":
-            if node.id != "mapping":
-                raise self.wrong(node, spec, where)
             assert spec.schema is not None
             return self.mapping(node, spec.schema, where, require=require)
         if spec.kind == "dict":
-            if node.id != "mapping":
-                raise self.wrong(node, spec, where)
             return self.free_mapping(node, spec, where)
         if spec.kind == "list":
-            if node.id != "sequence":
-                raise self.wrong(node, spec, where)
             return self.sequence(node, spec, where)
-        if node.id != "scalar":
-            raise self.wrong(node, spec, where)
         value = self.scalar(node, where)
         if spec.kind == "date" and isinstance(value, (_dt.date, _dt.datetime)):
             value = value.isoformat()
-        ok = {
-            "str": lambda v: isinstance(v, str),
-            "date": lambda v: isinstance(v, str),
-            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-            "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-            "bool": lambda v: isinstance(v, bool),
-        }[spec.kind]
-        if not ok(value):
+        if not _SCALAR_CHECKS[spec.kind](value):
             raise self.wrong(node, spec, where)
         if spec.choices is not None and value not in spec.choices:
             raise self.loc(node, where).error(
-                f"expected one of {', '.join(spec.choices)}, got {value!r}"
-                + _suggest(value, spec.choices)
+                f"expected one of {', '.join(spec.choices)}, got {value!r}" + _suggest(value, spec.choices)
             )
         if spec.url and not value.startswith(("https://", "http://")):
             raise self.loc(node, where).error(f"expected an http(s) URL, got {value!r}")
@@ -345,17 +331,13 @@ class _Validator:
             seen[key] = _line(key_node)
             yield key, key_node, value_node
 
-    def mapping(
-        self, node: MappingNode, schema: dict[str, _F], where: str, *, require: bool = True
-    ) -> _Rec:
+    def mapping(self, node: MappingNode, schema: dict[str, _F], where: str, *, require: bool = True) -> _Rec:
         rec = _Rec({}, {}, self.loc(node, where))
         for key, key_node, value_node in self.keys(node, where):
             here = _join(where, key)
             spec = schema.get(key)
             if spec is None:
-                raise self.loc(key_node, here).error(
-                    f"unknown field {key!r}{_suggest(key, list(schema))}"
-                )
+                raise self.loc(key_node, here).error(f"unknown field {key!r}{_suggest(key, list(schema))}")
             rec.values[key] = self.value(value_node, spec, here)
             rec.locs[key] = self.loc(value_node, here)
             if spec.kind == "list" and value_node.id == "sequence":
@@ -400,9 +382,7 @@ def _check_unique(items: list[Any], key: str, noun: str) -> None:
             continue
         value = item.values[key]
         if value in first:
-            raise item.at(key).error(
-                f"duplicate {noun} {value!r} (first at line {first[value].line})"
-            )
+            raise item.at(key).error(f"duplicate {noun} {value!r} (first at line {first[value].line})")
         first[value] = item.at(key)
 
 
@@ -449,7 +429,6 @@ def _compose_text(text: str) -> Node | None:
     way it always has."""
     import yaml
 
-    # libyaml's parser when PyYAML was built with it (catalogue.yaml: ~4 ms instead of ~50 ms).
     fast_loader = getattr(yaml, "CSafeLoader", None)
     if fast_loader is not None:
         try:
@@ -499,9 +478,7 @@ def _merge(base: list[_Rec], extra: list[_Rec]) -> list[_Rec]:
             continue
         old = merged[i]
         values = {**old.values, **rec.values}
-        locs = {
-            k: v for k, v in old.locs.items() if k.split("[", 1)[0] not in rec.values
-        } | rec.locs
+        locs = {k: v for k, v in old.locs.items() if k.split("[", 1)[0] not in rec.values} | rec.locs
         merged[i] = _Rec(values, locs, old.loc)
     return merged
 
@@ -511,7 +488,7 @@ def _merge(base: list[_Rec], extra: list[_Rec]) -> list[_Rec]:
 
 
 def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
-    groups = [_build_group(r) for r in _required_all(top.values["groups"], _GROUP)]
+    groups = [Group(**r.values) for r in _required_all(top.values["groups"], _GROUP)]
     group_ids = [g.id for g in groups]
 
     def check_group(rec: _Rec) -> None:
@@ -542,7 +519,7 @@ def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
         metric_ids = [m.get("id") for m in rec.values["metrics"]]
         if not metric_ids:
             raise rec.at("metrics").error("a leaderboard needs at least one metric")
-        overall = rec.get("overall_metric") or (metric_ids[0] if metric_ids else None)
+        overall = rec.get("overall_metric") or metric_ids[0]
         if overall not in metric_ids:
             raise rec.at("overall_metric").error(
                 f"unknown metric {overall!r} (known: {', '.join(metric_ids)})"
@@ -575,15 +552,12 @@ def _build(top: _Rec, path: Path, overlay_path: Path | None) -> Catalogue:
         check_group(rec)
         table = rec.get("table")
         if table is not None and table not in board_ids:
-            raise rec.at("table").error(
-                f"unknown leaderboard {table!r} (known: {', '.join(board_ids)})"
-            )
+            raise rec.at("table").error(f"unknown leaderboard {table!r} (known: {', '.join(board_ids)})")
         linked.append(LinkedLeaderboard(**rec.values))
 
-    source = top.values["source"].values
     return Catalogue(
         version=top.values["version"],
-        source=Source(**source),
+        source=Source(**top.values["source"].values),
         gguf_sources=tuple(GgufSource(**r.values) for r in top.get("gguf_sources") or []),
         groups=tuple(groups),
         models=tuple(models),
@@ -600,12 +574,13 @@ def _required_all(recs: list[_Rec], schema: dict[str, _F]) -> list[_Rec]:
     return recs
 
 
-def _build_group(rec: _Rec) -> Group:
-    return Group(**rec.values)
+def _fields(rec: _Rec) -> dict[str, Any]:
+    """The record's values as an object's fields: its lists become tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in rec.values.items()}
 
 
 def _build_model(rec: _Rec) -> Model:
-    v = dict(rec.values)
+    v = _fields(rec)
     model_id: str = v["id"]
     org, _, short = model_id.rpartition("/")
     gguf = v.pop("gguf", None)
@@ -615,15 +590,7 @@ def _build_model(rec: _Rec) -> Model:
             "name": v.get("name") or short,
             "organisation": v.get("organisation", org or None),
             "url": v.get("url") or f"https://huggingface.co/{model_id}",
-            "languages": tuple(v.get("languages") or ()),
-            "unverified": tuple(v.get("unverified") or ()),
-            "gguf": GgufRef(
-                repo=gguf.get("repo"),
-                reason=gguf.get("reason"),
-                alternatives=tuple(gguf.get("alternatives") or ()),
-            )
-            if gguf is not None
-            else GgufRef(),
+            "gguf": GgufRef() if gguf is None else GgufRef(**_fields(gguf)),
         }
     )
 
@@ -632,29 +599,17 @@ def _build_leaderboard(rec: _Rec, overall: str) -> Leaderboard:
     v = rec.values
     summary = v.get("summary")
     return Leaderboard(
-        id=v["id"],
-        name=v["name"],
-        title_zh=v.get("title_zh"),
-        url=v["url"],
-        group=v["group"],
-        overall_metric=overall,
-        metrics=tuple(Metric(**m.values) for m in v["metrics"]),
-        rows=tuple(
-            LeaderboardRow(
-                model=r.values["model"],
-                label=r.get("label") or r.values["model"],
-                scores=dict(r.values["scores"].values),
-            )
-            for r in v["rows"]
-        ),
-        summary=Summary(
-            zh=tuple(summary.values["zh"]),
-            en=tuple(summary.values["en"]),
-            models=tuple(summary.get("models") or ()),
-            title_zh=summary.get("title_zh"),
-        )
-        if summary is not None
-        else None,
+        **{
+            **v,
+            "overall_metric": overall,
+            "metrics": tuple(Metric(**m.values) for m in v["metrics"]),
+            "rows": tuple(
+                LeaderboardRow(r.values["model"], r.get("label") or r.values["model"],
+                               dict(r.values["scores"].values))
+                for r in v["rows"]
+            ),
+            "summary": None if summary is None else Summary(**_fields(summary)),
+        }
     )
 
 
@@ -665,7 +620,7 @@ def _build_leaderboard(rec: _Rec, overall: str) -> Leaderboard:
 def default_catalogue_path() -> Path:
     """The catalogue shipped with llmtui: package data beside this module, in a checkout and in an
     installed wheel alike."""
-    return Path(__file__).with_name(CATALOGUE_FILE)
+    return Path(__file__).with_name("catalogue.yaml")
 
 
 def load_catalogue(
@@ -684,8 +639,8 @@ def load_catalogue(
     Raises :class:`CatalogueError` for the first problem found, naming the file it is in.
 
     With ``cache_dir``, a valid catalogue is also kept there as JSON and read back while the
-    files it came from (and this loader) are unchanged: reading and validating the YAML takes
-    ~8 ms of every start-up, the JSON ~1 ms. A cache that cannot be read or written is ignored.
+    files it came from (and this loader) are unchanged, which is faster than validating the YAML.
+    A cache that cannot be read or written is ignored.
     """
     path = Path(path) if path is not None else default_catalogue_path()
     overlay_path = Path(overlay) if overlay is not None else None

@@ -7,6 +7,7 @@ them as plain text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tui.core.errors import LlmtuiError
@@ -39,11 +40,7 @@ class CatalogueError(LlmtuiError):
         return ": ".join(part for part in (where, self.field, self.message) if part)
 
     def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
-        return (_rebuild_error, (self.path, self.message, self.line, self.field))
-
-
-def _rebuild_error(path, message, line, field):
-    return CatalogueError(path, message, line=line, field=field)
+        return partial(CatalogueError, line=self.line, field=self.field), (self.path, self.message)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,11 +173,6 @@ class Leaderboard:
                 ranked.append((position, row))
         return ranked
 
-    def best(self, metric_id: str | None = None) -> LeaderboardRow | None:
-        """The top row for the metric (the first in table order if several tie), or None."""
-        ranked = self.ranked(metric_id)
-        return ranked[0][1] if ranked else None
-
     def rank_of(self, model_id: str, metric_id: str | None = None) -> int | None:
         return next((rank for rank, row in self.ranked(metric_id) if row.model == model_id), None)
 
@@ -222,10 +214,6 @@ class Catalogue:
     def leaderboard(self, leaderboard_id: str) -> Leaderboard | None:
         return next((lb for lb in self.leaderboards if lb.id == leaderboard_id), None)
 
-    def models_in(self, group_id: str) -> tuple[Model, ...]:
-        """The group's models in catalogue order (page models first, as the file lists them)."""
-        return tuple(m for m in self.models if m.group == group_id)
-
     def group_counts(self) -> dict[str, int]:
         """Number of models per group id, in group order (groups without models count 0)."""
         counts = {g.id: 0 for g in self.groups}
@@ -235,17 +223,13 @@ class Catalogue:
 
     def scores_for(self, model_id: str) -> list[tuple[Leaderboard, Metric, Number, int]]:
         """Every score the model has: (leaderboard, metric, value, rank among that table's rows)."""
-        found = []
-        for board in self.leaderboards:
-            row = board.row_for(model_id)
-            if row is None:
-                continue
-            for metric in board.metrics:
-                if metric.id in row.scores:
-                    rank = board.rank_of(model_id, metric.id)
-                    assert rank is not None
-                    found.append((board, metric, row.scores[metric.id], rank))
-        return found
+        return [
+            (board, metric, row.scores[metric.id], board.rank_of(model_id, metric.id))
+            for board in self.leaderboards
+            if (row := board.row_for(model_id)) is not None
+            for metric in board.metrics
+            if metric.id in row.scores
+        ]
 
     def best_score(self, model_id: str) -> tuple[Leaderboard, Number] | None:
         """The model's headline score, or None.

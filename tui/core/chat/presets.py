@@ -11,10 +11,9 @@ with a default preset per model:
     defaults:
       smollm2-135m-instruct.q4_1: code   # a file stem, a catalogue id or URL#MODEL
 
-A setting a preset does not name takes the built-in default below (`context_length` and
-`prompt_format` left out: the chat settings' context, the automatic prompt format). A preset's
-`values()` are by the chat settings' names (plus `template`), so chat, compare and the CLI layer it
-over the settings with `chat_options` and under their own flags.
+A setting a preset does not name takes its default (`Sampling`'s; `context_length` and
+`prompt_format` left out: the chat settings' context, the automatic prompt format). Chat, compare and
+the CLI layer a preset's `values()` over the chat settings and under their own flags.
 
 A file that cannot be read or is invalid leaves the book with the built-ins and the error
 (`error`, one line naming the file and the field): the app shows it, a command that asks for a
@@ -28,11 +27,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tui.core.config.settings import CHAT_LIMITS, ChatSettings
+from tui.core.config.settings import CHAT_LIMITS, ChatSettings, Sampling, check_fields, read_yaml, write_yaml
 from tui.core.engine.base import SamplingOptions, chat_options
 from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
-from tui.core.storage import write_atomic
 from tui.core.text import one_line
 
 NAME_LIMIT = 60
@@ -51,46 +49,37 @@ class PresetError(LlmtuiError):
 
 
 @dataclass(frozen=True)
-class Preset:
+class _Named:
+    """A preset's name and system prompt: a base of their own, as a dataclass takes its bases'
+    fields last base first, so that they come before the sampling ones (`Preset("terse")`)."""
+
     name: str
     system_prompt: str = ""
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1  # -1: random
+
+
+@dataclass(frozen=True)
+class Preset(Sampling, _Named):
     prompt_format: str | None = None  # a template name (templates.py); None: automatic
     context_length: int | None = None  # None: the chat settings' context
     built_in: bool = False  # shipped with the app: never written, changed or deleted
 
     def to_dict(self) -> dict:
-        """The preset as the file keeps it (settings at their defaults left out)."""
-        data = {"name": self.name}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name not in ("name", "built_in") and value != f.default:
-                data[f.name] = value
-        return data
+        """The preset as the file keeps it (settings at their defaults left out; the name, with
+        none, always kept)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "built_in" and getattr(self, f.name) != f.default
+        }
 
     @classmethod
     def from_dict(cls, data: Any, *, path: Path | None = None, where: str = "") -> Preset:
         """A validated user preset; PresetError naming the file (`path`) and the field."""
 
         def fail(name: str, message: str) -> PresetError:
-            return PresetError(message, field=f"{where}.{name}" if where else name, path=path)
+            return PresetError(message, field=".".join(part for part in (where, name) if part), path=path)
 
-        if not isinstance(data, dict):
-            raise PresetError(
-                f"expected a mapping, got {type(data).__name__}", field=where, path=path
-            )
-        known = {f.name for f in fields(cls)} - {"built_in"}
-        for key in data:
-            if key not in known:
-                raise fail(str(key), f"unknown setting (known: {', '.join(sorted(known))})")
-        if "name" not in data:
-            raise fail("name", "missing (required)")
+        check_fields(cls, data, fail, hidden=("built_in",))
         values = {}
         for key, value in data.items():
             try:
@@ -112,13 +101,9 @@ class Preset:
         parts = [f"temp {self.temperature:g}", f"top_p {self.top_p:g}", f"top_k {self.top_k}",
                  f"min_p {self.min_p:g}", f"rep {self.repeat_penalty:g}",
                  f"max {self.max_tokens}"]  # fmt: skip
-        if self.seed >= 0:
-            parts.append(f"seed {self.seed}")
-        if self.context_length is not None:
-            parts.append(f"context {self.context_length}")
-        if self.prompt_format is not None:
-            parts.append(f"format {self.prompt_format}")
-        return ", ".join(parts)
+        seed = None if self.seed < 0 else self.seed  # a random seed is not shown
+        named = {"seed": seed, "context": self.context_length, "format": self.prompt_format}
+        return ", ".join(parts + [f"{label} {value}" for label, value in named.items() if value is not None])
 
 
 def _checked(name: str, value: Any) -> Any:
@@ -281,7 +266,8 @@ class PresetBook:
         if changed.name != name:
             self._refuse_taken(changed.name)
         user = [changed if p.name == name else p for p in self._user]
-        return self._save(user, _renamed(self._defaults, name, changed.name), changed)
+        defaults = {model: changed.name if n == name else n for model, n in self._defaults.items()}
+        return self._save(user, defaults, changed)
 
     def duplicate(self, name: str) -> Preset:
         original = self.get(name)
@@ -308,9 +294,7 @@ class PresetBook:
     def _own(self, name: str, doing: str) -> Preset:
         preset = self.get(name)
         if preset.built_in:
-            raise PresetError(
-                f"{name!r} is built in and cannot be {doing}: duplicate it to make your own"
-            )
+            raise PresetError(f"{name!r} is built in and cannot be {doing}: duplicate it to make your own")
         return preset
 
     def _valid(self, preset: Preset) -> Preset:
@@ -324,47 +308,28 @@ class PresetBook:
     def _save(self, user: list[Preset], defaults: dict[str, str], result):
         if self.error is not None:
             raise self.error  # never write over a file the user has to fix first
-        import yaml
-
-        data = {"presets": [p.to_dict() for p in user], "defaults": defaults}
-        write_atomic(self.path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        write_yaml(self.path, {"presets": [p.to_dict() for p in user], "defaults": defaults})
         self._user, self._defaults = user, defaults
         return result
-
-
-def _renamed(defaults: dict[str, str], old: str, new: str) -> dict[str, str]:
-    return {model: new if name == old else name for model, name in defaults.items()}
 
 
 def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
     if not path.exists():
         return (), {}
-    import yaml  # here: with no presets file start-up never pays for PyYAML
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise PresetError(f"cannot read: {error}", path=path) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or error
-        raise PresetError(f"not valid YAML: {problem}", field=where, path=path) from None
+    data = read_yaml(path, lambda where, message: PresetError(message, field=where, path=path))
     if not isinstance(data, dict) or not set(data) <= {"presets", "defaults"}:
         raise PresetError("expected a mapping with `presets:` and `defaults:`", path=path)
     items = data.get("presets") or []
     if not isinstance(items, list):
         raise PresetError("expected a list", field="presets", path=path)
     presets: list[Preset] = []
-    names = {p.name for p in BUILT_IN}
     for index, item in enumerate(items):
         preset = Preset.from_dict(item, path=path, where=f"presets[{index}]")
-        if preset.name in names:
+        if preset.name in {p.name for p in (*BUILT_IN, *presets)}:
             raise PresetError(
                 f"the name {preset.name!r} is taken (built in, or twice in the file)",
                 field=f"presets[{index}].name", path=path,
             )  # fmt: skip
-        names.add(preset.name)
         presets.append(preset)
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict) or not all(
@@ -372,4 +337,3 @@ def _read(path: Path) -> tuple[tuple[Preset, ...], dict[str, str]]:
     ):
         raise PresetError("expected a mapping of model -> preset name", field="defaults", path=path)
     return tuple(presets), {model_key(k): v for k, v in defaults.items()}
-

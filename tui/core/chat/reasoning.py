@@ -51,12 +51,9 @@ class ReasoningSplitter:
     rest. `reasoning` and `answer` are the whole texts so far.
     """
 
-    def __init__(
-        self, opened: str = "", markers: Sequence[tuple[str, str]] = KNOWN_MARKERS
-    ) -> None:
+    def __init__(self, opened: str = "", markers: Sequence[tuple[str, str]] = KNOWN_MARKERS) -> None:
         self.markers = tuple(markers)
-        closes = dict(self.markers)
-        self._close = closes.get(opened, "")
+        self._close = dict(self.markers).get(opened, "")
         self._state = "reasoning" if self._close else "start"
         self._held = ""
         self._strip = True  # blank space at the start of the reasoning or the answer is dropped
@@ -102,10 +99,8 @@ class ReasoningSplitter:
                 self._held = text[len(opening) :]
                 self._state, self._close = "reasoning", closing
                 return self._in_reasoning()
-        if text and any(opening.startswith(text) for opening, _ in self.markers):
-            return []  # maybe a marker: wait for more
-        if not text:
-            return []  # only blank space so far
+        if not text or any(opening.startswith(text) for opening, _ in self.markers):
+            return []  # only blank space so far, or maybe a marker: wait for more
         held, self._held = self._held, ""
         self._state, self._strip = "answer", False
         return self._emit(held, False)
@@ -130,9 +125,7 @@ class ReasoningSplitter:
     def _emit(self, text: str, reasoning: bool) -> list[Part]:
         if self._strip:
             text = text.lstrip()
-            if not text:
-                return []
-            self._strip = False
+            self._strip = not text  # still at the start while only blank space came
         if not text:
             return []
         (self._reasoning if reasoning else self._answer).append(text)
@@ -150,6 +143,5 @@ def split_reasoning(text: str, opened: str = "") -> tuple[str, str]:
 def without_reasoning(messages: Iterable[Message]) -> list[Message]:
     """The conversation to send back: each assistant message's answer alone."""
     return [
-        replace(m, content=split_reasoning(m.content)[1]) if m.role == "assistant" else m
-        for m in messages
+        replace(m, content=split_reasoning(m.content)[1]) if m.role == "assistant" else m for m in messages
     ]

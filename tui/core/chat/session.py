@@ -5,18 +5,16 @@ and CLI drive `Comparison`. Its methods block: the screen calls them from its wo
 loading, generation and every write to the store happen off the UI thread. One answer at a time.
 
 An answer is asked for with the turns the caller shows (`answer(turns, question=...)`); the session
-adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`
-(its stats, or the error that ended it, and the ids the question and answer were stored with). The
-store is written in one place (`_save_*`). An answer written again and a question edited are kept
+adds the system prompt, fits the turns to the context, streams the text and ends with one `Answered`.
+The store is written in one place (`_save_*`). An answer written again and a question edited are kept
 beside the old ones (the store's alternatives): `select` shows another, `fork` copies a branch.
 
-Settings come in layers, as `chat_options` merges them: the chat settings, the preset chosen (or the
-model's default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
+Settings come in layers (`ChatSettings.layered`): the chat settings, the preset chosen (or the model's
+default preset), then the settings chosen over it (`overrides`: flags, the settings panel).
 
-A reasoning block before the answer (`<think>…</think>`, a server's `reasoning_content`) is split off
-as the text streams: its TokenEvents say `reasoning=True`, `Answered` keeps it apart from the answer,
-the store keeps it in its own field, and the context sent back on the next turn leaves it out. A
-response format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
+A reasoning block before the answer (tui.core.chat.reasoning) is split off as the text streams: its
+TokenEvents say `reasoning=True`, `Answered` and the store keep it apart from the answer. A response
+format (a JSON schema or a GBNF grammar, `set_response_format`) constrains every answer.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -114,25 +112,16 @@ class ChatSession:
     @property
     def values(self) -> Mapping[str, Any]:
         """The settings in use, by the settings panel's names, plus `template` (None: automatic);
-        read-only (a setting is chosen in `overrides`)."""
+        read-only (a setting is chosen in `overrides`, where a template of None is a choice too)."""
         return MappingProxyType({**self._under_overrides(), **self.overrides})
 
     def _under_overrides(self) -> dict:
         """The chat settings with the preset's over them."""
-        values = {**asdict(self.context.settings.chat), "template": None}
-        if self.preset is not None:
-            values.update((k, v) for k, v in self.preset.values().items() if v is not None)
-        return values
+        return self.context.settings.chat.layered(self.preset.values() if self.preset else None)
 
     def options(self) -> tuple[LoadOptions, SamplingOptions]:
-        preset = self.preset.values() if self.preset is not None else None
-        load, sampling = chat_options(self.context.settings.chat, preset, **self.overrides)
+        load, sampling = chat_options(self.context.settings.chat, self.values)
         return load, replace(sampling, response_format=self.response_format)
-
-    def set_value(self, name: str, value: object) -> None:
-        """Choose one setting over the preset's (the settings panel); the conversation keeps it."""
-        self.overrides[name] = value
-        self.settings_changed()
 
     def use_preset(self, name: str | None) -> None:
         """Answer with the preset `name` from now on (None: none, the chat settings alone); its
@@ -153,10 +142,9 @@ class ChatSession:
         """Constrain answers from now on to the JSON schema (.json) or GBNF grammar (.gbnf) in
         `path` (None or "": free text). A broken file raises ResponseFormatError (one line) and
         leaves the format in use as it was."""
-        response_format = load_response_format(path) if path else None
-        self.response_format = response_format
+        self.response_format = load_response_format(path) if path else None
         self.response_format_path = Path(path).expanduser() if path else None
-        return response_format
+        return self.response_format
 
     def settings(self) -> dict:
         """The settings a conversation keeps (its template is kept apart), with its preset."""
@@ -176,7 +164,7 @@ class ChatSession:
         from tui.core.engine.resolve import open_backend
 
         self.spec = spec
-        self.close_model()
+        self.close()
         if not self.preset_chosen:
             self.preset = self.context.presets().default_for(spec)
         backend = open_backend(spec, self.context, load=self.options()[0],
@@ -201,7 +189,8 @@ class ChatSession:
         if self.backend is None:
             raise EngineError("no model is open", "other")
         self.info = self.backend.set_template(name)
-        self.set_value("template", name)
+        self.overrides["template"] = name
+        self.settings_changed()
         return self.info
 
     def count_tokens(self, turns: Sequence[Message]) -> int:
@@ -215,7 +204,8 @@ class ChatSession:
         if self.backend is not None:
             self.backend.stop()
 
-    def close_model(self) -> None:
+    def close(self) -> None:
+        """Unload the model (another may be loaded after); the store stays its owner's."""
         with self._lock:
             backend, self.backend, self.info = self.backend, None, None
         if backend is not None:
@@ -346,13 +336,7 @@ class ChatSession:
         self.store.update(self.conversation.id, model=self.spec, model_name=self.info.name)
 
     def _save_settings(self) -> None:
-        self.store.update(
-            self.conversation.id, settings=self.settings(), template=self.values["template"]
-        )
-
-    def close(self) -> None:
-        """Unload the model; the store stays its owner's."""
-        self.close_model()
+        self.store.update(self.conversation.id, settings=self.settings(), template=self.values["template"])
 
 
 class _ReasoningClock:

@@ -14,6 +14,7 @@ unload).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
@@ -70,9 +71,7 @@ def parse_overrides(text: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         if not sep or key not in types:
             known = ", ".join(types)
-            raise CompareError(
-                f"bad override {part!r}: expected NAME=VALUE with NAME one of {known}"
-            )
+            raise CompareError(f"bad override {part!r}: expected NAME=VALUE with NAME one of {known}")
         kind = float if "float" in str(types[key]) else int
         try:
             result[key] = None if key == "seed" and value in ("", "none", "-1") else kind(value)
@@ -81,14 +80,16 @@ def parse_overrides(text: str) -> dict[str, Any]:
     return result
 
 
+def overrides_text(overrides: Mapping[str, Any]) -> str:
+    """{"temperature": 0.2} -> 'temperature=0.2': what `parse_overrides` reads."""
+    return " ".join(f"{k}={v}" for k, v in overrides.items())
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     spec: str  # a .gguf path, a catalogue id or URL#MODEL
     # SamplingOptions fields for this model only
     overrides: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"spec": self.spec, "overrides": dict(self.overrides)}
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,7 @@ class CompareConfig:
 
     def validate(self) -> None:
         if not MIN_MODELS <= len(self.models) <= MAX_MODELS:
-            raise CompareError(
-                f"choose {MIN_MODELS} to {MAX_MODELS} models (got {len(self.models)})"
-            )
+            raise CompareError(f"choose {MIN_MODELS} to {MAX_MODELS} models (got {len(self.models)})")
         if not self.prompts:
             raise CompareError("no prompt")
         if not all(p.prompt.strip() for p in self.prompts):
@@ -128,7 +127,7 @@ class CompareConfig:
 
     def to_dict(self) -> dict:
         return {
-            "models": [m.to_dict() for m in self.models],
+            "models": [asdict(m) for m in self.models],
             "prompts": [p.to_dict() for p in self.prompts],
             "system_prompt": self.system_prompt,
             "sampling": self.sampling.to_dict(),
@@ -140,16 +139,12 @@ class CompareConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> CompareConfig:
-        return cls(
-            models=tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"]),
-            prompts=tuple(Prompt.from_dict(p) for p in data["prompts"]),
-            system_prompt=data.get("system_prompt", ""),
-            sampling=SamplingOptions.from_dict(data.get("sampling", {})),
-            load=LoadOptions(**data.get("load", {})),
-            mode=data.get("mode", "auto"),
-            blind=data.get("blind", False),
-            prompt_set=data.get("prompt_set", ""),
-        )
+        """What `to_dict` wrote (a key it left out takes its default)."""
+        models = tuple(ModelChoice(m["spec"], m.get("overrides", {})) for m in data["models"])
+        prompts = tuple(Prompt.from_dict(p) for p in data["prompts"])
+        sampling = SamplingOptions.from_dict(data.get("sampling", {}))
+        load = LoadOptions(**data.get("load", {}))
+        return cls(**{**data, "models": models, "prompts": prompts, "sampling": sampling, "load": load})
 
 
 # --- plan -----------------------------------------------------------------------------------------
@@ -166,7 +161,7 @@ def memory_need(
         path = find_local(spec, catalogue, context).path
         return fit.estimate(path.stat().st_size, n_ctx, here, read_local(path))
     except (EngineError, OSError, GgufHeaderError):
-        return None  # loading it will say what is wrong
+        return None
 
 
 @dataclass(frozen=True)
@@ -198,12 +193,8 @@ def make_plan(
 
     here = here or fit.machine()
     cores = max(1, usable_cores() if cores is None else cores)
-    fits = [
-        None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, context) for s in specs
-    ]
-    needs = tuple(
-        0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True)
-    )
+    fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, context) for s in specs]
+    needs = tuple(0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True))
     too_large = tuple(i for i, f in enumerate(fits) if f is not None and f.label == "too large")
     available = here.ram_available + here.gpu_free
     local = sum(1 for spec in specs if not is_remote(spec))
@@ -271,7 +262,6 @@ class Cell:
         return data
 
 
-VOTE_CHOICES = ("A", "B", "C", "D", "tie", "all_bad")
 VOTE_NAMES = {"tie": "tie", "all_bad": "all bad"}
 
 
@@ -317,13 +307,15 @@ class ComparisonResult:
         """Columns in display order (A, B, ...)."""
         return sorted(self.columns, key=lambda c: c.letter)
 
+    @property
+    def vote_choices(self) -> tuple[str, ...]:
+        """A letter per model (that one is better), "tie" and "all_bad"."""
+        return (*sorted(c.letter for c in self.columns), "tie", "all_bad")
+
     def vote(self, choice: str) -> Vote:
-        letters = {c.letter for c in self.columns}
-        if choice not in VOTE_CHOICES or (len(choice) == 1 and choice not in letters):
-            raise CompareError(
-                f"no such vote {choice!r}: one of {', '.join(sorted(letters))}, tie, all_bad"
-            )
-        vote = Vote(choice, _now())
+        if choice not in self.vote_choices:
+            raise CompareError(f"no such vote {choice!r}: one of {', '.join(self.vote_choices)}")
+        vote = Vote(choice, now())
         self.votes.append(vote)
         return vote
 
@@ -362,21 +354,12 @@ class ComparisonResult:
             "Settings: " + ", ".join(f"{k}={v}" for k, v in sampling.items()),
             f"Mode: {self.mode}; llama.cpp (llama-cpp-python) {self.llama_cpp_version or 'n/a'}",
             "",
-            "| Prompt | " + " | ".join(_md_cell(c.name(self.revealed)) for c in columns) + " |",
+            _md_row(["Prompt", *(c.name(self.revealed) for c in columns)]),
             "|---" * (len(columns) + 1) + "|",
         ]
         for row, prompt in enumerate(self.config.prompts):
-            cells = [self.cell(row, c.index) for c in columns]
-            lines.append(
-                f"| {_md_cell(prompt.prompt)} | "
-                + " | ".join(_md_cell(answer_text(cell)) for cell in cells)
-                + " |"
-            )
-        lines.append(
-            "| *stats* | "
-            + " | ".join(_md_cell(stats_line(c, self.cell(0, c.index))) for c in columns)
-            + " |"
-        )
+            lines.append(_md_row([prompt.prompt, *(answer_text(self.cell(row, c.index)) for c in columns)]))
+        lines.append(_md_row(["*stats*", *(stats_line(c, self.cell(0, c.index)) for c in columns)]))
         lines += ["", "Models:", ""]
         for c in columns:
             identity = f"{c.spec}, sha256 {c.sha256}" if c.sha256 else c.location or c.spec
@@ -428,14 +411,16 @@ class ComparisonResult:
                 }
             )
         for vote in self.votes:
-            lines.append(
-                {"type": "vote", "comparison": self.id, "choice": vote.choice, "at": vote.at}
-            )
+            lines.append({"type": "vote", "comparison": self.id, "choice": vote.choice, "at": vote.at})
         return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
 
 
 def _md_cell(text: str) -> str:
     return clean(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+
+def _md_row(texts: list[str]) -> str:
+    return "| " + " | ".join(_md_cell(text) for text in texts) + " |"
 
 
 def answer_text(cell: Cell) -> str:
@@ -522,9 +507,7 @@ class Comparison:
         config.validate()
         if config.sampling.seed is None:
             # Recorded, so a re-run can reproduce the answers.
-            config = replace(
-                config, sampling=replace(config.sampling, seed=random.randrange(2**31))
-            )
+            config = replace(config, sampling=replace(config.sampling, seed=random.randrange(2**31)))
         self.config = config
         specs = [m.spec for m in config.models]
         self.plan = plan or make_plan(
@@ -537,7 +520,7 @@ class Comparison:
         columns = [Column(i, spec, letters[i]) for i, spec in enumerate(specs)]
         cells = [Cell(row, col) for row in range(len(config.prompts)) for col in range(len(specs))]
         self.result = ComparisonResult(
-            config, columns, cells, mode=self.plan.mode, created=_now(), parent_id=parent_id
+            config, columns, cells, mode=self.plan.mode, created=now(), parent_id=parent_id
         )
         self._on_event = on_event or (lambda event: None)
         # How a spec becomes a Backend: the engine's resolver unless a caller brings its own.
@@ -591,9 +574,7 @@ class Comparison:
         try:
             if self.plan.mode == "parallel":
                 workers = [
-                    threading.Thread(
-                        target=self._run_column, args=(i,), name=f"compare-{i}", daemon=True
-                    )
+                    threading.Thread(target=self._run_column, args=(i,), name=f"compare-{i}", daemon=True)
                     for i in range(len(self.result.columns))
                 ]
                 for worker in workers:
@@ -606,7 +587,7 @@ class Comparison:
         finally:
             version, self.result.system_info = _llama_cpp_identity()
             self.result.llama_cpp_version = self.result.llama_cpp_version or version
-            self.result.finished = _now()
+            self.result.finished = now()
             self._finished.set()
             monitor.join()
             self._on_event(Finished(self.result))
@@ -625,25 +606,19 @@ class Comparison:
                 need, free = self.plan.needs[index] or 0, self.plan.available
                 self._fail(
                     index,
-                    f"would not fit in memory: needs ~{human_bytes(need)}, "
-                    f"{human_bytes(free)} free",
+                    f"would not fit in memory: needs ~{human_bytes(need)}, {human_bytes(free)} free",
                     "too_large",
                 )
                 return
             self._set_state(index, "loading")
             started = time.perf_counter()
             try:
-                backend = self._open(
-                    column.spec, replace(self.config.load, n_threads=self.plan.threads)
-                )
+                backend = self._open(column.spec, replace(self.config.load, n_threads=self.plan.threads))
                 with self._lock:
                     self._backends[index] = backend
                 info = backend.load()
-            except EngineError as error:
-                self._fail(index, error.message, error.kind)
-                return
             except Exception as error:  # noqa: BLE001 - any failure of one model fails its column only
-                self._fail(index, f"{type(error).__name__}: {error}", "other")
+                self._fail(index, *_failure(error))
                 return
             column.load_seconds = time.perf_counter() - started
             column.label = backend.label or info.name
@@ -681,9 +656,7 @@ class Comparison:
             cell.answer, cell.reasoning = splitter.answer, splitter.reasoning
 
         try:
-            stream = backend.stream(
-                self.config.messages_for(row), self.config.sampling_for(index), cancel
-            )
+            stream = backend.stream(self.config.messages_for(row), self.config.sampling_for(index), cancel)
             for event in stream:
                 if isinstance(event, TokenEvent):
                     streamed = True
@@ -691,20 +664,17 @@ class Comparison:
                 elif isinstance(event, DoneEvent):
                     stats = event.stats
             finish()
-        except EngineError as error:
-            if not streamed and error.partial:
+        except Exception as error:  # noqa: BLE001 - the column goes on unless its backend died
+            engine = isinstance(error, EngineError)
+            if engine and not streamed and error.partial:
                 keep(splitter.feed(error.partial))
             finish()
-            self._end_cell(cell, "failed", error=error.message)
-            if error.kind == "crashed":
-                self._fail(index, error.message, error.kind)
+            message, kind = _failure(error)
+            self._end_cell(cell, "failed", error=message)
+            if not engine or kind == "crashed":
+                self._fail(index, message, kind)
                 raise _Crashed from None
             return
-        except Exception as error:  # noqa: BLE001
-            finish()
-            self._end_cell(cell, "failed", error=f"{type(error).__name__}: {error}")
-            self._fail(index, cell.error, "other")
-            raise _Crashed from None
         cell.stats = stats
         stopped = cancel.is_set() or (stats is not None and stats.finish_reason == "cancelled")
         if not stopped:
@@ -725,9 +695,7 @@ class Comparison:
             cell = self.result.cell(row, index)
             if cell.state not in FINAL_STATES:
                 failed = column.state == "failed"
-                self._end_cell(
-                    cell, "failed" if failed else "stopped", column.error if failed else ""
-                )
+                self._end_cell(cell, "failed" if failed else "stopped", column.error if failed else "")
         if column.state != "failed":
             cells = [self.result.cell(row, index) for row in range(len(self.config.prompts))]
             if stopped or any(c.state == "stopped" for c in cells):
@@ -741,10 +709,9 @@ class Comparison:
         with self._lock:
             backend, self._backends[index] = self._backends[index], None
         if backend is not None:
-            try:
+            # Closing a dead backend must not fail the column again.
+            with contextlib.suppress(Exception):
                 backend.close()
-            except Exception:  # noqa: BLE001 - closing a dead backend must not fail the column again
-                pass
 
     def _set_state(self, index: int, state: ColumnState) -> None:
         column = self.result.columns[index]
@@ -778,7 +745,15 @@ class Comparison:
                     self._sample_memory(index)
 
 
-def _now() -> str:
+def _failure(error: Exception) -> tuple[str, str]:
+    """A column's error message and kind for `error` (not an EngineError: "other")."""
+    if isinstance(error, EngineError):
+        return error.message, error.kind
+    return f"{type(error).__name__}: {error}", "other"
+
+
+def now() -> str:
+    """The time now, as comparisons and votes record it (UTC, ISO 8601, to the second)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 

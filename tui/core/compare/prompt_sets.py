@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,52 +61,32 @@ class Prompt:
     ignore_case: bool = False
     json_schema: dict | None = None  # the answer must be JSON valid against it
 
-    @property
-    def has_checks(self) -> bool:
-        return bool(self.expect) or self.regex is not None or self.json_schema is not None
-
     def check(self, answer: str) -> bool | None:
         """True/False when the prompt has checks, None when there is nothing to check. `answer` is
         the answer alone, its reasoning kept apart."""
-        if not self.has_checks:
+        if not self.expect and self.regex is None and self.json_schema is None:
             return None
         if self.json_schema is not None and json_answer_problem(answer, self.json_schema):
             return False
-        haystack = answer.casefold() if self.ignore_case else answer
-        for needle in self.expect:
-            if (needle.casefold() if self.ignore_case else needle) not in haystack:
-                return False
-        if self.regex is not None:
-            flags = re.IGNORECASE if self.ignore_case else 0
-            if re.search(self.regex, answer, flags) is None:
-                return False
-        return True
+        fold = str.casefold if self.ignore_case else str
+        if not all(fold(needle) in fold(answer) for needle in self.expect):
+            return False
+        flags = re.IGNORECASE if self.ignore_case else 0
+        return self.regex is None or re.search(self.regex, answer, flags) is not None
 
     def to_dict(self) -> dict:
+        """`id` and `prompt`, then each field that is not its default."""
         data: dict[str, Any] = {"id": self.id, "prompt": self.prompt}
-        if self.system is not None:
-            data["system"] = self.system
-        if self.expect:
-            data["expect"] = list(self.expect)
-        if self.regex is not None:
-            data["regex"] = self.regex
-        if self.ignore_case:
-            data["ignore_case"] = True
-        if self.json_schema is not None:
-            data["json_schema"] = self.json_schema
+        for f in fields(self):
+            if f.name not in data and getattr(self, f.name) != f.default:
+                data[f.name] = getattr(self, f.name)
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Prompt:
-        return cls(
-            prompt=data["prompt"],
-            system=data.get("system"),
-            id=data.get("id", ""),
-            expect=tuple(data.get("expect", ())),
-            regex=data.get("regex"),
-            ignore_case=bool(data.get("ignore_case", False)),
-            json_schema=data.get("json_schema"),
-        )
+        """From `to_dict`'s keys (one left out takes its default)."""
+        expect, ignore_case = tuple(data.get("expect", ())), bool(data.get("ignore_case"))
+        return cls(**{**data, "expect": expect, "ignore_case": ignore_case})
 
 
 @dataclass(frozen=True)
@@ -164,9 +144,7 @@ def _from_yaml(path: Path, text: str) -> PromptSet:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
-        raise PromptSetError(
-            path, mark.line + 1 if mark else None, f"not valid YAML: {problem}"
-        ) from None
+        raise PromptSetError(path, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
     system = ""
     if isinstance(data, dict):
         line = data.pop("__line__")
@@ -194,9 +172,7 @@ def _from_yaml(path: Path, text: str) -> PromptSet:
 
 def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
     if not isinstance(data, dict):
-        raise PromptSetError(
-            path, line, f"expected a prompt (text or mapping), got {type(data).__name__}"
-        )
+        raise PromptSetError(path, line, f"expected a prompt (text or mapping), got {type(data).__name__}")
     unknown = set(data) - PROMPT_KEYS
     if unknown:
         known = ", ".join(sorted(PROMPT_KEYS))
@@ -217,15 +193,9 @@ def _prompt(path: Path, line: int, data: Any, index: int) -> Prompt:
             re.compile(data["regex"])
         except re.error as error:
             raise PromptSetError(path, line, f"bad regex: {error}") from None
-    return Prompt(
-        prompt=prompt,
-        system=data.get("system"),
-        id=data.get("id") or f"p{index + 1}",
-        expect=tuple(expect),
-        regex=data.get("regex"),
-        ignore_case=bool(data.get("ignore_case", False)),
-        json_schema=_json_schema(path, line, data.get("json_schema")),
-    )
+    schema = _json_schema(path, line, data.get("json_schema"))
+    identity = data.get("id") or f"p{index + 1}"
+    return Prompt.from_dict({**data, "id": identity, "expect": expect, "json_schema": schema})
 
 
 def _json_schema(path: Path, line: int, value: Any) -> dict | None:

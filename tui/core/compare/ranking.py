@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -162,7 +163,6 @@ def rank(
     """Ratings with bootstrap 95% intervals and each model's record, best first."""
     import numpy as np
 
-    battles = list(battles)
     pairs = _aggregate(battles)
     if not pairs.names:
         return []
@@ -181,17 +181,13 @@ def rank(
             resampled = counts.reshape(-1, *pairs.outcomes.shape).astype(float)
             samples.append(_elo(_fit(pairs, resampled, prior, start=point)))
         low, high = np.percentile(np.concatenate(samples), [2.5, 97.5], axis=0)
-    record = {name: [0, 0, 0, 0] for name in pairs.names}  # games, wins, losses, ties
-    for battle in battles:
-        if battle.model_a == battle.model_b:
-            continue
-        for name, score in ((battle.model_a, battle.score_a), (battle.model_b, 1 - battle.score_a)):
-            entry = record[name]
-            entry[0] += 1
-            entry[{1.0: 1, 0.0: 2}.get(score, 3)] += 1
+    # Each model's wins, losses and ties: the first model's of each pair, the second's swapped.
+    record = np.zeros((len(pairs.names), 3), dtype=int)
+    np.add.at(record, pairs.first, pairs.outcomes.astype(int))
+    np.add.at(record, pairs.second, pairs.outcomes[:, [1, 0, 2]].astype(int))
     result = [
-        Rating(name, float(ratings[k]), float(low[k]), float(high[k]), *record[name])
-        for k, name in enumerate(pairs.names)
+        Rating(name, float(ratings[k]), float(low[k]), float(high[k]), sum(counts), *counts)
+        for k, (name, counts) in enumerate(zip(pairs.names, record.tolist(), strict=True))
     ]
     return sorted(result, key=lambda r: (-r.rating, r.model))
 
@@ -199,14 +195,9 @@ def rank(
 # --- judging where it matters ----------------------------------------------------------------------
 
 
-def pair_games(battles: Iterable[Battle]) -> dict[frozenset[str], int]:
+def pair_games(battles: Iterable[Battle]) -> Counter[frozenset[str]]:
     """How many times each pair of models met."""
-    games: dict[frozenset[str], int] = {}
-    for battle in battles:
-        if battle.model_a != battle.model_b:
-            key = frozenset((battle.model_a, battle.model_b))
-            games[key] = games.get(key, 0) + 1
-    return games
+    return Counter(frozenset((b.model_a, b.model_b)) for b in battles if b.model_a != b.model_b)
 
 
 def least_certain_pair(
@@ -229,7 +220,7 @@ def least_certain_pair(
                 overlap = ra.ci_low <= rb.ci_high and rb.ci_low <= ra.ci_high
                 spread = math.hypot(ra.ci_high - ra.ci_low, rb.ci_high - rb.ci_low) / (2 * Z95)
                 distance = abs(ra.rating - rb.rating) / spread if spread else math.inf
-            key = (not overlap, games.get(frozenset((a, b)), 0), distance)
+            key = (not overlap, games[frozenset((a, b))], distance)
             if best is None or key < best[0]:
                 best = (key, (a, b))
     return None if best is None else best[1]
@@ -312,15 +303,7 @@ def speeds(measurements: Iterable[Measurement]) -> list[Speed]:
         ttft = [m.time_to_first_token for m in items if m.time_to_first_token is not None]
         if not (tps or peaks or ttft):
             continue  # nothing measured (answers kept without their stats)
-        result.append(
-            Speed(
-                model,
-                len(tps),
-                median(tps),
-                median(ttft),
-                max(peaks) if peaks else None,
-            )
-        )
+        result.append(Speed(model, len(tps), median(tps), median(ttft), max(peaks, default=None)))
     return sorted(result, key=lambda s: (s.tokens_per_second is None, -(s.tokens_per_second or 0)))
 
 

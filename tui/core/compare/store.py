@@ -96,19 +96,16 @@ CREATE TABLE imported_battles (
 )
 
 
-# compare_models columns named like Column's fields
+# compare_runs columns named like ComparisonResult's fields, compare_models' like Column's
+_RUN_FIELDS = ("parent_id", "created", "finished", "mode", "llama_cpp_version", "system_info")
 _MODEL_FIELDS = (
     "spec", "letter", "label", "location", "sha256", "state", "load_seconds", "threads",
     "peak_rss", "error", "error_kind",
 )  # fmt: skip
 
 
-def _flag(value: bool | None) -> int | None:
-    return None if value is None else int(value)
-
-
-def _stats(cell: Cell) -> str | None:
-    return json.dumps(cell.stats.to_dict()) if cell.stats else None
+def _passed(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def _load_stats(text: str | None) -> AnswerStats | None:
@@ -125,10 +122,7 @@ class Summary:
     created: str
     title: str
     models: tuple[str, ...]  # labels (letters only while a blind comparison has no vote)
-    prompts: int
-    blind: bool
     votes: int
-    parent_id: int | None
 
 
 @dataclass(frozen=True)
@@ -154,6 +148,16 @@ class Measured:
     stats: AnswerStats | None
     state: str
     peak_rss: int | None
+
+
+def _models_by_run(conn: sqlite3.Connection) -> dict[int, list[tuple[str, str, str]]]:
+    """Each comparison's models as (letter, name, spec), by letter."""
+    models: dict[int, list[tuple[str, str, str]]] = {}
+    for run_id, letter, label, spec in conn.execute(
+        "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
+    ):
+        models.setdefault(run_id, []).append((letter, label or spec, spec))
+    return models
 
 
 def sha256_file(path: Path) -> str:
@@ -182,8 +186,7 @@ class CompareStore(Store):
         key = str(path.resolve())
         with self._db.read() as conn:
             row = conn.execute(
-                "SELECT sha256 FROM compare_file_hashes"
-                " WHERE path = ? AND size = ? AND mtime_ns = ?",
+                "SELECT sha256 FROM compare_file_hashes WHERE path = ? AND size = ? AND mtime_ns = ?",
                 (key, stat.st_size, stat.st_mtime_ns),
             ).fetchone()
         if row:
@@ -212,41 +215,33 @@ class CompareStore(Store):
         first = config.prompts[0].prompt.strip().splitlines()[0] if config.prompts else ""
         title = Path(config.prompt_set).name if config.prompt_set else first[:200]
 
+        run = {
+            "title": title,
+            "prompt_set": config.prompt_set,
+            "system_prompt": config.system_prompt,
+            "seed": config.sampling.seed,
+            "blind": int(config.blind),
+            "config": json.dumps(config.to_dict()),
+            **{f: getattr(result, f) for f in _RUN_FIELDS},
+        }
+
         def change(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
-                "INSERT INTO compare_runs (parent_id, created, finished, title, prompt_set,"
-                " system_prompt, seed, blind, mode, config, llama_cpp_version, system_info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    result.parent_id,
-                    result.created,
-                    result.finished,
-                    title,
-                    config.prompt_set,
-                    config.system_prompt,
-                    config.sampling.seed,
-                    int(config.blind),
-                    result.mode,
-                    json.dumps(config.to_dict()),
-                    result.llama_cpp_version,
-                    result.system_info,
-                ),
+                f"INSERT INTO compare_runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})",
+                tuple(run.values()),
             )
             run_id = cursor.lastrowid
             conn.executemany(
                 f"INSERT INTO compare_models (run_id, col, {', '.join(_MODEL_FIELDS)})"
                 f" VALUES (?, ?{', ?' * len(_MODEL_FIELDS)})",
-                [
-                    (run_id, c.index, *(getattr(c, f) for f in _MODEL_FIELDS))
-                    for c in result.columns
-                ],
+                [(run_id, c.index, *(getattr(c, f) for f in _MODEL_FIELDS)) for c in result.columns],
             )
             conn.executemany(
                 "INSERT INTO compare_answers"
                 " (run_id, row, col, state, answer, passed, stats, error, reasoning)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, c.row, c.column, c.state, c.answer, _flag(c.passed), _stats(c), c.error,
-                  c.reasoning)
+                [(run_id, c.row, c.column, c.state, c.answer, c.passed,
+                  json.dumps(c.stats.to_dict()) if c.stats else None, c.error, c.reasoning)
                  for c in result.cells],
             )  # fmt: skip
             conn.executemany(
@@ -259,80 +254,56 @@ class CompareStore(Store):
         return result.id
 
     def add_vote(self, run_id: int, vote: Vote) -> None:
-        def change(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        self._db.write(
+            lambda conn: conn.execute(
                 "INSERT INTO compare_votes (run_id, choice, at) VALUES (?, ?, ?)",
                 (run_id, vote.choice, vote.at),
             )
-
-        self._db.write(change)
+        )
 
     def load(self, run_id: int) -> ComparisonResult:
         with self._db.read() as conn:
             run = conn.execute("SELECT * FROM compare_runs WHERE id = ?", (run_id,)).fetchone()
             if run is None:
                 raise CompareError(f"no saved comparison #{run_id}")
-            models = conn.execute(
-                "SELECT * FROM compare_models WHERE run_id = ? ORDER BY col", (run_id,)
-            )
+            models = conn.execute("SELECT * FROM compare_models WHERE run_id = ? ORDER BY col", (run_id,))
             columns = [Column(index=m["col"], **{f: m[f] for f in _MODEL_FIELDS}) for m in models]
             answers = conn.execute(
                 "SELECT * FROM compare_answers WHERE run_id = ? ORDER BY row, col", (run_id,)
             )
             cells = [
                 Cell(a["row"], a["col"], a["state"], a["answer"], _load_stats(a["stats"]),
-                     None if a["passed"] is None else bool(a["passed"]), a["error"], a["reasoning"])
+                     _passed(a["passed"]), a["error"], a["reasoning"])
                 for a in answers
             ]  # fmt: skip
-            votes = [
-                Vote(v["choice"], v["at"])
-                for v in conn.execute(
-                    "SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,)
-                )
-            ]
-        return ComparisonResult(
-            config=CompareConfig.from_dict(json.loads(run["config"])),
-            columns=columns,
-            cells=cells,
-            mode=run["mode"],
-            created=run["created"],
-            finished=run["finished"],
-            llama_cpp_version=run["llama_cpp_version"],
-            system_info=run["system_info"],
-            votes=votes,
-            id=run["id"],
-            parent_id=run["parent_id"],
-        )
+            votes = conn.execute("SELECT * FROM compare_votes WHERE run_id = ? ORDER BY id", (run_id,))
+            votes = [Vote(v["choice"], v["at"]) for v in votes]
+        config = CompareConfig.from_dict(json.loads(run["config"]))
+        saved = {f: run[f] for f in _RUN_FIELDS}
+        return ComparisonResult(config, columns, cells, votes=votes, id=run["id"], **saved)
 
     def list(self, limit: int = 500) -> list[Summary]:
         """Saved comparisons, newest first."""
         with self._db.read() as conn:
             runs = conn.execute(
-                "SELECT r.id, r.created, r.title, r.blind, r.parent_id,"
-                " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id),"
-                " (SELECT COUNT(DISTINCT row) FROM compare_answers a WHERE a.run_id = r.id)"
+                "SELECT r.id, r.created, r.title, r.blind,"
+                " (SELECT COUNT(*) FROM compare_votes v WHERE v.run_id = r.id)"
                 " FROM compare_runs r ORDER BY r.id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            names: dict[int, list[str]] = {}
-            for run_id, letter, label, spec in conn.execute(
-                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
-            ):
-                names.setdefault(run_id, []).append(f"{letter} · {label or spec}")
+            models = _models_by_run(conn)
         return [
             Summary(
-                id=run_id,
-                created=created,
-                title=title,
-                models=tuple(
-                    n if not blind or votes else n.split(" · ")[0] for n in names.get(run_id, [])
+                run_id,
+                created,
+                title,
+                tuple(
+                    f"{letter} · {name}" if not blind or votes else letter
+                    for letter, name, _spec in models.get(run_id, ())
                 ),
-                prompts=prompts,
-                blind=bool(blind),
-                votes=votes,
-                parent_id=parent_id,
+                votes,
             )
-            for run_id, created, title, blind, parent_id, votes, prompts in runs
+            for run_id, created, title, blind, votes in runs
         ]
 
     def latest_like(self, result: ComparisonResult) -> int | None:
@@ -349,12 +320,6 @@ class CompareStore(Store):
                     return run_id
         return None
 
-    def delete(self, run_id: int) -> None:
-        def change(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM compare_runs WHERE id = ?", (run_id,))
-
-        self._db.write(change)
-
     # --- for the ranking ---------------------------------------------------------------------------
 
     def judged_runs(self) -> list[JudgedRun]:
@@ -367,11 +332,7 @@ class CompareStore(Store):
                 " (SELECT MIN(id) FROM compare_votes WHERE run_id = r.id)"
                 " WHERE r.blind = 1 ORDER BY r.id"
             ).fetchall()
-            models: dict[int, list[tuple[str, str, str]]] = {}
-            for run_id, letter, label, spec in conn.execute(
-                "SELECT run_id, letter, label, spec FROM compare_models ORDER BY run_id, letter"
-            ):
-                models.setdefault(run_id, []).append((letter, label or spec, spec))
+            models = _models_by_run(conn)
         return [
             JudgedRun(run_id, created, choice, at, tuple(models.get(run_id, ())))
             for run_id, created, choice, at in runs
@@ -390,9 +351,8 @@ class CompareStore(Store):
                 " ORDER BY a.run_id, a.row, a.col"
             ).fetchall()
         return [
-            Measured(label or spec, spec, location, prompt_set,
-                     None if passed is None else bool(passed), _load_stats(stats), state,
-                     peak_rss)
+            Measured(label or spec, spec, location, prompt_set, _passed(passed), _load_stats(stats),
+                     state, peak_rss)
             for label, spec, location, prompt_set, passed, stats, state, peak_rss in rows
         ]  # fmt: skip
 
@@ -403,13 +363,9 @@ class CompareStore(Store):
                 "SELECT config FROM compare_runs WHERE prompt_set = '' ORDER BY id DESC LIMIT ?",
                 (limit * 5,),
             ).fetchall()
-        prompts: list[str] = []
-        for (config,) in configs:
-            for prompt in json.loads(config).get("prompts", [])[:1]:
-                text = prompt.get("prompt", "")
-                if text.strip() and text not in prompts:
-                    prompts.append(text)
-        return prompts[:limit]
+        each = (json.loads(config).get("prompts", []) for (config,) in configs)
+        firsts = [prompts[0].get("prompt", "") for prompts in each if prompts]
+        return list(dict.fromkeys(text for text in firsts if text.strip()))[:limit]
 
     def add_battles(self, records: Sequence[Mapping], source: str, at: str) -> int:
         """Keep imported battle records (already validated); returns how many were new."""

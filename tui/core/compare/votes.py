@@ -16,11 +16,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 
 from tui.core.compare import ranking
+from tui.core.compare.comparison import now
 from tui.core.compare.ranking import WINNERS, Battle, Leaderboard, Measurement
 from tui.core.compare.store import CompareStore, JudgedRun
 from tui.core.engine.resolve import is_remote, model_stem
@@ -39,15 +40,9 @@ def run_battles(run: JudgedRun) -> list[dict]:
     names = {letter: name for letter, name, _spec in run.models}
     records = []
     for (letter_a, name_a, _), (letter_b, name_b, _) in combinations(run.models, 2):
-        if run.choice == "tie":
-            winner = "tie"
-        elif run.choice == "all_bad":
-            winner = "tie (bothbad)"
-        elif run.choice == letter_a:
-            winner = "model_a"
-        elif run.choice == letter_b:
-            winner = "model_b"
-        else:
+        winners = {"tie": "tie", "all_bad": "tie (bothbad)", letter_a: "model_a", letter_b: "model_b"}
+        winner = winners.get(run.choice)
+        if winner is None:
             continue  # a third model won: nothing said about these two
         identity = "\n".join((run.created, run.at, name_a, name_b))
         records.append(
@@ -73,9 +68,9 @@ def _battle(record: dict) -> Battle:
     return Battle(record["model_a"], record["model_b"], record["winner"])
 
 
-def all_records(store: CompareStore) -> tuple[list[dict], list[dict]]:
-    """(this machine's battles, imported battles) as records."""
-    return local_records(store), store.imported_battles()
+def all_records(store: CompareStore) -> list[dict]:
+    """This machine's battles, then the imported ones, as records."""
+    return local_records(store) + store.imported_battles()
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -92,8 +87,7 @@ def _check(record: object, where: str) -> dict:
             raise VotesError(f"{where}: field {name!r} must be a non-empty string")
     if record["winner"] not in WINNERS:
         raise VotesError(
-            f"{where}: field 'winner' is {one_line(record['winner'], 60)!r},"
-            f" not one of {', '.join(WINNERS)}"
+            f"{where}: field 'winner' is {one_line(record['winner'], 60)!r}, not one of {', '.join(WINNERS)}"
         )
     if record["model_a"] == record["model_b"]:
         raise VotesError(f"{where}: field 'model_b' names the same model as model_a")
@@ -137,16 +131,14 @@ def import_battles(store: CompareStore, path: Path) -> Imported:
     records = read_battles(path)
     own = {r["question_id"] for r in local_records(store)}
     new = [r for r in records if r.get("question_id") not in own]
-    at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    added = store.add_battles(new, source=path.name, at=at) if new else 0
+    added = store.add_battles(new, source=path.name, at=now()) if new else 0
     return Imported(len(records), added, len(records) - added)
 
 
 def export_battles(store: CompareStore, path: Path) -> int:
     """Write every battle (this machine's, then the imported ones) to `path`: JSON Lines for a
     .jsonl name, a JSON list otherwise. Returns how many."""
-    local, imported = all_records(store)
-    records = local + imported
+    records = all_records(store)
     if path.suffix.lower() == ".jsonl":
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     else:
@@ -170,9 +162,7 @@ def leaderboard(
     imported = store.imported_battles()
     battles = [_battle(r) for r in local + imported]
     measured = store.measured()
-    specs: dict[str, str] = {}
-    for run in runs:
-        specs.update((name, spec) for _letter, name, spec in run.models)
+    specs = {name: spec for run in runs for _letter, name, spec in run.models}
     specs.update((m.model, m.spec) for m in measured)
     return Leaderboard(
         ratings=ranking.rank(battles, rounds=rounds, seed=seed),
@@ -258,12 +248,11 @@ def propose_pair(
     number of times the pair met, so judging a pair again puts a different question to it."""
     board = board or leaderboard(store)
     specs = {name: spec for name, spec in board.specs.items() if usable is None or usable(spec)}
-    local, imported = all_records(store)
-    battles = [_battle(r) for r in local + imported]
+    battles = [_battle(r) for r in all_records(store)]
     pair = ranking.least_certain_pair(sorted(specs), board.ratings, battles)
     if pair is None:
         return None
-    met = ranking.pair_games(battles).get(frozenset(pair), 0)
+    met = ranking.pair_games(battles)[frozenset(pair)]
     prompts = store.recent_prompts()
     rated = {r.model: r for r in board.ratings}
     if all(name in rated for name in pair):

@@ -7,7 +7,8 @@ API keys are never stored here: an endpoint names the environment variable (or k
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -36,34 +37,48 @@ class DownloadSettings:
     context_length: int = 4096  # the context the fit label sizes the KV cache for
 
 
+def _number(default: float, low: float, high: float, label: str) -> Any:
+    """A number setting: its default, the values it may take (for forms and presets) and its label."""
+    return field(default=default, metadata={"limits": (low, high), "label": label})
+
+
 @dataclass(frozen=True)
-class ChatSettings:
+class Sampling:
+    """How answers are sampled, declared once: the chat settings and presets hold these settings,
+    `SamplingOptions` passes them to a backend, and the forms show them in this order."""
+
+    temperature: float = _number(0.7, 0.0, 5.0, "Temperature")
+    top_p: float = _number(0.95, 0.0, 1.0, "Top p")
+    top_k: int = _number(40, 0, 1000, "Top k")  # 0: off
+    min_p: float = _number(0.05, 0.0, 1.0, "Min p")
+    repeat_penalty: float = _number(1.1, 0.5, 3.0, "Repeat penalty")
+    max_tokens: int = _number(512, 0, 1_000_000, "Max tokens (0: up to the context)")
+    seed: int = _number(-1, -1, 2**31 - 1, "Seed (-1: random)")
+
+
+@dataclass(frozen=True)
+class ChatSettings(Sampling):
     system_prompt: str = ""
     context_length: int = 4096
     gpu_layers: int = 0
     threads: int = 0  # 0: llama.cpp's default
     context_policy: str = "drop_oldest"  # or "stop"
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
-    seed: int = -1  # -1: random
     # Prompt-lookup decoding: tokens drafted per step from the conversation (0: off; see
     # bench/README.md, "Prompt lookup", for when it pays).
     prompt_lookup: int = 0
 
+    def layered(self, *layers: Mapping[str, Any] | None) -> dict[str, Any]:
+        """These settings by name, plus `template` (the prompt format, None: automatic), with each
+        layer over those before it (a preset's `values()`, flags); None in a layer is not given."""
+        values = {**asdict(self), "template": None}
+        for layer in layers:
+            values.update((k, v) for k, v in (layer or {}).items() if v is not None)
+        return values
+
 
 # The values a chat setting may take: (minimum, maximum), for forms and presets.
 CHAT_LIMITS: dict[str, tuple[float, float]] = {
-    "temperature": (0.0, 5.0),
-    "top_p": (0.0, 1.0),
-    "top_k": (0, 1000),  # 0: off
-    "min_p": (0.0, 1.0),
-    "repeat_penalty": (0.5, 3.0),
-    "max_tokens": (0, 1_000_000),  # 0: up to the context
-    "seed": (-1, 2**31 - 1),  # -1: random
+    **{f.name: f.metadata["limits"] for f in fields(Sampling)},
     "context_length": (256, 1_048_576),
 }
 
@@ -94,28 +109,35 @@ class Settings:
 def load_settings(path: Path) -> Settings:
     if not path.exists():
         return Settings()
-    import yaml  # here, not at the top: with no settings file start-up never pays for PyYAML
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise SettingsError(path, "(file)", f"cannot read: {error}") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise SettingsError(path, where, f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    data = read_yaml(path, lambda where, message: SettingsError(path, where or "(file)", message))
     return _build(Settings, data, path, "")
 
 
 def save_settings(settings: Settings, path: Path) -> None:
     """Write the settings file whole (StorageError when it cannot be: the old file stays)."""
+    write_yaml(path, settings.to_dict())
+
+
+def read_yaml(path: Path, error: Callable[[str, str], Exception]) -> Any:
+    """The YAML in the file `path` ({} when empty); `error(where, message)` is raised when it cannot
+    be read or parsed (`where`: "line N", or "" for the whole file)."""
+    import yaml  # here, not at the top: with no such file start-up never pays for PyYAML
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as failure:
+        raise error("", f"cannot read: {failure}") from None
+    except yaml.YAMLError as failure:
+        mark = getattr(failure, "problem_mark", None)
+        problem = getattr(failure, "problem", None) or failure
+        raise error(f"line {mark.line + 1}" if mark else "", f"not valid YAML: {problem}") from None
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """Write `data` as the YAML file `path`, in the order given (StorageError: the old file stays)."""
     import yaml
 
-    write_atomic(path, yaml.safe_dump(settings.to_dict(), sort_keys=False, allow_unicode=True))
-
-
-def update(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)
+    write_atomic(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def _plain(value: Any) -> Any:
@@ -126,21 +148,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
-    where = prefix or "(top level)"
+def check_fields(
+    cls: type, data: Any, error: Callable[[str, str], Exception], hidden: tuple[str, ...] = ()
+) -> None:
+    """Raise `error(key, message)` unless `data` is a mapping of the dataclass `cls`' fields (but
+    `hidden`) naming every one without a default (`key` "": the mapping itself)."""
     if not isinstance(data, dict):
-        raise SettingsError(path, where, f"expected a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+        raise error("", f"expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)} - set(hidden)
     for key in data:
         if key not in known:
-            known_list = ", ".join(sorted(known))
-            raise SettingsError(path, f"{prefix}{key}", f"unknown setting (known: {known_list})")
+            raise error(str(key), f"unknown setting (known: {', '.join(sorted(known))})")
     for f in fields(cls):
         if f.name not in data and f.default is MISSING and f.default_factory is MISSING:
-            raise SettingsError(path, f"{prefix}{f.name}", "missing (required)")
-    values = {key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()}
-    return cls(**values)
+            raise error(f.name, "missing (required)")
+
+
+def _build(cls: type, data: Any, path: Path, prefix: str) -> Any:
+    check_fields(cls, data, lambda key, message: SettingsError(path, prefix + key or "(top level)", message))
+    hints = get_type_hints(cls)
+    return cls(**{key: _convert(hints[key], value, path, f"{prefix}{key}") for key, value in data.items()})
 
 
 def _convert(hint: Any, value: Any, path: Path, name: str) -> Any:

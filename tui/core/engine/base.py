@@ -12,15 +12,13 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from tui.core.config.settings import ChatSettings, Sampling
 from tui.core.engine.structured import ResponseFormat
 from tui.core.errors import LlmtuiError
-
-if TYPE_CHECKING:
-    from tui.core.config.settings import ChatSettings
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "cancelled", "error", "context"]
@@ -63,13 +61,10 @@ def takes_every_core(n_threads: int | None, offloaded_layers: Sequence[int] | No
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    max_tokens: int = 512
+class SamplingOptions(Sampling):
+    """How one answer is sampled: the sampling settings (a random seed is None here) and the form
+    the answer must take."""
+
     seed: int | None = None  # None: random
     response_format: ResponseFormat | None = None  # None: free text
 
@@ -80,24 +75,22 @@ class SamplingOptions:
     def from_dict(cls, data: dict) -> SamplingOptions:
         data = dict(data)
         if data.get("response_format"):
-            data["response_format"] = ResponseFormat.from_dict(data["response_format"])
+            data["response_format"] = ResponseFormat(**data["response_format"])
         return cls(**data)
 
 
 def chat_options(
     chat: ChatSettings, preset: Mapping[str, Any] | None = None, **overrides
 ) -> tuple[LoadOptions, SamplingOptions]:
-    """How chat and compare load and sample, from the chat settings; a `preset`'s values (a
-    Preset's `values()`) over them, and `overrides` (e.g. from the command line or the settings
-    panel) over both, all by the settings' names; None leaves a setting as it is."""
-    v = asdict(chat)
-    for layer in (preset or {}, overrides):
-        v.update((k, o) for k, o in layer.items() if o is not None)
+    """How chat and compare load and sample: the chat settings with a `preset`'s values (a
+    Preset's `values()`, or a chat's) over them and `overrides` (e.g. from the command line) over
+    both, all by the settings' names (see `ChatSettings.layered`)."""
+    v = chat.layered(preset, overrides)
     load = LoadOptions(
         v["context_length"], v["threads"] or None, v["gpu_layers"], prompt_lookup=v["prompt_lookup"]
     )
-    names = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens")
-    return load, SamplingOptions(**{k: v[k] for k in names}, seed=None if v["seed"] < 0 else v["seed"])
+    sampling = {f.name: v[f.name] for f in fields(Sampling)}
+    return load, SamplingOptions(**{**sampling, "seed": None if v["seed"] < 0 else v["seed"]})
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ A spec is one of:
 - `URL#MODEL` or `ENDPOINT#MODEL`: a model on an OpenAI-compatible server (see `remote.py`);
 - a catalogue model id, a Hugging Face repository id (`owner/repo`), a repository file
 (`owner/repo/file.gguf`) or a file name (`file.gguf`): its file on this machine as
-`tui.core.models.library` finds them (the Hugging Face cache and the user's model folders; a folder file
-belongs to a repository when its name starts with the repository's model name), the one used or
-downloaded last when there are several; `SPEC:QUANT` (e.g.
-`TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`) picks a quantization.
+`tui.core.models.library` finds them (the Hugging Face cache and the user's model folders; a folder
+file belongs to a repository when its name starts with the repository's model name), the one used or
+downloaded last when there are several; `SPEC:QUANT` (e.g. `TheBloke/Mistral-7B-Instruct-v0.2-GGUF:Q5_K_M`)
+picks a quantization.
 
 Nothing is downloaded here: a model that is not on this machine is a clear "not_found" error,
 `NotDownloaded`, which names what to download (the app offers the download, the CLI names the
@@ -28,12 +28,12 @@ from tui.core.models.library import scan
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
     from tui.core.config.context import AppContext
+    from tui.core.engine.templates import ChatTemplate
 
 
 @dataclass(frozen=True)
 class LocalModel:
     path: Path
-    repo_id: str | None = None
     family_hint: str | None = None  # the catalogue's prompt format, when the model is in it
 
 
@@ -100,8 +100,7 @@ def find_local(
         repos = [name]
     elif not repos and not (len(parts) == 1 and name.lower().endswith(".gguf")):
         raise EngineError(
-            f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id",
-            "not_found",
+            f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id", "not_found"
         )
     model_dirs = context.settings.model_dirs
     found = list(scan(context.paths, model_dirs).models)
@@ -123,18 +122,33 @@ def find_local(
     if not found:
         folders = " and your model folders" if model_dirs else ""
         if not repos:
-            raise EngineError(
-                f"no file named {name} in the Hugging Face cache{folders}", "not_found"
-            )
+            raise EngineError(f"no file named {name} in the Hugging Face cache{folders}", "not_found")
         what = f"{name} ({quant.upper()})" if quant else name
         raise NotDownloaded(
-            f"{what} is not downloaded (looked in the Hugging Face cache for {', '.join(repos)}"
-            f"{folders})",
+            f"{what} is not downloaded (looked in the Hugging Face cache for {', '.join(repos)}{folders})",
             name,
         )
     # The one used last, else downloaded last: what a user who just fetched a quant means.
     chosen = max(found, key=lambda m: (m.last_used or 0, _mtime(m.path)))
-    return LocalModel(chosen.path, chosen.repo_id, hint)
+    return LocalModel(chosen.path, hint)
+
+
+def local_format(
+    spec: str, catalogue: Catalogue | None, context: AppContext, choice: str | None = None
+) -> tuple[Path, ChatTemplate]:
+    """The GGUF file a local spec names, its header checked as `LocalBackend` checks it, and the
+    prompt format a `LocalBackend` answers it in (`choose_template` with the catalogue's hint, as the
+    worker calls it). EngineError for a model that cannot be used; TemplateError for a `choice` it
+    cannot take."""
+    from tui.core.engine.templates import choose_template
+    from tui.core.models.gguf_header import GgufHeaderError, check_local
+
+    model = find_local(spec, catalogue, context)
+    try:
+        header = check_local(model.path)
+    except GgufHeaderError as error:
+        raise EngineError(str(error), error.kind) from None
+    return model.path, choose_template(header.string_metadata(), model.path.name, choice, model.family_hint)
 
 
 def model_stem(repo_id: str) -> str:

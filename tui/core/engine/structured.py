@@ -44,11 +44,7 @@ class ResponseFormat:
     def from_schema(cls, schema: Any, name: str = "answer") -> ResponseFormat:
         """A checked schema; ResponseFormatError when it is not a valid JSON Schema."""
         check_schema(schema)
-        return cls("json_schema", schema=schema, name=_schema_name(name))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ResponseFormat:
-        return cls(**data)
+        return cls("json_schema", schema=schema, name=re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "answer")
 
     def check(self, answer: str) -> str | None:
         """Why `answer` does not satisfy this format (None: it does). A grammar is not checked here:
@@ -63,9 +59,7 @@ def load_response_format(path: Path | str) -> ResponseFormat:
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in (".json", ".gbnf"):
-        raise ResponseFormatError(
-            f"{path.name}: expected a JSON schema (.json) or a GBNF grammar (.gbnf)"
-        )
+        raise ResponseFormatError(f"{path.name}: expected a JSON schema (.json) or a GBNF grammar (.gbnf)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -89,16 +83,12 @@ def check_schema(schema: Any) -> None:
     from jsonschema import SchemaError, validators
 
     if not isinstance(schema, dict):
-        raise ResponseFormatError(
-            f"a JSON schema must be an object, not {type(schema).__name__}"
-        )
+        raise ResponseFormatError(f"a JSON schema must be an object, not {type(schema).__name__}")
     try:
         validators.validator_for(schema).check_schema(schema)
     except SchemaError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ResponseFormatError(
-            f"not a valid JSON schema at {where}: {error.message}"
-        ) from None
+        raise ResponseFormatError(f"not a valid JSON schema at {where}: {error.message}") from None
 
 
 def check_grammar(text: str, where: str = "grammar") -> str:
@@ -127,7 +117,3 @@ def json_answer_problem(answer: str, schema: dict | None) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
     return f"does not match the schema at {where}: {error.message}"
-
-
-def _schema_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "answer"

@@ -32,12 +32,10 @@ class TemplateError(LlmtuiError):
 class KnownFormat:
     label: str
     jinja: str
-    stop: tuple[
-        str, ...
-    ] = ()  # text that ends an answer besides the model's end-of-generation tokens
-    default_system: str = (
-        ""  # the system prompt the format was trained with, used when the user gives none
-    )
+    # Text that ends an answer besides the model's end-of-generation tokens.
+    stop: tuple[str, ...] = ()
+    # The system prompt the format was trained with, used when the user gives none.
+    default_system: str = ""
 
 
 _SYSTEM_FIRST = (
@@ -188,8 +186,7 @@ KNOWN_FORMATS: dict[str, KnownFormat] = {
 # Formats other tables (the catalogue's `prompt_format`) name differently.
 ALIASES = {"internlm2": "chatml", "qwen": "chatml", "mistral-instruct": "mistral"}
 
-# (pattern over "name basename finetune file-name", format), first match wins: specific before
-# general.
+# (pattern over "name basename finetune file-name", format), first match wins: specific before general.
 _FAMILY_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), name)
     for pattern, name in (
@@ -260,28 +257,30 @@ class ChatTemplate:
             messages.insert(0, {"role": "system", "content": self.default_system})
         # Embedded templates expect Hugging Face's whitespace rules; ours are written literally.
         template = _compile(self.jinja, hf_whitespace=self.name == GGUF)
+        # Some embedded templates (Mistral's, Gemma's) refuse a system role: it goes into the first turn.
+        folded = _fold_system(messages)
+        failure = None
+        for tried in (messages,) if folded is messages else (messages, folded):
+            try:
+                return template.render(
+                    messages=tried,
+                    bos_token=bos_token,
+                    eos_token=eos_token,
+                    add_generation_prompt=add_generation_prompt,
+                )
+            except Exception as error:
+                failure = failure or error
+        raise TemplateError(f"the {self.label} chat template failed: {failure}") from None
+
+    def opened_reasoning(self) -> str:
+        """The reasoning marker this format's generation prompt opens ("" when none), so an answer
+        starts inside reasoning."""
+        from tui.core.chat.reasoning import opened_marker
+
         try:
-            return template.render(
-                messages=messages,
-                bos_token=bos_token,
-                eos_token=eos_token,
-                add_generation_prompt=add_generation_prompt,
-            )
-        except Exception as error:
-            # Some embedded templates (Mistral's, Gemma's) refuse a system role: fold it into the
-            # first turn.
-            folded = _fold_system(messages)
-            if folded is not messages:
-                try:
-                    return template.render(
-                        messages=folded,
-                        bos_token=bos_token,
-                        eos_token=eos_token,
-                        add_generation_prompt=add_generation_prompt,
-                    )
-                except Exception:
-                    pass
-            raise TemplateError(f"the {self.label} chat template failed: {error}") from None
+            return opened_marker(self.render([{"role": "user", "content": "?"}]))
+        except TemplateError:
+            return ""  # the first request will say what is wrong with the template
 
 
 def choose_template(
@@ -303,35 +302,25 @@ def choose_template(
             return ChatTemplate(GGUF, "user", embedded, reason="chosen by you")
         name = ALIASES.get(choice, choice)
         if name not in KNOWN_FORMATS:
-            raise TemplateError(
-                f"unknown chat template {choice!r} (known: {', '.join(KNOWN_FORMATS)})"
-            )
+            raise TemplateError(f"unknown chat template {choice!r} (known: {', '.join(KNOWN_FORMATS)})")
         return _known(name, "user", "chosen by you")
     if embedded:
         return ChatTemplate(GGUF, GGUF, embedded, reason="embedded in the GGUF")
     hinted = ALIASES.get(family_hint or "", family_hint)
     if hinted in KNOWN_FORMATS:
-        return _known(
-            hinted, "family", f"no template in the file; the catalogue names {family_hint!r}"
-        )
+        return _known(hinted, "family", f"no template in the file; the catalogue names {family_hint!r}")
     family, evidence = guess_family(metadata, file_name)
     if family is not None:
         return _known(family, "family", f"no template in the file; guessed from {evidence}")
-    return _known(
-        FALLBACK, "family", "no template in the file and no known model family: choose one"
-    )
+    return _known(FALLBACK, "family", "no template in the file and no known model family: choose one")
 
 
 def guess_family(metadata: Mapping[str, str], file_name: str = "") -> tuple[str | None, str]:
     """(format name, what gave it away), or (None, "") when nothing matches."""
-    haystack = " ".join(
-        str(metadata.get(key, ""))
-        for key in ("general.name", "general.basename", "general.finetune")
-    )
-    haystack = f"{haystack} {file_name}".lower()
+    names = [str(metadata.get(key, "")) for key in ("general.name", "general.basename", "general.finetune")]
+    haystack = " ".join([*names, file_name]).lower()
     for pattern, name in _FAMILY_RULES:
-        match = pattern.search(haystack)
-        if match:
+        if match := pattern.search(haystack):
             return name, f"the name ({match.group(0)!r})"
     architecture = str(metadata.get("general.architecture", ""))
     if architecture in _ARCHITECTURE_FORMATS:
@@ -341,9 +330,7 @@ def guess_family(metadata: Mapping[str, str], file_name: str = "") -> tuple[str 
 
 def template_choices() -> list[tuple[str, str]]:
     """(label, name) pairs for a picker; None (automatic) is the UI's own entry."""
-    return [("Embedded in the GGUF", GGUF)] + [
-        (fmt.label, name) for name, fmt in KNOWN_FORMATS.items()
-    ]
+    return [("Embedded in the GGUF", GGUF)] + [(fmt.label, name) for name, fmt in KNOWN_FORMATS.items()]
 
 
 def _known(name: str, source: str, reason: str) -> ChatTemplate:

@@ -44,6 +44,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -51,12 +52,15 @@ from urllib.parse import urlsplit
 
 from tui.core.errors import LlmtuiError
 from tui.core.models import hf_compat, hub
-from tui.core.storage import write_atomic
+from tui.core.models.fit import human_bytes
+from tui.core.storage import read_json_object, write_atomic
 
 MiB = 1 << 20
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_BACKOFF = 60.0  # seconds between retries, at the most
 
 
 class State(str, Enum):
@@ -72,6 +76,11 @@ class State(str, Enum):
     @property
     def active(self) -> bool:
         return self in (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
+
+    @property
+    def running(self) -> bool:
+        """Queued or active: more statuses are on their way."""
+        return self == State.QUEUED or self.active
 
     @property
     def finished(self) -> bool:
@@ -133,9 +142,6 @@ class Status:
         return max(0.0, now - self.received_at)
 
 
-_WORKING = (State.DOWNLOADING, State.RETRYING, State.VERIFYING)
-
-
 class DownloadError(LlmtuiError):
     def __init__(self, message: str, kind: str = "failed") -> None:
         super().__init__(message)
@@ -170,28 +176,24 @@ class DownloadManager:
         self,
         *,
         work_dir: Path,
-        cache: Path | None = None,
         concurrency: int = 2,
         connections: int = 8,
         piece_size: int | None = None,
         stall_seconds: float = 30.0,
         retries: int = 6,
         backoff: float = 1.0,
-        max_backoff: float = 60.0,
         free_space: Callable[[Path], int] = disk_free,
         spare: int = 64 * MiB,
         rate: float = 10.0,
         on_event: Callable[[Status], None] | None = None,
     ) -> None:
         self.work_dir = Path(work_dir)
-        self._cache = cache
         self.concurrency = max(1, concurrency)
         self.connections = max(1, connections)
         self.piece_size = piece_size  # None: sized to the file (`_piece_size`)
         self.stall_seconds = stall_seconds
         self.retries = retries
         self.backoff = backoff
-        self.max_backoff = max_backoff
         self.free_space = free_space
         self.spare = spare
         self.interval = 1.0 / rate
@@ -207,7 +209,7 @@ class DownloadManager:
 
     @property
     def cache(self) -> Path:
-        return Path(self._cache) if self._cache is not None else hub.cache_dir()
+        return hub.cache_dir()
 
     # -- public API (any thread) -------------------------------------------------------------------
 
@@ -219,21 +221,16 @@ class DownloadManager:
             raise DownloadError(f"refusing the unsafe file name {request.filename!r}", "bad_input")
         with self._lock:
             job = self._jobs.get(request.id)
-            if (
-                job is not None
-                and not job.status.state.finished
-                and job.status.state != State.PAUSED
-            ):
+            if job is not None and job.status.state.running:
                 return request.id
             if job is None or job.status.state.finished:
-                job = _Job(request, State.QUEUED)
-                self._jobs[request.id] = job
+                job = self._jobs[request.id] = _Job(request, State.QUEUED)
                 if request.id in self._order:
                     self._order.remove(request.id)
                 self._order.append(request.id)
             self._set(job, state=State.QUEUED, message=None, done=self._part_size(request.id))
             self._journal(job.request, "queued")
-            self._pump()
+            self._schedule()
         return request.id
 
     def pause(self, job_id: str) -> None:
@@ -264,18 +261,10 @@ class DownloadManager:
             return job.status if job else None
 
     def wait(self, job_id: str, timeout: float | None = None) -> Status:
-        """Block until a job is done, failed, cancelled or paused."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until a job is done, failed, cancelled or paused (or `timeout` seconds pass)."""
         with self._changed:
-            while True:
-                status = self._jobs[job_id].status
-                running = status.state in (State.QUEUED, *(s for s in State if s.active))
-                if not running:
-                    return status
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return status
-                self._changed.wait(left)
+            self._changed.wait_for(lambda: not self._jobs[job_id].status.state.running, timeout)
+            return self._jobs[job_id].status
 
     def restore(self) -> list[str]:
         """Pick up what an earlier run left: queued downloads restart, paused ones wait.
@@ -283,20 +272,19 @@ class DownloadManager:
         Also removes orphaned partial files (ours without a journal, and huggingface-hub's
         `.incomplete` files whose download is not running any more)."""
         ids = []
-        for path in sorted(self.work_dir.glob("*.json")) if self.work_dir.exists() else []:
+        for path in sorted(self.work_dir.glob("*.json")):
+            data = read_json_object(path)
             try:
-                data = json.loads(path.read_text("utf-8"))
                 request = FileRequest(**data["request"])
                 request = replace(request, joins=tuple(request.joins))
                 state = data["state"]
-            except (OSError, ValueError, KeyError, TypeError):
+            except (KeyError, TypeError):
                 continue
             if request.id != path.stem:
                 continue
             if state == "paused":
                 with self._lock:
-                    job = _Job(request, State.PAUSED)
-                    self._jobs[request.id] = job
+                    job = self._jobs[request.id] = _Job(request, State.PAUSED)
                     self._order.append(request.id)
                     self._set(job, done=self._part_size(request.id), message=data.get("message"))
             else:
@@ -343,7 +331,8 @@ class DownloadManager:
                 self._journal(job.request, "paused")
                 self._set(job, state=State.PAUSED, retry_in=None)
 
-    def _pump(self) -> None:
+    def _schedule(self) -> None:
+        """Start queued downloads while fewer than `concurrency` run."""
         with self._lock:
             if self._closed:
                 return
@@ -363,7 +352,7 @@ class DownloadManager:
 
     def _set(self, job: _Job, *, force: bool = True, **changes) -> None:
         with self._lock:
-            if job.stop.is_set() and changes.get("state") in _WORKING:
+            if job.stop.is_set() and "state" in changes and changes["state"].active:
                 del changes["state"]  # paused or cancelled: the winding-down worker keeps quiet
             job.status = replace(job.status, **changes)
             status = job.status
@@ -374,10 +363,8 @@ class DownloadManager:
             return
         job.last_emit = now
         if self.on_event is not None:
-            try:
+            with suppress(Exception):  # a broken listener must not kill a download
                 self.on_event(status)
-            except Exception:  # noqa: BLE001 - a broken listener must not kill a download
-                pass
 
     def _work(self, job: _Job) -> None:
         request = job.request
@@ -403,7 +390,7 @@ class DownloadManager:
             job.thread = None
             job.reserved = 0
             self._set(job, **final)
-            self._pump()
+            self._schedule()
 
     # -- one file ----------------------------------------------------------------------------------
 
@@ -420,16 +407,14 @@ class DownloadManager:
         lock = FileLock(self.work_dir / f"{request.id}.lock")
         while True:
             try:
-                lock.acquire(timeout=0)
+                held = lock.acquire(timeout=0)
                 break
             except Timeout:  # another llmtui (or a worker winding down) has it: wait our turn
                 self._set(job, message="waiting: another llmtui process is downloading this file")
                 if job.stop.wait(min(2.0, self.backoff)):
                     raise _Stopped from None
-        try:
+        with held:
             return self._download_locked(job)
-        finally:
-            lock.release()
 
     def _download_locked(self, job: _Job) -> Path:
         request = job.request
@@ -465,14 +450,11 @@ class DownloadManager:
                     break
                 except (_Stopped, DownloadError):
                     raise
-                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
-                    problem = _classify(error, request)
-                    if not problem.retryable:
-                        raise DownloadError(str(problem), problem.kind) from None
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not by _back_off
                     done = job.status.done
                     failures = 1 if done > last_done else failures + 1
                     last_done = done
-                    self._back_off(job, problem, failures)
+                    self._back_off(job, error, failures)
             self._set(job, state=State.VERIFYING, message=None, speed=0.0)
             digest = plan.hexdigest()
         finally:
@@ -491,15 +473,17 @@ class DownloadManager:
             return self._join(request, meta.commit) or path
         return path
 
-    def _back_off(self, job: _Job, problem: hub.HubError, failures: int) -> None:
-        """Wait before retrying (in the open), or give up after `retries` failures in a row."""
+    def _back_off(self, job: _Job, error: Exception, failures: int) -> None:
+        """Wait before retrying after `error` (in the open); DownloadError when it is not worth a
+        retry, or after `retries` failures in a row."""
+        problem = _classify(error, job.request)
+        if not problem.retryable:
+            raise DownloadError(str(problem), problem.kind) from None
         if failures > self.retries:
-            raise DownloadError(
-                f"gave up after {self.retries} retries: {problem}", problem.kind
-            ) from None
-        wait = min(self.max_backoff, self.backoff * 2 ** (failures - 1))
+            raise DownloadError(f"gave up after {self.retries} retries: {problem}", problem.kind) from None
+        wait = min(MAX_BACKOFF, self.backoff * 2 ** (failures - 1))
         if problem.retry_after is not None:
-            wait = min(self.max_backoff, max(wait, problem.retry_after))
+            wait = min(MAX_BACKOFF, max(wait, problem.retry_after))
         self._set(job, state=State.RETRYING, attempt=failures, retry_in=wait,
                   message=str(problem), speed=0.0)  # fmt: skip
         if job.stop.wait(wait):
@@ -528,8 +512,8 @@ class DownloadManager:
         etag, commit = meta.etag or "", meta.commit_hash or ""
         if not _COMMIT.fullmatch(commit):
             raise DownloadError(f"the Hub sent an invalid commit id for {request.filename}", "hub")
-        sha = etag if re.fullmatch(r"[0-9a-f]{64}", etag) else (request.sha256 or "")
-        if not re.fullmatch(r"[0-9a-f]{64}", sha) or not _HEX.fullmatch(etag):
+        sha = etag if _SHA256.fullmatch(etag) else (request.sha256 or "")
+        if not _SHA256.fullmatch(sha) or not _HEX.fullmatch(etag):
             raise DownloadError(
                 f"{request.filename} has no sha256 on the Hub, so it cannot be verified", "hub"
             )
@@ -587,13 +571,10 @@ class DownloadManager:
                     self._fetch_piece(job, meta, plan, piece, headers)
                 except _Stopped:
                     return
-                except Exception as error:  # noqa: BLE001 - sorted into retryable or not below
+                except Exception as error:  # noqa: BLE001 - sorted into retryable or not by _back_off
                     plan.release(piece)
-                    problem = _classify(error, job.request)
-                    if not problem.retryable:
-                        raise DownloadError(str(problem), problem.kind) from None
                     failures = 1 if plan.done > before else failures + 1
-                    self._back_off(job, problem, failures)
+                    self._back_off(job, error, failures)
                 else:
                     failures = 0
                     plan.release(piece)
@@ -670,8 +651,8 @@ class DownloadManager:
                 job.reserved = 0
                 raise DownloadError(
                     f"Not enough disk space for {job.request.filename}: it needs "
-                    f"{_mb(need)} more and {where} has {_mb(free)} free"
-                    f" (keeping {_mb(self.spare)} spare). Free some space, then resume.",
+                    f"{human_bytes(need)} more and {where} has {human_bytes(free)} free"
+                    f" (keeping {human_bytes(self.spare)} spare). Free some space, then resume.",
                     "disk",
                 )
 
@@ -686,10 +667,8 @@ class DownloadManager:
         """The file in the cache at this revision (for a byte-split part, the joined file)."""
         from huggingface_hub import try_to_load_from_cache
 
-        for name in (hub.joined_name(request.filename) if request.joins else None,
-                     request.filename):  # fmt: skip
-            if name is None:
-                continue
+        joined = hub.joined_name(request.filename) if request.joins else None
+        for name in filter(None, (joined, request.filename)):
             found = try_to_load_from_cache(
                 request.repo_id, name, cache_dir=self.cache, revision=revision
             )
@@ -718,8 +697,8 @@ class DownloadManager:
             if free - self.spare < total:
                 raise DownloadError(
                     f"Not enough disk space to join the parts of {target.name}: it needs "
-                    f"{_mb(total)} and {self.work_dir} has {_mb(free)} free. Free some space, "
-                    "then download it again (the parts are kept).",
+                    f"{human_bytes(total)} and {self.work_dir} has {human_bytes(free)} free. Free some "
+                    "space, then download it again (the parts are kept).",
                     "disk",
                 )
             tmp = self.work_dir / f"{request.id}.joining"
@@ -752,10 +731,7 @@ class DownloadManager:
             path.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(part, blob)
         hf_compat.create_symlink(str(blob), str(pointer))
-        if (
-            re.fullmatch(r"[A-Za-z0-9._\-]{1,100}", request.revision)
-            and ".." not in request.revision
-        ):
+        if re.fullmatch(r"[A-Za-z0-9._\-]{1,100}", request.revision) and ".." not in request.revision:
             hf_compat.record_revision(str(storage), request.revision, meta.commit)
         return pointer
 
@@ -770,29 +746,18 @@ class DownloadManager:
 
     def _journal(self, request: FileRequest, state: str, message: str | None = None) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        path = self.work_dir / f"{request.id}.json"
-        old = self._read_journal(request.id)
-        if old and old.get("request", {}).get("sha256") and not request.sha256:
-            request = replace(request, sha256=old["request"]["sha256"])
+        if not request.sha256 and (sha := self._journal_sha(request.id)):
+            request = replace(request, sha256=sha)
         data = {"request": asdict(request), "state": state, "message": message}
-        write_atomic(path, json.dumps(data))
-
-    def _read_journal(self, job_id: str) -> dict | None:
-        try:
-            return json.loads((self.work_dir / f"{job_id}.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
+        write_atomic(self.work_dir / f"{request.id}.json", json.dumps(data))
 
     def _journal_sha(self, job_id: str) -> str | None:
-        data = self._read_journal(job_id) or {}
-        return (data.get("request") or {}).get("sha256")
+        return (read_json_object(self.work_dir / f"{job_id}.json").get("request") or {}).get("sha256")
 
     def _discard(self, job_id: str) -> None:
         for suffix in (".part", ".ranges", ".json"):
-            try:
+            with suppress(OSError):  # still open in a worker, where open files cannot be unlinked
                 (self.work_dir / f"{job_id}{suffix}").unlink(missing_ok=True)
-            except OSError:
-                pass  # still open in a worker on a system that cannot unlink open files
 
 
 @dataclass(frozen=True)
@@ -894,9 +859,7 @@ class _Plan:
         """The byte intervals of the part file that arrived, merged, in order."""
         try:
             data = ranges.read_bytes()
-        except OSError:
-            data = None
-        if data is None:  # none, or a part written front to back (by an older llmtui)
+        except OSError:  # none, or a part written front to back (by an older llmtui)
             try:
                 return [(0, min(part.stat().st_size, size))] if part.stat().st_size else []
             except OSError:
@@ -1041,12 +1004,11 @@ class _Hasher:
     """sha256 of the part file, following its first bytes as they are written.
 
     A thread of its own reads what was written back from the page cache, a BLOCK at a time, and
-    hashes it, overlapping with receiving and writing. Both the read and hashlib release the GIL
-    for a whole block, so the two threads hand the GIL over a few times per BLOCK, not for each
-    piece the network delivers: per piece (64 KiB on loopback), the hand-overs cost more wall time
-    than the hashing itself (bench/README.md, "Downloads"). Nothing is held in memory, however far
-    the network runs ahead. `size` counts the bytes written; `close` waits until they are hashed.
-    One thread at a time calls it (`_Plan` holds its lock).
+    hashes it, overlapping with receiving and writing. The read and hashlib release the GIL for a
+    whole block, so the threads hand it over a few times per BLOCK, not per network piece, which
+    costs more than the hashing (bench/README.md, "Downloads"). Nothing is held in memory, however
+    far the network runs ahead. `size` counts the bytes written; `close` waits until they are
+    hashed. One thread at a time calls it (`_Plan` holds its lock).
     """
 
     BLOCK = 4 * MiB
@@ -1127,12 +1089,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
-def _mb(n: int) -> str:
-    from tui.core.models.fit import human_bytes
-
-    return human_bytes(n)
-
-
 def _classify(error: BaseException, request: FileRequest) -> hub.HubError:
     import httpx2
     from huggingface_hub import errors
@@ -1158,30 +1114,22 @@ def clean_orphans(cache: Path, work_dir: Path) -> int:
     from filelock import FileLock, Timeout
 
     freed = 0
-    candidates: list[tuple[Path, Path]] = []
-    if work_dir.exists():
-        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges")):
-            if not part.with_suffix(".json").exists():
-                candidates.append((part, part.with_suffix(".lock")))
-    if cache.exists():
-        for incomplete in cache.glob("models--*/blobs/*.incomplete"):
-            repo_folder = incomplete.parent.parent.name
-            etag = incomplete.name.split(".")[0]
-            candidates.append((incomplete, cache / ".locks" / repo_folder / f"{etag}.lock"))
+    candidates = [
+        (part, part.with_suffix(".lock"))
+        for part in (*work_dir.glob("*.part"), *work_dir.glob("*.ranges"))
+        if not part.with_suffix(".json").exists()
+    ]
+    for incomplete in cache.glob("models--*/blobs/*.incomplete"):
+        etag = incomplete.name.split(".")[0]
+        candidates.append((incomplete, cache / ".locks" / incomplete.parent.parent.name / f"{etag}.lock"))
     for path, lock_path in candidates:
-        if not lock_path.parent.exists():
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(lock_path)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            lock.acquire(timeout=0)
+            held = FileLock(lock_path).acquire(timeout=0)
         except Timeout:
             continue  # a download is writing it right now
-        try:
+        with held, suppress(OSError):
             size = path.stat().st_size
             path.unlink()
             freed += size
-        except OSError:
-            pass
-        finally:
-            lock.release()
     return freed

@@ -67,8 +67,7 @@ FACTS = (
      lambda c, m: "unknown" if m.context_length is None else f"{m.context_length:,} tokens"),
     ("Licence", "license", lambda c, m: m.license or "unknown"),
     ("Languages", None, lambda c, m: ", ".join(m.languages) or "unknown"),
-    ("Prompt", "prompt_format",
-     lambda c, m: m.prompt_format or _NO_PROMPT_FORMAT.get(m.kind, "unknown")),
+    ("Prompt", "prompt_format", lambda c, m: m.prompt_format or _NO_PROMPT_FORMAT.get(m.kind, "unknown")),
     ("Source", None,
      lambda c, m: "listed on the catalogue page" if m.listed_on_page
      else "only in a leaderboard table"),
@@ -76,20 +75,14 @@ FACTS = (
 
 
 def describe_title(model: Model) -> Content:
-    return Content("\n").join(
-        [
-            Content.styled(one_line(model.name), "bold"),
-            Content(one_line(model.id)),
-            _link(model.url),
-        ]
-    )
+    lines = [Content.styled(one_line(model.name), "bold"), Content(one_line(model.id)), _link(model.url)]
+    return Content("\n").join(lines)
 
 
 def describe_fact(catalogue: Catalogue, model: Model, index: int) -> Content:
     _label, field_name, get = FACTS[index]
     value = getattr(model, field_name) if field_name else None
-    return _value(get(catalogue, model),
-                  unverified=value is not None and not model.is_verified(field_name))
+    return _value(get(catalogue, model), unverified=value is not None and not model.is_verified(field_name))
 
 
 # A block of the detail text: a paragraph, or the facts as (label, value) pairs.
@@ -100,9 +93,8 @@ class DetailText(Visual):
     """The detail pane's text: blocks one blank line apart; the facts are labels in a column of
     LABEL_WIDTH cells, each value wrapped in the column to their right.
 
-    One Visual in one Static instead of a Static per block and a Grid of two Statics per fact: each
-    widget costs its share of styling, layout and rendering before the first frame
-    (bench/startup.py: 22 widgets were most of the detail pane's start-up).
+    One Visual, not a widget per block and per fact: each widget costs styling, layout and
+    rendering before the first frame.
     """
 
     LABEL_WIDTH = 13
@@ -113,8 +105,7 @@ class DetailText(Visual):
 
     def __str__(self) -> str:
         return "\n\n".join(
-            "\n".join(f"{label} {value}" for label, value in block)
-            if isinstance(block, list) else str(block)
+            "\n".join(f"{label} {value}" for label, value in block) if isinstance(block, list) else str(block)
             for block in self.blocks
         )
 
@@ -205,8 +196,7 @@ def describe_gguf(model: Model) -> Content:
         lines.append(Content.assemble(("none: ", "$text-warning"),
                                       Content(clean(model.gguf.reason or "no reason given"))))
         for alternative in model.gguf.alternatives:
-            lines.append(Content.assemble(("other GGUF: ", "$text-muted"),
-                                          Content(one_line(alternative))))
+            lines.append(Content.assemble(("other GGUF: ", "$text-muted"), Content(one_line(alternative))))
     if model.notes:
         lines += [Content(""), _heading("Notes"), Content(clean(model.notes))]
     return Content("\n").join(lines)
@@ -246,10 +236,8 @@ class ModelDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(Content("No model selected."), id="detail-text")
         with Horizontal(id="detail-actions"):
-            for button_id, label, _ in ACTIONS:
+            for button_id, label, *_mode in (*ACTIONS, FIND_ON_HUB):
                 yield Button(Content(label), id=f"action-{button_id}", compact=True)
-            find_id, find_label = FIND_ON_HUB
-            yield Button(Content(find_label), id=f"action-{find_id}", compact=True)
 
     def show(self, catalogue: Catalogue, model: Model | None, fits: ModelFit | None = None) -> None:
         if model is self._shown and fits is self._fits:
@@ -257,9 +245,7 @@ class ModelDetail(VerticalScroll):
         self._fits = fits
         self._show(model, Content("No model matches the filter.") if model is None
                    else describe(catalogue, model, fits))  # fmt: skip
-        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = (
-            model is not None and model.gguf.repo is None
-        )
+        self.query_one(f"#action-{FIND_ON_HUB[0]}").display = model is not None and model.gguf.repo is None
 
     def show_repo(self, repo: HubRepo | None, empty: str) -> None:
         """A Hub search result; `empty` says why there is none."""

@@ -63,7 +63,3 @@ class HubTable(DataTable):
     def current(self) -> HubRepo | None:
         row = self.cursor_row
         return self.repos[row] if self.row_count and 0 <= row < len(self.repos) else None
-
-    @property
-    def on_more_row(self) -> bool:
-        return self.row_count > len(self.repos) and self.cursor_row == len(self.repos)

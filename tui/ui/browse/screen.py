@@ -1,7 +1,7 @@
 """Browse: model groups | model table (filter as you type, sort by any column) | detail pane.
 
-Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws only the
-rows on screen, so a keystroke costs about the same with 30 or 10,000 models (bench/filter.py).
+Filtering runs in `tui.core.catalogue.browse.ModelIndex` over precomputed keys and the table draws
+only the rows on screen, so a keystroke costs about the same with 30 or 10,000 models.
 
 Chat (`c`) and compare (`m`) on a model that is not on this machine open the quant picker here; the
 job opens once the chosen file is downloaded and verified.
@@ -15,6 +15,7 @@ A found repository goes through the same detail pane, quant picker, chat and com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -72,24 +73,20 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
                 "or fits:yes|no|unknown"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="browse.clear_filter",
                 tooltip="Clear the model filter"),
-        Binding("s", "next_sort", "Sort", id="browse.sort",
-                tooltip="Sort models by the next column"),
+        Binding("s", "next_sort", "Sort", id="browse.sort", tooltip="Sort models by the next column"),
         Binding("r", "reverse_sort", "Reverse", show=False, id="browse.reverse",
                 tooltip="Reverse the model sort order"),
         Binding("g", "next_group", "Group", show=False, id="browse.group",
                 tooltip="Show the next model group"),
         Binding("d", "job('models')", "Download", id="browse.download",
                 tooltip="Download a GGUF of the selected model"),
-        Binding("c", "job('chat')", "Chat", id="browse.chat",
-                tooltip="Chat with the selected model"),
+        Binding("c", "job('chat')", "Chat", id="browse.chat", tooltip="Chat with the selected model"),
         Binding("m", "job('compare')", "Compare", id="browse.compare",
                 tooltip="Compare the selected model side by side with others"),
         Binding("o", "open_page", "Open page", show=False, id="browse.open_page",
                 tooltip="Open the selected model's page in the browser"),
-        Binding("b", "back", "Back", id="browse.back",
-                tooltip="Back to the leaderboard row you came from"),
-        Binding("n", "more_results", "More", id="browse.hub.more",
-                tooltip="Fetch more Hub search results"),
+        Binding("b", "back", "Back", id="browse.back", tooltip="Back to the leaderboard row you came from"),
+        Binding("n", "more_results", "More", id="browse.hub.more", tooltip="Fetch more Hub search results"),
         Binding("h", "find_on_hub", "Find on Hub", id="browse.find_on_hub",
                 tooltip="Search the Hub for GGUF files of the selected model"),
         Binding("H", "hub_source", "Hub", show=False, id="browse.hub",
@@ -138,12 +135,12 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         self._hub_error: str | None = None  # why the last question to the Hub got no answer
         self._hub_timer: Timer | None = None
         self._hub_table: HubTable | None = None  # built when the Hub source is first shown
-        # Start with the breakpoint class of the current width: Textual sets it on the first
-        # resize, and a class change there restyles every widget once more before the first frame.
-        self.add_class(
-            *self._get_breakpoint_classes(self.app.size.width, self.HORIZONTAL_BREAKPOINTS),
-            update=False,
-        )
+        # Start with the breakpoint class of the current width (the widest breakpoint it reaches):
+        # Textual sets it on the first resize, and a class change there restyles every widget once
+        # more before the first frame.
+        width = self.app.size.width
+        reached = [name for least, name in sorted(self.HORIZONTAL_BREAKPOINTS) if width >= least]
+        self.add_class(*reached[-1:], update=False)
 
     # ---------------------------------------------------------------- layout
 
@@ -189,8 +186,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         if self._pending_model is not None:
             self.open_model(self._pending_model)
         self._show_detail()  # now, not on the table's message: in the first frame, not a relayout
-        # Probing the machine and reading the database imports psutil and sqlite3: started once
-        # the first frames are painted, so it never competes with them (bench/startup.py).
+        # Probing the machine imports psutil and sqlite3: after the first frames, not competing with them.
         self.set_timer(FITS_DELAY, self._find_fits)
 
     @work(thread=True, exclusive=True, group="browse-fits", exit_on_error=False)
@@ -482,10 +478,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
     def hub_order(self, sort: str) -> None:
         """Order the Hub results by `sort` (one of `SORT_NAMES`): the search is asked again."""
         self.hub_sort = sort
-        if self.hub_source:
-            self.ask_hub()
-        else:
-            self.show_hub()
+        self.show_hub()
 
     def open_model(self, model_id: str) -> None:
         """Show a model (from a leaderboard row or another job); "back" returns to the origin."""
@@ -572,14 +565,14 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         from tui.core.engine.base import EngineError
         from tui.core.engine.resolve import NotDownloaded, find_local
 
+        here = True
         try:
             find_local(model_id, self.catalogue, self.app.context)
         except NotDownloaded:
-            self.post_message(self.Looked(mode, model_id, here=False))
-            return
+            here = False
         except EngineError:
             pass  # anything else wrong with the file: the job says what
-        self.post_message(self.Looked(mode, model_id, here=True))
+        self.post_message(self.Looked(mode, model_id, here))
 
     @on(Looked)
     def _looked(self, event: Looked) -> None:
@@ -602,19 +595,14 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
         actions are its keys)."""
         from tui.core.models.search import SORT_NAMES, SORT_WORDS
 
-        commands = [
-            PaletteCommand(f"Sort models by {c.title}", "sort the model table",
-                           lambda column_id=c.id: self.action_sort(column_id))
-            for c in COLUMNS
-        ]
-        for index, (_, name, _) in enumerate(self._group_entries()):
-            commands.append(PaletteCommand(f"Show group {name}", "filter by group",
-                                           lambda index=index: self.show_group(index)))
-        for sort in SORT_NAMES:
-            commands.append(PaletteCommand(f"Order Hub results: {SORT_WORDS[sort]}",
-                                           "the Hub source's order",
-                                           lambda sort=sort: self.hub_order(sort)))
-        return commands
+        return [
+            *(PaletteCommand(f"Sort models by {c.title}", "sort the model table",
+                             partial(self.action_sort, c.id)) for c in COLUMNS),
+            *(PaletteCommand(f"Show group {name}", "filter by group", partial(self.show_group, index))
+              for index, (_, name, _) in enumerate(self._group_entries())),
+            *(PaletteCommand(f"Order Hub results: {SORT_WORDS[sort]}", "the Hub source's order",
+                             partial(self.hub_order, sort)) for sort in SORT_NAMES),
+        ]  # fmt: skip
 
     def show_group(self, index: int) -> None:
         self.query_one("#groups", OptionList).highlighted = index

@@ -1,14 +1,14 @@
 """ModelTable: a virtual table of catalogue models that draws only the rows on screen.
 
-`DataTable.add_rows` takes ~1.7 s for 10,000 rows (docs/dependencies.md): too slow to rebuild per key.
-This widget uses the Line API instead: `show(rows)` only stores the list, and `render_line` draws
-the header and the visible rows from each row's precomputed cells, so a new filter result costs the
-same whether it holds ten rows or ten thousand.
+A DataTable is too slow to refill per keystroke with thousands of rows (docs/dependencies.md). With
+the Line API, `show(rows)` only stores the list and `render_line` draws the visible rows from their
+precomputed cells, so a filter result costs the same with ten rows or ten thousand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -49,11 +49,7 @@ class ModelTable(ScrollView, can_focus=True):
 
     HELP_TITLE = "Model table"
 
-    COMPONENT_CLASSES = {
-        "model-table--header",
-        "model-table--sorted",
-        "model-table--cursor",
-    }
+    COMPONENT_CLASSES = {"model-table--header", "model-table--sorted", "model-table--cursor"}
     BINDINGS = [
         Binding("up", "cursor_up", "Up", show=False),
         Binding("down", "cursor_down", "Down", show=False),
@@ -67,22 +63,19 @@ class ModelTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
+    @dataclass
     class Highlighted(Message):
         """The row under the cursor changed (None: the table is empty)."""
 
-        def __init__(self, row: ModelRow | None) -> None:
-            super().__init__()
-            self.row = row
+        row: ModelRow | None
 
+    @dataclass
     class Selected(Message):
-        def __init__(self, row: ModelRow) -> None:
-            super().__init__()
-            self.row = row
+        row: ModelRow
 
+    @dataclass
     class HeaderClicked(Message):
-        def __init__(self, column: Column) -> None:
-            super().__init__()
-            self.column = column
+        column: Column
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -111,21 +104,16 @@ class ModelTable(ScrollView, can_focus=True):
         new index, with the Fits here column filled in, are other objects for the same models)."""
         previous = self._highlighted
         self.rows = rows
-        if sort != self.sort:
-            self.sort = sort
-        cursor = 0
-        if previous is not None:
-            for i, row in enumerate(rows):
-                if row is previous or row.id == previous.id:
-                    cursor = i
-                    break
+        self.sort = sort
         self._set_virtual_height(len(rows) + 1)
-        self.cursor = cursor
+        self.cursor = next(
+            (i for i, row in enumerate(rows) if previous is not None and row.id == previous.id), 0
+        )
         self.refresh()
 
-    # A new row count is a new virtual size. Set plainly, that costs a layout pass and a repaint of
-    # the whole screen (~10 ms here) per keystroke; the table's own size never depends on it, so
-    # only the scrollbar is updated (the gutter is always reserved: see `scrollbar-gutter: stable`).
+    # A new row count is a new virtual size: set plainly, a layout pass and a repaint of the screen per
+    # keystroke. The table's size never depends on it, so only the scrollbar is updated (its gutter is
+    # always reserved: `scrollbar-gutter: stable`).
     virtual_size = Reactive(Size(0, 0), layout=False)
 
     def _set_virtual_height(self, height: int) -> None:
@@ -238,9 +226,7 @@ class ModelTable(ScrollView, can_focus=True):
             victim = drop.pop(0)
             shown = [(i, c) for i, c in shown if c.id != victim]
         name_width = max(width - others(), _MIN_NAME + 2)
-        self._layout = [
-            (i, c, name_width if c.id == "name" else self._natural[c.id] + 2) for i, c in shown
-        ]
+        self._layout = [(i, c, name_width if c.id == "name" else self._natural[c.id] + 2) for i, c in shown]
 
     @property
     def visible_columns(self) -> list[str]:

@@ -4,10 +4,8 @@ with its input | the preset and settings (F2).
 The screen renders a `ChatSession` (`tui.core.chat.session`: load, fit the context, stream,
 persist) and forwards keys to it; the session's blocking calls run in thread workers, so loading,
 generation and the store's writes stay off the UI thread. The answer's text goes through the
-`TextPump` (`tui.ui.common.pump`), which paces the renders so a model generating thousands of tokens a
-second costs the UI the same as a slow one, and never takes the CPU the model needs. The first token
-is shown at once (a message wakes the pump), so the time to first token is the engine's. A reasoning
-block streams apart, into a folded block above the answer (f5 or t unfolds it).
+`TextPump` (`tui.ui.common.pump`, paced); the first token wakes it, so the time to first token is the
+engine's. A reasoning block streams apart, into a folded block above the answer (f5 or t unfolds it).
 """
 
 from __future__ import annotations
@@ -28,23 +26,19 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, OptionList, Select, Static
 from textual.worker import Worker
 
-from tui.core.chat.session import RELOAD_KEYS, Answered
-from tui.core.chat.store import Conversation, SearchHit, StoredMessage
+from tui.core.chat.session import RELOAD_KEYS, Answered, ChatSession
+from tui.core.chat.store import Conversation, ConversationStore, SearchHit, StoredMessage
 from tui.core.engine.base import AnswerStats, Backend, EngineError, ModelInfo
 from tui.core.engine.base import Message as ChatMessage
+from tui.core.engine.structured import ResponseFormatError
+from tui.core.engine.templates import template_choices
 from tui.core.errors import LlmtuiError
 from tui.core.storage import StorageError, write_atomic
 from tui.core.text import clean, one_line
-from tui.ui.chat.widgets import (
-    ChatInput,
-    ConversationList,
-    MessageList,
-    MessageView,
-    SearchHits,
-    SettingsPanel,
-    stats_line,
-)
+from tui.ui.chat.conversations import ConversationList, ConversationsPane
+from tui.ui.chat.widgets import ChatInput, MessageList, MessageView, SettingsPanel, stats_line
 from tui.ui.common.commands import PaletteCommand
+from tui.ui.common.errors import show_error
 from tui.ui.common.keys import KeyFooter, leave_text_input
 from tui.ui.common.model_select import ModelOffer, ModelSelect
 from tui.ui.common.pump import TextPump, ui_share
@@ -54,7 +48,9 @@ from tui.ui.common.workers import ReportsWorkerFailures
 # The pump's keys: one answer streams at a time, its reasoning apart from it.
 ANSWER = "answer"
 REASONING = "reasoning"
-SEARCH_PAUSE = 0.15  # seconds of no typing before the conversation search runs
+# Where the prompt format in use comes from, as the model bar says it.
+TEMPLATE_SOURCES = {"gguf": "from the GGUF", "family": "guessed", "user": "your choice",
+                    "server": "the server's"}
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -99,101 +95,32 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     HELP_TITLE = "Chat"
     BINDINGS = [
         Binding("escape", "stop", "Stop", id="chat.stop", tooltip="Stop the answer being written"),
-        Binding(
-            "ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"
-        ),
-        Binding(
-            "ctrl+r",
-            "regenerate",
-            "Regenerate",
-            id="chat.regenerate",
-            tooltip="Write the last answer again (the old one is kept beside it)",
-        ),
-        Binding(
-            "ctrl+up",
-            "edit_last",
-            "Edit",
-            id="chat.edit",
-            tooltip="Edit your last message and send it again",
-        ),
-        Binding(
-            "f3",
-            "copy_last",
-            "Copy answer",
-            id="chat.copy",
-            tooltip="Copy the last answer to the clipboard (OSC 52)",
-        ),
-        Binding(
-            "f4",
-            "copy_code",
-            "Copy code",
-            show=False,
-            id="chat.copy_code",
-            tooltip="Copy the last code block of the last answer",
-        ),
-        Binding(
-            "f5",
-            "toggle_reasoning",
-            "Reasoning",
-            id="chat.reasoning",
-            tooltip="Unfold or fold the last answer's reasoning",
-        ),
-        Binding(
-            "ctrl+o", "open_model", "Open model", id="chat.open", tooltip="Chat with another model"
-        ),
-        Binding(
-            "f2",
-            "toggle_settings",
-            "Settings",
-            id="chat.settings",
-            tooltip="Show or hide the settings: sampling, context, GPU layers, prompt format",
-        ),
-        Binding(
-            "ctrl+s",
-            "export",
-            "Export",
-            show=False,
-            id="chat.export",
-            tooltip="Export this conversation as Markdown and JSON",
-        ),
-        Binding(
-            "ctrl+l",
-            "focus_conversations",
-            "Conversations",
-            show=False,
-            id="chat.conversations",
-            tooltip="Go to the list of past conversations",
-        ),
-        Binding(
-            "ctrl+f",
-            "search",
-            "Search",
-            show=False,
-            id="chat.search",
-            tooltip="Search every conversation (the list shows the messages found)",
-        ),
-        Binding(
-            "left_square_bracket,alt+left",
-            "alternative(-1)",
-            "‹ Alt",
-            id="chat.alternative.previous",
-            tooltip="Show the previous alternative of the focused message (or the last one)",
-        ),
-        Binding(
-            "right_square_bracket,alt+right",
-            "alternative(1)",
-            "Alt ›",
-            id="chat.alternative.next",
-            tooltip="Show the next alternative of the focused message (or the last one)",
-        ),
-        Binding(
-            "ctrl+b",
-            "fork",
-            "Fork",
-            show=False,
-            id="chat.fork",
-            tooltip="Fork from here: a new conversation up to the focused message (or the last)",
-        ),
+        Binding("ctrl+n", "new_chat", "New chat", id="chat.new", tooltip="Start a new conversation"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate",
+                tooltip="Write the last answer again (the old one is kept beside it)"),
+        Binding("ctrl+up", "edit_last", "Edit", id="chat.edit",
+                tooltip="Edit your last message and send it again"),
+        Binding("f3", "copy_last", "Copy answer", id="chat.copy",
+                tooltip="Copy the last answer to the clipboard (OSC 52)"),
+        Binding("f4", "copy_code", "Copy code", show=False, id="chat.copy_code",
+                tooltip="Copy the last code block of the last answer"),
+        Binding("f5", "toggle_reasoning", "Reasoning", id="chat.reasoning",
+                tooltip="Unfold or fold the last answer's reasoning"),
+        Binding("ctrl+o", "open_model", "Open model", id="chat.open", tooltip="Chat with another model"),
+        Binding("f2", "toggle_settings", "Settings", id="chat.settings",
+                tooltip="Show or hide the settings: sampling, context, GPU layers, prompt format"),
+        Binding("ctrl+s", "export", "Export", show=False, id="chat.export",
+                tooltip="Export this conversation as Markdown and JSON"),
+        Binding("ctrl+l", "focus_conversations", "Conversations", show=False, id="chat.conversations",
+                tooltip="Go to the list of past conversations"),
+        Binding("ctrl+f", "search", "Search", show=False, id="chat.search",
+                tooltip="Search every conversation (the list shows the messages found)"),
+        Binding("left_square_bracket,alt+left", "alternative(-1)", "‹ Alt", id="chat.alternative.previous",
+                tooltip="Show the previous alternative of the focused message (or the last one)"),
+        Binding("right_square_bracket,alt+right", "alternative(1)", "Alt ›", id="chat.alternative.next",
+                tooltip="Show the next alternative of the focused message (or the last one)"),
+        Binding("ctrl+b", "fork", "Fork", show=False, id="chat.fork",
+                tooltip="Fork from here: a new conversation up to the focused message (or the last)"),
     ]
 
     # -- messages from the workers -----------------------------------------------------------------
@@ -208,9 +135,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         spec: str
         error: EngineError
 
-    @dataclass
     class FirstToken(Message):
-        pass
+        """The answer's first text came: it is shown at once, not at the pump's next render."""
 
     @dataclass
     class AnswerEnded(Message):
@@ -242,21 +168,12 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         conversation_id: int
 
     @dataclass
-    class SearchFound(Message):
-        query: str
-        hits: list[SearchHit]
-
-    @dataclass
     class HitSelected(Message):
         hit: SearchHit
 
     def __init__(self) -> None:
         super().__init__()
-        from tui.core.chat.session import ChatSession
-        from tui.core.chat.store import ConversationStore
-
         context = self.app.context  # a bad settings file: the app says so, defaults apply
-        self.data_dir = context.paths.data_dir
         # A write the disk refuses waits in the store and is made later; the store says so.
         self.store = ConversationStore(context.paths.database, report=self.store_report)
         self.session = ChatSession(context, self.store, catalogue=self.app.catalogue)
@@ -271,7 +188,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._editing: MessageView | None = None
         self._beside: MessageView | None = None
         self._pump = TextPump(self, self._drain)
-        self._search_timer = None
 
     @property
     def values(self) -> Mapping[str, Any]:
@@ -293,11 +209,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="chat-body"):
-            with Vertical(id="conversations-pane"):
-                yield Label("Conversations", classes="pane-title")
-                yield Input(placeholder="search (ctrl+f)", id="conversation-search")
-                yield ConversationList(id="conversations")
-                yield SearchHits(id="search-hits")
+            yield ConversationsPane(self.store, id="conversations-pane")
             with Vertical(id="chat-main"):
                 yield Static(id="model-bar")
                 yield ModelOffer(self.app.catalogue, id="offer")
@@ -308,8 +220,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#settings").display = False
-        self.query_one(SearchHits).display = False
         self._show_model_bar()
         self._show_meter()
         self._refresh_conversations()
@@ -340,9 +250,13 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if event.spec is not None:
             self.open_model(event.spec)
         elif event.download is not None:
-            from tui.ui.download.screen import get_then_open
+            self._get_then_open(event.download)
 
-            get_then_open(self.app, event.download, "chat")
+    def _get_then_open(self, name: str) -> None:
+        """Download `name` (the quant picker asks which file), then chat with it."""
+        from tui.ui.download.screen import get_then_open
+
+        get_then_open(self.app, name, "chat")
 
     def storage_changed(self) -> None:
         self._refresh_conversations()  # the list has more now
@@ -378,18 +292,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             try:
                 self.session.use_preset(preset)
             except LlmtuiError as error:
-                self.notify(str(error), title=error.title, severity="error", markup=False)
+                show_error(self, error)
         if options:
             self.session.overrides.update(options)
         if options or preset is not None:
             self.query_one(SettingsPanel).show_values(self._panel_values())
         if response_format:
             self._set_response_format(response_format)
-        if (
-            not keep_conversation
-            and self.conversation is not None
-            and self.conversation.model != spec
-        ):
+        if not keep_conversation and self.conversation is not None and self.conversation.model != spec:
             self.call_later(self.action_new_chat)
         self.session.spec = spec
         self.info = None
@@ -402,11 +312,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def _load(self, spec: str) -> None:
         try:
-            info = self.session.load(spec)
+            self.post_message(self.ModelLoaded(spec, self.session.load(spec)))
         except EngineError as error:
             self.post_message(self.ModelFailed(spec, error))
-            return
-        self.post_message(self.ModelLoaded(spec, info))
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
@@ -426,22 +334,16 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.last_error = event.error.message
         self._show_model_bar()
         if isinstance(event.error, NotDownloaded):  # offer the download instead of an error
-            from tui.ui.download.screen import get_then_open
-
-            get_then_open(self.app, event.error.name, "chat")
-            return
-        self.notify(
-            event.error.message, title="Cannot open the model", severity="error", markup=False
-        )
+            self._get_then_open(event.error.name)
+        else:
+            show_error(self, event.error, title="Cannot open the model")
 
     def _show_model_bar(self, loading: bool = False) -> None:
         bar = self.query_one("#model-bar", Static)
         bar.remove_class("-error", "-guess")
         if self.spec is None:
-            bar.update(
-                Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
-                        "under Models (1).")
-            )
+            bar.update(Content("No model yet: pick one below, press ctrl+o to open another, or choose one "
+                               "under Models (1)."))
             return
         name = one_line(self.info.name if self.info else self.spec, 80)
         if loading:
@@ -449,31 +351,20 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         if self.info is None:
             bar.add_class("-error")
-            bar.update(
-                Content.assemble(
-                    (name, "bold"), "  ", one_line(self.last_error or "not loaded", 300)
-                )
-            )
+            bar.update(Content.assemble((name, "bold"), "  ", one_line(self.last_error or "not loaded", 300)))
             return
         info = self.info
         label = info.template_label or info.template_name or "server"
-        source = {
-            "gguf": "from the GGUF",
-            "family": "guessed",
-            "user": "your choice",
-            "server": "the server's",
-        }.get(info.template_source, info.template_source)
+        source = TEMPLATE_SOURCES.get(info.template_source, info.template_source)
         parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
         if self.session.preset is not None:  # the user's name for it: text, never markup
             parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
         if info.template_is_guess:
             bar.add_class("-guess")
-            reason = one_line(info.template_reason, 200)
-            parts.append(f"  ⚠ {reason}: check it under Settings (F2)")
+            parts.append(f"  ⚠ {one_line(info.template_reason, 200)}: check it under Settings (F2)")
         bar.update(Content.assemble(*parts))
 
-    # -- sending and answering
-    # -----------------------------------------------------------------------
+    # -- sending and answering --------------------------------------------------------------------
 
     @on(ChatInput.Submitted)
     async def _submitted(self, event: ChatInput.Submitted) -> None:
@@ -481,17 +372,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.notify("An answer is being written: Esc stops it", severity="warning")
             return
         if self.backend is None:
-            what = (
-                "the model is still loading"
-                if self.spec and self.info is None and not self.last_error
-                else "open a model first (ctrl+o)"
-            )
+            loading = self.spec and self.info is None and not self.last_error
+            what = "the model is still loading" if loading else "open a model first (ctrl+o)"
             self.notify(f"Cannot send: {what}", severity="warning")
             return
         text = event.text
         if self._editing is not None:
             view, self._editing = self._editing, None
-            self._set_input_title("")
+            self.query_one(ChatInput).border_title = None
             await self._remove_after(view)
             edit = (view.message_id, text) if view.message_id is not None else None
             await view.set_text(text)
@@ -515,16 +403,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         goes first: the views are mounted while the model reads the prompt. The answer's first
         text is handled only after the caller returns."""
         turns = self._turns()
-        view = MessageView("assistant", note="writing…")
-        self._answer_view = view
+        self._answer_view = view = MessageView("assistant", note="writing…")
         self._question_view = question if question is not None else edited
         # The message that gets an alternative ("2/2" once it is stored).
         self._beside = view if redo is not None else edited if edit is not None else None
         self._pump.clear()
         self._cancel = threading.Event()
         self.answering = True
-        asked = question.text if question is not None else None
-        self._generate(turns, asked, edit, redo, self._cancel)
+        self._generate(turns, question.text if question is not None else None, edit, redo, self._cancel)
         messages = self._messages()
         await messages.mount_all([question, view] if question is not None else [view])
         messages.anchor()
@@ -534,18 +420,14 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @work(thread=True, group="answer", exit_on_error=False)
     def _generate(self, turns, question, edit, redo, cancel: threading.Event) -> None:
-        def dropped(count: int) -> None:
-            self.post_message(self.ContextDropped(count))
-
-        first = True
-        for event in self.session.answer(turns, question=question, cancel=cancel, edit=edit,
-                                         redo=redo, on_dropped=dropped):  # fmt: skip
+        events = self.session.answer(turns, question=question, cancel=cancel, edit=edit, redo=redo,
+                                     on_dropped=lambda count: self.post_message(self.ContextDropped(count)))
+        for index, event in enumerate(events):
             if isinstance(event, Answered):
                 self.post_message(self.AnswerEnded(event))
                 return
             self._pump.put(REASONING if event.reasoning else ANSWER, event.text)
-            if first:
-                first = False
+            if index == 0:
                 self.post_message(self.FirstToken())
 
     @on(FirstToken)
@@ -590,12 +472,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         if ended is not None:  # the answer and reasoning as the session kept them
             view.finish_reasoning(ended.reasoning, ended.reasoning_seconds)
-            await view.finish(ended.text)
-        else:
-            await view.finish()
+        await view.finish(ended.text if ended is not None else None)
         if ended is not None and ended.error is not None:
             failure = ended.error.message
-            self.notify(failure, title="The answer failed", severity="error", markup=False)
+            show_error(self, ended.error, title="The answer failed")
         if failure is not None:
             if not view.text and view.reasoning is None:
                 await view.remove()
@@ -618,11 +498,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(ContextDropped)
     def _context_dropped(self, event: ContextDropped) -> None:
-        self.notify(
-            f"The conversation is longer than the context: the oldest {event.dropped} messages were "
-            "left out of this prompt (they stay here)",
-            severity="warning",
-        )
+        self.notify(f"The conversation is longer than the context: the oldest {event.dropped} messages "
+                    "were left out of this prompt (they stay here)", severity="warning")
 
     # -- the context meter -------------------------------------------------------------------------
 
@@ -646,17 +523,12 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         if self.info is None:
             meter.update("")
             return
-        size = self.info.context_size
-        used = self.context_used
+        size, used = self.info.context_size, self.context_used
         share = used / size if size else 0
         cells = 20
         filled = min(cells, round(share * cells))
         bar = "█" * filled + "░" * (cells - filled)
-        policy = (
-            "drops oldest turns"
-            if self.values["context_policy"] == "drop_oldest"
-            else "stops when full"
-        )
+        policy = "drops oldest turns" if self.values["context_policy"] == "drop_oldest" else "stops when full"
         parts = [f"context {bar} {used:,} / {size:,} tokens ({share:.0%}), {policy}"]
         if self.last_stats is not None:
             parts.append(stats_line(self.last_stats))
@@ -668,8 +540,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def action_stop(self) -> None:
         if self._editing is not None:
             self._editing = None
-            self.query_one(ChatInput).clear()
-            self._set_input_title("")
+            chat_input = self.query_one(ChatInput)
+            chat_input.clear()
+            chat_input.border_title = None
             return
         if not self.answering:
             leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
@@ -707,12 +580,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         chat_input = self.query_one(ChatInput)
         chat_input.load_text(view.text)
         chat_input.focus()
-        self._set_input_title(
-            "editing: Enter sends it again (the old one and its answers are kept), Esc cancels"
-        )
-
-    def _set_input_title(self, title: str) -> None:
-        self.query_one(ChatInput).border_title = title or None
+        chat_input.border_title = ("editing: Enter sends it again (the old one and its answers are kept), "
+                                   "Esc cancels")
 
     def action_toggle_reasoning(self) -> None:
         answers = [v for v in self._views() if v.reasoning is not None]
@@ -736,7 +605,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def action_new_chat(self) -> None:
         self.action_stop()
         self.session.new_conversation()
-        self._editing = None
         self._answer_view = None
         self.context_used = 0
         self.last_stats = None
@@ -759,11 +627,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             panel.query_one("#set-system_prompt").focus()
 
     def action_focus_conversations(self) -> None:
-        found = self.query_one(SearchHits)
-        options = found if found.display else self.query_one(ConversationList)
-        options.focus()
-        if options.highlighted is None and options.option_count:
-            options.highlighted = 0
+        self.query_one(ConversationsPane).focus_list()
 
     def action_export(self) -> None:
         if self.conversation is None:
@@ -771,7 +635,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         try:
             conversation = self.store.get(self.conversation.id)
-            stem = self.data_dir / "exports" / f"conversation-{conversation.id}"
+            stem = self.app.context.paths.data_dir / "exports" / f"conversation-{conversation.id}"
             write_atomic(Path(f"{stem}.md"), conversation.to_markdown())
             write_atomic(Path(f"{stem}.json"), conversation.to_json())
         except StorageError as error:
@@ -780,8 +644,6 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.notify(f"Exported to {stem}.md and .json", markup=False)
 
     def palette_commands(self) -> list[PaletteCommand]:
-        from tui.core.engine.templates import template_choices
-
         return [
             PaletteCommand(
                 f"Use the prompt format {label}",
@@ -812,12 +674,10 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _set_response_format(self, path: str) -> None:
         """Constrain the answers from now on to the schema or grammar in `path` ("": free text); a
         file that cannot be used is one notification and the format in use stays."""
-        from tui.core.engine.structured import ResponseFormatError
-
         try:
             response_format = self.session.set_response_format(path)
         except ResponseFormatError as error:
-            self.notify(clean(str(error)), title=error.title, severity="error", markup=False)
+            show_error(self, error)
         else:
             if response_format is not None:
                 self.notify(f"Answers now follow {clean(self.session.response_format_path.name)}",
@@ -826,11 +686,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     def _show_response_format(self) -> None:
         in_use, path = self.session.response_format, self.session.response_format_path
-        if in_use is None:
-            described = "free text"
-        else:
-            kind = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}.get(in_use.kind, "JSON")
-            described = f"{kind}: {clean(path.name)}"
+        kinds = {"json_schema": "JSON schema", "grammar": "GBNF grammar"}
+        described = "free text" if in_use is None else f"{kinds.get(in_use.kind, 'JSON')}: {clean(path.name)}"
         self.query_one(SettingsPanel).show_response_format(str(path or ""), described)
 
     def _set_template(self, name: str | None) -> None:
@@ -848,7 +705,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         try:
             self.session.use_preset(event.name)
         except LlmtuiError as error:  # a presets file broken meanwhile
-            self.notify(str(error), title=error.title, severity="error", markup=False)
+            show_error(self, error)
             return
         after = self.values
         self.query_one(SettingsPanel).show_values(self._panel_values())
@@ -888,24 +745,16 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         """A write to the store, off the UI thread."""
         change()
 
-    # -- past conversations
-    # --------------------------------------------------------------------------
+    # -- past conversations -----------------------------------------------------------------------
 
     def _refresh_conversations(self) -> None:
-        current = self.conversation.id if self.conversation else None
-        try:
-            conversations = self.store.list()
-        except StorageError as error:
-            show_notice(self, error)  # the list stays as it was
-            return
-        self.query_one(ConversationList).show(conversations, current)
+        self.query_one(ConversationsPane).show_list(self.conversation.id if self.conversation else None)
 
     @on(ConversationList.DeleteRequested)
     async def _delete_conversation(self, event: ConversationList.DeleteRequested) -> None:
         if self.conversation is not None and self.conversation.id == event.conversation_id:
             await self.action_new_chat()
-        highlighted = self.query_one("#conversations", OptionList).highlighted
-        self._delete(event.conversation_id, highlighted)
+        self._delete(event.conversation_id, self.query_one(ConversationList).highlighted)
 
     @work(thread=True, group="store", exit_on_error=False)
     def _delete(self, conversation_id: int, highlighted: int | None) -> None:
@@ -914,12 +763,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(ConversationDeleted)
     def _conversation_deleted(self, event: ConversationDeleted) -> None:
-        options = self.query_one("#conversations", OptionList)
-        highlighted = event.highlighted
         self._refresh_conversations()
-        if options.option_count:
-            options.highlighted = min(highlighted or 0, options.option_count - 1)
-        options.focus()  # new chat moved it to the input: deleting several goes on here
+        self.query_one(ConversationList).focus_at(event.highlighted)  # new chat moved it to the input
         self.notify("Conversation deleted")
 
     @on(OptionList.OptionSelected, "#conversations")
@@ -1053,50 +898,9 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def action_search(self) -> None:
         self.query_one("#conversation-search", Input).focus()
 
-    @on(Input.Changed, "#conversation-search")
-    def _search_typed(self, event: Input.Changed) -> None:
-        if self._search_timer is not None:
-            self._search_timer.stop()
-        if not event.value.strip():
-            self._show_search(None)
-            return
-        self._search_timer = self.set_timer(SEARCH_PAUSE, lambda: self._search(event.value))
-
-    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
-    def _search(self, query: str) -> None:
-        try:
-            self.post_message(self.SearchFound(query, self.store.search(query)))
-        except StorageError as error:
-            self.app.call_from_thread(show_notice, self, error)
-
-    @on(SearchFound)
-    def _search_found(self, event: SearchFound) -> None:
-        if event.query == self.query_one("#conversation-search", Input).value:
-            self._show_search(event.hits)  # else typed on meanwhile: a later search comes
-
-    def _show_search(self, hits: list[SearchHit] | None) -> None:
-        """The hits in place of the list (None: the list again)."""
-        found = self.query_one(SearchHits)
-        found.display = hits is not None
-        self.query_one(ConversationList).display = hits is None
-        title = self.query_one("#conversations-pane .pane-title", Label)
-        if hits is None:
-            title.update("Conversations")
-            return
-        counted = f"{len(hits)} message{'' if len(hits) == 1 else 's'} found"
-        title.update(counted if hits else "Nothing found")
-        found.show(hits)
-
-    @on(Input.Submitted, "#conversation-search")
-    def _search_submitted(self) -> None:
-        found = self.query_one(SearchHits)
-        if found.display and found.option_count:
-            found.focus()
-            found.highlighted = 0
-
-    @on(OptionList.OptionSelected, "#search-hits")
-    def _hit_chosen(self, event: OptionList.OptionSelected) -> None:
-        self._open_hit(self.query_one(SearchHits).hits[int(event.option.id)])
+    @on(ConversationsPane.HitChosen)
+    def _hit_chosen(self, event: ConversationsPane.HitChosen) -> None:
+        self._open_hit(event.hit)
 
     @work(thread=True, exclusive=True, group="store-branch", exit_on_error=False)
     def _open_hit(self, hit: SearchHit) -> None:
@@ -1124,9 +928,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     async def _remove_after(self, view: MessageView) -> None:
         views = self._views()
-        later = views[views.index(view) + 1 :]
-        if later:
-            await self._messages().remove_children(later)
+        await self._messages().remove_children(views[views.index(view) + 1 :])
 
 
 def _message_view(message: StoredMessage) -> MessageView:

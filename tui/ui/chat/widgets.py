@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -14,25 +14,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Number
-from textual.widgets import (
-    Collapsible,
-    Input,
-    Label,
-    Markdown,
-    OptionList,
-    Select,
-    Static,
-    TextArea,
-)
-from textual.widgets.option_list import Option
+from textual.widgets import Collapsible, Input, Label, Markdown, Select, Static, TextArea
 
-from tui.core.chat.store import Alternatives, ConversationSummary, SearchHit
+from tui.core.chat.store import Alternatives
+from tui.core.config.settings import Sampling
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
-from tui.core.text import clean, one_line
+from tui.core.text import clean
 from tui.ui.common.markdown_stream import open_stream
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+# How an answer that did not end by itself ended, as its stats line says it.
+FINISH_REASONS = {"length": "max tokens reached", "cancelled": "stopped", "context": "context full",
+                  "error": "failed"}
 _CODE_BLOCK = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1\s*$", re.MULTILINE | re.DOTALL)
 
 
@@ -48,19 +42,10 @@ def stats_line(stats: AnswerStats) -> str:
     if stats.time_to_first_token is not None:
         parts.append(f"first token {stats.time_to_first_token * 1000:.0f} ms")
     if stats.draft_acceptance is not None:  # prompt lookup was on
-        parts.append(
-            f"lookup {stats.draft_accepted}/{stats.draft_proposed} drafts kept "
-            f"({stats.draft_acceptance:.0%})"
-        )
+        parts.append(f"lookup {stats.draft_accepted}/{stats.draft_proposed} drafts kept "
+                     f"({stats.draft_acceptance:.0%})")
     if stats.finish_reason != "stop":
-        parts.append(
-            {
-                "length": "max tokens reached",
-                "cancelled": "stopped",
-                "context": "context full",
-                "error": "failed",
-            }[stats.finish_reason]
-        )
+        parts.append(FINISH_REASONS[stats.finish_reason])
     return " · ".join(parts)
 
 
@@ -73,7 +58,7 @@ class AlternativeArrow(Static):
 
     def on_click(self, event: events.Click) -> None:
         event.stop()
-        view = next(a for a in self.ancestors if isinstance(a, MessageView))
+        view = self.query_ancestor(MessageView)
         view.post_message(MessageView.AlternativeRequested(view, self.step))
 
 
@@ -82,8 +67,7 @@ class ReasoningBlock(Collapsible):
     (plain, cleaned) inside. Enter on the title or a click unfolds it."""
 
     def __init__(self, text: str = "", seconds: float | None = None) -> None:
-        self.text = text
-        self.seconds = seconds
+        self.text, self.seconds = text, seconds
         self.writing = seconds is None and not text
         self._body = Static(Content(clean(text)), classes="reasoning-body")
         super().__init__(self._body, title=self._label(), collapsed=True, classes="message-reasoning")
@@ -97,13 +81,15 @@ class ReasoningBlock(Collapsible):
 
     def append(self, fragment: str) -> None:
         self.text += fragment
-        self._body.update(Content(clean(self.text)))
-        self.title = self._label()
+        self._show()
 
     def finish(self, text: str, seconds: float | None) -> None:
         """The reasoning as the session kept it (blank space trimmed) and how long it took."""
         self.text, self.seconds, self.writing = text, seconds, False
-        self._body.update(Content(clean(text)))
+        self._show()
+
+    def _show(self) -> None:
+        self._body.update(Content(clean(self.text)))
         self.title = self._label()
 
 
@@ -112,34 +98,12 @@ class MessageView(Vertical, can_focus=True):
     (when it has one), and its text as Markdown (model text is cleaned, never markup)."""
 
     BINDINGS = [
-        Binding(
-            "c",
-            "copy",
-            "Copy",
-            id="chat.message.copy",
-            tooltip="Copy this message (OSC 52 clipboard)",
-        ),
-        Binding(
-            "b",
-            "copy_code",
-            "Copy code",
-            id="chat.message.copy_code",
-            tooltip="Copy this message's last code block",
-        ),
-        Binding(
-            "e",
-            "edit",
-            "Edit",
-            id="chat.message.edit",
-            tooltip="Edit this question and send it again",
-        ),
-        Binding(
-            "t",
-            "toggle_reasoning",
-            "Reasoning",
-            id="chat.message.reasoning",
-            tooltip="Unfold or fold this answer's reasoning",
-        ),
+        Binding("c", "copy", "Copy", id="chat.message.copy", tooltip="Copy this message (OSC 52 clipboard)"),
+        Binding("b", "copy_code", "Copy code", id="chat.message.copy_code",
+                tooltip="Copy this message's last code block"),
+        Binding("e", "edit", "Edit", id="chat.message.edit", tooltip="Edit this question and send it again"),
+        Binding("t", "toggle_reasoning", "Reasoning", id="chat.message.reasoning",
+                tooltip="Unfold or fold this answer's reasoning"),
     ]
 
     @dataclass
@@ -241,9 +205,7 @@ class MessageView(Vertical, can_focus=True):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        if text is not None:
-            self.text = text
-        await self.body.update(clean(self.text))
+        await self.set_text(self.text if text is None else text)
 
     async def set_text(self, text: str) -> None:
         self.text = text
@@ -272,95 +234,13 @@ class MessageList(VerticalScroll):
     """The conversation; follows the answer as it grows unless the user scrolled up."""
 
 
-class ConversationList(OptionList):
-    """Past conversations (option ids are conversation ids); Delete removes the highlighted one."""
-
-    BINDINGS = [
-        Binding(
-            "delete",
-            "delete",
-            "Delete",
-            id="chat.conversation.delete",
-            tooltip="Delete the highlighted conversation",
-        )
-    ]
-
-    @dataclass
-    class DeleteRequested(Message):
-        conversation_id: int
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._shown: list[tuple] = []
-
-    def show(self, conversations: Sequence[ConversationSummary], current: int | None) -> None:
-        """List these conversations, the current one in bold. Nothing is rebuilt when nothing shown
-        changed: a message in the conversation at the top re-renders no list."""
-        shown = [(c.id, c.title, c.model_name, c.id == current) for c in conversations]
-        if shown == self._shown:
-            return
-        self._shown = shown
-        self.clear_options()
-        self.add_options(
-            Option(
-                Content.assemble(
-                    (one_line(title or "(untitled)", 40), "bold" if is_current else ""),
-                    "\n",
-                    (one_line(model_name, 40), "dim"),
-                ),
-                id=str(conversation_id),
-            )
-            for conversation_id, title, model_name, is_current in shown
-        )
-
-    def action_delete(self) -> None:
-        if self.highlighted is not None:
-            option = self.get_option_at_index(self.highlighted)
-            self.post_message(self.DeleteRequested(int(option.id)))
-
-
-class SearchHits(OptionList):
-    """Messages found by the conversation search (`hits`): the conversation's title, then who
-    wrote it and the snippet with its matches styled (spans of `Content`, never markup)."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.hits: list[SearchHit] = []
-
-    def show(self, hits: Sequence[SearchHit]) -> None:
-        self.hits = list(hits)
-        self.clear_options()
-        self.add_options(
-            Option(
-                Content.assemble(
-                    (one_line(hit.title or "(untitled)", 40), "dim"),
-                    "\n",
-                    (f"{ROLE_TITLES[hit.role]}: ", "dim"),
-                    # The parts are cleaned and on one line already (the store's).
-                    *((text, "bold reverse" if is_match else "") for text, is_match in hit.parts),
-                ),
-                id=str(index),
-            )
-            for index, hit in enumerate(self.hits)
-        )
-
-
 class ChatInput(TextArea):
     """Multi-line input: Enter sends, shift/alt+Enter or ctrl+j starts a new line, up/down recall history."""
 
     BINDINGS = [
-        Binding(
-            "enter", "submit", "Send", priority=True, id="chat.send", tooltip="Send the message"
-        ),
-        Binding(
-            "shift+enter,alt+enter,ctrl+j",
-            "newline",
-            "New line",
-            show=False,
-            priority=True,
-            id="chat.newline",
-            tooltip="Start a new line in the message",
-        ),
+        Binding("enter", "submit", "Send", priority=True, id="chat.send", tooltip="Send the message"),
+        Binding("shift+enter,alt+enter,ctrl+j", "newline", "New line", show=False, priority=True,
+                id="chat.newline", tooltip="Start a new line in the message"),
     ]
 
     @dataclass
@@ -414,15 +294,9 @@ class ChatInput(TextArea):
         self.move_cursor(self.document.end)
 
 
-# (field, label, kind, minimum, maximum): kind "float" or "int"
-SAMPLING_FIELDS = (
-    ("temperature", "Temperature", "float", 0.0, 5.0),
-    ("top_p", "Top p", "float", 0.0, 1.0),
-    ("top_k", "Top k", "int", 0, 1000),
-    ("min_p", "Min p", "float", 0.0, 1.0),
-    ("repeat_penalty", "Repeat penalty", "float", 0.5, 3.0),
-    ("max_tokens", "Max tokens (0: up to the context)", "int", 0, 1_000_000),
-    ("seed", "Seed (-1: random)", "int", -1, 2**31 - 1),
+# (field, label, kind, minimum, maximum): kind "float" or "int"; as the settings declare them
+SAMPLING_FIELDS = tuple(
+    (f.name, f.metadata["label"], type(f.default).__name__, *f.metadata["limits"]) for f in fields(Sampling)
 )
 LOAD_FIELDS = (
     ("context_length", "Context length (reloads)", "int", 256, 1_048_576),
@@ -463,12 +337,7 @@ class SettingsPanel(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Label("Preset")
-        yield Select(
-            preset_choices(self.presets),
-            value=self.values.get("preset") or NO_PRESET,
-            id="set-preset",
-            allow_blank=False,
-        )
+        yield self._select("preset", preset_choices(self.presets))
         yield Label("System prompt")
         yield TextArea(
             str(self.values.get("system_prompt", "")),
@@ -486,20 +355,9 @@ class SettingsPanel(VerticalScroll):
                 validate_on=["changed", "submitted"],
             )
         yield Label("Prompt format")
-        choices = [("Automatic", AUTOMATIC), *template_choices()]
-        yield Select(
-            choices,
-            value=self.values.get("template") or AUTOMATIC,
-            id="set-template",
-            allow_blank=False,
-        )
+        yield self._select("template", [("Automatic", AUTOMATIC), *template_choices()])
         yield Label("When the context is full")
-        yield Select(
-            POLICY_CHOICES,
-            value=self.values.get("context_policy", "drop_oldest"),
-            id="set-context_policy",
-            allow_blank=False,
-        )
+        yield self._select("context_policy", POLICY_CHOICES)
         yield Label("Answer format: a JSON schema (.json) or GBNF grammar (.gbnf) file")
         yield Input(placeholder="Enter loads it; empty: free text", id="set-response_format")
         yield Static(Content("free text"), id="response-format-status")
@@ -532,30 +390,32 @@ class SettingsPanel(VerticalScroll):
             self.values[name] = value
             self.post_message(self.Changed(name, value))
 
-    @on(Select.Changed, "#set-preset")
-    def _preset_changed(self, event: Select.Changed) -> None:
-        event.stop()
-        name = None if event.value == NO_PRESET else event.value
-        if self.values.get("preset") != name:
-            self.values["preset"] = name
-            self.post_message(self.PresetChosen(name))
-
     @on(Select.Changed)
     def _choice_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "set-preset":
-            return
         event.stop()
         name = (event.select.id or "").removeprefix("set-")
-        value = None if event.value == AUTOMATIC else event.value
+        unset = NO_PRESET if name == "preset" else AUTOMATIC  # the choice that means None
+        value = None if event.value == unset else event.value
         if self.values.get(name) != value:
             self.values[name] = value
-            self.post_message(self.Changed(name, value))
+            self.post_message(self.PresetChosen(value) if name == "preset" else self.Changed(name, value))
 
     @on(TextArea.Changed, "#set-system_prompt")
     def _system_changed(self, event: TextArea.Changed) -> None:
         event.stop()
         self.values["system_prompt"] = event.text_area.text
         self.post_message(self.Changed("system_prompt", event.text_area.text))
+
+    def _select(self, name: str, choices: Sequence[tuple[object, str]]) -> Select:
+        return Select(choices, value=self._shown(name), id=f"set-{name}", allow_blank=False)
+
+    def _shown(self, name: str) -> str:
+        """The choice the select of the setting `name` shows for its value (a preset deleted since:
+        none)."""
+        value = self.values.get(name)
+        if name == "preset":
+            return value if value in self.presets else NO_PRESET
+        return value or (AUTOMATIC if name == "template" else "drop_oldest")
 
     def show_presets(self, names: Sequence[str]) -> None:
         """The presets there are now (the preset manager may have changed them)."""
@@ -565,21 +425,14 @@ class SettingsPanel(VerticalScroll):
         select = self.query_one("#set-preset", Select)
         with self.prevent(Select.Changed):
             select.set_options(preset_choices(self.presets))
-            preset = self.values.get("preset")
-            select.value = preset if preset in self.presets else NO_PRESET
+            select.value = self._shown("preset")
 
     def show_values(self, values: dict) -> None:
         """Show another conversation's settings, or a preset's (without posting Changed)."""
         self.values = dict(values)
         with self.prevent(Input.Changed, Select.Changed, TextArea.Changed):
-            preset = values.get("preset")
-            self.query_one("#set-preset", Select).value = preset if preset in self.presets else NO_PRESET
-            self.query_one("#set-system_prompt", TextArea).load_text(
-                str(values.get("system_prompt", ""))
-            )
+            for name in ("preset", "template", "context_policy"):
+                self.query_one(f"#set-{name}", Select).value = self._shown(name)
+            self.query_one("#set-system_prompt", TextArea).load_text(str(values.get("system_prompt", "")))
             for name, *_ in SAMPLING_FIELDS + LOAD_FIELDS:
                 self.query_one(f"#set-{name}", Input).value = str(values.get(name, ""))
-            self.query_one("#set-template", Select).value = values.get("template") or AUTOMATIC
-            self.query_one("#set-context_policy", Select).value = values.get(
-                "context_policy", "drop_oldest"
-            )

@@ -1,13 +1,16 @@
-"""The one way high-rate text (streamed answers) goes from threads to the UI, paced one way.
+"""The one way high-rate data goes from threads to the UI (streamed answers, download progress),
+paced one way.
 
-Threads `put` text under a key (chat has one answer; compare a key per column and prompt); they
-never touch a widget. While a `TextPump` runs, it calls its `drain` on the UI at most
-RENDERS_PER_SECOND times a second, and less often when rendering gets costly (a long answer
-re-lays out more): the UI thread spends at most `share` of a core on it, so it never takes the
-CPU a model needs. The share is small when the model's threads take every core, since then each
-cycle the UI spends is one the model waits for (bench/README.md, "Chat"). `wake()` drains at once
-(the first token: the time to first token stays the engine's). While any pump runs, the cycle
-collector is kept out of the way (`tui.ui.common.collector`).
+Threads `put` items under a key (chat has one answer; compare a key per column and prompt; the
+download service one for every download's statuses); they never touch a widget. While a pump
+runs, it calls its `drain` on the UI at most RENDERS_PER_SECOND times a second, and less often when
+rendering gets costly (a long answer re-lays out more): the UI thread spends at most `share` of a
+core on it, so it never takes the CPU a model needs. The share is small when the model's threads
+take every core, since then each cycle the UI spends is one the model waits for (bench/README.md,
+"Chat"). `wake()` drains at once (the first token: the time to first token stays the engine's). A
+`park`ed pump starts again when something is put, from any thread (a download moving on in its
+worker). While a `TextPump` runs, the cycle collector is kept out of the way
+(`tui.ui.common.collector`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 
+from textual import events
 from textual.dom import DOMNode
 
 from tui.core.engine.base import ModelInfo
@@ -28,7 +32,7 @@ RENDERS_PER_SECOND = 25
 # every core, a render preempts one of them and the others wait for it at the next barrier.
 UI_SHARE = 0.1
 UI_SHARE_NO_SPARE_CORE = 0.02
-SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the text moves at least this often
+SLOWEST_RENDER = 1.0  # seconds: whatever renders cost, the data moves at least this often
 
 
 def ui_share(infos: Iterable[ModelInfo | None]) -> float:
@@ -37,14 +41,15 @@ def ui_share(infos: Iterable[ModelInfo | None]) -> float:
     return UI_SHARE_NO_SPARE_CORE if every_core else UI_SHARE
 
 
-class TextPump:
-    """Text put by threads, drained on the UI by `drain()` (which calls `take`)."""
+class Pump:
+    """Items put by threads, drained on the UI by `drain()` (which calls `take_items`)."""
 
     def __init__(self, node: DOMNode, drain: Callable[[], Awaitable[None]]) -> None:
         self._node = node
         self._drain = drain
-        self._pending: dict[Hashable, list[str]] = {}
+        self._pending: dict[Hashable, list] = {}
         self._lock = threading.Lock()
+        self._parked = False  # the next `put` starts it
         self._timer = None
         self._cpu = 0.0  # the UI thread's CPU time when the last drain began
         self._share = UI_SHARE
@@ -54,15 +59,18 @@ class TextPump:
     def running(self) -> bool:
         return self._timer is not None
 
-    def put(self, key: Hashable, text: str) -> None:
+    def put(self, key: Hashable, item: object) -> None:
         """From any thread."""
         with self._lock:
-            self._pending.setdefault(key, []).append(text)
+            self._pending.setdefault(key, []).append(item)
+            start, self._parked = self._parked, False
+        if start:  # post_message is thread-safe: the node starts the pump on its own loop
+            self._node.post_message(events.Callback(callback=self.start))
 
-    def take(self, key: Hashable) -> str:
-        """What was put under `key` since it was last taken."""
+    def take_items(self, key: Hashable) -> list:
+        """What was put under `key` since it was last taken, in order."""
         with self._lock:
-            return "".join(self._pending.pop(key, ()))
+            return self._pending.pop(key, [])
 
     def clear(self) -> None:
         with self._lock:
@@ -71,25 +79,28 @@ class TextPump:
     def start(self, share: float = UI_SHARE) -> None:
         """Drain paced from now on (on the UI)."""
         self._share = share
-        collector.hold(self)
         if self._timer is None:
             self._cpu = time.thread_time()
             self._timer = self._node.set_timer(1 / RENDERS_PER_SECOND, self._tick)
 
     async def stop(self) -> None:
         """Stop pacing, after a last drain of what is left (on the UI)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        collector.release(self)
+        self.close()
         await self.wake()
 
     def close(self) -> None:
-        """The node goes: no more drains."""
+        """No more drains (the node goes)."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        collector.release(self)
+
+    def park(self) -> None:
+        """No more drains until something is put (on the UI: nothing is left to show)."""
+        with self._lock:
+            if any(self._pending.values()):
+                return  # put meanwhile: the next drain takes it
+            self._parked = True
+        self.close()
 
     async def wake(self) -> None:
         """Drain now, after a drain in progress (a timer's callback runs beside the messages)."""
@@ -104,3 +115,19 @@ class TextPump:
         if self._timer is not None:
             delay = min(SLOWEST_RENDER, max(1 / RENDERS_PER_SECOND, spent / self._share))
             self._timer = self._node.set_timer(delay, self._tick)
+
+
+class TextPump(Pump):
+    """Streamed text, joined when taken; while it runs, the cycle collector waits."""
+
+    def take(self, key: Hashable) -> str:
+        """What was put under `key` since it was last taken."""
+        return "".join(self.take_items(key))
+
+    def start(self, share: float = UI_SHARE) -> None:
+        collector.hold(self)
+        super().start(share)
+
+    def close(self) -> None:
+        super().close()
+        collector.release(self)

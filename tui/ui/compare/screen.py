@@ -4,15 +4,14 @@ Left: the chosen models (typed spec, or picked from My models), per-model overri
 scheduling and blind mode. Right: the system prompt and prompt, then one column per model streaming
 its answer as Markdown with its state and stats. A prompt set ends in a grid of prompt x model.
 
-The `Comparison` (tui.core.compare.comparison) runs on its own threads and calls back from them: token
-text goes into per-column buffers under a lock, which a timer drains into each column's Markdown
-stream at most 25 times a second; state changes (rare) are posted as messages. Workers never
-touch widgets.
+The `Comparison` (tui.core.compare.comparison) runs on its own threads and calls back from them:
+token text goes through the pump into each column's Markdown stream; state changes (rare) are
+posted as messages. Workers never touch widgets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -21,10 +20,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.types import NoActiveAppError
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     Checkbox,
@@ -44,7 +43,9 @@ from textual.widgets.option_list import Option
 
 from tui.core.chat.presets import Preset, sampling_overrides
 from tui.core.compare.comparison import (
+    FINAL_STATES,
     MAX_MODELS,
+    VOTE_NAMES,
     CellChanged,
     ColumnChanged,
     CompareConfig,
@@ -56,6 +57,7 @@ from tui.core.compare.comparison import (
     ModelChoice,
     TextAdded,
     answer_text,
+    overrides_text,
     parse_overrides,
     stats_line,
 )
@@ -74,7 +76,6 @@ from tui.ui.common.storage import ShowsStorageNotices, StorageNotice, show_notic
 from tui.ui.common.workers import ReportsWorkerFailures
 
 VOTE_KEYS = {"a": "A", "b": "B", "c": "C", "d": "D", "t": "tie", "x": "all_bad"}
-VOTE_LABELS = {"tie": "Tie", "all_bad": "All bad"}
 
 
 class ModelColumn(Vertical):
@@ -97,6 +98,13 @@ class ModelColumn(Vertical):
     @property
     def markdown(self) -> Markdown:
         return self.query_one(".column-answer", Markdown)
+
+
+def _column_of(widget: Widget | None) -> ModelColumn | None:
+    """The model column `widget` is in (or is)."""
+    if widget is None:
+        return None
+    return next((w for w in widget.ancestors_with_self if isinstance(w, ModelColumn)), None)
 
 
 class HistoryScreen(ModalScreen[tuple[str, int] | None]):
@@ -135,9 +143,8 @@ class HistoryScreen(ModalScreen[tuple[str, int] | None]):
         self.dismiss(("open", int(event.option.id)))
 
     def action_choose(self, what: str) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self.dismiss((what, int(options.get_option_at_index(options.highlighted).id)))
+        if (option := self.query_one(OptionList).highlighted_option) is not None:
+            self.dismiss((what, int(option.id)))
 
 
 class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
@@ -160,7 +167,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         Binding("ctrl+n", "next_pair", "Next pair", id="compare.next_pair",
                 tooltip="Set up, blind, the two models whose order your votes settle least, "
                         "with one of your recent prompts"),
-        *(Binding(key, f"vote('{choice}')", VOTE_LABELS.get(choice, f"{choice} better"),
+        *(Binding(key, f"vote('{choice}')", VOTE_NAMES.get(choice, f"{choice} better").capitalize(),
                   id=f"compare.vote.{choice}", tooltip="Vote (blind mode shows names after it)")
           for key, choice in VOTE_KEYS.items()),
     ]  # fmt: skip
@@ -184,13 +191,11 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     class PairProposed(Message):
         proposal: Proposal | None
 
-
     def __init__(self) -> None:
         super().__init__()
         from tui.core.compare.store import CompareStore
 
         context = self.app.context
-        self.data_dir = context.paths.data_dir
         # A comparison or vote the disk refuses waits in the store and is written later.
         self.store = CompareStore(context.paths.database, report=self.store_report)
         self.load_options, self.base_sampling = chat_options(context.settings.chat)
@@ -205,7 +210,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._row_shown: dict[int, int] = {}  # column -> the prompt row its Markdown shows
         self._stream_ops: list[tuple[str, int, int]] = []  # ("start" | "finish", column, row)
         self._closing = False
-        # The picker's choices: files on this machine, then the saved endpoints' models.
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -228,9 +232,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
                     value="auto", allow_blank=False, id="mode",
                 )  # fmt: skip
                 yield Checkbox("Blind (A/B until you vote)", id="blind")
-                yield Input(
-                    placeholder="prompt set file (.yaml/.jsonl), ctrl+t runs it", id="set-path"
-                )
+                yield Input(placeholder="prompt set file (.yaml/.jsonl), ctrl+t runs it", id="set-path")
             with Vertical(id="main"):
                 yield Input(placeholder="system prompt (shared)", id="system")
                 yield TextArea(id="prompt", soft_wrap=True, show_line_numbers=False)
@@ -244,8 +246,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._show_status()  # a waiting comparison may have its number now
 
     def on_mount(self) -> None:
-        self.query_one("#grid").display = False
-        self.query_one("#grid-detail").display = False
+        self.query("#grid, #grid-detail").set(display=False)
         self.query_one("#prompt", TextArea).border_title = "Prompt (ctrl+r runs)"
         self._show_status()
         if self.presets.error is not None:  # the built-in presets are offered meanwhile
@@ -283,9 +284,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self.notify(f"{one_line(spec)} is already chosen", severity="warning", markup=False)
             return
         if len(self.choices) >= MAX_MODELS:
-            self.notify(
-                f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning"
-            )
+            self.notify(f"At most {MAX_MODELS} models: remove one first (delete)", severity="warning")
             return
         default = self.presets.default_for(spec)
         own = sampling_overrides(default, self.base_sampling) if default else {}
@@ -301,7 +300,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         for choice in self.choices:
             text = one_line(choice.spec, 60)
             if choice.overrides:
-                text += "  (" + " ".join(f"{k}={v}" for k, v in choice.overrides.items()) + ")"
+                text += f"  ({overrides_text(choice.overrides)})"
             models.add_option(Option(Content(text)))
         if self.choices:
             models.highlighted = min(highlighted or 0, len(self.choices) - 1)
@@ -321,13 +320,21 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     @on(OptionList.OptionHighlighted, "#models")
     def _model_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         choice = self.choices[event.option_index]
-        text = " ".join(f"{k}={v}" for k, v in choice.overrides.items())
-        self.query_one("#overrides", Input).value = text
+        self.query_one("#overrides", Input).value = overrides_text(choice.overrides)
+
+    def _highlighted(self) -> int | None:
+        """The index of the model highlighted in the list (None: none is)."""
+        index = self.query_one("#models", OptionList).highlighted
+        return index if index is not None and index < len(self.choices) else None
+
+    def _set_overrides(self, index: int, overrides: dict) -> None:
+        self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
+        self._show_choices()
+        self.query_one("#overrides", Input).value = overrides_text(overrides)
 
     @on(Input.Submitted, "#overrides")
     def _overrides_set(self, event: Input.Submitted) -> None:
-        index = self.query_one("#models", OptionList).highlighted
-        if index is None or index >= len(self.choices):
+        if (index := self._highlighted()) is None:
             self.notify("Highlight a model first", severity="warning")
             return
         try:
@@ -335,8 +342,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         except CompareError as error:
             show_error(self, error, title="Overrides")
             return
-        self.choices[index] = ModelChoice(self.choices[index].spec, overrides)
-        self._show_choices()
+        self._set_overrides(index, overrides)
 
     def _offer_presets(self) -> None:
         names = self.presets.names()
@@ -351,17 +357,13 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     @on(Select.Changed, "#model-preset")
     def _model_preset_chosen(self, event: Select.Changed) -> None:
-        index = self.query_one("#models", OptionList).highlighted
         if (preset := self._chosen_preset(event)) is None:
             return
         event.select.clear()
-        if index is None or index >= len(self.choices):
+        if (index := self._highlighted()) is None:
             self.notify("Highlight a model first", severity="warning")
             return
-        own = sampling_overrides(preset, self.base_sampling)
-        self.choices[index] = ModelChoice(self.choices[index].spec, own)
-        self._show_choices()
-        self.query_one("#overrides", Input).value = " ".join(f"{k}={v}" for k, v in own.items())
+        self._set_overrides(index, sampling_overrides(preset, self.base_sampling))
 
     @on(Select.Changed, "#preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
@@ -372,8 +374,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.query_one("#system", Input).value = preset.system_prompt if preset else ""
 
     def action_remove_model(self) -> None:
-        index = self.query_one("#models", OptionList).highlighted
-        if index is not None and index < len(self.choices):
+        if (index := self._highlighted()) is not None:
             del self.choices[index]
             self._show_choices()
 
@@ -384,11 +385,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         seed = "" if s.seed is None else f" seed={s.seed}"
         return f"temperature={s.temperature} max_tokens={s.max_tokens} top_p={s.top_p}{seed}"
 
-    def _config(
-        self, prompts: tuple[Prompt, ...], system: str, prompt_set: str = ""
-    ) -> CompareConfig:
-        from dataclasses import replace
-
+    def _config(self, prompts: tuple[Prompt, ...], system: str, prompt_set: str = "") -> CompareConfig:
         shared = parse_overrides(self.query_one("#settings", Input).value)
         return CompareConfig(
             models=tuple(self.choices),
@@ -423,9 +420,15 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         resolved = str(Path(path).expanduser().resolve())
         self._start(lambda: self._config(prompt_set.prompts, system, resolved))
 
-    def _start(self, make_config, parent_id: int | None = None) -> None:
-        if self.comparison is not None and not self.comparison.done:
+    def _comparing(self) -> bool:
+        """Whether a comparison is running (the user is told so: it must end first)."""
+        running = self.comparison is not None and not self.comparison.done
+        if running:
             self.notify("A comparison is running: Esc stops it", severity="warning")
+        return running
+
+    def _start(self, make_config, parent_id: int | None = None) -> None:
+        if self._comparing():
             return
         try:
             config = make_config()
@@ -444,17 +447,21 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         comparison.start()
 
     async def _show_run(self, comparison: Comparison) -> None:
-        self.comparison = comparison
-        self.result = comparison.result
-        self.changes = []
         self._pump.clear()
-        self._row_shown = {}
-        self._stream_ops = []
-        await self._build_columns(self.result)
-        self.query_one("#grid").display = False
-        self.query_one("#grid-detail").display = False
+        self._row_shown, self._stream_ops = {}, []
+        await self._show_result(comparison.result, comparison)
         self._show_status()
         self._pump.start()
+
+    async def _show_result(self, result: ComparisonResult, comparison: Comparison | None) -> None:
+        """A column per model of `result` (a run's, or a saved one's: `comparison` None); no grid."""
+        self.comparison, self.result, self.changes = comparison, result, []
+        holder = self.query_one("#columns", Horizontal)
+        await holder.remove_children()
+        await holder.mount_all(ModelColumn(c.index, id=f"column-{c.index}") for c in result.by_letter())
+        for column in result.columns:
+            self._show_column(column.index)
+        self.query("#grid, #grid-detail").set(display=False)
 
     def _on_event(self, event: CompareEvent) -> None:
         """Called on the comparison's threads: buffer text, post the rest."""
@@ -471,19 +478,8 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         except NoActiveAppError:
             pass  # the app ended while the comparison was stopping
 
-    async def _build_columns(self, result: ComparisonResult) -> None:
-        holder = self.query_one("#columns", Horizontal)
-        await holder.remove_children()
-        columns = [ModelColumn(c.index, id=f"column-{c.index}") for c in result.by_letter()]
-        await holder.mount_all(columns)
-        for column in result.columns:
-            self._show_column(column.index)
-
     def _column(self, index: int) -> ModelColumn | None:
-        try:
-            return self.query_one(f"#column-{index}", ModelColumn)
-        except NoMatches:
-            return None
+        return self.query_one_optional(f"#column-{index}", ModelColumn)
 
     def _show_column(self, index: int) -> None:
         widget = self._column(index)
@@ -498,9 +494,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         widget.query_one(".column-stats", Static).update(
             Content(stats_line(column, self.result.cell(row, index)))
         )
-        widget.query_one(".column-stop", Button).disabled = column.state not in (
-            "queued", "loading", "generating",
-        )  # fmt: skip
+        widget.query_one(".column-stop", Button).disabled = column.state in FINAL_STATES
         widget.set_class(column.state == "failed", "-failed")
 
     @on(ColumnUpdate)
@@ -512,11 +506,10 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             self._show_column(event.column.index)
             return
         cell = event.cell
-        if cell.state == "generating":
+        starts = cell.state == "generating"
+        if starts:
             self._row_shown[cell.column] = cell.row
-            self._stream_ops.append(("start", cell.column, cell.row))
-        else:
-            self._stream_ops.append(("finish", cell.column, cell.row))
+        self._stream_ops.append(("start" if starts else "finish", cell.column, cell.row))
         if not self._pump.running:  # a column that ends after the run: no paced drain comes
             self.call_later(self._pump.wake)
         self._show_column(cell.column)
@@ -530,7 +523,9 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             widget = self._column(index)
             if widget is None:
                 continue
-            await self._end_stream(widget)
+            if widget.stream is not None:
+                stream, widget.stream = widget.stream, None
+                await stream.stop()
             text = self._pump.take((index, row))
             if kind == "start":
                 widget.reasoned = len(self._pump.take((index, row, "reasoning")))
@@ -553,11 +548,6 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
                 self._show_column(index)
             if widget is not None and widget.stream is not None and text:
                 await widget.stream.write(clean(text))
-
-    async def _end_stream(self, widget: ModelColumn) -> None:
-        if widget.stream is not None:
-            stream, widget.stream = widget.stream, None
-            await stream.stop()
 
     @on(RunFinished)
     async def _run_finished(self, message: RunFinished) -> None:
@@ -596,9 +586,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         result = self.result
         if result is None:
             n = len(self.choices)
-            status.update(
-                Content(f"{n} model{'s' * (n != 1)} chosen; add 2-4, write a prompt, ctrl+r")
-            )
+            status.update(Content(f"{n} model{'s' * (n != 1)} chosen; add 2-4, write a prompt, ctrl+r"))
             return
         plan = self.comparison.plan.reason if self.comparison else f"saved #{result.id}"
         parts = [plan]
@@ -623,19 +611,15 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             leave_text_input(self)  # nothing to stop: esc leaves the input (for the view keys)
 
     def action_stop_column(self) -> None:
-        focused = self.focused
-        while focused is not None and not isinstance(focused, ModelColumn):
-            focused = focused.parent
-        if focused is None:
+        if (column := _column_of(self.focused)) is None:
             self.notify("Focus a column first (tab)", severity="warning")
         elif self.comparison is not None:
-            self.comparison.stop(focused.index)
+            self.comparison.stop(column.index)
 
     @on(Button.Pressed, ".column-stop")
     def _stop_pressed(self, event: Button.Pressed) -> None:
-        column = event.button.parent.parent
-        if isinstance(column, ModelColumn) and self.comparison is not None:
-            self.comparison.stop(column.index)
+        if self.comparison is not None:
+            self.comparison.stop(_column_of(event.button).index)
 
     # -- judging ---------------------------------------------------------------------------------
 
@@ -644,8 +628,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             result = self.result
             if result is None or not result.finished_all or result.id is None:
                 return False
-            (choice,) = parameters
-            return len(choice) > 1 or any(c.letter == choice for c in result.columns)
+            return parameters[0] in result.vote_choices
         return True
 
     def action_vote(self, choice: str) -> None:
@@ -660,10 +643,8 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self.notify(f"Vote kept: {result.vote_text(vote)}", markup=False)
 
     def action_next_pair(self) -> None:
-        if self.comparison is not None and not self.comparison.done:
-            self.notify("A comparison is running: Esc stops it", severity="warning")
-            return
-        self._propose()
+        if not self._comparing():
+            self._propose()
 
     @work(thread=True, exclusive=True, group="next-pair", exit_on_error=False)
     def _propose(self) -> None:
@@ -717,15 +698,11 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             grid.add_column(Content(column.name(result.revealed)), key=str(column.index))
         changed = {(c.prompt_id, c.model) for c in self.changes}
         for row, prompt in enumerate(result.config.prompts):
-            cells = []
-            for column in columns:
-                text = one_line(answer_text(result.cell(row, column.index)), 60)
-                if (prompt.id, column.spec) in changed:
-                    text = "Δ " + text
-                cells.append(Content(text))
+            marks = ["Δ " if (prompt.id, c.spec) in changed else "" for c in columns]
+            texts = [one_line(answer_text(result.cell(row, c.index)), 60) for c in columns]
+            cells = [Content(mark + text) for mark, text in zip(marks, texts, strict=True)]
             grid.add_row(Content(one_line(prompt.prompt, 40)), *cells, key=str(row))
-        grid.display = True
-        self.query_one("#grid-detail").display = True
+        self.query("#grid, #grid-detail").set(display=True)
 
     @on(DataTable.CellHighlighted, "#grid")
     def _grid_cell(self, event: DataTable.CellHighlighted) -> None:
@@ -770,14 +747,11 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
 
     async def reopen(self, saved: ComparisonResult) -> None:
         """Show a saved comparison as it ended."""
-        self.comparison = None
-        self.result = saved
-        self.changes = []
+        await self._show_result(saved, None)
         self.choices = list(saved.config.models)
         self._show_choices()
         self.query_one("#prompt", TextArea).load_text(saved.config.prompts[0].prompt)
         self.query_one("#system", Input).value = saved.config.system_prompt
-        await self._build_columns(saved)
         for column in saved.columns:
             widget = self._column(column.index)
             await widget.markdown.update(clean(answer_text(saved.cell(0, column.index))))
@@ -793,7 +767,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         self._export(self.result, ("markdown", "jsonl"))
 
     def _export(self, result: ComparisonResult, kinds: tuple[str, ...]) -> None:
-        folder = self.data_dir / "exports"
+        folder = self.app.context.paths.data_dir / "exports"
         written = []
         for kind in kinds:
             path = folder / f"comparison-{result.id}.{'md' if kind == 'markdown' else 'jsonl'}"

@@ -20,8 +20,9 @@ Hub and from servers are shown as `Text`, never as markup.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -34,8 +35,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Header, Input, Label, Select, Static
 
 from tui.core.config import endpoints
-from tui.core.config.settings import Endpoint
-from tui.core.models import fit, hub, library
+from tui.core.config.settings import Endpoint, Settings, SettingsError
+from tui.core.models import fit, gguf_header, hub, library, loadable
 from tui.core.models.downloads import State, Status
 from tui.core.models.gguf_header import GgufHeaderError, GgufInfo
 from tui.core.models.loadable import LoadVerdict
@@ -71,16 +72,6 @@ def _quant_checks(app):
 def _quant_cell(quant: str | None, check) -> str:
     """The quant, and its `llmtui quant-check` result where there is one."""
     return f"{quant or '?'}  {check.summary}" if check is not None else quant or "?"
-
-
-def download_service(app):
-    """The app's download service (created on first use; a test app may not have one built in)."""
-    service = getattr(app, "downloads", None)
-    if service is None:
-        from tui.ui.download.service import DownloadService
-
-        service = app.downloads = DownloadService(app, app.context.download_manager())
-    return service
 
 
 _DIALOG_CSS = """
@@ -149,7 +140,7 @@ def get_then_open(app, model_id: str, mode: str) -> None:
     app.push_screen(QuantPicker(model_id, then=mode), got)
 
 
-def status_cells(s: Status) -> tuple:
+def status_cells(s: Status) -> tuple[Text, ...]:
     """A download as My models shows it: file, progress bar, size, speed, ETA, state."""
     size = fit.human_bytes(s.total) if s.total else "?"
     state = s.state.value
@@ -157,9 +148,7 @@ def status_cells(s: Status) -> tuple:
         state += f" (again in {s.retry_in:.0f}s)"
     if s.message:
         state += f": {one_line(s.message, 160)}"
-    style = {"failed": "red", "retrying": "yellow", "done": "green", "paused": "dim"}.get(
-        s.state.value, ""
-    )
+    style = {"failed": "red", "retrying": "yellow", "done": "green", "paused": "dim"}.get(s.state.value, "")
     speed = f"{fit.human_bytes(s.speed)}/s" if s.speed > 0 else ""
     eta = fit.human_duration(s.eta) if s.state == State.DOWNLOADING else ""
     stalled = s.stalled_for(time.monotonic())
@@ -168,9 +157,9 @@ def status_cells(s: Status) -> tuple:
     return (
         Text(one_line(s.request.filename, 60)),
         _bar(s.fraction),
-        size,
-        speed,
-        eta,
+        Text(size),
+        Text(speed),
+        Text(eta),
         Text(state, style=style),
     )
 
@@ -257,9 +246,9 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             yield Static("Looking for GGUF files…", id="status")
             yield Static("", id="progress")
             with Horizontal(id="buttons"):
-                yield Button("Download", variant="primary", id="download")
-                yield Button("Close", id="close")
-                yield Button("Continue in background", id="background")
+                yield Button("Download", variant="primary", id="download", action="screen.download")
+                yield Button("Close", id="close", action="screen.close")
+                yield Button("Continue in background", id="background", action="screen.background")
 
     def on_mount(self) -> None:
         self.query_one("#progress").display = False
@@ -267,9 +256,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         repos = self.query_one("#repos", DataTable)
         repos.add_columns("Repository", "Downloads", "Found by")
         repos.display = False
-        self.query_one("#files", DataTable).add_columns(
-            "", "Quant", "Size", "Bits/weight", "Fit", "File"
-        )
+        self.query_one("#files", DataTable).add_columns("", "Quant", "Size", "Bits/weight", "Fit", "File")
         if hub.offline():
             self._show_status(hub.OFFLINE_MESSAGE + " My models lists what is cached.")
             return
@@ -290,7 +277,6 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
 
     @work(thread=True, exclusive=True, group="picker-files", exit_on_error=False)
     def _load_files(self, repo_id: str) -> None:
-        from tui.core.models import gguf_header, loadable
         from tui.core.models.recommend import ListingCache
 
         try:
@@ -302,10 +288,8 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         header = None
         if files.files:
             smallest = min(files.files, key=lambda f: f.size)
-            try:
+            with suppress(hub.HubError, GgufHeaderError):  # the fit falls back to an estimate from the size
                 header = gguf_header.read_remote(repo_id, smallest.first)
-            except (hub.HubError, GgufHeaderError):
-                header = None  # the fit falls back to an estimate from the size
         checks = _quant_checks(self.app).for_repo(repo_id, self.app.context)
         self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
         # One file answers for all: a repository's quants share the model's architecture.
@@ -406,14 +390,10 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         if here.gpus:
             memory += f", {fit.human_bytes(here.gpu_free)} GPU memory free"
         kv = "KV cache from the file's header" if self.header else "KV cache estimated from size"
-        gated = (
-            " Gated: ask for access on its Hub page; llmtui sends your Hugging Face token."
-            if files.gated
-            else ""
-        )
         if self.unloadable:
             self._show_status(self.unloadable.refusal(files.repo_id))
             return
+        gated = " Gated: ask for access on its Hub page; llmtui sends your Hugging Face token." * files.gated
         self._show_status(f"{files.repo_id}: {len(files.files)} files; {memory}; {kv}.{gated}")
 
     # user actions
@@ -440,34 +420,23 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
     def _row_chosen(self) -> None:
         self.action_download()
 
-    @on(Button.Pressed, "#download")
-    def _download_pressed(self) -> None:
-        self.action_download()
-
-    @on(Button.Pressed, "#close")
-    def _close_pressed(self) -> None:
-        self.action_close()
-
-    @on(Button.Pressed, "#background")
-    def _background_pressed(self) -> None:
+    def action_background(self) -> None:
         self.notify("The download goes on in My models (3)")
-        self.dismiss(None)
+        self._close_with(None)
 
     def action_close(self) -> None:
         """Close; a download this picker started is cancelled (its partial file goes too)."""
-        service = download_service(self.app)
+        service = self.app.downloads
         for job in self.jobs:
             if job not in self._theirs:
                 service.cancel(job)
-        self.dismiss(None)
+        self._close_with(None)
 
     def action_download(self) -> None:
         if self.jobs:  # following a download: enter retries one that failed
-            service = download_service(self.app)
-            for job in self.jobs:
-                status = service.manager.status(job)
-                if status is not None and status.state == State.FAILED:
-                    service.pause_or_resume(job)
+            for s in self.app.downloads.statuses():
+                if s.id in self.jobs and s.state == State.FAILED:
+                    self.app.downloads.manager.resume(s.id)
             return
         if self.files is None or not self.files.files:
             return
@@ -479,7 +448,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
         if self.fits[row].label == "too large":
             self.notify(f"{one_line(chosen.name)} is probably too large for this machine.",
                         severity="warning", markup=False)  # fmt: skip
-        service = download_service(self.app)
+        service = self.app.downloads
         if self.then is None:
             service.submit(chosen)
             self.notify(f"Downloading {one_line(chosen.name)}", markup=False)
@@ -503,28 +472,28 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             f"the {self.then} opens with it once it is downloaded and verified."
         )
         self.query_one("#close", Button).focus()
-        self._progress_timer = self.set_interval(0.1, self._show_progress)  # as My models renders
-        self._show_progress()
+        service = self.app.downloads
+        service.changed.subscribe(self, self._show_progress, immediate=True)
+        self._show_progress(service.statuses())
 
-    def _show_progress(self) -> None:
-        manager = download_service(self.app).manager
-        statuses = [manager.status(job) for job in self.jobs]
+    def _show_progress(self, every: list[Status]) -> None:
+        by_id = {s.id: s for s in every}
+        statuses = [by_id.get(job) for job in self.jobs]
         if any(s is None or s.state == State.CANCELLED for s in statuses):
-            self._progress_timer.stop()
-            self.dismiss(None)  # cancelled elsewhere (My models)
+            self._close_with(None)  # cancelled elsewhere (My models)
             return
         if all(s.state == State.DONE for s in statuses):
-            self._progress_timer.stop()
-            self.dismiss(statuses[0].path)  # a split model opens by its first part
+            self._close_with(statuses[0].path)  # a split model opens by its first part
             return
-        lines = []
-        for s in statuses:
-            file, bar, size, speed, eta, state = status_cells(s)
-            cells = [file, bar, Text(size), Text(speed), Text(eta), state]
-            lines.append(Text("  ").join(cell for cell in cells if cell.plain))
+        lines = [Text("  ").join(cell for cell in status_cells(s) if cell.plain) for s in statuses]
         if any(s.state == State.FAILED for s in statuses):
             lines.append(Text("Enter tries again.", style="bold"))
         self.query_one("#progress", Static).update(Text("\n").join(lines))
+
+    def _close_with(self, path: Path | None) -> None:
+        """Dismiss once: a status published meanwhile shows nothing."""
+        self.app.downloads.changed.unsubscribe(self)
+        self.dismiss(path)
 
 
 @dataclass(frozen=True)
@@ -557,25 +526,12 @@ class RemoteRow:
 class ModelsScreen(ReportsWorkerFailures, Screen):
     CSS_PATH = "models.tcss"
     BINDINGS = [
-        Binding(
-            "d", "download", "Download…", id="models.download", tooltip="Find and download a GGUF"
-        ),
+        Binding("d", "download", "Download…", id="models.download", tooltip="Find and download a GGUF"),
         # priority: a focused table would take enter for itself (and hide it from the footer)
-        Binding(
-            "enter",
-            "open_chat",
-            "Chat",
-            id="models.chat",
-            tooltip="Chat with the model",
-            priority=True,
-        ),
-        Binding(
-            "m", "open_compare", "Compare", id="models.compare", tooltip="Add the model to compare"
-        ),
+        Binding("enter", "open_chat", "Chat", id="models.chat", tooltip="Chat with the model", priority=True),
+        Binding("m", "open_compare", "Compare", id="models.compare", tooltip="Add the model to compare"),
         Binding("delete,x", "delete", "Delete", id="models.delete", tooltip="Delete the file"),
-        Binding(
-            "p", "pause", "Pause/resume", id="models.pause", tooltip="Pause or resume a download"
-        ),
+        Binding("p", "pause", "Pause/resume", id="models.pause", tooltip="Pause or resume a download"),
         Binding("c", "cancel", "Cancel dl", id="models.cancel", tooltip="Cancel a download"),
         Binding(
             "a",
@@ -583,7 +539,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             "Add folder",
             id="models.add_folder",
             tooltip="Also list GGUF files from a folder",
-        ),  # fmt: skip
+        ),
         Binding(
             "e",
             "endpoints",
@@ -592,11 +548,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             tooltip="Add, edit, test or remove OpenAI-compatible servers",
         ),
         Binding(
-            "r",
-            "refresh",
-            "Refresh",
-            id="models.refresh",
-            tooltip="Scan the disk and ask the servers again",
+            "r", "refresh", "Refresh", id="models.refresh", tooltip="Scan the disk and ask the servers again"
         ),
     ]
 
@@ -614,15 +566,10 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         super().__init__()
         self.library = library.Library(())
         self.download_ids: list[str] = []
-        self._seen_version = -1
         self._done_seen: set[str] = set()
         self.remote_rows: list[RemoteRow] = []
         self._remote_generation = 0  # a refresh's answer replaces only an older one's
         self._endpoints_asked: tuple[Endpoint, ...] | None = None  # the endpoints last asked
-
-    @cached_property
-    def service(self):
-        return download_service(self.app)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -638,15 +585,12 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#downloads", DataTable).add_columns(
-            "File", "Progress", "Size", "Speed", "ETA", "State"
-        )
-        self.query_one("#library", DataTable).add_columns(
-            "Model", "File", "Quant", "Size", "Last used"
-        )
+        downloads = self.query_one("#downloads", DataTable)
+        downloads.add_columns("File", "Progress", "Size", "Speed", "ETA", "State")
+        self.query_one("#library", DataTable).add_columns("Model", "File", "Quant", "Size", "Last used")
         self.query_one("#remote", DataTable).add_columns("Model", "Server", "State")
-        self.set_interval(0.1, self._render_downloads)  # at most 10 renders a second
-        self._render_downloads()
+        self.app.downloads.changed.subscribe(self, self._render_downloads, immediate=True)
+        self._render_downloads(self.app.downloads.statuses())
         self.action_refresh()
 
     def open_model(self, model_id: str) -> None:
@@ -654,15 +598,8 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
 
     # downloads
 
-    def _render_downloads(self) -> None:
-        service = self.service
-        statuses = [s for s in service.statuses() if s.state != State.CANCELLED]
-        # Progress events are throttled: the bytes that came after the last one (before a stall)
-        # change no version, so a download in progress is read afresh each time.
-        active = any(s.state == State.DOWNLOADING for s in statuses)
-        if service.version == self._seen_version and self.download_ids and not active:
-            return
-        self._seen_version = service.version
+    def _render_downloads(self, statuses: list[Status]) -> None:
+        statuses = [s for s in statuses if s.state != State.CANCELLED]
         table = self.query_one("#downloads", DataTable)
         ids = [s.id for s in statuses]
         if ids != self.download_ids:
@@ -681,21 +618,21 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             self._done_seen |= done
             self._scan_library()
 
+    def _at_cursor(self, table_id: str, rows: Sequence):
+        """The one of `rows` (what table `table_id` shows) under its cursor; None when empty."""
+        cursor = self.query_one(table_id, DataTable).cursor_row
+        return rows[min(cursor, len(rows) - 1)] if rows else None
+
     def _selected_download(self) -> str | None:
-        table = self.query_one("#downloads", DataTable)
-        if not self.download_ids or not table.display:
-            return None
-        return self.download_ids[min(table.cursor_row, len(self.download_ids) - 1)]
+        return self._at_cursor("#downloads", self.download_ids)
 
     def action_pause(self) -> None:
         if (job := self._selected_download()) is not None:
-            self.service.pause_or_resume(job)
-            self._render_downloads()
+            self.app.downloads.pause_or_resume(job)
 
     def action_cancel(self) -> None:
         if (job := self._selected_download()) is not None:
-            self.service.cancel(job)
-            self._render_downloads()
+            self.app.downloads.cancel(job)
 
     def action_download(self) -> None:
         def chosen(answer: str | None) -> None:
@@ -728,11 +665,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         table = self.query_one("#library", DataTable)
         table.clear()
         for i, m in enumerate(self.library.models):
-            used = (
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used))
-                if m.last_used
-                else "never"
-            )
+            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.last_used)) if m.last_used else "never"
             table.add_row(
                 Text(one_line(m.repo_id or _short_path(m.path.parent), 60)),
                 Text(one_line(m.name, 80)),
@@ -746,19 +679,13 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
         self.query_one("#library-title", Static).update(Text(title))
 
     def _selected_model(self) -> library.LocalModel | None:
-        table = self.query_one("#library", DataTable)
-        if not self.library.models:
-            return None
-        return self.library.models[min(table.cursor_row, len(self.library.models) - 1)]
+        return self._at_cursor("#library", self.library.models)
 
     def _remote_focused(self) -> bool:
         return self.focused is self.query_one("#remote", DataTable)
 
     def _selected_remote(self) -> RemoteRow | None:
-        table = self.query_one("#remote", DataTable)
-        if not self.remote_rows:
-            return None
-        return self.remote_rows[min(table.cursor_row, len(self.remote_rows) - 1)]
+        return self._at_cursor("#remote", self.remote_rows)
 
     def _selected_spec(self) -> str | None:
         """What chat and compare open for the highlighted row: a file's path or `ENDPOINT#MODEL`."""
@@ -810,13 +737,10 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
     def _delete_files(self, model: library.LocalModel) -> None:
         try:
             freed = library.delete(self.app.context.paths, model)
-        except OSError as error:
-            self.app.call_from_thread(
-                self.notify, one_line(str(error)), severity="error", markup=False
-            )
+        except OSError as error:  # notify is thread-safe
+            self.notify(one_line(str(error)), severity="error", markup=False)
         else:
-            message = f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed"
-            self.app.call_from_thread(self.notify, message, markup=False)
+            self.notify(f"Deleted {one_line(model.name)}: {fit.human_bytes(freed)} freed", markup=False)
         self.post_message(self._scanned())
 
     def action_add_folder(self) -> None:
@@ -827,10 +751,6 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
             if not folder.is_dir():
                 self.notify(f"{one_line(answer)} is not a folder", severity="error", markup=False)
                 return
-            from dataclasses import replace
-
-            from tui.core.config.settings import SettingsError
-
             context = self.app.context
             if str(folder) not in context.settings.model_dirs:
                 dirs = (*context.settings.model_dirs, str(folder))
@@ -871,8 +791,6 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
 
     @work(thread=True, group="remote-scan", exit_on_error=False)
     def _scan_remote(self, saved: tuple[Endpoint, ...], generation: int) -> None:
-        from tui.core.config.settings import Settings
-
         failures: dict[str, str] = {}
 
         def failed(endpoint: Endpoint, error: Exception) -> None:

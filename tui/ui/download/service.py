@@ -1,53 +1,51 @@
 """The app-wide download service: one DownloadManager for the whole app, so downloads keep going
-while the user browses, and a notification when one finishes.
+while the user browses, and a notification when one finishes or fails.
 
-Download workers call `_on_event` from their threads: it only stores the newest Status (under a
-lock) and bumps `version`. The UI reads on its own clock: the My models screen renders at most ten
-times a second, and an app timer (four times a second) turns finished downloads into
-notifications."""
+The manager's workers put each Status in the app's pump (`tui.ui.common.pump`), which drains while
+a download is queued or working and parks when none is. Each drain notifies the downloads that
+finished and publishes every download's status on `changed` (My models and the quant picker render
+it). The statuses are read afresh each drain, so the bytes that arrived after the last (throttled)
+progress event show too, and a stall shows as one."""
 
 from __future__ import annotations
 
-import threading
-from collections import deque
+from functools import partial
 
 from textual.app import App
+from textual.signal import Signal
 
 from tui.core.models.downloads import DownloadManager, State, Status, requests_for
 from tui.core.models.hub import QuantFile
 from tui.core.text import one_line
+from tui.ui.common.pump import Pump
+
+STATUSES = "statuses"  # the pump's one key
 
 
 class DownloadService:
     def __init__(self, app: App, manager: DownloadManager) -> None:
         self.app = app
-        self._lock = threading.Lock()
-        self._finished: deque[Status] = deque()
-        self.version = 0
         self.manager = manager
-        manager.on_event = self._on_event
+        self.changed: Signal[list[Status]] = Signal(app, "downloads-changed")
+        self._pump = Pump(app, self._drain)
+        self._pump.park()  # until the first status
+        manager.on_event = partial(self._pump.put, STATUSES)
         manager.restore()
-        self._timer = app.set_interval(0.25, self._notify_finished)
 
-    def _on_event(self, status: Status) -> None:  # worker threads
-        with self._lock:
-            self.version += 1
-            if status.state in (State.DONE, State.FAILED):
-                self._finished.append(status)
-
-    def _notify_finished(self) -> None:  # UI thread
-        with self._lock:
-            finished = list(self._finished)
-            self._finished.clear()
-        for status in finished:
+    async def _drain(self) -> None:
+        for status in self._pump.take_items(STATUSES):
             name = one_line(status.request.filename, 80)
             if status.state == State.DONE:
                 self.app.notify(
                     f"{name} is ready (verified).", title="Download finished", markup=False
                 )
-            else:
+            elif status.state == State.FAILED:
                 self.app.notify(one_line(status.message or "failed", 300), title=f"{name} failed",
                                 severity="error", markup=False, timeout=10)  # fmt: skip
+        statuses = self.manager.statuses()  # read after the events taken: as new as they are
+        self.changed.publish(statuses)
+        if not any(s.state.running for s in statuses):
+            self._pump.park()
 
     def submit(self, file: QuantFile, revision: str = "main") -> list[str]:
         return [self.manager.submit(r) for r in requests_for(file, revision)]

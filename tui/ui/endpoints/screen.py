@@ -55,17 +55,27 @@ def test_report(message: EndpointTested) -> Content:
 
 
 class _Tester(ReportsWorkerFailures):
-    """Mixin: test an endpoint in a thread worker and post `EndpointTested` back."""
+    """Mixin: test an endpoint in a thread worker; its `EndpointTested` shows in `RESULT`."""
+
+    RESULT: str  # the Static that shows results and errors
 
     @work(thread=True, exclusive=True, group="endpoint-test", exit_on_error=False)
     def start_test(self, endpoint: Endpoint, api_key: str | None = None) -> None:
         try:
             models = core.test_endpoint(endpoint, api_key)
         except (EngineError, core.EndpointError) as error:
-            message = error.message if isinstance(error, EngineError) else str(error)
-            self.post_message(EndpointTested(endpoint, None, message))  # type: ignore[attr-defined]
+            self.post_message(EndpointTested(endpoint, None, str(error)))  # type: ignore[attr-defined]
         else:
             self.post_message(EndpointTested(endpoint, models))  # type: ignore[attr-defined]
+
+    def on_endpoint_tested(self, message: EndpointTested) -> None:
+        self._show(test_report(message))
+
+    def _show(self, content: Content) -> None:
+        self.query_one(self.RESULT, Static).update(content)  # type: ignore[attr-defined]
+
+    def _show_error(self, error: Exception) -> None:
+        self._show(Content.styled(one_line(str(error), 300), "$text-error"))
 
 
 class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
@@ -73,6 +83,7 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
 
     CSS_PATH = "endpoints.tcss"
     HELP_TITLE = "Endpoint"
+    RESULT = "#form-result"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="endpoint_form.cancel"),
         Binding("ctrl+t", "test", "Test", id="endpoint_form.test"),
@@ -125,17 +136,11 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
         key = self.query_one("#key", Input)
         return None if key.disabled else (key.value or None)
 
-    def _show(self, content: Content) -> None:
-        self.query_one("#form-result", Static).update(content)
-
     @on(Button.Pressed, "#test")
     def action_test(self) -> None:
         endpoint = self.endpoint()
         self._show(Content(f"testing {one_line(endpoint.url)} ..."))
         self.start_test(endpoint, self._typed_key())
-
-    def on_endpoint_tested(self, message: EndpointTested) -> None:
-        self._show(test_report(message))
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
@@ -156,7 +161,7 @@ class EndpointForm(_Tester, ModalScreen[Endpoint | None]):
                 if key:
                     core.store_key(endpoint.name, key)
         except (core.EndpointError, SettingsError, StorageError) as error:
-            self._show(Content.styled(one_line(str(error), 300), "$text-error"))
+            self._show_error(error)
             return
         self.dismiss(core.validated(endpoint))
 
@@ -170,6 +175,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
 
     CSS_PATH = "endpoints.tcss"
     HELP_TITLE = "Endpoints"
+    RESULT = "#endpoint-result"
     BINDINGS = [
         Binding("a", "add", "Add", id="endpoints.add"),
         Binding("e", "edit", "Edit", id="endpoints.edit"),
@@ -200,7 +206,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         try:
             self.settings = self.app.context.checked_settings()
         except SettingsError as error:
-            self._show(Content.styled(one_line(str(error), 300), "$text-error"))
+            self._show_error(error)
             return
         table = self.query_one(DataTable)
         table.clear()
@@ -225,9 +231,6 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.settings.endpoint(key or "")
 
-    def _show(self, content: Content) -> None:
-        self.query_one("#endpoint-result", Static).update(content)
-
     def action_add(self) -> None:
         self.app.push_screen(EndpointForm(None), self._saved)
 
@@ -245,9 +248,6 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
             self._show(Content(f"testing {endpoint.name} ..."))
             self.start_test(endpoint)
 
-    def on_endpoint_tested(self, message: EndpointTested) -> None:
-        self._show(test_report(message))
-
     def action_remove(self) -> None:
         endpoint = self.selected()
         if endpoint is None:
@@ -260,7 +260,7 @@ class EndpointsScreen(_Tester, ModalScreen[None]):
         try:
             core.remove_endpoint(self.app.context, endpoint.name)
         except (core.EndpointError, SettingsError, StorageError) as error:
-            self._show(Content.styled(one_line(str(error), 300), "$text-error"))
+            self._show_error(error)
             return
         self.reload()
         self.notify(f"removed endpoint {endpoint.name}", markup=False)

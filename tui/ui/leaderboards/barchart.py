@@ -1,4 +1,5 @@
-"""BarChart: one metric across models as horizontal Unicode bars (eighth blocks for the fractions).
+"""Charts of horizontal Unicode bars: BarChart, one metric across models (eighth blocks for the
+fractions), and IntervalChart, ratings with their intervals.
 
 Written here rather than taken from textual-plotext: a leaderboard has a handful of rows, horizontal
 bars with the model name and value on each line read better than a plot, and it costs no dependency.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
 from textual.content import Content
@@ -35,8 +37,14 @@ class Bar:
     text: str  # the value as the table prints it
 
 
-class BarChart(Widget):
-    """Bars scaled to the largest value; the best bars and the marked bar stand out."""
+@dataclass(frozen=True)
+class IntervalBar(Bar):
+    low: float
+    high: float
+
+
+class Chart(Widget):
+    """A title, then one bar a line, best first: label, bar, value. The marked bar's label is bold."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -53,38 +61,47 @@ class BarChart(Widget):
     def get_content_height(self, container, viewport, width: int) -> int:
         return len(self.bars) + 1
 
+    def scale(self) -> Any:
+        """What every bar is drawn against (computed once per render)."""
+        raise NotImplementedError
+
+    def draw(self, bar: Any, scale: Any, width: int) -> tuple[Content, bool]:
+        """The bar, ``width`` cells, and whether its value is bold."""
+        raise NotImplementedError
+
     def render(self) -> Content:
         width = self.content_region.width
         lines = [Content.styled(fit(self.title, width), "bold")]
         if not self.bars:
             return lines[0]
-        top = max(b.value for b in self.bars)
+        scale = self.scale()
         label_width = min(max(cell_len(b.label) for b in self.bars), max(width // 3, 6))
         text_width = max(cell_len(b.text) for b in self.bars)
         bar_width = max(width - label_width - text_width - 3, 1)
         for b in self.bars:
-            best = b.value == top
-            style = "$text-success" if best else "$primary"
+            drawn, bold_value = self.draw(b, scale, bar_width)
             lines.append(
                 Content.assemble(
                     (fit(b.label, label_width), "bold" if b.key == self.marked else ""),
                     " ",
-                    (fit(bar(b.value, top, bar_width), bar_width), style),
+                    drawn,
                     " ",
-                    (b.text.rjust(text_width), "bold" if best else ""),
+                    (b.text.rjust(text_width), "bold" if bold_value else ""),
                 )
             )
         return Content("\n").join(lines)
 
 
-@dataclass(frozen=True)
-class IntervalBar:
-    key: str
-    label: str
-    value: float
-    low: float
-    high: float
-    text: str
+class BarChart(Chart):
+    """Bars scaled to the largest value; the best bars stand out."""
+
+    def scale(self) -> float:
+        return self.bars[0].value  # the largest: best first
+
+    def draw(self, item: Bar, top: float, width: int) -> tuple[Content, bool]:
+        best = item.value == top
+        return Content.styled(fit(bar(item.value, top, width), width),
+                              "$text-success" if best else "$primary"), best
 
 
 def interval_bar(item: IntervalBar, start: float, end: float, width: int) -> tuple[str, str, str]:
@@ -101,46 +118,16 @@ def interval_bar(item: IntervalBar, start: float, end: float, width: int) -> tup
     return "█" * low, shaded, " " * (width - high - 1)
 
 
-class IntervalChart(Widget):
-    """Ratings with their intervals as bars on a shared axis, best first; the marked one bold."""
+class IntervalChart(Chart):
+    """Ratings with their intervals as bars on a shared axis; the marked one's value bold too."""
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.title = ""
-        self.items: tuple[IntervalBar, ...] = ()
-        self.marked: str | None = None
+    bars: tuple[IntervalBar, ...]
 
-    def plot(self, title: str, items: Sequence[IntervalBar], marked: str | None = None) -> None:
-        self.title = title
-        self.items = tuple(sorted(items, key=lambda b: -b.value))
-        self.marked = marked
-        self.refresh(layout=True)
+    def scale(self) -> tuple[float, float]:
+        low = min(b.low for b in self.bars)
+        high = max(b.high for b in self.bars)
+        return low - (high - low) * 0.1, high  # the worst interval still shows a stub of solid bar
 
-    def get_content_height(self, container, viewport, width: int) -> int:
-        return len(self.items) + 1
-
-    def render(self) -> Content:
-        width = self.content_region.width
-        lines = [Content.styled(fit(self.title, width), "bold")]
-        if not self.items:
-            return lines[0]
-        low = min(b.low for b in self.items)
-        high = max(b.high for b in self.items)
-        start = low - (high - low) * 0.1  # the worst interval still shows a stub of solid bar
-        label_width = min(max(cell_len(b.label) for b in self.items), max(width // 3, 6))
-        text_width = max(cell_len(b.text) for b in self.items)
-        bar_width = max(width - label_width - text_width - 3, 1)
-        for b in self.items:
-            solid, shaded, rest = interval_bar(b, start, high, bar_width)
-            lines.append(
-                Content.assemble(
-                    (fit(b.label, label_width), "bold" if b.key == self.marked else ""),
-                    " ",
-                    (solid, "$primary"),
-                    (shaded, "$accent"),
-                    rest,
-                    " ",
-                    (b.text.rjust(text_width), "bold" if b.key == self.marked else ""),
-                )
-            )
-        return Content("\n").join(lines)
+    def draw(self, item: IntervalBar, axis: tuple[float, float], width: int) -> tuple[Content, bool]:
+        solid, shaded, rest = interval_bar(item, *axis, width)
+        return Content.assemble((solid, "$primary"), (shaded, "$accent"), rest), item.key == self.marked

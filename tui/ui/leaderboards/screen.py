@@ -9,6 +9,8 @@ there returns here, to the same row).
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.cells import cell_len
 from rich.text import Text
 from textual import on
@@ -25,13 +27,13 @@ from tui.core.text import clean, one_line
 from tui.ui.common.commands import PaletteCommand
 from tui.ui.common.keys import KeyFooter
 from tui.ui.leaderboards.barchart import Bar, BarChart
+from tui.ui.leaderboards.sorted_table import SortedTable
 from tui.ui.leaderboards.yours import SORTS, RankingTable, YoursView
 
 LABEL = "model"  # the column key of the model-name column
-_ARROWS = {False: " ▲", True: " ▼"}
 
 
-class LeaderboardTable(DataTable):
+class LeaderboardTable(SortedTable):
     """A leaderboard's rows; the best value of each metric column uses the `--best` style."""
 
     HELP_TITLE = "Leaderboard table"
@@ -43,16 +45,9 @@ class LeaderboardTable(DataTable):
                 id="leaderboards.sort"),
     ]
 
-    def __init__(
-        self, board: Leaderboard, *, id: str | None = None, classes: str | None = None
-    ) -> None:
-        super().__init__(
-            id=id, classes=classes, cursor_type="cell", zebra_stripes=True, header_height=2
-        )
+    def __init__(self, board: Leaderboard, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(board.overall_metric, id=id, classes=classes, header_height=2)
         self.board = board
-        self.sort_column = board.overall_metric
-        self.descending = True
-        self.rows_in_order: list[LeaderboardRow] = []
         self._label_width = 0
 
     @property
@@ -61,55 +56,36 @@ class LeaderboardTable(DataTable):
         column = self.cursor_column - 1
         return self.board.metrics[column] if 0 <= column < len(self.board.metrics) else None
 
-    def _metric_ids(self) -> list[str]:
-        return [m.id for m in self.board.metrics]
-
-    @property
-    def current_row(self) -> LeaderboardRow | None:
-        if 0 <= self.cursor_row < len(self.rows_in_order):
-            return self.rows_in_order[self.cursor_row]
-        return None
-
     def on_mount(self) -> None:
         self.fill()
-        self.move_cursor(column=1 + self._metric_ids().index(self.board.overall_metric))
+        self.move_cursor(column=1 + [m.id for m in self.board.metrics].index(self.board.overall_metric))
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.fill())
 
-    def sort_by(self, column: str) -> None:
-        """Sort by a column (a metric id or LABEL); the current sort column again reverses it."""
-        if column == self.sort_column:
-            self.descending = not self.descending
-        else:
-            self.sort_column, self.descending = column, column != LABEL
-        self.fill()
+    def first_descending(self, column: str) -> bool:
+        return column != LABEL  # the scores best first, the names from A
 
-    def fill(self) -> None:
-        """(Re)build the rows in sort order, keeping the cursor on the same model and column."""
-        keep = self.current_row
-        column = self.cursor_column
+    def in_order(self) -> list[LeaderboardRow]:
+        rows, metric = self.board.rows, self.sort_column
+        if metric == LABEL:
+            return sorted(rows, key=lambda r: r.label.lower(), reverse=self.descending)
+        scored = [r for r in rows if metric in r.scores]
+        scored.sort(key=lambda r: r.scores[metric], reverse=self.descending)
+        return scored + [r for r in rows if metric not in r.scores]  # unscored last either way
+
+    def add_sorted_rows(self) -> None:
         board = self.board
-        if self.sort_column == LABEL:
-            ordered = sorted(board.rows, key=lambda r: r.label.lower(), reverse=self.descending)
-        else:
-            metric = self.sort_column
-            scored = [r for r in board.rows if metric in r.scores]
-            ordered = sorted(scored, key=lambda r: r.scores[metric], reverse=self.descending)
-            ordered += [r for r in board.rows if metric not in r.scores]
-        self.rows_in_order = ordered
         best_values = {
             m.id: max((r.scores[m.id] for r in board.rows if m.id in r.scores), default=None)
             for m in board.metrics
         }
         best_style = self.get_component_rich_style("leaderboard-table--best", partial=True)
-
-        self.clear(columns=True)
         self._label_width = self._label_cap()
         longest = max((cell_len(one_line(r.label, limit=60)) for r in board.rows), default=5)
         self.add_column(self._header("Model", "模型", LABEL), key=LABEL,
                         width=min(longest, self._label_width))
         for m in board.metrics:
             self.add_column(self._header(m.name, m.name_zh or "", m.id), key=m.id)
-        for row in ordered:
+        for row in self.rows_in_order:
             cells = [Text(one_line(row.label, limit=60), no_wrap=True, overflow="ellipsis")]
             for m in board.metrics:
                 value = row.scores.get(m.id)
@@ -117,11 +93,8 @@ class LeaderboardTable(DataTable):
                     cells.append(Text("–", style="dim", justify="right"))
                 else:
                     best = value == best_values[m.id]
-                    cells.append(Text(str(value), style=best_style if best else "",
-                                      justify="right"))
+                    cells.append(Text(str(value), style=best_style if best else "", justify="right"))
             self.add_row(*cells, key=row.model)
-        if keep is not None:
-            self.move_cursor(row=ordered.index(keep), column=column, animate=False)
 
     def _label_cap(self) -> int:
         """The model column's width: long labels are cut on narrow terminals so the scores show."""
@@ -133,27 +106,15 @@ class LeaderboardTable(DataTable):
 
     def _header(self, name: str, name_zh: str, column: str) -> Text:
         # Rich Text, not a str: DataTable would parse a str label as markup.
-        arrow = _ARROWS[self.descending] if column == self.sort_column else ""
-        return Text.assemble(one_line(name), (arrow, "bold"), "\n", (one_line(name_zh), "dim"))
-
-    def action_sort_column(self) -> None:
-        self.sort_by(self.metric.id if self.metric else LABEL)
+        return Text.assemble(one_line(name), (self.arrow(column), "bold"), "\n", (one_line(name_zh), "dim"))
 
     def action_show_model(self) -> None:
         row = self.current_row
         if row is not None:
             self.app.open_job("browse", row.model)
 
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        self.sort_by(str(event.column_key.value))
-        self.move_cursor(column=event.column_index)
 
-
-def describe_metric(
-    board: Leaderboard, metric: Metric | None, row: LeaderboardRow | None
-) -> Content:
+def describe_metric(board: Leaderboard, metric: Metric | None, row: LeaderboardRow | None) -> Content:
     """The explanation beside the table: the metric under the cursor, in Chinese and English."""
     if metric is None:
         lines = [Content.styled("Model 模型", "bold $accent"),
@@ -230,13 +191,10 @@ class LeaderboardView(VerticalScroll):
         """Explanation and chart follow the cursor's column; the chart marks the cursor's model."""
         table = self.table
         metric, row = table.metric, table.current_row
-        self.query_one(".metric-explanation", Static).update(
-            describe_metric(self.board, metric, row)
-        )
+        self.query_one(".metric-explanation", Static).update(describe_metric(self.board, metric, row))
         shown = metric or self.board.metric(self.board.overall_metric)
         bars = [
-            Bar(r.model, one_line(r.label, limit=60), float(r.scores[shown.id]),
-                str(r.scores[shown.id]))
+            Bar(r.model, one_line(r.label, limit=60), float(r.scores[shown.id]), str(r.scores[shown.id]))
             for r in self.board.rows
             if shown.id in r.scores
         ]
@@ -266,8 +224,7 @@ class LeaderboardsScreen(Screen):
                 tooltip="Open the leaderboard (or the chosen linked one) in the browser",
                 id="leaderboards.open"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="leaderboards.next_tab"),
-        Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False,
-                id="leaderboards.previous_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False, id="leaderboards.previous_tab"),
     ]
 
     def __init__(self) -> None:
@@ -345,26 +302,24 @@ class LeaderboardsScreen(Screen):
 
     def palette_commands(self) -> list[PaletteCommand]:
         """Show each tab; sort the shown table by each of its columns."""
+        tabs = [(f"board-{board.id}", one_line(board.name)) for board in self.catalogue.leaderboards]
+        tabs += [("yours", "your leaderboard"), ("linked", "linked leaderboards")]
         commands = [
-            PaletteCommand(f"Show {one_line(board.name)}", "leaderboard tab",
-                           lambda pane=f"board-{board.id}": self.show_tab(pane))
-            for board in self.catalogue.leaderboards
+            PaletteCommand(f"Show {name}", "leaderboard tab", partial(self.show_tab, pane))
+            for pane, name in tabs
         ]
-        commands.append(PaletteCommand("Show your leaderboard", "leaderboard tab",
-                                       lambda: self.show_tab("yours")))
-        commands.append(PaletteCommand("Show linked leaderboards", "leaderboard tab",
-                                       lambda: self.show_tab("linked")))
         if self.tabs.active == "yours":
-            table = self.query_one(RankingTable)
-            for column, (header, _key, _first) in SORTS.items():
-                commands.append(PaletteCommand(f"Sort your leaderboard by {header}", "sort",
-                                               lambda column=column: table.sort_by(column)))
+            ranking = self.query_one(RankingTable)
+            commands += [
+                PaletteCommand(f"Sort your leaderboard by {header}", "sort", partial(ranking.sort_by, column))
+                for column, (header, _key, _first) in SORTS.items()
+            ]
         view = self.current_view
         if view is not None:
-            table = view.table
-            for column, name in [(LABEL, "Model"), *((m.id, m.name) for m in view.board.metrics)]:
-                commands.append(PaletteCommand(
-                    f"Sort {one_line(view.board.name)} by {one_line(name)}", "sort",
-                    lambda column=column: table.sort_by(column),
-                ))
+            columns = [(LABEL, "Model"), *((m.id, m.name) for m in view.board.metrics)]
+            commands += [
+                PaletteCommand(f"Sort {one_line(view.board.name)} by {one_line(name)}", "sort",
+                               partial(view.table.sort_by, column))
+                for column, name in columns
+            ]
         return commands

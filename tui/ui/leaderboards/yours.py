@@ -25,8 +25,7 @@ from tui.core.compare.ranking import Leaderboard, Rating
 from tui.core.text import one_line
 from tui.ui.common.workers import ReportsWorkerFailures
 from tui.ui.leaderboards.barchart import IntervalBar, IntervalChart
-
-_ARROWS = {False: " ▲", True: " ▼"}
+from tui.ui.leaderboards.sorted_table import SortedTable
 
 
 @dataclass(frozen=True)
@@ -47,55 +46,38 @@ SORTS = {
     "wins": ("Wins", lambda r: r.rating.wins, True),
     "losses": ("Losses", lambda r: r.rating.losses, True),
     "ties": ("Ties", lambda r: r.rating.ties, True),
-    "catalogue": ("Catalogue model", lambda r: (r.model_id is None, (r.model_id or "").lower()),
-                  False),
+    "catalogue": ("Catalogue model", lambda r: (r.model_id is None, (r.model_id or "").lower()), False),
     "public": ("Public rank", lambda r: (r.public is None, r.public[1] if r.public else 0), False),
 }  # fmt: skip
 
 
-class RankingTable(DataTable):
+class RankingTable(SortedTable):
     """Your ratings; sortable by every column (s, or click a header); enter shows the model."""
 
     HELP_TITLE = "Your leaderboard"
     BINDINGS = [
         Binding("enter", "show_model", "Show model", id="yours.show_model",
                 tooltip="Show the row's model in the catalogue"),
-        Binding("s", "sort_column", "Sort", id="yours.sort",
-                tooltip="Sort by the column under the cursor"),
+        Binding("s", "sort_column", "Sort", id="yours.sort", tooltip="Sort by the column under the cursor"),
     ]  # fmt: skip
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+        super().__init__("rating", **kwargs)
         self.entries: list[YourRow] = []
-        self.rows_in_order: list[YourRow] = []
-        self.sort_column = "rating"
-        self.descending = True
-
-    @property
-    def current_row(self) -> YourRow | None:
-        if 0 <= self.cursor_row < len(self.rows_in_order):
-            return self.rows_in_order[self.cursor_row]
-        return None
 
     def show(self, rows: list[YourRow]) -> None:
         self.entries = rows
         self.fill()
 
-    def sort_by(self, column: str) -> None:
-        if column == self.sort_column:
-            self.descending = not self.descending
-        else:
-            self.sort_column, self.descending = column, SORTS[column][2]
-        self.fill()
+    def first_descending(self, column: str) -> bool:
+        return SORTS[column][2]
 
-    def fill(self) -> None:
-        keep, column = self.current_row, self.cursor_column
-        key = SORTS[self.sort_column][1]
-        self.rows_in_order = sorted(self.entries, key=key, reverse=self.descending)
-        self.clear(columns=True)
+    def in_order(self) -> list[YourRow]:
+        return sorted(self.entries, key=SORTS[self.sort_column][1], reverse=self.descending)
+
+    def add_sorted_rows(self) -> None:
         for name, (header, _key, _first) in SORTS.items():
-            arrow = _ARROWS[self.descending] if name == self.sort_column else ""
-            self.add_column(Text.assemble(header, (arrow, "bold")), key=name)
+            self.add_column(Text.assemble(header, (self.arrow(name), "bold")), key=name)
         for row in self.rows_in_order:
             r = row.rating
             public = "–"
@@ -112,11 +94,6 @@ class RankingTable(DataTable):
                 Text(public, style="" if row.public else "dim"),
             ]
             self.add_row(*cells)
-        if keep is not None and keep in self.rows_in_order:
-            self.move_cursor(row=self.rows_in_order.index(keep), column=column, animate=False)
-
-    def action_sort_column(self) -> None:
-        self.sort_by(list(SORTS)[self.cursor_column])
 
     def action_show_model(self) -> None:
         row = self.current_row
@@ -126,12 +103,6 @@ class RankingTable(DataTable):
             self.notify(f"{one_line(row.rating.model)} is not in the catalogue", markup=False)
             return
         self.app.open_job("browse", row.model_id)
-
-    @on(DataTable.HeaderSelected)
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
-        event.stop()
-        self.sort_by(str(event.column_key.value))
-        self.move_cursor(column=event.column_index)
 
 
 def _percent(x: float) -> str:
@@ -225,8 +196,8 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
     def update_focus(self) -> None:
         row = self.table.current_row
         items = [
-            IntervalBar(r.model, one_line(r.model, 60), r.rating, r.ci_low, r.ci_high,
-                        f"{r.rating:.0f} ({r.ci_low:.0f}-{r.ci_high:.0f})")
+            IntervalBar(r.model, one_line(r.model, 60), r.rating,
+                        f"{r.rating:.0f} ({r.ci_low:.0f}-{r.ci_high:.0f})", r.ci_low, r.ci_high)
             for r in (self.board.ratings if self.board else ())
         ]  # fmt: skip
         self.query_one(IntervalChart).plot(
@@ -234,31 +205,31 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
             marked=row.rating.model if row else None,
         )  # fmt: skip
 
-    def _show_pass_rates(self, board: Leaderboard) -> None:
-        table = self.query_one("#yours-pass-rates", DataTable)
+    def _fill(self, table_id: str, headers: tuple[str, ...], rows: list[tuple[Text, ...]]) -> None:
+        """Replace a table's columns and rows; a table without rows is hidden."""
+        table = self.query_one(table_id, DataTable)
         table.clear(columns=True)
-        table.display = bool(board.pass_rates)
-        for header in ("Prompt set", "Model", "Passed", "Rate", "95% interval"):
-            table.add_column(header)
-        for r in board.pass_rates:
-            table.add_row(
+        table.display = bool(rows)
+        table.add_columns(*headers)
+        table.add_rows(rows)
+
+    def _show_pass_rates(self, board: Leaderboard) -> None:
+        self._fill("#yours-pass-rates", ("Prompt set", "Model", "Passed", "Rate", "95% interval"), [
+            (
                 Text(one_line(Path(r.prompt_set).name, 40)),
                 Text(one_line(r.model, 60)),
                 Text(f"{r.passed}/{r.checked}", justify="right"),
                 Text(_percent(r.rate), justify="right", style="bold"),
                 Text(f"{_percent(r.low)} to {_percent(r.high)}", justify="right"),
             )
+            for r in board.pass_rates
+        ])
 
     def _show_speeds(self, board: Leaderboard) -> None:
         from tui.core.models.fit import human_bytes
 
-        table = self.query_one("#yours-speeds", DataTable)
-        table.clear(columns=True)
-        table.display = bool(board.speeds)
-        for header in ("Model", "Answers", "Tokens/s", "First token", "Peak memory"):
-            table.add_column(header)
-        for s in board.speeds:
-            table.add_row(
+        self._fill("#yours-speeds", ("Model", "Answers", "Tokens/s", "First token", "Peak memory"), [
+            (
                 Text(one_line(s.model, 60)),
                 Text(str(s.answers), justify="right"),
                 Text("–" if s.tokens_per_second is None else f"{s.tokens_per_second:.1f}",
@@ -266,4 +237,6 @@ class YoursView(ReportsWorkerFailures, VerticalScroll):
                 Text("–" if s.time_to_first_token is None else f"{s.time_to_first_token:.2f} s",
                      justify="right"),
                 Text("–" if s.peak_rss is None else human_bytes(s.peak_rss), justify="right"),
-            )  # fmt: skip
+            )
+            for s in board.speeds
+        ])  # fmt: skip

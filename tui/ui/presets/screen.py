@@ -63,15 +63,8 @@ class PresetForm(ModalScreen[Preset | None]):
             yield Label("System prompt")
             yield TextArea(p.system_prompt, id="field-system_prompt", soft_wrap=True,
                            tab_behavior="focus")  # fmt: skip
-            for name, label, kind, *_ in SAMPLING_FIELDS:
-                low, high = CHAT_LIMITS[name]
-                yield Label(label)
-                yield Input(
-                    str(getattr(p, name)),
-                    id=f"field-{name}",
-                    type="number" if kind == "float" else "integer",
-                    validators=[Number(minimum=low, maximum=high)],
-                )
+            for field in SAMPLING_FIELDS:
+                yield from _number_field(*field, getattr(p, field[0]))
             yield Label("Prompt format")
             yield Select(
                 [("Automatic", AUTOMATIC), *template_choices()],
@@ -79,14 +72,8 @@ class PresetForm(ModalScreen[Preset | None]):
                 allow_blank=False,
                 id="field-prompt_format",
             )
-            yield Label(CONTEXT_LABEL)
             low, high = CHAT_LIMITS["context_length"]
-            yield Input(
-                "" if p.context_length is None else str(p.context_length),
-                id="field-context_length",
-                type="integer",
-                validators=[Number(minimum=low, maximum=high)],
-            )
+            yield from _number_field("context_length", CONTEXT_LABEL, "int", low, high, p.context_length)
             yield Static(id="preset-form-error")
             with Horizontal(classes="preset-buttons"):
                 yield Button("Save", variant="primary", id="save")
@@ -125,6 +112,17 @@ class PresetForm(ModalScreen[Preset | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _number_field(name: str, label: str, kind: str, low: float, high: float, value) -> ComposeResult:
+    """The label and input of a number setting (`value` None: empty)."""
+    yield Label(label)
+    yield Input(
+        "" if value is None else str(value),
+        id=f"field-{name}",
+        type="number" if kind == "float" else "integer",
+        validators=[Number(minimum=low, maximum=high)],
+    )
 
 
 def _number(text: str, kind: str, name: str) -> float | int:
