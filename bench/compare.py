@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from tests.tiny_gguf import write_tiny_gguf  # noqa: E402
 from tui.core.compare.comparison import CompareConfig, Comparison, ModelChoice, make_plan  # noqa: E402
 from tui.core.compare.prompt_sets import Prompt  # noqa: E402
+from tui.core.config.context import AppContext  # noqa: E402
 from tui.core.engine.base import LoadOptions, Message, SamplingOptions  # noqa: E402
 from tui.core.engine.local import LocalBackend  # noqa: E402
 
@@ -48,7 +49,7 @@ def sequential(paths: list[Path], sampling: SamplingOptions, load: LoadOptions) 
         sampling=sampling, load=load, mode="sequential",
     )  # fmt: skip
     started = time.perf_counter()
-    result = Comparison(config).run()
+    result = Comparison(config, context=AppContext.load()).run()
     elapsed = time.perf_counter() - started
     assert all(c.state == "done" for c in result.columns), [c.error for c in result.columns]
     return elapsed

@@ -110,8 +110,8 @@ def fake_backends(monkeypatch):
     backends: dict = {}
     real = resolve.open_backend
 
-    def open_backend(spec, settings, **options):
-        return backends[spec] if spec in backends else real(spec, settings, **options)
+    def open_backend(spec, context, **options):
+        return backends[spec] if spec in backends else real(spec, context, **options)
 
     monkeypatch.setattr(resolve, "open_backend", open_backend)
     return backends

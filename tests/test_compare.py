@@ -23,6 +23,7 @@ from tui.core.compare.comparison import (
 from tui.core.compare.diff import diff
 from tui.core.compare.prompt_sets import Prompt
 from tui.core.compare.store import CompareStore
+from tui.core.config.context import AppContext
 from tui.core.engine.base import LoadOptions, SamplingOptions
 from tui.core.models.fit import Machine
 
@@ -45,7 +46,7 @@ def config(*paths, prompts=ONE_PROMPT, **kw) -> CompareConfig:
 def run(cfg: CompareConfig, **kw):
     events = []
     kw.setdefault("plan", make_plan([m.spec for m in cfg.models], cfg.mode, n_ctx=512, here=PLENTY))
-    comparison = Comparison(cfg, on_event=events.append, **kw)
+    comparison = Comparison(cfg, context=AppContext.load(), on_event=events.append, **kw)
     return comparison.run(), events
 
 
@@ -153,7 +154,7 @@ def test_stopping_one_column_leaves_the_other_running(tiny_gguf):
             events.append("STOP")
             comparison.stop(0)
 
-    comparison = Comparison(cfg, on_event=on_event, plan=plan)
+    comparison = Comparison(cfg, context=AppContext.load(), on_event=on_event, plan=plan)
     result = comparison.run()
     a, b = result.columns
     assert (a.state, b.state) == ("stopped", "done")
@@ -170,7 +171,7 @@ def test_a_queued_column_stopped_in_sequential_mode_never_loads(tiny_gguf):
     beta = tiny_gguf(BETA, name="beta.gguf")
     cfg = config(alpha, beta, mode="sequential")
     plan = make_plan([str(alpha), str(beta)], "sequential", n_ctx=512, here=PLENTY)
-    comparison = Comparison(cfg, plan=plan)
+    comparison = Comparison(cfg, context=AppContext.load(), plan=plan)
     comparison.stop(1)
     result = comparison.run()
     assert [c.state for c in result.columns] == ["done", "stopped"]
@@ -247,7 +248,7 @@ def test_a_saved_comparison_reopens_exports_and_reruns(tiny_gguf, tmp_path):
     ]
 
     plan = make_plan([str(alpha), str(beta)], n_ctx=512, here=PLENTY)
-    rerun = Comparison(saved.config, parent_id=run_id, plan=plan).run()
+    rerun = Comparison(saved.config, context=AppContext.load(), parent_id=run_id, plan=plan).run()
     assert rerun.parent_id == run_id
     assert [c.answer for c in rerun.cells] == [c.answer for c in saved.cells]
     assert diff(saved, rerun) == []

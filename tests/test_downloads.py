@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
+from tui.core.config.paths import app_paths
 from tui.core.models import hub as hubmod
 from tui.core.models.downloads import DownloadError, DownloadManager, FileRequest, State, clean_orphans
 
@@ -220,8 +221,8 @@ def test_a_server_that_refuses_ranges_gets_one_connection(fake_hub, smollm2, tmp
     m = manager(tmp_path / "again", connections=4, piece_size=8 << 20)
     from tui.core.models import library
 
-    for model in library.scan().models:
-        library.delete(model)
+    for model in library.scan(app_paths()).models:
+        library.delete(app_paths(), model)
     fake_hub.served.clear()
     fake_hub.fault("smol.gguf", drop_after=5_000_000)
     again = m.wait(m.submit(request_for(fake_hub, REPO, "smol.gguf")), 60)
@@ -283,7 +284,7 @@ def test_sha_mismatch_deletes_the_file(fake_hub, tiny, tmp_path):
     assert status.state == State.FAILED
     assert "failed verification" in status.message and "deleted" in status.message
     assert not list((tmp_path / "work").iterdir()) or not list((tmp_path / "work").glob("*.part"))
-    assert library.scan().models == ()  # never offered for chat
+    assert library.scan(app_paths()).models == ()  # never offered for chat
 
 
 def test_not_enough_disk_space_refuses_before_fetching(fake_hub, smollm2, tmp_path):

@@ -12,14 +12,7 @@ import numpy as np
 import psutil
 import pytest
 
-from tui.core.engine import (
-    DoneEvent,
-    EngineError,
-    LoadOptions,
-    Message,
-    SamplingOptions,
-    TokenEvent,
-)
+from tui.core.engine.base import DoneEvent, EngineError, LoadOptions, Message, SamplingOptions, TokenEvent
 from tui.core.engine.local import LocalBackend
 
 HOSTILE = ["Hello", ", ", "[bold]", "world", "[/]", "\x1b[2J", "```py", "你好", "🙂"]

@@ -7,6 +7,7 @@ import pytest
 
 from tests.fakehub import fake_hub  # noqa: F401
 from tui.core.config.context import AppContext
+from tui.core.config.paths import app_paths
 from tui.core.models import hub, library
 from tui.core.models.downloads import FileRequest
 
@@ -37,7 +38,7 @@ def test_scan_lists_cache_and_folders_with_splits_grouped(downloaded, tiny_gguf,
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "own.Q5_K_M.gguf").write_bytes(b"GGUF" + bytes(60))
     (folder / "notes.txt").write_text("x")
-    lib = library.scan([str(folder)])
+    lib = library.scan(app_paths(), [str(folder)])
     rows = sorted((m.source, m.repo_id, m.name, m.quant, len(m.parts)) for m in lib.models)
     assert rows == [
         ("cache", REPO, "big.Q8_0.gguf", "Q8_0", 2),
@@ -51,9 +52,9 @@ def test_scan_lists_cache_and_folders_with_splits_grouped(downloaded, tiny_gguf,
 
 def test_last_used_orders_the_list(downloaded):
     paths = downloaded({"a.Q4_0.gguf": "a", "b.Q4_0.gguf": "b"})
-    library.mark_used(paths["b.Q4_0.gguf"], when=1000.0)
-    library.mark_used(paths["a.Q4_0.gguf"], when=2000.0)
-    models = library.scan().models
+    library.mark_used(app_paths(), paths["b.Q4_0.gguf"], when=1000.0)
+    library.mark_used(app_paths(), paths["a.Q4_0.gguf"], when=2000.0)
+    models = library.scan(app_paths()).models
     assert [(m.name, m.last_used) for m in models] == [
         ("a.Q4_0.gguf", 2000.0),
         ("b.Q4_0.gguf", 1000.0),
@@ -62,16 +63,16 @@ def test_last_used_orders_the_list(downloaded):
 
 def test_delete_really_frees_the_blob(downloaded):
     paths = downloaded({"a.Q4_0.gguf": "a", "b.Q4_0.gguf": "b"})
-    lib = library.scan()
+    lib = library.scan(app_paths())
     a = next(m for m in lib.models if m.name == "a.Q4_0.gguf")
     blob = paths["a.Q4_0.gguf"].resolve()
     size = blob.stat().st_size
-    assert library.delete(a) == size
+    assert library.delete(app_paths(), a) == size
     assert not blob.exists() and not paths["a.Q4_0.gguf"].exists()
-    assert [m.name for m in library.scan().models] == ["b.Q4_0.gguf"]
-    (b,) = library.scan().models
-    library.delete(b)
-    assert library.scan().models == ()
+    assert [m.name for m in library.scan(app_paths()).models] == ["b.Q4_0.gguf"]
+    (b,) = library.scan(app_paths()).models
+    library.delete(app_paths(), b)
+    assert library.scan(app_paths()).models == ()
     assert not list(hub.cache_dir().glob("models--*"))  # nothing left of the repository
 
 
@@ -80,5 +81,5 @@ def test_delete_from_a_user_folder(tmp_path):
     folder.mkdir()
     f = folder / "own.Q5_K_M.gguf"
     f.write_bytes(b"GGUF" + bytes(60))
-    (model,) = library.scan([str(folder)]).models
-    assert library.delete(model) == 64 and not f.exists()
+    (model,) = library.scan(app_paths(), [str(folder)]).models
+    assert library.delete(app_paths(), model) == 64 and not f.exists()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from tests.test_engine_local import open_backend, run  # noqa: F401 - a fixture
 from tui.core.config.settings import ChatSettings
-from tui.core.engine import LoadOptions, Message
-from tui.core.engine.base import chat_options
+from tui.core.engine.base import LoadOptions, Message, chat_options
 from tui.core.engine.structured import ResponseFormat
 
 SCRIPT = ["The", " quick", " brown", " fox", " jumps", " over", " [bold]", " \x1b[2J", " 🙂"]

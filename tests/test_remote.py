@@ -17,6 +17,8 @@ from tests.faultserver import (
     free_port,
 )
 from tests.tiny_gguf import write_tiny_gguf
+from tui.core.config.context import AppContext
+from tui.core.config.paths import app_paths
 from tui.core.config.settings import Endpoint, Settings
 from tui.core.engine.base import DoneEvent, EngineError, Message, SamplingOptions, TokenEvent
 from tui.core.engine.remote import (
@@ -402,18 +404,18 @@ def test_what_remote_means(tmp_path):
     opening a remote spec that is wrong says what is wrong with it, not "no such file"."""
     odd = tmp_path / "my#model.gguf"
     odd.write_bytes(b"GGUF")
-    settings = Settings(endpoints=(Endpoint("gpu-box", "http://gpu-box:8080/v1"),))
+    context = AppContext(app_paths(), Settings(endpoints=(Endpoint("gpu-box", "http://gpu-box:8080/v1"),)))
     assert is_remote("http://127.0.0.1:8080/v1#smollm2")
     assert is_remote("gpu-box#llama3:8b") and is_remote("unknown#model")
     assert not is_remote(str(odd))
     assert not is_remote("TheBloke/phi-2-GGUF:Q4_K_M")
-    backend = open_backend("gpu-box#llama3:8b", settings)
+    backend = open_backend("gpu-box#llama3:8b", context)
     assert isinstance(backend, RemoteBackend) and backend.path is None
     assert not backend.can_set_template
     with pytest.raises(EngineError, match="no endpoint named 'lab'"):
-        open_backend("lab#model", settings)
+        open_backend("lab#model", context)
     with pytest.raises(EngineError, match="not a remote model"):
-        open_backend("http://127.0.0.1:8080/v1#", settings)
+        open_backend("http://127.0.0.1:8080/v1#", context)
 
 
 def test_open_remote_parses_url_and_endpoint_specs():

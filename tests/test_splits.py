@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.fakehub import fake_hub, sha256_of  # noqa: F401
+from tui.core.config.paths import app_paths
 from tui.core.models import hub, library
 from tui.core.models.downloads import DownloadManager, State, requests_for
 
@@ -48,12 +49,12 @@ def test_a_llama_cpp_split_model_end_to_end(fake_hub, tiny_gguf, tmp_path):
 
     statuses = download(entry, tmp_path)
     assert [sha256_of(s.path) for s in statuses] == [sha256_of(p) for p in parts]  # each verified
-    (model,) = library.scan().models
+    (model,) = library.scan(app_paths()).models
     assert (model.name, model.size, model.path) == ("tiny.Q8_0.gguf", total, statuses[0].path)
     assert answer(model.path) == "".join(SCRIPT)  # llama.cpp finds the other parts itself
 
-    library.delete(model)
-    assert library.scan().models == ()
+    library.delete(app_paths(), model)
+    assert library.scan(app_paths()).models == ()
     assert not list(hub.cache_dir().rglob("blobs/*"))  # every part's bytes are gone
 
 
@@ -72,7 +73,7 @@ def test_byte_split_parts_are_joined_into_one_loadable_file(fake_hub, tiny_gguf,
     assert [p.filename for p in entry.parts] == ["old.Q4_0.gguf-split-a", "old.Q4_0.gguf-split-b"]
 
     download(entry, tmp_path)
-    (model,) = library.scan().models
+    (model,) = library.scan(app_paths()).models
     assert (model.name, model.size, model.parts) == ("old.Q4_0.gguf", len(whole), (model.path,))
     assert model.path.read_bytes() == whole
     assert model.path.resolve().name == sha256_of(model.path)  # a blob like any other

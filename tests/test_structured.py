@@ -8,7 +8,7 @@ import pytest
 
 from tests.faultserver import FaultServer
 from tests.test_engine_local import open_backend, run  # noqa: F401 - a fixture
-from tui.core.engine import EngineError, LoadOptions, Message, SamplingOptions
+from tui.core.engine.base import EngineError, LoadOptions, Message, SamplingOptions
 from tui.core.engine.remote import RemoteBackend
 from tui.core.engine.structured import (
     ResponseFormat,

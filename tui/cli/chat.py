@@ -92,7 +92,7 @@ def _download_if_missing(args: argparse.Namespace, context, catalogue) -> int:
     if is_remote(args.model):
         return 0
     try:
-        find_local(args.model, catalogue, context.settings.model_dirs)
+        find_local(args.model, catalogue, context)
         return 0
     except NotDownloaded as error:
         missing = error

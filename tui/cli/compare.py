@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, context) -> int:
     for spec in args.models:
         if is_remote(spec):
             continue  # a server is reached when the comparison runs
-        model = find_local(spec, catalogue, context.settings.model_dirs)
+        model = find_local(spec, catalogue, context)
         try:
             check_local(model.path)
         except GgufHeaderError as error:
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, context) -> int:
     )
     plan = make_plan(
         args.models, args.mode, n_ctx=load.n_ctx, max_threads=load.n_threads,
-        catalogue=catalogue, model_dirs=context.settings.model_dirs,
+        catalogue=catalogue, context=context,
     )  # fmt: skip
     if plan.too_large:
         index = plan.too_large[0]
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace, context) -> int:
             print(f"[{column.letter}] {column.spec}: {column.state}", file=sys.stderr)
 
     comparison = Comparison(
-        config, on_event=progress, plan=plan, catalogue=catalogue, settings=context.settings
+        config, on_event=progress, plan=plan, catalogue=catalogue, context=context
     )
     try:
         result = comparison.run()

@@ -56,7 +56,7 @@ def run_download(args: argparse.Namespace, context) -> int:
     from tui.core.models import hub
 
     if hub.offline():
-        return _offline_download(args)
+        return _offline_download(args, context)
     chosen = pick_file(args.model, context, quant=args.quant, filename=args.file,
                        yes=args.yes, revision=args.revision)  # fmt: skip
     if chosen is None:
@@ -224,13 +224,13 @@ class _Bar:
             sys.stderr.write("\n")
 
 
-def _offline_download(args) -> int:
+def _offline_download(args, context) -> int:
     """HF_HUB_OFFLINE: answer from the cache only."""
     from tui.core.models import hub, library
 
     cached = [
         m
-        for m in library.scan().models
+        for m in library.scan(context.paths).models
         if m.repo_id and (m.repo_id == args.model or m.repo_id.split("/")[-1].startswith(
             args.model.split("/")[-1]))
         and (args.file is None or args.file in (m.name, *(p.name for p in m.parts)))
@@ -248,7 +248,7 @@ def run_models(args: argparse.Namespace, context) -> int:
     from tui.core.models import library
     from tui.core.models.fit import human_bytes
 
-    lib = library.scan(context.settings.model_dirs)
+    lib = library.scan(context.paths, context.settings.model_dirs)
     if args.json:
         print(json.dumps([
             {

@@ -43,7 +43,7 @@ def _local_file(spec: str, context) -> Path:
     if is_remote(spec):
         raise CliError(f"{spec}: quant-check runs local GGUF files, not a server's model")
     catalogue = None if Path(spec).expanduser().is_file() else context.catalogue_or_none()
-    return find_local(spec, catalogue, context.settings.model_dirs).path
+    return find_local(spec, catalogue, context).path
 
 
 def _read_text(path: Path | None) -> tuple[str, str]:

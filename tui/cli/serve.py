@@ -331,7 +331,7 @@ def _model_file(args: argparse.Namespace, context) -> tuple[Path, str | None, st
     # A catalogue id needs the catalogue; a path does not, so a broken catalogue only matters then.
     catalogue = context.catalogue_or_none()
     try:
-        path, template = local_format(args.model, catalogue, context.settings.model_dirs, args.template)
+        path, template = local_format(args.model, catalogue, context, args.template)
     except EngineError as error:
         raise CliError(f"cannot serve {args.model}: {error_message(error)}") from None
     except TemplateError as error:

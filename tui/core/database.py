@@ -35,9 +35,7 @@ def connect(path: Path) -> sqlite3.Connection:
     path = Path(path)
     with faults(path, "open"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None
-        )
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode = WAL")  # readers never wait on the writer
@@ -45,8 +43,7 @@ def connect(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable across an app crash
             with transaction(conn):
                 conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_versions"
-                    " (component TEXT PRIMARY KEY, version INTEGER)"
+                    "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER)"
                 )
         except BaseException:
             conn.close()
@@ -87,9 +84,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
     is read inside the write transaction, so two copies starting at once migrate once.
     """
     with transaction(conn):
-        row = conn.execute(
-            "SELECT version FROM schema_versions WHERE component = ?", (component,)
-        ).fetchone()
+        row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (component,)).fetchone()
         version = row[0] if row else 0
         if version > len(migrations):
             raise sqlite3.DatabaseError(
@@ -99,9 +94,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
         for number, script in enumerate(migrations[version:], start=version + 1):
             for statement in _statements(script):
                 conn.execute(statement)
-            conn.execute(
-                "INSERT OR REPLACE INTO schema_versions VALUES (?, ?)", (component, number)
-            )
+            conn.execute("INSERT OR REPLACE INTO schema_versions VALUES (?, ?)", (component, number))
 
 
 class Database:
@@ -245,18 +238,11 @@ class Recovery:
     severity: str = "warning"
 
     @property
-    def conversations(self) -> int:
-        return self.rows.get("conversations", 0)
-
-    @property
-    def comparisons(self) -> int:
-        return self.rows.get("compare_runs", 0)
-
-    @property
     def message(self) -> str:
+        conversations, comparisons = self.rows.get("conversations", 0), self.rows.get("compare_runs", 0)
         return (
-            f"recovered {self.conversations} conversation(s) and {self.comparisons} "
-            f"comparison(s); the damaged file is kept as {self.damaged}"
+            f"recovered {conversations} conversation(s) and {comparisons} comparison(s); the damaged file "
+            f"is kept as {self.damaged}"
         )
 
 

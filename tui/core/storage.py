@@ -188,10 +188,6 @@ class WriteQueue:
         self._closed = False
 
     @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    @property
     def outage(self) -> StorageError | None:
         """The fault that makes writes wait (None while none does)."""
         return self._outage
@@ -253,7 +249,7 @@ class WriteQueue:
             self._report(error.waiting())
 
     def close(self) -> None:
-        """Stop retrying (what still waits is given up; `waiting` says how much)."""
+        """Stop retrying (what still waits is given up)."""
         with self._lock:
             self._closed = True
             self._cancel_timer()

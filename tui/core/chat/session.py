@@ -191,7 +191,7 @@ class ChatSession:
         self.close()
         if not self.preset_chosen:
             self.preset = self.context.presets().default_for(spec)
-        backend = open_backend(spec, self.context.settings, load=self.options()[0],
+        backend = open_backend(spec, self.context, load=self.options()[0],
                                template=self.values["template"], catalogue=self.catalogue)  # fmt: skip
         info = backend.load()
         if self.spec != spec:  # another model was asked for meanwhile
@@ -202,7 +202,7 @@ class ChatSession:
         if backend.path is not None:
             from tui.core.models import library
 
-            library.mark_used(backend.path)  # My models lists models most recently used first
+            library.mark_used(self.context.paths, backend.path)  # My models lists the last used first
         if self.conversation is not None:
             self._save_model()
         return info

@@ -104,6 +104,10 @@ _SUBTREE = (  # a message (?) and every message that follows it, on every branch
 )
 
 
+_CONVERSATION_COLUMNS = "id title model model_name template settings created_at updated_at".split()
+_MESSAGE_COLUMNS = "id role content created_at reasoning parent_id".split()  # and stopped, stats
+
+
 @dataclass(frozen=True)
 class Alternatives:
     """A message and the others in its place (the answers to one question, the versions of a
@@ -162,9 +166,7 @@ class Conversation:
     messages: list[StoredMessage] = field(default_factory=list)  # the branch shown
 
     def to_dict(self) -> dict:
-        keys = ("id", "title", "model", "model_name", "template", "settings", "created_at",
-                "updated_at")  # fmt: skip
-        data = {key: getattr(self, key) for key in keys}
+        data = {key: getattr(self, key) for key in _CONVERSATION_COLUMNS}
         data["messages"] = [m.to_dict() for m in self.messages]
         data["format"] = "llmtui-conversation/1"
         return data
@@ -181,9 +183,7 @@ class Conversation:
             lines.append(f"- Prompt format: {self.template}")
         lines.append(f"- Started: {self.created_at}")
         if self.settings:
-            shown = ", ".join(
-                f"{k}={v}" for k, v in sorted(self.settings.items()) if k != "system_prompt"
-            )
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(self.settings.items()) if k != "system_prompt")
             lines.append(f"- Settings: {shown}")
         lines.append("")
         if self.settings.get("system_prompt"):
@@ -420,17 +420,8 @@ class ConversationStore(Store):
         messages = [_stored(r) for r in rows]
         for message in messages:
             message.alternatives = Alternatives(places[message.parent_id], message.id)
-        return Conversation(
-            row["id"],
-            row["title"],
-            row["model"],
-            row["model_name"],
-            row["template"],
-            json.loads(row["settings"]),
-            row["created_at"],
-            row["updated_at"],
-            messages,
-        )
+        stored = {key: row[key] for key in _CONVERSATION_COLUMNS}
+        return Conversation(**{**stored, "settings": json.loads(row["settings"])}, messages=messages)
 
     def alternatives(self, conversation_id: int, message_id: int) -> Alternatives:
         """`message_id` and the other messages in its place ("2/3"); KeyError when it is not in
@@ -450,17 +441,12 @@ class ConversationStore(Store):
         has them now: another copy of llmtui's new conversations are there."""
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT c.id, c.title, c.model_name, c.model, c.updated_at, COUNT(m.id) AS n"
-                " FROM conversations c JOIN messages m ON m.conversation_id = c.id"
+                "SELECT c.id, c.title, coalesce(nullif(c.model_name, ''), c.model), c.updated_at,"
+                " COUNT(m.id) FROM conversations c JOIN messages m ON m.conversation_id = c.id"
                 " GROUP BY c.id ORDER BY c.updated_at DESC, c.id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [
-            ConversationSummary(
-                r["id"], r["title"], r["model_name"] or r["model"], r["updated_at"], r["n"]
-            )
-            for r in rows
-        ]
+        return [ConversationSummary(*row) for row in rows]
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Messages on any branch of any conversation that hold every word of `text`, the best
@@ -495,12 +481,8 @@ class ConversationStore(Store):
                 " JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE m.role = 'assistant' AND m.stats IS NOT NULL"
             ).fetchall()
-        speeds = []
-        for model, stats in rows:
-            speed = json.loads(stats).get("tokens_per_second")
-            if isinstance(speed, (int, float)) and speed > 0:
-                speeds.append((model, float(speed)))
-        return speeds
+        speeds = [(model, json.loads(stats).get("tokens_per_second")) for model, stats in rows]
+        return [(model, float(s)) for model, s in speeds if isinstance(s, (int, float)) and s > 0]
 
     # -- ids of writes that wait ------------------------------------------------------------------
 
@@ -511,8 +493,7 @@ class ConversationStore(Store):
         if self._db.waits_for(lambda key: self._real(key) == wanted):
             outage = self._db.outage
             raise StorageError(
-                f"this conversation's latest changes are not saved yet ({outage}); "
-                "it opens once they are",
+                f"this conversation's latest changes are not saved yet ({outage}); it opens once they are",
                 kind=outage.kind if outage else "",
                 title="Cannot open the conversation yet",
             )
@@ -551,42 +532,26 @@ def _insert(
     conn: sqlite3.Connection, conversation: object, parent: int | None, message: StoredMessage
 ) -> int:
     """Write `message` after `parent` (None: a first question), shown from now on; its id."""
+    stats = json.dumps(message.stats) if message.stats else None
+    written = (message.role, message.content, message.reasoning, int(message.stopped), stats)
     cursor = conn.execute(
         "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, stopped,"
         " stats, created_at, last_shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            conversation,
-            parent,
-            message.role,
-            message.content,
-            message.reasoning,
-            int(message.stopped),
-            json.dumps(message.stats) if message.stats else None,
-            message.created_at,
-            _next_shown(conn, conversation),
-        ),
+        (conversation, parent, *written, message.created_at, _next_shown(conn, conversation)),
     )
     return cursor.lastrowid
 
 
 def _stored(row: sqlite3.Row) -> StoredMessage:
-    return StoredMessage(
-        row["id"],
-        row["role"],
-        row["content"],
-        row["created_at"],
-        bool(row["stopped"]),
-        json.loads(row["stats"]) if row["stats"] else None,
-        row["reasoning"],
-        row["parent_id"],
-    )
+    stats = json.loads(row["stats"]) if row["stats"] else None
+    values = {key: row[key] for key in _MESSAGE_COLUMNS}
+    return StoredMessage(**values, stopped=bool(row["stopped"]), stats=stats)
 
 
 def _shown_last(conn: sqlite3.Connection, conversation: object) -> int | None:
     """The message the branch shown ends at (None: no message yet)."""
     row = conn.execute(
-        "SELECT id FROM messages WHERE conversation_id = ? ORDER BY last_shown DESC, id DESC"
-        " LIMIT 1",
+        "SELECT id FROM messages WHERE conversation_id = ? ORDER BY last_shown DESC, id DESC LIMIT 1",
         (conversation,),
     ).fetchone()
     return row[0] if row else None

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tui.core.chat.reasoning import ReasoningSplitter
 from tui.core.compare.prompt_sets import Prompt
-from tui.core.config.settings import Settings
 from tui.core.engine.base import (
     AnswerStats,
     Backend,
@@ -46,6 +45,7 @@ from tui.core.text import clean, one_line
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
+    from tui.core.config.context import AppContext
     from tui.core.models.fit import Fit, Machine
 
 ColumnState = Literal["queued", "loading", "generating", "done", "stopped", "failed"]
@@ -151,14 +151,14 @@ class CompareConfig:
 
 
 def memory_need(
-    spec: str, n_ctx: int, here: Machine, catalogue: Catalogue | None, model_dirs: Sequence[str]
+    spec: str, n_ctx: int, here: Machine, catalogue: Catalogue | None, context: AppContext | None
 ) -> Fit | None:
     """The fit estimate of a local model (None: not a readable GGUF; loading it will say why)."""
     from tui.core.models import fit
     from tui.core.models.gguf_header import GgufHeaderError, read_local
 
     try:
-        path = find_local(spec, catalogue, model_dirs).path
+        path = find_local(spec, catalogue, context).path
         return fit.estimate(path.stat().st_size, n_ctx, here, read_local(path))
     except (EngineError, OSError, GgufHeaderError):
         return None
@@ -183,7 +183,7 @@ def make_plan(
     cores: int | None = None,
     max_threads: int | None = None,
     catalogue: Catalogue | None = None,
-    model_dirs: Sequence[str] = (),
+    context: AppContext | None = None,
 ) -> Plan:
     """Together when the models fit in memory together (with fit's headroom) and each local model
     gets a core; else one after another. `requested` forces either. `max_threads` (the user's
@@ -193,7 +193,7 @@ def make_plan(
 
     here = here or fit.machine()
     cores = max(1, usable_cores() if cores is None else cores)
-    fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, model_dirs) for s in specs]
+    fits = [None if is_remote(s) else memory_need(s, n_ctx, here, catalogue, context) for s in specs]
     needs = tuple(0 if is_remote(s) else f.need if f else None for s, f in zip(specs, fits, strict=True))
     too_large = tuple(i for i, f in enumerate(fits) if f is not None and f.label == "too large")
     available = here.ram_available + here.gpu_free
@@ -496,15 +496,14 @@ class Comparison:
         self,
         config: CompareConfig,
         *,
+        context: AppContext,
         on_event: Callable[[CompareEvent], None] | None = None,
         open_backend: OpenBackend | None = None,
         plan: Plan | None = None,
         catalogue: Catalogue | None = None,
-        settings: Settings | None = None,
         parent_id: int | None = None,
     ) -> None:
-        """`settings`: the endpoints and model folders specs may name (default: none saved)."""
-        settings = settings or Settings()
+        """`context`: the endpoints and model folders specs may name."""
         config.validate()
         if config.sampling.seed is None:
             # Recorded, so a re-run can reproduce the answers.
@@ -513,7 +512,7 @@ class Comparison:
         specs = [m.spec for m in config.models]
         self.plan = plan or make_plan(
             specs, config.mode, n_ctx=config.load.n_ctx, max_threads=config.load.n_threads,
-            catalogue=catalogue, model_dirs=settings.model_dirs,
+            catalogue=catalogue, context=context,
         )  # fmt: skip
         letters = list(LETTERS[: len(specs)])
         if config.blind:
@@ -526,7 +525,7 @@ class Comparison:
         self._on_event = on_event or (lambda event: None)
         # How a spec becomes a Backend: the engine's resolver unless a caller brings its own.
         self._open = open_backend or (
-            lambda spec, load: resolve_backend(spec, settings, load=load, catalogue=catalogue)
+            lambda spec, load: resolve_backend(spec, context, load=load, catalogue=catalogue)
         )
         self._cancel = [threading.Event() for _ in specs]
         self._backends: list[Backend | None] = [None] * len(specs)

@@ -135,9 +135,7 @@ def test_endpoint(endpoint: Endpoint, api_key: str | None = None) -> list[str]:
     endpoint = validated(endpoint)
     key = api_key if api_key is not None else endpoint_api_key(endpoint)
     source = "the key being tested" if api_key is not None else key_source(endpoint)
-    return list_models(
-        endpoint.url, key, endpoint_name=endpoint.name, key_source=source, max_retries=0
-    )
+    return list_models(endpoint.url, key, endpoint_name=endpoint.name, key_source=source, max_retries=0)
 
 
 def remote_spec(endpoint: Endpoint, model: str) -> str:
@@ -156,18 +154,12 @@ def remote_models(
     from a worker.
     """
     from tui.core.engine.base import EngineError
-    from tui.core.engine.remote import endpoint_api_key, key_source, list_models
+    from tui.core.engine.remote import endpoint_options, list_models
 
     def ask(endpoint: Endpoint) -> list[str] | Exception:
         try:
-            return list_models(
-                endpoint.url,
-                endpoint_api_key(endpoint),
-                endpoint_name=endpoint.name,
-                key_source=key_source(endpoint),
-                timeout=LIST_TIMEOUT,
-                max_retries=0,
-            )
+            options = endpoint_options(endpoint)
+            return list_models(endpoint.url, **options, timeout=LIST_TIMEOUT, max_retries=0)
         except EngineError as error:
             return error
 

@@ -64,26 +64,19 @@ class LocalBackend(Backend):
     ) -> None:
         self.path = Path(path).expanduser()
         self.options = load or LoadOptions()
-        self.template_choice = (
-            template  # None: automatic (GGUF, then family); else a templates name
-        )
-        self.family_hint = (
-            family_hint  # the catalogue's prompt format for this model, if it has one
-        )
+        self.template_choice = template  # None: automatic (GGUF, then family); else a templates name
+        self.family_hint = family_hint  # the catalogue's prompt format for this model, if it has one
         self.label = self.path.name.removesuffix(".gguf")
         self.header: GgufFile | None = None
         self.info: ModelInfo | None = None
         self._mp = multiprocessing.get_context("spawn")
-        # Shared with every worker this backend starts (request ids only grow, so stale values are
-        # harmless).
+        # Shared with every worker this backend starts (request ids only grow: stale values are harmless).
         self._cancel = self._mp.RawValue("q", 0)
         self._prompt_phase = self._mp.RawValue("q", 0)
         self._ids = itertools.count(1)
         self._last_id = 0
         self._lock = threading.RLock()  # starting, stopping and writing to the worker
-        self._waiters: dict[
-            int, tuple[queue.Queue, object]
-        ] = {}  # rid -> (replies, worker process)
+        self._waiters: dict[int, tuple[queue.Queue, object]] = {}  # rid -> (replies, worker process)
         self._streams: set[int] = set()
         self._process = None
         self._conn = None
@@ -96,10 +89,7 @@ class LocalBackend(Backend):
 
     def load(self) -> ModelInfo:
         with self._lock:
-            if self._closed:
-                raise EngineError("this model was unloaded", "other")
-            if self._process is None:
-                self._start()
+            self._ensure_started()
             assert self.info is not None
             return self.info
 
@@ -122,11 +112,7 @@ class LocalBackend(Backend):
                 if cancel is not None and cancel.is_set():
                     self._stop_requests(rid)
                 try:
-                    reply = (
-                        replies.get(timeout=CANCEL_POLL_SECONDS)
-                        if cancel is not None
-                        else replies.get()
-                    )
+                    reply = replies.get(timeout=CANCEL_POLL_SECONDS if cancel is not None else None)
                 except queue.Empty:
                     continue
                 kind = reply[0]
@@ -157,9 +143,7 @@ class LocalBackend(Backend):
                     raise EngineError(reply[3], reply[2], partial="".join(parts))
                 elif kind == "dead":
                     finished = True
-                    raise EngineError(
-                        self._crash_message(self._exitcode), "crashed", partial="".join(parts)
-                    )
+                    raise EngineError(self._crash_message(self._exitcode), "crashed", partial="".join(parts))
                 if finished:
                     now = time.perf_counter()
                     stats.total_seconds = now - started
@@ -175,11 +159,7 @@ class LocalBackend(Backend):
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         for _ in range(2):  # once more if Stop restarted the worker under this request
-            rid, replies = self._request("count", [_plain(m) for m in messages])
-            try:
-                reply = replies.get()
-            finally:
-                self._forget(rid)
+            reply = self._ask("count", [_plain(m) for m in messages])
             if reply[0] == "count":
                 return reply[2]
             if reply[0] == "error":
@@ -215,11 +195,7 @@ class LocalBackend(Backend):
 
     def set_template(self, choice: str | None) -> ModelInfo:
         """Answer in another prompt format from now on (None: automatic); no reload."""
-        rid, replies = self._request("template", choice)
-        try:
-            reply = replies.get()
-        finally:
-            self._forget(rid)
+        reply = self._ask("template", choice)
         if reply[0] == "error":
             raise EngineError(reply[3], reply[2])
         if reply[0] != "template":
@@ -227,10 +203,6 @@ class LocalBackend(Backend):
         self.template_choice = choice
         self.info = self._model_info(reply[2])
         return self.info
-
-    @property
-    def loaded(self) -> bool:
-        return self._process is not None
 
     @property
     def pid(self) -> int | None:
@@ -305,10 +277,8 @@ class LocalBackend(Backend):
         from tui.core.models import fit
 
         n_ctx = self.options.n_ctx or header.trained_context or 4096
-        if header.trained_context:
-            n_ctx = min(
-                n_ctx, header.trained_context
-            )  # beyond it a model without rope scaling degrades
+        if header.trained_context:  # beyond it a model without rope scaling degrades
+            n_ctx = min(n_ctx, header.trained_context)
         here = fit.machine()
         # Without the sizing keys, fit estimates the KV cache from the file size.
         estimate = fit.estimate(header.file_size, n_ctx, here, header.sizing())
@@ -320,27 +290,21 @@ class LocalBackend(Backend):
                 "or a shorter context",
                 "too_large",
             )
-        options = asdict(self.options)
-        options["n_ctx"] = n_ctx
-        return options
+        return {**asdict(self.options), "n_ctx": n_ctx}
 
     def _model_info(self, data: dict) -> ModelInfo:
         return ModelInfo(location=str(self.path), **data)
 
     def _read(self, process, conn) -> None:
         """Route the worker's replies to their requests until it ends; then tell those still waiting."""
-        while True:
-            ready = multiprocessing.connection.wait([conn, process.sentinel])
-            if conn in ready:
-                try:
-                    reply = conn.recv()
-                except (EOFError, OSError):
-                    break
-                waiter = self._waiters.get(reply[1])
-                if waiter is not None:
-                    waiter[0].put(reply)
-                continue
-            break
+        while conn in multiprocessing.connection.wait([conn, process.sentinel]):
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                break
+            waiter = self._waiters.get(reply[1])
+            if waiter is not None:
+                waiter[0].put(reply)
         process.join()
         with self._lock:
             if self._process is process:  # died on its own: the next request starts a new one
@@ -350,12 +314,16 @@ class LocalBackend(Backend):
         for replies in waiters:
             replies.put(_DEAD)
 
+    def _ensure_started(self) -> None:
+        """A worker that has loaded the model, started if none runs. Holds self._lock."""
+        if self._closed:
+            raise EngineError("this model was unloaded", "other")
+        if self._process is None:
+            self._start()
+
     def _request(self, kind: str, *args, stream: bool = False) -> tuple[int, queue.Queue]:
         with self._lock:
-            if self._closed:
-                raise EngineError("this model was unloaded", "other")
-            if self._process is None:
-                self._start()
+            self._ensure_started()
             rid = next(self._ids)
             self._last_id = rid
             replies: queue.Queue = queue.Queue()
@@ -367,6 +335,14 @@ class LocalBackend(Backend):
             except (OSError, ValueError):
                 replies.put(_DEAD)
             return rid, replies
+
+    def _ask(self, kind: str, *args) -> tuple:
+        """One request, its one reply."""
+        rid, replies = self._request(kind, *args)
+        try:
+            return replies.get()
+        finally:
+            self._forget(rid)
 
     def _forget(self, rid: int) -> None:
         with self._lock:
@@ -384,8 +360,7 @@ class LocalBackend(Backend):
             phase = self._prompt_phase.value
             if phase and phase <= up_to and self._process is not None:
                 # llama.cpp cannot be interrupted inside prompt processing: end the process; the
-                # next
-                # request loads the model again.
+                # next request loads the model again.
                 process = self._process
                 self._process = self._conn = None
                 process.kill()

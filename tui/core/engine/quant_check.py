@@ -39,8 +39,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.core.errors import LlmtuiError
+
+if TYPE_CHECKING:
+    from tui.core.config.context import AppContext
 
 DEFAULT_CTX = 512  # llama.cpp's perplexity default
 DEFAULT_TEXT = "quant_check.txt"  # package data next to this module
@@ -392,11 +396,12 @@ class QuantCheckStore:
                 found[Path(path)] = max(checks, key=lambda r: r.checked_at)
         return found
 
-    def for_repo(self, repo_id: str, model_dirs: Iterable[str] = ()) -> dict[str, QuantCheckResult]:
-        """The checks of a Hub repository's files on this machine, by file name (the quant
-        picker's rows). Scans the disk: call it off the UI thread."""
+    def for_repo(self, repo_id: str, context: AppContext) -> dict[str, QuantCheckResult]:
+        """The checks of a Hub repository's files on this machine (where `context` says), by file
+        name (the quant picker's rows). Scans the disk: call it off the UI thread."""
         from tui.core.models.library import scan
 
-        mine = [m for m in scan(model_dirs).models if (m.repo_id or "").lower() == repo_id.lower()]
+        found = scan(context.paths, context.settings.model_dirs).models
+        mine = [m for m in found if (m.repo_id or "").lower() == repo_id.lower()]
         checks = self.for_files(m.path for m in mine)
         return {m.path.name: checks[m.path] for m in mine if m.path in checks}

@@ -153,6 +153,4 @@ def _chunk_log_probs(llama_cpp, llm, batch, chunk, first, n_vocab) -> np.ndarray
     logits = logits.reshape(n_out, n_vocab)
     peak = logits.max(axis=1, keepdims=True)
     shifted = logits - peak
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64)).astype(
-        np.float32
-    )
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64)).astype(np.float32)

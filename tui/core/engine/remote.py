@@ -91,20 +91,9 @@ def open_remote(spec: str, settings: Settings, **options) -> RemoteBackend:
         endpoint = settings.endpoint(where)
         if endpoint is None:
             known = ", ".join(e.name for e in settings.endpoints) or "none saved"
-            raise EngineError(
-                f"no endpoint named {one_line(where)!r} (endpoints: {known})", "not_found"
-            )
+            raise EngineError(f"no endpoint named {one_line(where)!r} (endpoints: {known})", "not_found")
         url = endpoint.url
-    if endpoint is None:
-        return RemoteBackend(url, model, **options)
-    return RemoteBackend(
-        url,
-        model,
-        api_key=endpoint_api_key(endpoint),
-        endpoint_name=endpoint.name,
-        key_source=key_source(endpoint),
-        **options,
-    )
+    return RemoteBackend(url, model, **(endpoint_options(endpoint) if endpoint else {}), **options)
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -112,6 +101,12 @@ def _same_url(a: str, b: str) -> bool:
         return normalise_url(a) == normalise_url(b)
     except EngineError:
         return False
+
+
+def endpoint_options(endpoint: Endpoint) -> dict:
+    """A RemoteBackend's options for a saved endpoint: its API key, its name, where the key comes from."""
+    key = endpoint_api_key(endpoint)
+    return {"api_key": key, "endpoint_name": endpoint.name, "key_source": key_source(endpoint)}
 
 
 def endpoint_api_key(endpoint: Endpoint) -> str | None:
@@ -133,8 +128,7 @@ def endpoint_api_key(endpoint: Endpoint) -> str | None:
         return keyring.get_password(KEYRING_SERVICE, endpoint.name)
     except keyring.errors.KeyringError as error:
         raise EngineError(
-            f"the OS keyring could not be read for endpoint {endpoint.name!r}: "
-            f"{type(error).__name__}",
+            f"the OS keyring could not be read for endpoint {endpoint.name!r}: {type(error).__name__}",
             "auth",
         ) from None
 
@@ -180,7 +174,6 @@ class RemoteBackend(Backend):
     ) -> None:
         self.base_url = normalise_url(base_url)
         self.model = model
-        self.endpoint_name = endpoint_name
         self.timeout = timeout
         self.max_retries = max_retries
         self._key = api_key or ""
@@ -338,8 +331,8 @@ class RemoteBackend(Backend):
     def _open(self, messages: Sequence[Message], sampling: SamplingOptions) -> openai.Stream:
         """Send the request (retried on 429/5xx by the client); the stream of chunks, as dicts.
 
-        The chunks stay plain JSON: building the client's typed models for each one cost ~90 us a
-        token, four times what a bare SSE reader spends in all (bench/remote.py).
+        The chunks stay plain JSON: the client's typed model of each one cost several times all the
+        rest of reading a token (bench/README.md, "Remote models").
         """
         params: dict = {
             "model": self.model,
@@ -451,9 +444,7 @@ class RemoteBackend(Backend):
             body = {"input": text, "model": self.model}
             reply = client.post(url, body=body, cast_to=object, options=options)
             return int(reply["count"])  # type: ignore[index]
-        reply = client.post(
-            url, body={"content": text}, cast_to=object, options=options
-        )  # llama.cpp
+        reply = client.post(url, body={"content": text}, cast_to=object, options=options)  # llama.cpp
         return len(reply["tokens"])  # type: ignore[index]
 
     def _count_quietly(self, messages: Sequence[Message]) -> int:
@@ -469,9 +460,7 @@ class RemoteBackend(Backend):
         """An EngineError for a client failure: what happened, at which server, what to do."""
         kind, message = self._describe(error)
         if partial:
-            message += (
-                f"; the answer was cut there, the {len(partial)} characters received are kept"
-            )
+            message += f"; the answer was cut there, the {len(partial)} characters received are kept"
         if self._key:  # a careless server may echo the Authorization header back in its error text
             message = message.replace(self._key, "***")
         return EngineError(message, kind, partial=partial)
@@ -519,9 +508,7 @@ class RemoteBackend(Backend):
 
         if tls := find(ssl.SSLError):
             reason = getattr(tls, "reason", None) or one_line(str(tls), 120)
-            return (
-                f"TLS error talking to {host}: {reason} (is it https, with a trusted certificate?)"
-            )
+            return f"TLS error talking to {host}: {reason} (is it https, with a trusted certificate?)"
         if find(socket.gaierror):
             return f"cannot resolve {urlsplit(self.base_url).hostname!r} (DNS lookup failed)"
         if find(ConnectionRefusedError):
@@ -537,9 +524,7 @@ class RemoteBackend(Backend):
 def _chain(error: BaseException) -> list[BaseException]:
     """The error and what it wraps: the OSError/SSLError under the client's and httpx's wrappers."""
     chain = [error]
-    while (
-        inner := chain[-1].__cause__ or chain[-1].__context__
-    ) is not None and inner not in chain:
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None and inner not in chain:
         chain.append(inner)
     return chain
 

@@ -18,7 +18,6 @@ command).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from tui.core.models.library import scan
 
 if TYPE_CHECKING:
     from tui.core.catalogue import Catalogue
-    from tui.core.config.settings import Settings
+    from tui.core.config.context import AppContext
     from tui.core.engine.templates import ChatTemplate
 
 
@@ -48,7 +47,7 @@ class NotDownloaded(EngineError):
 
 def open_backend(
     spec: str,
-    settings: Settings,
+    context: AppContext,
     *,
     load: LoadOptions | None = None,
     template: str | None = None,
@@ -56,17 +55,17 @@ def open_backend(
 ) -> Backend:
     """A backend for `spec`, not loaded yet (call `load()`, in a worker thread). Raises EngineError.
 
-    `settings`: the endpoints a remote spec may name, the model folders a local one is looked in."""
+    `context`: the endpoints a remote spec may name, the model folders a local one is looked in."""
     spec = spec.strip()
     if not spec:
         raise EngineError("no model given", "not_found")
     if is_remote(spec):
         from tui.core.engine.remote import open_remote
 
-        return open_remote(spec, settings)
+        return open_remote(spec, context.settings)
     from tui.core.engine.local import LocalBackend
 
-    model = find_local(spec, catalogue, settings.model_dirs)
+    model = find_local(spec, catalogue, context)
     return LocalBackend(model.path, load, template, family_hint=model.family_hint)
 
 
@@ -77,16 +76,19 @@ def is_remote(spec: str) -> bool:
     return "#" in spec and not Path(spec).expanduser().is_file()
 
 
-def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterable[str] = ()) -> LocalModel:
+def find_local(
+    spec: str, catalogue: Catalogue | None = None, context: AppContext | None = None
+) -> LocalModel:
     """The GGUF file a local spec names. Raises EngineError("not_found") with what to do instead.
 
-    `model_dirs`: the user's model folders, looked in besides the Hugging Face cache."""
+    `context`: where to look (its paths and the user's model folders) besides the Hugging Face
+    cache; None: `spec` must be a file."""
     path = Path(spec).expanduser()
     if path.is_file():
         return LocalModel(path)
     if path.is_dir():
         raise EngineError(f"{spec} is a folder, not a GGUF file", "bad_file")
-    if spec.startswith(("/", ".", "~")):
+    if context is None or spec.startswith(("/", ".", "~")):
         raise EngineError(f"no such file: {spec}", "not_found")
 
     name, _, quant = spec.partition(":")
@@ -100,7 +102,8 @@ def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterab
         raise EngineError(
             f"{spec!r} is not a file, a catalogue model or a Hugging Face repository id", "not_found"
         )
-    found = list(scan(model_dirs).models)
+    model_dirs = context.settings.model_dirs
+    found = list(scan(context.paths, model_dirs).models)
     if repos:
         wanted = {r.lower() for r in repos}
         stems = tuple(model_stem(r) for r in repos)
@@ -131,7 +134,7 @@ def find_local(spec: str, catalogue: Catalogue | None = None, model_dirs: Iterab
 
 
 def local_format(
-    spec: str, catalogue: Catalogue | None, model_dirs: Iterable[str], choice: str | None = None
+    spec: str, catalogue: Catalogue | None, context: AppContext, choice: str | None = None
 ) -> tuple[Path, ChatTemplate]:
     """The GGUF file a local spec names, its header checked as `LocalBackend` checks it, and the
     prompt format a `LocalBackend` answers it in (`choose_template` with the catalogue's hint, as the
@@ -140,7 +143,7 @@ def local_format(
     from tui.core.engine.templates import choose_template
     from tui.core.models.gguf_header import GgufHeaderError, check_local
 
-    model = find_local(spec, catalogue, model_dirs)
+    model = find_local(spec, catalogue, context)
     try:
         header = check_local(model.path)
     except GgufHeaderError as error:

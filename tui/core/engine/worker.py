@@ -49,14 +49,7 @@ LOG_LINES = 400  # llama.cpp log lines kept for messages and the load report
 
 
 def main(
-    conn,
-    path: str,
-    options: dict,
-    template_choice,
-    family_hint,
-    cancel,
-    prompt_phase,
-    log_path: str,
+    conn, path: str, options: dict, template_choice, family_hint, cancel, prompt_phase, log_path: str
 ) -> None:
     """Entry point of the worker process."""
     redirect_output(log_path)
@@ -64,7 +57,7 @@ def main(
     os.environ["GGML_NO_BACKTRACE"] = "1"
     try:
         worker = _Worker(conn, path, options, template_choice, family_hint, cancel, prompt_phase)
-    except _LoadFailure as failure:
+    except _Failure as failure:
         conn.send(("fail", failure.kind, failure.message))
         return
     conn.send(("ready", worker.info()))
@@ -82,7 +75,9 @@ def redirect_output(log_path: str) -> None:
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
 
 
-class _LoadFailure(Exception):
+class _Failure(Exception):
+    """A load or a request that failed: `kind` and `message` are the EngineError's."""
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
@@ -121,9 +116,7 @@ class StopScanner:
 
 
 class _Worker:
-    def __init__(
-        self, conn, path, options, template_choice, family_hint, cancel, prompt_phase
-    ) -> None:  # noqa: PLR0913
+    def __init__(self, conn, path, options, template_choice, family_hint, cancel, prompt_phase) -> None:
         self.conn = conn
         self.path = path
         self.family_hint = family_hint
@@ -158,13 +151,11 @@ class _Worker:
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._piece_buffer = ctypes.create_string_buffer(64)
         self.n_ctx = self.llm.n_ctx()
-        self.options = options
         self.drafter = None
         if options["prompt_lookup"] > 0:
             from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
             self.drafter = LlamaPromptLookupDecoding(num_pred_tokens=options["prompt_lookup"])
-        self.template = None
         self._set_template(template_choice)
         self._warm_up()
         busy = takes_every_core(self.llm.n_threads, self._offloaded_layers())
@@ -193,18 +184,12 @@ class _Worker:
         self._log_callback = callback  # a ctypes callback must outlive its registration
         llama_cpp.llama_log_set(callback, None)
 
-    def _load_failure(self, error: Exception) -> _LoadFailure:
-        errors = [
-            line.strip()
-            for line in self.logs
-            if "error" in line.lower() or "unknown" in line.lower()
-        ]
+    def _load_failure(self, error: Exception) -> _Failure:
+        errors = [line.strip() for line in self.logs if "error" in line.lower() or "unknown" in line.lower()]
         detail = errors[-1] if errors else str(error)
         if "unknown model architecture" in detail or "unsupported model architecture" in detail:
-            return _LoadFailure(
-                "unsupported", f"llama.cpp {self.llama_cpp.__version__} cannot run it: {detail}"
-            )
-        return _LoadFailure("bad_file", f"llama.cpp could not load it: {detail}")
+            return _Failure("unsupported", f"llama.cpp {self.llama_cpp.__version__} cannot run it: {detail}")
+        return _Failure("bad_file", f"llama.cpp could not load it: {detail}")
 
     def _set_template(self, choice) -> None:
         from tui.core.engine.templates import choose_template
@@ -212,18 +197,17 @@ class _Worker:
         self.template = choose_template(
             self.llm.metadata, os.path.basename(self.path), choice, self.family_hint
         )
-        # Stop strings that are single special tokens are matched by id: with special=False they
-        # detokenize to nothing, so the text scanner would never see them.
-        self.stop_ids: set[int] = set()
-        text_stops = []
-        for stop in self.template.stop:
-            ids = self.llm.tokenize(stop.encode(), add_bos=False, special=True)
-            if len(ids) == 1 and self._piece(ids[0], special=False) == b"":
-                self.stop_ids.add(ids[0])
-            else:
-                text_stops.append(stop)
-        self.text_stops = tuple(text_stops)
+        # Stop strings that are control tokens are matched by id: the text scanner would never see them.
+        ids = {stop: self._control_token(stop) for stop in self.template.stop}
+        self.stop_ids = {i for i in ids.values() if i is not None}
+        self.text_stops = tuple(stop for stop, i in ids.items() if i is None)
         self._find_reasoning_markers()
+
+    def _control_token(self, text: str) -> int | None:
+        """The id of `text` when it is one special token, which detokenizes to nothing (with
+        special=False); else None."""
+        ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 and self._piece(ids[0], special=False) == b"" else None
 
     def _find_reasoning_markers(self) -> None:
         """Reasoning markers that are control tokens (Command R7B's) would detokenize to nothing:
@@ -232,11 +216,8 @@ class _Worker:
         from tui.core.chat.reasoning import KNOWN_MARKERS, opened_marker
         from tui.core.engine.templates import TemplateError
 
-        self.shown_ids: set[int] = set()
-        for marker in (m for pair in KNOWN_MARKERS for m in pair):
-            ids = self.llm.tokenize(marker.encode(), add_bos=False, special=True)
-            if len(ids) == 1 and self._piece(ids[0], special=False) == b"":
-                self.shown_ids.add(ids[0])
+        markers = (m for pair in KNOWN_MARKERS for m in pair)
+        self.shown_ids = {i for i in map(self._control_token, markers) if i is not None}
         try:
             probe = self.template.render([{"role": "user", "content": "?"}])
         except TemplateError:
@@ -309,7 +290,7 @@ class _Worker:
             elif kind == "template":
                 self._set_template(message[2])
                 self.conn.send(("template", rid, self.info()))
-        except _RequestError as error:
+        except _Failure as error:
             self.conn.send(("error", rid, error.kind, error.message))
 
     def _piece(self, token: int, special: bool) -> bytes:
@@ -331,12 +312,12 @@ class _Worker:
         try:
             text = self.template.render(messages, bos_token=bos, eos_token=eos)
         except TemplateError as error:
-            raise _RequestError("other", str(error)) from None
+            raise _Failure("other", str(error)) from None
         add_bos = metadata.get("tokenizer.ggml.add_bos_token", "true") != "false" and bos_id >= 0
         try:
             tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         except RuntimeError as error:
-            raise _RequestError("bad_file", f"the tokenizer failed: {error}") from None
+            raise _Failure("bad_file", f"the tokenizer failed: {error}") from None
         # Templates that write the BOS text themselves, plus the tokenizer's own: keep one.
         if add_bos and len(tokens) > 1 and tokens[0] == tokens[1] == bos_id:
             tokens = tokens[1:]
@@ -348,18 +329,13 @@ class _Worker:
     def _generate(self, rid: int, messages: list[dict], sampling: dict) -> None:
         llama_cpp = self.llama_cpp
         if self._cancelled(rid):
-            self.conn.send(
-                (
-                    "done",
-                    rid,
-                    {"finish_reason": "cancelled", "prompt_tokens": 0, "completion_tokens": 0},
-                )
-            )
+            cancelled = {"finish_reason": "cancelled", "prompt_tokens": 0, "completion_tokens": 0}
+            self.conn.send(("done", rid, cancelled))
             return
         tokens = self._prompt_tokens(messages)
         n_prompt = len(tokens)
         if n_prompt >= self.n_ctx:
-            raise _RequestError(
+            raise _Failure(
                 "context",
                 f"the prompt takes {n_prompt:,} tokens and the context holds {self.n_ctx:,}: "
                 "shorten the conversation or load the model with a longer context",
@@ -430,30 +406,18 @@ class _Worker:
             pass
         except Exception as error:  # a failed decode: report it, keep the model usable
             self.prompt_phase.value = 0
-            raise _RequestError("other", f"generation failed: {error}") from None
+            raise _Failure("other", f"generation failed: {error}") from None
         finally:
             generator.close()
-        # Text held back as a possible stop string was not one; an unfinished character becomes
-        # U+FFFD.
-        tail = scanner.flush() + decoder.decode(b"", final=True)
-        if tail:
-            pending.append(tail)
-        if pending:
-            self.conn.send(("tokens", rid, "".join(pending), produced))
-        self.conn.send(
-            (
-                "done",
-                rid,
-                {
-                    "finish_reason": finish,
-                    "prompt_tokens": n_prompt,
-                    "completion_tokens": produced,
-                    "generation_seconds": last_at - first_at,
-                    "draft_proposed": drafts.proposed if drafts else 0,
-                    "draft_accepted": drafts.accepted if drafts else 0,
-                },
-            )
-        )
+        # Text held back as a possible stop string was not one; an unfinished character becomes U+FFFD.
+        text = "".join(pending) + scanner.flush() + decoder.decode(b"", final=True)
+        if text:
+            self.conn.send(("tokens", rid, text, produced))
+        done = {"finish_reason": finish, "prompt_tokens": n_prompt, "completion_tokens": produced}
+        done["generation_seconds"] = last_at - first_at
+        if drafts is not None:
+            done.update(draft_proposed=drafts.proposed, draft_accepted=drafts.accepted)
+        self.conn.send(("done", rid, done))
 
     def _grammar(self, response_format: dict | None):
         """The LlamaGrammar for a response format (None: free text), parsed by llama.cpp first: a
@@ -468,16 +432,14 @@ class _Worker:
             try:
                 text = json_schema_to_gbnf(json.dumps(response_format["schema"]))
             except Exception as error:  # the converter asserts on what it does not support
-                raise _RequestError(
+                raise _Failure(
                     "unsupported", f"llama.cpp cannot constrain answers to this schema: {error}"
                 ) from None
         else:
             text = JSON_GBNF if kind == "json_object" else response_format["grammar"]
         sampler = self.llama_cpp.llama_sampler_init_grammar(self.vocab, text.encode(), b"root")
         if not sampler:
-            raise _RequestError(
-                "unsupported", f"llama.cpp refused the grammar: {self._grammar_complaint()}"
-            )
+            raise _Failure("unsupported", f"llama.cpp refused the grammar: {self._grammar_complaint()}")
         self.llama_cpp.llama_sampler_free(sampler)
         return LlamaGrammar.from_string(text)
 
@@ -545,10 +507,3 @@ class _Drafts:
         self.proposed += len(drafts)
         self.checking.extend(drafts)
         return drafts or None
-
-
-class _RequestError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message

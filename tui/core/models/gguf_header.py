@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -278,53 +279,45 @@ def parse(fetch: Callable[[int, int], bytes], max_bytes: int = MAX_BYTES) -> Ggu
 
 
 def _info(arch: str, values: dict[str, object]) -> GgufInfo:
-    def get(key: str):
-        return values.get(key.format(arch=arch))
+    def get(key: str, kind: type | tuple[type, ...] = int):
+        """The value of `key` (`{arch}` filled in) when it is a `kind`, else None."""
+        value = values.get(key.format(arch=arch))
+        return value if isinstance(value, kind) else None
 
     def need(key: str) -> int:
         value = get(key)
-        if not isinstance(value, int) or value <= 0:
+        if value is None or value <= 0:
             raise GgufHeaderError(f"the GGUF header has no {key.format(arch=arch)}")
         return value
 
     n_layer = need(Keys.LLM.BLOCK_COUNT)
     n_embd = need(Keys.LLM.EMBEDDING_LENGTH)
-    heads = get(Keys.Attention.HEAD_COUNT)
+    heads = get(Keys.Attention.HEAD_COUNT, (int, list))
     if isinstance(heads, list):  # per-layer head counts (OpenELM and kin)
         heads = max(heads) if heads else None
     if not isinstance(heads, int) or heads <= 0:
         raise GgufHeaderError(f"the GGUF header has no {arch}.attention.head_count")
-    kv = get(Keys.Attention.HEAD_COUNT_KV)
-    n_head_kv = (
-        tuple(kv) if isinstance(kv, list) else (kv if isinstance(kv, int) else heads,) * n_layer
-    )
+    kv = get(Keys.Attention.HEAD_COUNT_KV, (int, list))
+    n_head_kv = tuple(kv) if isinstance(kv, list) else (heads if kv is None else kv,) * n_layer
     key_length = get(Keys.Attention.KEY_LENGTH)
     value_length = get(Keys.Attention.VALUE_LENGTH)
     head_dim = n_embd // heads
-    file_type = values.get(Keys.General.FILE_TYPE)
-    try:
-        ftype = (
-            LlamaFileType(file_type).name.removeprefix("MOSTLY_").removeprefix("ALL_")
-            if file_type is not None
-            else None
-        )
+    try:  # an unknown or missing file type is no file type
+        ftype = LlamaFileType(values.get(Keys.General.FILE_TYPE)).name
     except ValueError:
         ftype = None
-    context = get(Keys.LLM.CONTEXT_LENGTH)
-    window = get(Keys.Attention.SLIDING_WINDOW)
-    name = values.get(Keys.General.NAME)
     return GgufInfo(
         architecture=arch,
-        name=name if isinstance(name, str) else None,
+        name=get(Keys.General.NAME, str),
         n_layer=n_layer,
         n_embd=n_embd,
         n_head=heads,
         n_head_kv=n_head_kv,
-        key_length=key_length if isinstance(key_length, int) else head_dim,
-        value_length=value_length if isinstance(value_length, int) else head_dim,
-        context_length=context if isinstance(context, int) else None,
-        file_type=ftype,
-        sliding_window=window if isinstance(window, int) else None,
+        key_length=head_dim if key_length is None else key_length,
+        value_length=head_dim if value_length is None else value_length,
+        context_length=get(Keys.LLM.CONTEXT_LENGTH),
+        file_type=ftype and ftype.removeprefix("MOSTLY_").removeprefix("ALL_"),
+        sliding_window=get(Keys.Attention.SLIDING_WINDOW),
     )
 
 
@@ -390,16 +383,11 @@ def check_local(path: Path) -> GgufFile:
         raise GgufHeaderError(f"{path} is a folder, not a GGUF file") from None
     except OSError as error:
         raise GgufHeaderError(f"cannot read {path}: {error.strerror or error}") from None
-    with handle:
+    with handle, _naming(path.name):
         reader = _Reader(_file_fetch(handle), max(size, 1))
-        try:
-            metadata: dict[str, object] = {}
-            version, tensor_count = _key_values(reader, metadata)
-            tensor_end = _tensor_table(reader, tensor_count)
-        except GgufHeaderError as error:
-            raise GgufHeaderError(f"{path.name}: {error}", error.kind) from None
-        except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
-            raise GgufHeaderError(f"{path.name}: the GGUF header is corrupted") from None
+        metadata: dict[str, object] = {}
+        version, tensor_count = _key_values(reader, metadata)
+        tensor_end = _tensor_table(reader, tensor_count)
     data_end = _data_start(reader.pos, metadata) + tensor_end
     if data_end > size:
         raise GgufHeaderError(
@@ -407,6 +395,17 @@ def check_local(path: Path) -> GgufFile:
             f"({_mib(size)} of {_mib(data_end)}); download it again"
         )
     return GgufFile(path, version, metadata, tensor_count, size, data_end)
+
+
+@contextmanager
+def _naming(name: str) -> Iterator[None]:
+    """A header that cannot be read, as a GgufHeaderError that names the file."""
+    try:
+        yield
+    except GgufHeaderError as error:
+        raise GgufHeaderError(f"{name}: {error}", error.kind) from None
+    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
+        raise GgufHeaderError(f"{name}: the GGUF header is corrupted") from None
 
 
 def _mib(size: int) -> str:
@@ -474,7 +473,7 @@ def read_remote_header(
     version this parser does not read comes back with the bytes read so far, for llama.cpp to
     judge."""
     reader = _Reader(_remote_fetch(repo_id, filename, revision), max_bytes)
-    try:
+    with _naming(filename):
         if reader.unpack("<I") != GGUF_MAGIC:
             raise GgufHeaderError(f"{filename} is not a GGUF file (wrong magic number)")
         version = reader.unpack("<I")
@@ -484,9 +483,5 @@ def read_remote_header(
         metadata: dict[str, object] = {}
         _, tensor_count = _key_values(reader, metadata)
         _tensor_table(reader, tensor_count, check_types=False)
-    except GgufHeaderError as error:
-        raise GgufHeaderError(f"{filename}: {error}", error.kind) from None
-    except (struct.error, UnicodeDecodeError, OverflowError, MemoryError):
-        raise GgufHeaderError(f"{filename}: the GGUF header is corrupted") from None
     header_end = _data_start(reader.pos, metadata)
     return RemoteHeader(version, _architecture(metadata), bytes(reader.buffer), header_end)

@@ -54,9 +54,7 @@ def cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-OFFLINE_MESSAGE = (
-    "Offline mode (HF_HUB_OFFLINE) is on: only files already downloaded are available."
-)
+OFFLINE_MESSAGE = "Offline mode (HF_HUB_OFFLINE) is on: only files already downloaded are available."
 
 
 def require_online() -> None:
@@ -102,9 +100,7 @@ class HubError(LlmtuiError):
         self.retry_after = retry_after
 
 
-def explain(
-    error: BaseException, repo_id: str | None = None, filename: str | None = None
-) -> HubError:
+def explain(error: BaseException, repo_id: str | None = None, filename: str | None = None) -> HubError:
     """Turn a huggingface-hub / network exception into a HubError with a clear message."""
     import httpx2
     from huggingface_hub import errors
@@ -134,9 +130,7 @@ def explain(
         status = error.response.status_code
         retry_after = _retry_after(error.response.headers.get("Retry-After"))
         if status == 401:
-            return HubError(
-                "The Hub rejected your token: run `hf auth login` again or fix HF_TOKEN.", "auth"
-            )
+            return HubError("The Hub rejected your token: run `hf auth login` again or fix HF_TOKEN.", "auth")
         if status == 403:
             return HubError(
                 f"Access to {what} is forbidden for your token: check its permissions "
@@ -170,9 +164,7 @@ def explain(
     if isinstance(error, httpx2.TimeoutException):
         return HubError(f"{endpoint()} stopped answering (timed out).", "network", retryable=True)
     if isinstance(error, (httpx2.NetworkError, httpx2.RemoteProtocolError)):
-        return HubError(
-            f"The connection to {endpoint()} broke: {_reason(error)}.", "network", retryable=True
-        )
+        return HubError(f"The connection to {endpoint()} broke: {_reason(error)}.", "network", retryable=True)
     return HubError(f"Unexpected error talking to the Hub: {_reason(error)}", "server")
 
 
@@ -224,7 +216,8 @@ _QUANT = re.compile(
     r"(?=$|[-._])",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
+# Part i of a model split in n files (llama.cpp opens the first, and finds the others next to it).
+SPLIT_PART = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 # TheBloke's older splits (`NAME.gguf-split-a`, `-split-b` ...): one GGUF cut into byte ranges,
 # which llama.cpp cannot open; llmtui joins them once all have arrived (`downloads`).
 _BYTE_SPLIT = re.compile(r"^(?P<name>.+\.gguf)-split-(?P<letter>[a-z])$", re.IGNORECASE)
@@ -337,7 +330,7 @@ def group_files(
             skipped.append(name)
             continue
         part = GgufPart(name, size or 0, sha)
-        m = _SPLIT.match(name)
+        m = SPLIT_PART.match(name)
         if m:
             splits.setdefault(m["base"] + ".gguf", []).append((int(m["i"]), int(m["n"]), part))
         elif byte_split:
@@ -372,18 +365,18 @@ def list_files(repo_id: str, revision: str | None = None) -> RepoFiles:
     ]
     files, skipped = group_files(repo_id, rows)
     gguf: dict[str, Any] = info.gguf or {}
+
+    def known(key: str, kind: type = int) -> Any:
+        return gguf.get(key) if isinstance(gguf.get(key), kind) else None
+
     return RepoFiles(
         repo_id=repo_id,
         commit=info.sha,
         gated=bool(info.gated),
         files=files,
-        params=gguf.get("total") if isinstance(gguf.get("total"), int) else None,
-        architecture=gguf.get("architecture")
-        if isinstance(gguf.get("architecture"), str)
-        else None,
-        context_length=gguf.get("context_length")
-        if isinstance(gguf.get("context_length"), int)
-        else None,
+        params=known("total"),
+        architecture=known("architecture", str),
+        context_length=known("context_length"),
         skipped=skipped,
     )
 
@@ -419,9 +412,7 @@ class RepoSearch:
 
 def _search(name: str, author: str | None, limit: int) -> list[tuple[str, int | None]]:
     try:
-        models = api().list_models(
-            search=name, author=author, filter="gguf", sort="downloads", limit=limit
-        )
+        models = api().list_models(search=name, author=author, filter="gguf", sort="downloads", limit=limit)
         return [(m.id, m.downloads) for m in models]
     except Exception as error:  # noqa: BLE001
         raise explain(error) from None
@@ -467,9 +458,7 @@ def find_gguf_repos(query: str, catalogue: Any | None = None, limit: int = 20) -
     if thebloke is not None:
         return RepoSearch(query, thebloke, alternatives, more_thebloke=more)
     others = [
-        RepoChoice(r, "search", d)
-        for r, d in _search(name, None, limit)
-        if r.split("/")[0] != THEBLOKE
+        RepoChoice(r, "search", d) for r, d in _search(name, None, limit) if r.split("/")[0] != THEBLOKE
     ]
     seen = {c.repo_id for c in alternatives}
     reason = getattr(ref, "reason", None)

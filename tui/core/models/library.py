@@ -1,5 +1,5 @@
 """The GGUF files on this machine: the Hugging Face cache, llmtui's own models folder
-(`AppPaths.models_dir`) and the folders the user adds.
+(`AppPaths.models_dir`) and the folders the user adds. The caller hands in the app's paths.
 
 The cache is read with huggingface-hub's `scan_cache_dir` (only verified, finished files live in its
 snapshots; partial downloads never do). A split model (`-00001-of-00003.gguf`) is one entry whose
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -20,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tui.core.config.paths import AppPaths
 from tui.core.models import hub
 from tui.core.storage import StorageError, read_json_object, write_atomic
 
-_SPLIT = re.compile(r"^(?P<base>.+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$", re.IGNORECASE)
 _LOCK = threading.Lock()
 
 
@@ -52,40 +51,39 @@ class Library:
         return sum(m.size for m in self.models)
 
 
-def _usage_file() -> Path:
-    from tui.core.config.paths import app_paths
-
-    return app_paths().data_dir / "last_used.json"
+def _usage_file(paths: AppPaths) -> Path:
+    return paths.data_dir / "last_used.json"
 
 
 def _key(path: Path) -> str:
     return str(Path(path).resolve())
 
 
-def _read_usage() -> dict[str, float]:
-    return {k: v for k, v in read_json_object(_usage_file()).items() if isinstance(v, (int, float))}
+def _read_usage(paths: AppPaths) -> dict[str, float]:
+    usage = read_json_object(_usage_file(paths))
+    return {k: v for k, v in usage.items() if isinstance(v, (int, float))}
 
 
-def _write_usage(data: dict[str, float]) -> None:
-    write_atomic(_usage_file(), json.dumps(data, indent=0))
+def _write_usage(paths: AppPaths, data: dict[str, float]) -> None:
+    write_atomic(_usage_file(paths), json.dumps(data, indent=0))
 
 
-def mark_used(path: Path | str, when: float | None = None) -> None:
+def mark_used(paths: AppPaths, path: Path | str, when: float | None = None) -> None:
     """Record that a model file was opened (chat calls this)."""
     with _LOCK:
-        data = _read_usage()
+        data = _read_usage(paths)
         data[_key(Path(path))] = time.time() if when is None else when
         try:
-            _write_usage(data)
+            _write_usage(paths, data)
         except StorageError:
             pass  # only the order My models lists files in: a full disk must not stop a chat
 
 
-def _group(paths: Iterable[tuple[Path, int]]) -> list[tuple[str, list[tuple[Path, int]]]]:
+def _group(files: Iterable[tuple[Path, int]]) -> list[tuple[str, list[tuple[Path, int]]]]:
     """(display name, parts) with split parts grouped by folder and common name."""
     groups: dict[tuple[Path, str], list[tuple[int, Path, int]]] = {}
-    for path, size in paths:
-        m = _SPLIT.match(path.name)
+    for path, size in files:
+        m = hub.SPLIT_PART.match(path.name)
         name, index = (m["base"] + ".gguf", int(m["i"])) if m else (path.name, 0)
         groups.setdefault((path.parent, name), []).append((index, path, size))
     return [
@@ -152,19 +150,17 @@ def _model(name, parts, source, usage, repo_id=None) -> LocalModel:
     )
 
 
-def scan(model_dirs: Iterable[str] = (), cache: Path | None = None) -> Library:
+def scan(paths: AppPaths, model_dirs: Iterable[str] = (), cache: Path | None = None) -> Library:
     """Every GGUF here (the Hugging Face cache, llmtui's own models folder, `model_dirs`), most
     recently used first, then by name. Never touches the network."""
-    from tui.core.config.paths import app_paths
-
-    usage = _read_usage()
-    folders = (str(app_paths().models_dir), *model_dirs)
+    usage = _read_usage(paths)
+    folders = (str(paths.models_dir), *model_dirs)
     models = _cache_models(cache or hub.cache_dir(), usage) + _folder_models(folders, usage)
     models.sort(key=lambda m: (-(m.last_used or 0), m.label.lower()))
     return Library(tuple(models))
 
 
-def delete(model: LocalModel, cache: Path | None = None) -> int:
+def delete(paths: AppPaths, model: LocalModel, cache: Path | None = None) -> int:
     """Delete a model's files; returns the bytes freed on disk."""
     freed = 0
     if model.source == "folder":
@@ -174,9 +170,9 @@ def delete(model: LocalModel, cache: Path | None = None) -> int:
     else:
         freed = _delete_cached(model, (cache or hub.cache_dir()).resolve())
     with _LOCK:
-        usage = _read_usage()
+        usage = _read_usage(paths)
         if any(usage.pop(_key(p), None) is not None for p in model.parts):
-            _write_usage(usage)
+            _write_usage(paths, usage)
     return freed
 
 

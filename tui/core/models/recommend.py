@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -82,20 +83,15 @@ def measured_speeds(database: Path) -> list[tuple[str, float]]:
     from tui.core.chat.store import ConversationStore
     from tui.core.compare.store import CompareStore
 
-    speeds: list[tuple[str, float]] = []
-    compare = CompareStore(database)
-    try:
-        for m in compare.measured():
-            if m.location and m.stats is not None and m.stats.tokens_per_second:
-                speeds.append((m.location, m.stats.tokens_per_second))
-    finally:
-        compare.close()
-    chats = ConversationStore(database)
-    try:
-        speeds += chats.answer_speeds()
-    finally:
-        chats.close()
-    return speeds
+    with closing(CompareStore(database)) as compare:
+        answers = compare.measured()
+    speeds = [
+        (m.location, m.stats.tokens_per_second)
+        for m in answers
+        if m.location and m.stats is not None and m.stats.tokens_per_second
+    ]
+    with closing(ConversationStore(database)) as chats:
+        return speeds + chats.answer_speeds()
 
 
 @dataclass(frozen=True)

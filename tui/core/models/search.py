@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -69,19 +69,9 @@ class HubRepo:
         return count(self.downloads), count(self.likes), day
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "repo_id": self.repo_id,
-            "author": self.author,
-            "downloads": self.downloads,
-            "likes": self.likes,
-            "updated": self.updated.isoformat() if self.updated else None,
-            "gated": self.gated,
-            "quants": list(self.quants),
-            "files": self.files,
-            "licence": self.licence,
-            "base_models": list(self.base_models),
-            "url": self.url,
-        }
+        updated = self.updated.isoformat() if self.updated else None
+        lists = {"quants": list(self.quants), "base_models": list(self.base_models)}
+        return {**asdict(self), "updated": updated, **lists, "url": self.url}
 
 
 def offline_error(error: hub.HubError) -> hub.HubError:

@@ -567,7 +567,7 @@ class BrowseScreen(ReportsWorkerFailures, Screen):
 
         here = True
         try:
-            find_local(model_id, self.catalogue)
+            find_local(model_id, self.catalogue, self.app.context)
         except NotDownloaded:
             here = False
         except EngineError:

@@ -58,7 +58,7 @@ class _ModelScan(ReportsWorkerFailures):
     def _scan_library(self) -> None:
         from tui.core.models.library import scan
 
-        library = scan(self.app.context.settings.model_dirs)
+        library = scan(self.app.context.paths, self.app.context.settings.model_dirs)
         models = [(m.label, str(m.path)) for m in library.models]
         repos = frozenset(m.repo_id.lower() for m in library.models if m.repo_id)
         self.post_message(self.Scanned("local", models, repos))

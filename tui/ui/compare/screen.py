@@ -442,7 +442,7 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     def _launch(self, config: CompareConfig, parent_id: int | None) -> None:
         # Planning reads file headers and resolves catalogue ids: off the event loop.
         comparison = Comparison(config, on_event=self._on_event, parent_id=parent_id,
-                                catalogue=self.app.catalogue, settings=self.app.context.settings)  # fmt: skip
+                                catalogue=self.app.catalogue, context=self.app.context)  # fmt: skip
         self.app.call_from_thread(self._show_run, comparison)
         comparison.start()
 
@@ -654,13 +654,13 @@ class CompareScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
         from tui.core.engine.resolve import find_local, is_remote
 
         catalogue = self.app.catalogue
-        model_dirs = self.app.context.settings.model_dirs
+        context = self.app.context
 
         def usable(spec: str) -> bool:
             if is_remote(spec):
                 return True
             try:
-                return find_local(spec, catalogue, model_dirs).path.is_file()
+                return find_local(spec, catalogue, context).path.is_file()
             except EngineError:
                 return False  # its file is gone: nothing to run
 

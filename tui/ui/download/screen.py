@@ -290,7 +290,7 @@ class QuantPicker(ReportsWorkerFailures, ModalScreen[Path | None]):
             smallest = min(files.files, key=lambda f: f.size)
             with suppress(hub.HubError, GgufHeaderError):  # the fit falls back to an estimate from the size
                 header = gguf_header.read_remote(repo_id, smallest.first)
-        checks = _quant_checks(self.app).for_repo(repo_id, self.app.context.settings.model_dirs)
+        checks = _quant_checks(self.app).for_repo(repo_id, self.app.context)
         self.post_message(self.Loaded(files, header, fit.machine(), None, checks))
         # One file answers for all: a repository's quants share the model's architecture.
         complete = [f for f in files.files if f.complete]
@@ -655,7 +655,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
 
     def _scanned(self) -> Scanned:
         """The files here and their quant checks (reads the disk: from a worker)."""
-        found = library.scan(self.app.context.settings.model_dirs)
+        found = library.scan(self.app.context.paths, self.app.context.settings.model_dirs)
         checks = _quant_checks(self.app).for_files(m.path for m in found.models)
         return self.Scanned(found, checks)
 
@@ -736,7 +736,7 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
     @work(thread=True, exclusive=True, group="library-delete", exit_on_error=False)
     def _delete_files(self, model: library.LocalModel) -> None:
         try:
-            freed = library.delete(model)
+            freed = library.delete(self.app.context.paths, model)
         except OSError as error:  # notify is thread-safe
             self.notify(one_line(str(error)), severity="error", markup=False)
         else:
