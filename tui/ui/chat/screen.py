@@ -734,9 +734,7 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
     async def open_conversation(self, conversation_id: int, focus: int | None = None) -> None:
         """Show a past conversation (the branch shown) and continue it with its model and
         settings; `focus`: that message gets the focus (a search hit)."""
-        if self.answering:
-            self.action_stop()
-        await self.action_new_chat()
+        await self.action_new_chat()  # which stops an answer being written
         try:
             conversation = self.session.open_conversation(conversation_id)
         except StorageError as error:
