@@ -22,7 +22,7 @@ async def main() -> int:
         return 1
     catalogue = load_catalogue()
     app = LlmTui(catalogue)
-    first = catalogue.models_in(catalogue.groups[0].id)[0]
+    first = next(m for m in catalogue.models if m.group == catalogue.groups[0].id)
     async with app.run_test(size=(160, 40)) as pilot:
         for _ in range(500):
             screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")

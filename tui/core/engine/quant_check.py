@@ -96,13 +96,6 @@ class QuantCheckResult:
         return f"KL {self.kl_mean:.4f} · top-1 {100 * self.top1_agreement:.1f}%"
 
 
-def scored_positions(n_ctx: int) -> tuple[int, int]:
-    """(first, count): the chunk positions whose logits are scored, each predicting the token after
-    it: positions n_ctx/2 .. n_ctx-2, as llama.cpp's perplexity tool does."""
-    first = n_ctx // 2
-    return first, n_ctx - 1 - first
-
-
 def default_text() -> str:
     """The text that ships with llmtui (varied English prose, lists, numbers and a little code)."""
     return resources.files(__package__).joinpath(DEFAULT_TEXT).read_text(encoding="utf-8")
@@ -150,6 +143,7 @@ def run_quant_check(
     """Compare `model` with `reference` over `text` (see the module docstring). Blocking; a
     KeyboardInterrupt ends the child process and removes the temporary files on its way out.
     Raises QuantCheckError (VocabularyMismatch), GgufHeaderError for a bad or missing file."""
+    from tui.core.engine.quant_check_worker import scored_positions  # numpy: not at start-up
     from tui.core.models.gguf_header import check_local
 
     if n_ctx < 8:

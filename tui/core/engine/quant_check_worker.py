@@ -23,7 +23,12 @@ import signal
 
 import numpy as np
 
-from tui.core.engine.quant_check import scored_positions
+
+def scored_positions(n_ctx: int) -> tuple[int, int]:
+    """(first, count): the chunk positions whose logits are scored, each predicting the token after
+    it: positions n_ctx/2 .. n_ctx-2, as llama.cpp's perplexity tool does."""
+    first = n_ctx // 2
+    return first, n_ctx - 1 - first
 
 
 def main(conn, path: str, n_ctx: int, vocab_only: bool, text: str, log_path: str) -> None:
