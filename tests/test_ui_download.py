@@ -66,7 +66,7 @@ async def test_pick_a_quant_download_it_and_find_it_in_my_models(app, fake_hub, 
         await wait_until(pilot, lambda: library.row_count == 1)
         assert cells(library)[0][:3] == [REPO, "phi-2.Q4_K_M.gguf", "Q4_K_M"]
         title = app.screen.query_one("#library-title", Static)
-        assert "98.4 MB" in str(title.render())
+        assert "1 file, 98.4 MB" in str(title.render())
         downloads = app.screen.query_one("#downloads", DataTable)
         assert "done" in cells(downloads)[0][5]
         path = service.statuses()[0].path

@@ -47,9 +47,9 @@ from tui.ui.common.workers import ReportsWorkerFailures
 # The pump's keys: one answer streams at a time, its reasoning apart from it.
 ANSWER = "answer"
 REASONING = "reasoning"
-# Where the prompt format in use comes from, as the model bar says it.
-TEMPLATE_SOURCES = {"gguf": "from the GGUF", "family": "guessed", "user": "your choice",
-                    "server": "the server's"}
+# Where the prompt format in use comes from, as the model bar says it after the format's label (the
+# label of a GGUF's own format, "embedded in the GGUF", says it already).
+TEMPLATE_SOURCES = {"gguf": "", "family": " (guessed)", "user": " (your choice)", "server": " (the server's)"}
 
 
 class OpenModelScreen(ModalScreen[str | None]):
@@ -338,8 +338,8 @@ class ChatScreen(ReportsWorkerFailures, ShowsStorageNotices, Screen):
             return
         info = self.info
         label = info.template_label or info.template_name or "server"
-        source = TEMPLATE_SOURCES.get(info.template_source, info.template_source)
-        parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label} ({source})"]
+        source = TEMPLATE_SOURCES.get(info.template_source, f" ({info.template_source})")
+        parts = [(name, "bold"), f"  ctx {info.context_size:,}", f"  ·  format: {label}{source}"]
         if self.session.preset is not None:  # the user's name for it: text, never markup
             parts.append(f"  ·  preset: {one_line(self.session.preset.name, 60)}")
         if info.template_is_guess:

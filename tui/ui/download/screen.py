@@ -675,7 +675,8 @@ class ModelsScreen(ReportsWorkerFailures, Screen):
                 key=str(i),
             )
         total = fit.human_bytes(self.library.total_size)
-        title = f"On this machine: {len(self.library.models)} files, {total}"
+        count = len(self.library.models)
+        title = f"On this machine: {count} file{'' if count == 1 else 's'}, {total}"
         self.query_one("#library-title", Static).update(Text(title))
 
     def _selected_model(self) -> library.LocalModel | None:
