@@ -187,7 +187,11 @@ def test_endpoints_screen(snap_compare, catalogue):
     async def run_before(pilot) -> None:
         from tui.ui.endpoints.screen import EndpointsScreen
 
-        # Pushed directly: My models (where "e" opens it) would ask these made-up hosts' DNS.
+        # The browse screen behind lays out its fit while it is on top (a screen under a modal may
+        # draw it a frame late), then the endpoints are pushed directly: My models (where "e" opens
+        # them) would ask these made-up hosts' DNS.
+        await until(pilot, lambda: fits_found(pilot.app), "the Fits here column")
+        await pilot.pause()
         pilot.app.push_screen(EndpointsScreen())
         table = await shown(pilot, "EndpointsScreen", "#endpoints")
         await until(pilot, lambda: table.row_count == 2)
@@ -202,7 +206,11 @@ def test_endpoint_form(snap_compare, catalogue):
     async def run_before(pilot) -> None:
         from tui.ui.endpoints.screen import EndpointsScreen
 
-        # Pushed directly: My models (where "e" opens it) would ask these made-up hosts' DNS.
+        # The browse screen behind lays out its fit while it is on top (a screen under a modal may
+        # draw it a frame late), then the endpoints are pushed directly: My models (where "e" opens
+        # them) would ask these made-up hosts' DNS.
+        await until(pilot, lambda: fits_found(pilot.app), "the Fits here column")
+        await pilot.pause()
         pilot.app.push_screen(EndpointsScreen())
         table = await shown(pilot, "EndpointsScreen", "#endpoints")
         await until(pilot, lambda: table.row_count == 2)
