@@ -109,11 +109,7 @@ def _passed(value: int | None) -> bool | None:
 
 
 def _load_stats(text: str | None) -> AnswerStats | None:
-    if not text:
-        return None
-    data = json.loads(text)
-    data.pop("tokens_per_second", None)  # derived
-    return AnswerStats(**data)
+    return AnswerStats.from_dict(json.loads(text)) if text else None
 
 
 @dataclass(frozen=True)

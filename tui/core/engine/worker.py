@@ -213,16 +213,11 @@ class _Worker:
         """Reasoning markers that are control tokens (Command R7B's) would detokenize to nothing:
         those are shown, so the answer's reader can keep the reasoning apart. And whether the format
         opens reasoning in its prompt, so the answer starts inside it."""
-        from tui.core.chat.reasoning import KNOWN_MARKERS, opened_marker
-        from tui.core.engine.templates import TemplateError
+        from tui.core.chat.reasoning import KNOWN_MARKERS
 
         markers = (m for pair in KNOWN_MARKERS for m in pair)
         self.shown_ids = {i for i in map(self._control_token, markers) if i is not None}
-        try:
-            probe = self.template.render([{"role": "user", "content": "?"}])
-        except TemplateError:
-            probe = ""  # the first request will say what is wrong with the template
-        self.reasoning_opened = opened_marker(probe)
+        self.reasoning_opened = self.template.opened_reasoning()
 
     def _warm_up(self) -> None:
         """Generate one token now, while the user types: the first answer then does not pay for
