@@ -17,7 +17,7 @@ from textual.validation import Number
 from textual.widgets import Collapsible, Input, Label, Markdown, Select, Static, TextArea
 
 from tui.core.chat.store import Alternatives
-from tui.core.config.settings import Sampling
+from tui.core.config.settings import CHAT_LIMITS, Sampling
 from tui.core.engine.base import AnswerStats
 from tui.core.engine.templates import template_choices
 from tui.core.text import clean
@@ -299,7 +299,7 @@ SAMPLING_FIELDS = tuple(
     (f.name, f.metadata["label"], type(f.default).__name__, *f.metadata["limits"]) for f in fields(Sampling)
 )
 LOAD_FIELDS = (
-    ("context_length", "Context length (reloads)", "int", 256, 1_048_576),
+    ("context_length", "Context length (reloads)", "int", *CHAT_LIMITS["context_length"]),
     ("gpu_layers", "GPU layers (-1: all; reloads)", "int", -1, 1000),
     ("prompt_lookup", "Prompt lookup: tokens drafted (0: off; reloads)", "int", 0, 64),
 )
